@@ -1,0 +1,22 @@
+//! Wire types of the Rackhand node API (`/api/v1`).
+//!
+//! This is the one crate both sides speak: the boot service serves and stores these types, the installer
+//! builds and posts them. Everything here is plain data with serde; no I/O.
+
+mod inventory;
+mod mac;
+mod node;
+mod report;
+
+pub use inventory::{
+    Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
+};
+pub use mac::{MacAddr, MacParseError};
+pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError};
+pub use report::{
+    ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport,
+    Severity, Stage, StepStatus,
+};
+
+/// Prefix of every node API route.
+pub const API_PREFIX: &str = "/api/v1";

@@ -1,0 +1,232 @@
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{FailedReport, Inventory, MacAddr, PlanResults, ProgressReport};
+
+/// A node's identifier, assigned by the boot service when it first sees (or is told about) a MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub i64);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a node is on its way from power-on to "ready for customer accounts".
+///
+/// `discovered → booting → inspecting → installing → ready`, and `failed` from any step before ready.
+/// A PXE boot of a failed node is a retry (the technician fixed something and power-cycled it), so
+/// `failed → booting` is allowed; `ready → booting` only through an admin's reprovision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Discovered,
+    Booting,
+    Inspecting,
+    Installing,
+    Ready,
+    Failed,
+}
+
+impl NodeState {
+    pub const ALL: [NodeState; 6] = [
+        NodeState::Discovered,
+        NodeState::Booting,
+        NodeState::Inspecting,
+        NodeState::Installing,
+        NodeState::Ready,
+        NodeState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Discovered => "discovered",
+            NodeState::Booting => "booting",
+            NodeState::Inspecting => "inspecting",
+            NodeState::Installing => "installing",
+            NodeState::Ready => "ready",
+            NodeState::Failed => "failed",
+        }
+    }
+
+    /// Whether the node's one-time token may still be used in this state.
+    pub fn accepts_node_token(self) -> bool {
+        matches!(
+            self,
+            NodeState::Booting | NodeState::Inspecting | NodeState::Installing
+        )
+    }
+
+    /// Check a transition against the lifecycle. `reprovision` marks an admin's explicit request.
+    pub fn transition(
+        self,
+        to: NodeState,
+        reprovision: bool,
+    ) -> Result<NodeState, TransitionError> {
+        use NodeState::*;
+        let allowed = match (self, to) {
+            (Discovered | Booting | Inspecting | Installing | Failed, Booting) => true,
+            (Ready, Booting) => reprovision,
+            (Booting, Inspecting) => true,
+            (Inspecting, Installing) => true,
+            (Installing, Ready) => true,
+            (Discovered | Booting | Inspecting | Installing, Failed) => true,
+            _ => false,
+        };
+        if allowed {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NodeState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NodeState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown node state `{s}`"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a node cannot go from {from} to {to}")]
+pub struct TransitionError {
+    pub from: NodeState,
+    pub to: NodeState,
+}
+
+/// One entry of a node's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The node changed state; `reason` is set for failures and admin actions.
+    Transition {
+        from: Option<NodeState>,
+        to: NodeState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A step the installer reported.
+    Progress(ProgressReport),
+}
+
+/// What `GET /api/v1/nodes/{id}` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub id: NodeId,
+    pub macs: Vec<MacAddr>,
+    pub state: NodeState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// A profile pinned by an admin, or the one the installer matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailedReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<PlanResults>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// `POST /api/v1/nodes` (admin): pre-register a server by MAC, optionally pinning its profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterNode {
+    pub mac: MacAddr,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeState::*;
+    use super::*;
+
+    #[test]
+    fn happy_path_is_allowed() {
+        let mut state = Discovered;
+        for next in [Booting, Inspecting, Installing, Ready] {
+            state = state.transition(next, false).unwrap();
+        }
+        assert_eq!(state, Ready);
+    }
+
+    #[test]
+    fn ready_only_reboots_into_install_on_reprovision() {
+        assert_eq!(
+            Ready.transition(Booting, false).unwrap_err(),
+            TransitionError {
+                from: Ready,
+                to: Booting
+            }
+        );
+        assert_eq!(Ready.transition(Booting, true), Ok(Booting));
+        assert!(Ready.transition(Failed, false).is_err());
+    }
+
+    #[test]
+    fn skipping_steps_is_refused() {
+        assert!(Discovered.transition(Installing, false).is_err());
+        assert!(Booting.transition(Ready, false).is_err());
+        assert!(Failed.transition(Ready, false).is_err());
+        assert!(Inspecting.transition(Ready, false).is_err());
+    }
+
+    #[test]
+    fn failed_from_any_step_and_retry_by_pxe() {
+        for from in [Discovered, Booting, Inspecting, Installing] {
+            assert_eq!(from.transition(Failed, false), Ok(Failed));
+        }
+        assert_eq!(Failed.transition(Booting, false), Ok(Booting));
+    }
+
+    #[test]
+    fn token_only_valid_while_working() {
+        let valid: Vec<_> = NodeState::ALL
+            .into_iter()
+            .filter(|s| s.accepts_node_token())
+            .collect();
+        assert_eq!(valid, [Booting, Inspecting, Installing]);
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for state in NodeState::ALL {
+            assert_eq!(state.as_str().parse::<NodeState>().unwrap(), state);
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{state}\"")
+            );
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Rackhand boot service library.

@@ -1,0 +1,1 @@
+//! Hardware profiles: what a server model must have, and the bond/RAID layout to build on it.

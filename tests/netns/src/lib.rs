@@ -1,0 +1,178 @@
+//! Throwaway network namespaces for tests and the lab.
+//!
+//! Every namespace made here is uniquely named (prefix, process id, counter), brought up with its own
+//! loopback, and deleted — with every process still inside it killed — when its [`Netns`] is dropped.
+//! Nothing here touches the host's own interfaces: veth pairs and bridges are created directly inside
+//! the namespaces that own them.
+
+use std::io;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Environment variable that turns "skipped: needs root" into a test failure (set by `cargo xtask test`).
+pub const REQUIRE_ENV: &str = "RACKHAND_REQUIRE_NETNS";
+
+/// Why namespace tests cannot run here, or `None` when they can.
+pub fn unavailable_reason() -> Option<String> {
+    if euid() != 0 {
+        return Some("network-namespace tests need root".into());
+    }
+    match Command::new("ip").arg("-V").output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some("network-namespace tests need `ip` from iproute2".into()),
+    }
+}
+
+#[allow(unsafe_code)]
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Skip the calling test (with a visible message) when namespaces are unavailable, or fail it when
+/// [`REQUIRE_ENV`] is set, so CI never passes silently without running it.
+#[macro_export]
+macro_rules! require_netns {
+    () => {
+        if let Some(reason) = $crate::unavailable_reason() {
+            if std::env::var_os($crate::REQUIRE_ENV).is_some() {
+                panic!("{reason}, and {} is set", $crate::REQUIRE_ENV);
+            }
+            eprintln!("SKIPPED {}: {reason}", module_path!());
+            return;
+        }
+    };
+}
+
+/// A network namespace that is removed when dropped.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Create `rh-<prefix>-<pid>-<n>` with its loopback up.
+    pub fn create(prefix: &str) -> io::Result<Netns> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("rh-{prefix}-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `program` inside this namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// Run `ip -n <ns> args...`, failing with its stderr.
+    pub fn ip(&self, args: &[&str]) -> io::Result<String> {
+        run(Command::new("ip").args(["-n", &self.name]).args(args))
+    }
+
+    /// Run `program args...` inside the namespace and return its stdout, failing with its stderr.
+    pub fn exec(&self, program: &str, args: &[&str]) -> io::Result<String> {
+        run(self.command(program).args(args))
+    }
+
+    /// Add `addr` (CIDR) to `ifname` and bring it up.
+    pub fn addr_up(&self, ifname: &str, cidr: &str) -> io::Result<()> {
+        self.ip(&["addr", "add", cidr, "dev", ifname])?;
+        self.link_up(ifname)
+    }
+
+    pub fn link_up(&self, ifname: &str) -> io::Result<()> {
+        self.ip(&["link", "set", ifname, "up"]).map(drop)
+    }
+
+    /// Create a bridge inside this namespace, up.
+    pub fn bridge(&self, name: &str) -> io::Result<()> {
+        self.ip(&["link", "add", name, "type", "bridge"])?;
+        self.link_up(name)
+    }
+
+    /// Kill every process still running inside the namespace.
+    pub fn kill_all(&self) {
+        if let Ok(pids) = run(Command::new("ip").args(["netns", "pids", &self.name])) {
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.kill_all();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A veth pair with one end in each namespace: `a_if` inside `a`, `b_if` inside `b`. Both ends are up.
+pub fn veth_pair(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> io::Result<()> {
+    a.ip(&[
+        "link",
+        "add",
+        a_if,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_if,
+        "netns",
+        b.name(),
+    ])?;
+    a.link_up(a_if)?;
+    b.link_up(b_if)
+}
+
+fn run(cmd: &mut Command) -> io::Result<String> {
+    let out: Output = cmd.output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(io::Error::other(format!(
+            "{:?} failed ({}): {}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_is_created_connected_and_removed() {
+        require_netns!();
+        let a = Netns::create("selftest").unwrap();
+        let b = Netns::create("selftest").unwrap();
+        assert_ne!(a.name(), b.name());
+        veth_pair(&a, "va", &b, "vb").unwrap();
+        a.addr_up("va", "10.99.0.1/24").unwrap();
+        b.addr_up("vb", "10.99.0.2/24").unwrap();
+        b.exec("ping", &["-c", "1", "-W", "2", "10.99.0.1"])
+            .unwrap();
+        let name = a.name().to_owned();
+        drop(a);
+        let list = run(Command::new("ip").args(["netns", "list"])).unwrap();
+        assert!(
+            !list
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name.as_str()))
+        );
+    }
+}
