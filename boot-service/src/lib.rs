@@ -1,1 +1,6 @@
-//! Rackhand boot service library.
+//! Rackhand boot service: DHCPv4 (full and proxy), TFTP, HTTP (iPXE scripts, assets, images, node API)
+//! on an embedded store. Decisions live in pure functions; sockets sit in thin loops around them.
+
+pub mod config;
+pub mod store;
+pub mod token;

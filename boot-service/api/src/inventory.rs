@@ -77,6 +77,26 @@ pub struct PowerSupply {
     pub status: PsuStatus,
     pub hot_replaceable: bool,
     pub source: Source,
+    /// What the BMC's power-supply sensors say about this supply (always `Source::Ipmi`), when a BMC
+    /// was found. Absent in inventories from installers without BMC support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<BmcPsuReading>,
+}
+
+/// One power-supply sensor as the BMC reports it (`ipmitool sdr type 'Power Supply'`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BmcPsuReading {
+    /// Sensor name, e.g. `PS2 Status`.
+    pub sensor: String,
+    pub present: bool,
+    /// The supply lost its AC input (cord unplugged or feed down).
+    pub input_lost: bool,
+    /// The BMC asserts a failure or predictive failure.
+    pub failed: bool,
+    /// The asserted events, verbatim.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +132,9 @@ pub struct Nic {
     pub speed_mbps: Option<u32>,
     #[serde(default)]
     pub lldp: Option<LldpNeighbor>,
+    /// PCI address of the function, e.g. `0000:3b:00.0`, so a technician can find the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pci_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,6 +142,16 @@ pub struct Nic {
 pub enum DiskClass {
     Ssd,
     Hdd,
+}
+
+impl DiskClass {
+    /// How a technician says it: `SSD`, `HDD`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DiskClass::Ssd => "SSD",
+            DiskClass::Hdd => "HDD",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,9 +7,11 @@ mod inventory;
 mod mac;
 mod node;
 mod report;
+mod verdict;
 
 pub use inventory::{
-    Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
+    BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source,
+    SystemIdentity,
 };
 pub use mac::{MacAddr, MacParseError};
 pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError};
@@ -17,6 +19,7 @@ pub use report::{
     ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport,
     Severity, Stage, StepStatus,
 };
+pub use verdict::Verdict;
 
 /// Prefix of every node API route.
 pub const API_PREFIX: &str = "/api/v1";

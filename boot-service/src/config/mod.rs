@@ -1,0 +1,188 @@
+//! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`].
+
+mod validate;
+pub mod wire;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use rackhand_api::MacAddr;
+
+use crate::token::Secret;
+pub use wire::{DhcpMode, Enrolment};
+
+/// The validated configuration the service runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address clients reach the service on: DHCP server id, next-server, URL host.
+    pub advertise: Ipv4Addr,
+    pub data_dir: PathBuf,
+    pub admin_token: Secret,
+    pub http: HttpConfig,
+    pub tftp: TftpConfig,
+    pub boot: BootConfig,
+    pub store: StoreConfig,
+    pub dhcp: DhcpConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Base URL put into iPXE scripts and the kernel command line, without a trailing slash.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TftpConfig {
+    pub listen: SocketAddr,
+    /// Directory served read-only (iPXE binaries, kernel, initramfs).
+    pub root: PathBuf,
+    pub max_window_size: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct BootConfig {
+    /// Served under `/assets/` over HTTP: kernel, initramfs and anything else the script names.
+    pub assets_dir: PathBuf,
+    /// Served under `/images/` over HTTP, with Range.
+    pub images_dir: PathBuf,
+    pub kernel: String,
+    pub initrd: String,
+    /// Extra kernel arguments (console settings) appended after the `rackhand.*` ones.
+    pub cmdline: String,
+    pub bios_file: String,
+    pub uefi_x64_file: String,
+    pub uefi_arm64_file: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct DhcpConfig {
+    pub mode: DhcpMode,
+    pub interfaces: Vec<String>,
+    /// Server port; 67 in production, the client port is always this plus one.
+    pub port: u16,
+    pub subnets: Vec<Subnet>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subnet {
+    pub network: Ipv4Net,
+    pub pools: Vec<Pool>,
+    pub router: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub lease_secs: u32,
+    pub enrolment: Enrolment,
+    pub reservations: Vec<Reservation>,
+}
+
+/// An inclusive address range handed out dynamically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    pub start: Ipv4Addr,
+    pub end: Ipv4Addr,
+}
+
+impl Pool {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (self.start..=self.end).contains(&ip)
+    }
+
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> {
+        (u32::from(self.start)..=u32::from(self.end)).map(Ipv4Addr::from)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    pub hostname: Option<String>,
+}
+
+impl Subnet {
+    pub fn reservation_for(&self, mac: MacAddr) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| r.mac == mac)
+    }
+
+    pub fn is_reserved(&self, ip: Ipv4Addr) -> bool {
+        self.reservations.iter().any(|r| r.ip == ip)
+    }
+}
+
+impl DhcpConfig {
+    /// The subnet an address belongs to (the interface's own address, or a relay's giaddr).
+    pub fn subnet_for(&self, ip: Ipv4Addr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.network.contains(&ip))
+    }
+}
+
+/// Why a config file was refused. The message names the file, the line and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: `{field}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate TOML text; `origin` names it in errors (usually the file path).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let wire: wire::ConfigFile = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+            file: origin.to_owned(),
+            line: err.span().map_or(0, |span| line_of(text, span.start)),
+            message: err.message().trim().to_owned(),
+        })?;
+        validate::validate(wire, text, origin)
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! Wire config → validated [`Config`]: defaults filled in, cross-field rules checked, each refusal
+//! naming the line and field it is about.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde_spanned::Spanned;
+
+use super::wire::{self, DhcpMode};
+use super::{
+    BootConfig, Config, ConfigError, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig,
+    Subnet, TftpConfig, line_of,
+};
+use crate::token::Secret;
+
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+const MIN_LEASE_SECS: u32 = 60;
+const DEFAULT_LEASE_SECS: u32 = 3600;
+
+struct Checker<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn err<T>(&self, at: &Spanned<T>, field: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.origin.to_owned(),
+            line: line_of(self.text, at.span().start),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+pub(super) fn validate(
+    file: wire::ConfigFile,
+    text: &str,
+    origin: &str,
+) -> Result<Config, ConfigError> {
+    let c = Checker { text, origin };
+    let server = file.server;
+
+    let token = &server.admin_token;
+    if token.get_ref().trim().len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(c.err(
+            token,
+            "server.admin_token",
+            format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+        ));
+    }
+
+    let http_listen = file
+        .http
+        .listen
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)));
+    let public_url = match &file.http.public_url {
+        Some(url)
+            if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) =>
+        {
+            return Err(c.err(
+                url,
+                "http.public_url",
+                "must start with http:// or https://",
+            ));
+        }
+        Some(url) => url.get_ref().trim_end_matches('/').to_owned(),
+        None if http_listen.port() == 80 => format!("http://{}", server.advertise),
+        None => format!("http://{}:{}", server.advertise, http_listen.port()),
+    };
+
+    let store = match &file.store.backend {
+        Some(backend) if backend.get_ref() != "sqlite" => {
+            return Err(c.err(
+                backend,
+                "store.backend",
+                format!("unknown backend `{}` (known: sqlite)", backend.get_ref()),
+            ));
+        }
+        _ => StoreConfig::Sqlite {
+            path: file
+                .store
+                .path
+                .clone()
+                .unwrap_or_else(|| server.data_dir.join("rackhand.db")),
+        },
+    };
+
+    let boot = file.boot;
+    let assets_dir = boot
+        .assets_dir
+        .unwrap_or_else(|| server.data_dir.join("assets"));
+    let boot = BootConfig {
+        images_dir: boot
+            .images_dir
+            .unwrap_or_else(|| server.data_dir.join("images")),
+        kernel: boot.kernel.unwrap_or_else(|| "vmlinuz".into()),
+        initrd: boot.initrd.unwrap_or_else(|| "initrd.img".into()),
+        cmdline: boot
+            .cmdline
+            .unwrap_or_else(|| "console=ttyS0,115200n8".into()),
+        bios_file: boot.bios_file.unwrap_or_else(|| "undionly.kpxe".into()),
+        uefi_x64_file: boot.uefi_x64_file.unwrap_or_else(|| "ipxe.efi".into()),
+        uefi_arm64_file: boot
+            .uefi_arm64_file
+            .unwrap_or_else(|| "ipxe-arm64.efi".into()),
+        assets_dir: assets_dir.clone(),
+    };
+
+    let tftp = TftpConfig {
+        listen: file
+            .tftp
+            .listen
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 69))),
+        root: file.tftp.root.unwrap_or(assets_dir),
+        max_window_size: file.tftp.max_window_size.unwrap_or(64).max(1),
+    };
+
+    let dhcp = validate_dhcp(&c, &file.dhcp)?;
+
+    Ok(Config {
+        advertise: server.advertise,
+        data_dir: server.data_dir,
+        admin_token: Secret::new(server.admin_token.into_inner().trim().to_owned()),
+        http: HttpConfig {
+            listen: http_listen,
+            public_url,
+        },
+        tftp,
+        boot,
+        store,
+        dhcp,
+    })
+}
+
+fn validate_dhcp(
+    c: &Checker,
+    section: &Spanned<wire::DhcpSection>,
+) -> Result<DhcpConfig, ConfigError> {
+    let dhcp = section.get_ref();
+    if dhcp.interfaces.get_ref().is_empty() {
+        return Err(c.err(
+            &dhcp.interfaces,
+            "dhcp.interfaces",
+            "name at least one interface to serve",
+        ));
+    }
+    if dhcp.subnets.is_empty() {
+        return Err(c.err(
+            section,
+            "dhcp.subnet",
+            "define at least one [[dhcp.subnet]]",
+        ));
+    }
+    let mut subnets: Vec<Subnet> = Vec::new();
+    for wire in &dhcp.subnets {
+        let subnet = validate_subnet(c, wire, dhcp.mode)?;
+        if let Some(other) = subnets.iter().find(|s| {
+            s.network.contains(&subnet.network.network())
+                || subnet.network.contains(&s.network.network())
+        }) {
+            return Err(c.err(
+                &wire.network,
+                "dhcp.subnet.network",
+                format!("overlaps subnet {}", other.network),
+            ));
+        }
+        subnets.push(subnet);
+    }
+    Ok(DhcpConfig {
+        mode: dhcp.mode,
+        interfaces: dhcp.interfaces.get_ref().clone(),
+        port: dhcp.port.unwrap_or(67),
+        subnets,
+    })
+}
+
+fn validate_subnet(
+    c: &Checker,
+    s: &wire::SubnetSection,
+    mode: DhcpMode,
+) -> Result<Subnet, ConfigError> {
+    let network = s.network.get_ref().trunc();
+    if network.prefix_len() > 30 {
+        return Err(c.err(
+            &s.network,
+            "dhcp.subnet.network",
+            "prefix must be /30 or wider",
+        ));
+    }
+    let usable = |ip: Ipv4Addr| {
+        network.contains(&ip) && ip != network.network() && ip != network.broadcast()
+    };
+
+    if mode == DhcpMode::Proxy {
+        if let Some(pool) = s.pools.first() {
+            return Err(c.err(
+                &pool.start,
+                "dhcp.subnet.pools",
+                "proxy mode hands out no addresses: remove the pools",
+            ));
+        }
+        if let Some(r) = s.reservations.first() {
+            return Err(c.err(
+                &r.ip,
+                "dhcp.subnet.reservation",
+                "proxy mode hands out no addresses: remove the reservations",
+            ));
+        }
+    } else if s.pools.is_empty() && s.reservations.is_empty() {
+        return Err(c.err(
+            &s.network,
+            "dhcp.subnet.pools",
+            "full mode needs a pool or a reservation to hand out",
+        ));
+    }
+
+    let mut pools: Vec<Pool> = Vec::new();
+    for p in &s.pools {
+        for (end, name) in [(&p.start, "start"), (&p.end, "end")] {
+            if !usable(*end.get_ref()) {
+                return Err(c.err(
+                    end,
+                    &format!("dhcp.subnet.pools.{name}"),
+                    format!("{} is not a usable address of {network}", end.get_ref()),
+                ));
+            }
+        }
+        let pool = Pool {
+            start: *p.start.get_ref(),
+            end: *p.end.get_ref(),
+        };
+        if pool.start > pool.end {
+            return Err(c.err(
+                &p.end,
+                "dhcp.subnet.pools.end",
+                format!("{} comes before start {}", pool.end, pool.start),
+            ));
+        }
+        if let Some(other) = pools
+            .iter()
+            .find(|o| o.start <= pool.end && pool.start <= o.end)
+        {
+            return Err(c.err(
+                &p.start,
+                "dhcp.subnet.pools",
+                format!("overlaps pool {}-{}", other.start, other.end),
+            ));
+        }
+        pools.push(pool);
+    }
+
+    let mut reservations: Vec<Reservation> = Vec::new();
+    for r in &s.reservations {
+        let (mac, ip) = (*r.mac.get_ref(), *r.ip.get_ref());
+        if !usable(ip) {
+            return Err(c.err(
+                &r.ip,
+                "dhcp.subnet.reservation.ip",
+                format!("{ip} is not a usable address of {network}"),
+            ));
+        }
+        if reservations.iter().any(|o| o.mac == mac) {
+            return Err(c.err(
+                &r.mac,
+                "dhcp.subnet.reservation.mac",
+                format!("{mac} is reserved twice"),
+            ));
+        }
+        if reservations.iter().any(|o| o.ip == ip) {
+            return Err(c.err(
+                &r.ip,
+                "dhcp.subnet.reservation.ip",
+                format!("{ip} is reserved twice"),
+            ));
+        }
+        reservations.push(Reservation {
+            mac,
+            ip,
+            hostname: r.hostname.clone(),
+        });
+    }
+
+    if let Some(router) = &s.router
+        && !usable(*router.get_ref())
+    {
+        return Err(c.err(
+            router,
+            "dhcp.subnet.router",
+            format!("{} is not inside {network}", router.get_ref()),
+        ));
+    }
+    let lease_secs = match &s.lease_secs {
+        Some(secs) if *secs.get_ref() < MIN_LEASE_SECS => {
+            return Err(c.err(
+                secs,
+                "dhcp.subnet.lease_secs",
+                format!("must be at least {MIN_LEASE_SECS}"),
+            ));
+        }
+        Some(secs) => *secs.get_ref(),
+        None => DEFAULT_LEASE_SECS,
+    };
+
+    Ok(Subnet {
+        network,
+        pools,
+        router: s.router.as_ref().map(|r| *r.get_ref()),
+        dns: s.dns.clone(),
+        domain: s.domain.clone(),
+        lease_secs,
+        enrolment: s.enrolment,
+        reservations,
+    })
+}

@@ -1,0 +1,126 @@
+//! The config file as written: serde types that mirror the TOML one to one and refuse unknown keys.
+//! Semantic checks live in `validate.rs`; fields that such a check may reject are `Spanned` so the
+//! error can name their line.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+use rackhand_api::MacAddr;
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub tftp: TftpSection,
+    #[serde(default)]
+    pub boot: BootSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    pub dhcp: Spanned<DhcpSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub advertise: Ipv4Addr,
+    pub data_dir: PathBuf,
+    pub admin_token: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TftpSection {
+    pub listen: Option<SocketAddr>,
+    pub root: Option<PathBuf>,
+    pub max_window_size: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootSection {
+    pub assets_dir: Option<PathBuf>,
+    pub images_dir: Option<PathBuf>,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+    pub bios_file: Option<String>,
+    pub uefi_x64_file: Option<String>,
+    pub uefi_arm64_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub backend: Option<Spanned<String>>,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DhcpMode {
+    Full,
+    Proxy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpSection {
+    pub mode: DhcpMode,
+    pub interfaces: Spanned<Vec<String>>,
+    pub port: Option<u16>,
+    #[serde(default, rename = "subnet")]
+    pub subnets: Vec<SubnetSection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enrolment {
+    /// Unknown MACs are enrolled as discovered nodes and boot the installer.
+    Auto,
+    /// Only MACs registered through the API boot; others get no boot file.
+    RegisteredOnly,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetSection {
+    pub network: Spanned<Ipv4Net>,
+    #[serde(default)]
+    pub pools: Vec<PoolSection>,
+    pub router: Option<Spanned<Ipv4Addr>>,
+    #[serde(default)]
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub lease_secs: Option<Spanned<u32>>,
+    pub enrolment: Enrolment,
+    #[serde(default, rename = "reservation")]
+    pub reservations: Vec<ReservationSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    pub start: Spanned<Ipv4Addr>,
+    pub end: Spanned<Ipv4Addr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationSection {
+    pub mac: Spanned<MacAddr>,
+    pub ip: Spanned<Ipv4Addr>,
+    pub hostname: Option<String>,
+}

@@ -1,0 +1,93 @@
+//! The system of record: nodes, their events, and DHCP leases.
+//!
+//! [`Store`] is deliberately small and synchronous so a second backend (PostgreSQL) can follow; the
+//! embedded SQLite one is [`SqliteStore`]. Lifecycle rules are not here but in `nodes.rs`: the store
+//! only persists what it is told, each change with its event in one transaction.
+
+mod sqlite;
+
+use std::net::Ipv4Addr;
+
+use jiff::Timestamp;
+use rackhand_api::{
+    EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, PlanResults,
+};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("store: corrupt {what} for node {node}: {message}")]
+    Corrupt {
+        node: i64,
+        what: &'static str,
+        message: String,
+    },
+    #[error("store: MAC {0} already belongs to a node")]
+    DuplicateMac(MacAddr),
+    #[error("store: no node {0}")]
+    NoSuchNode(NodeId),
+}
+
+/// A node as stored: its record (without events) and the hash of its current one-time token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredNode {
+    pub record: NodeRecord,
+    pub token_hash: Option<String>,
+}
+
+/// A new node: first seen by DHCP/HTTP (`discovered`) or pre-registered by an admin.
+#[derive(Debug, Clone)]
+pub struct NewNode {
+    pub mac: MacAddr,
+    pub profile: Option<String>,
+    pub hostname: Option<String>,
+    pub reason: String,
+}
+
+/// What to change on a node; `None` fields stay as they are. Applied with its event atomically.
+#[derive(Debug, Clone, Default)]
+pub struct NodeChange {
+    pub state: Option<NodeState>,
+    pub profile: Option<String>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub inventory: Option<Inventory>,
+    pub failure: Option<Option<FailedReport>>,
+    pub results: Option<PlanResults>,
+    pub token_hash: Option<Option<String>>,
+    pub event: Option<EventKind>,
+}
+
+/// A bound DHCP lease. Offers are not persisted; they live only in the DHCP server's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub hostname: Option<String>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    fn create_node(&self, new: NewNode, at: Timestamp) -> Result<StoredNode, StoreError>;
+    fn node(&self, id: NodeId) -> Result<Option<StoredNode>, StoreError>;
+    fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError>;
+    fn nodes(&self) -> Result<Vec<StoredNode>, StoreError>;
+    fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
+    /// Apply `change` and record its event, in one transaction.
+    fn update_node(
+        &self,
+        id: NodeId,
+        change: NodeChange,
+        at: Timestamp,
+    ) -> Result<StoredNode, StoreError>;
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// Insert or replace the lease on `lease.ip`.
+    fn put_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    fn remove_lease(&self, ip: Ipv4Addr) -> Result<(), StoreError>;
+}

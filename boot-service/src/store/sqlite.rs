@@ -1,0 +1,502 @@
+//! The embedded store: one SQLite file in WAL mode, schema managed by `rusqlite_migration`.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+use rackhand_api::{Event, EventKind, MacAddr, NodeId, NodeRecord, NodeState};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Lease, NewNode, NodeChange, Store, StoreError, StoredNode};
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    "CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL,
+        hostname TEXT,
+        profile TEXT,
+        ipv4 TEXT,
+        inventory TEXT,
+        failure TEXT,
+        results TEXT,
+        token_hash TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE node_macs (
+        mac TEXT PRIMARY KEY,
+        node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE
+    );
+    CREATE INDEX node_macs_by_node ON node_macs(node_id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_by_node ON events(node_id, id);
+    CREATE TABLE leases (
+        ip TEXT PRIMARY KEY,
+        mac TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        hostname TEXT
+    );",
+)];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll back).
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, updated_at";
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("wire types always serialize")
+}
+
+fn from_json<T: DeserializeOwned>(
+    node: i64,
+    what: &'static str,
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
+            node,
+            what,
+            message: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+fn parse<T: std::str::FromStr>(node: i64, what: &'static str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt {
+        node,
+        what,
+        message: e.to_string(),
+    })
+}
+
+struct RawNode {
+    id: i64,
+    state: String,
+    hostname: Option<String>,
+    profile: Option<String>,
+    ipv4: Option<String>,
+    inventory: Option<String>,
+    failure: Option<String>,
+    results: Option<String>,
+    token_hash: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl RawNode {
+    fn from_row(row: &Row) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            state: row.get(1)?,
+            hostname: row.get(2)?,
+            profile: row.get(3)?,
+            ipv4: row.get(4)?,
+            inventory: row.get(5)?,
+            failure: row.get(6)?,
+            results: row.get(7)?,
+            token_hash: row.get(8)?,
+            created_at: row.get(9)?,
+            updated_at: row.get(10)?,
+        })
+    }
+
+    fn decode(self, conn: &Connection) -> Result<StoredNode, StoreError> {
+        let id = self.id;
+        let mut stmt =
+            conn.prepare_cached("SELECT mac FROM node_macs WHERE node_id = ?1 ORDER BY mac")?;
+        let macs = stmt
+            .query_map([id], |row| row.get::<_, String>(0))?
+            .map(|mac| parse::<MacAddr>(id, "mac", &mac?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let record = NodeRecord {
+            id: NodeId(id),
+            macs,
+            state: parse::<NodeState>(id, "state", &self.state)?,
+            hostname: self.hostname,
+            profile: self.profile,
+            ipv4: self
+                .ipv4
+                .map(|ip| parse::<Ipv4Addr>(id, "ipv4", &ip))
+                .transpose()?,
+            inventory: from_json(id, "inventory", self.inventory)?,
+            failure: from_json(id, "failure", self.failure)?,
+            results: from_json(id, "results", self.results)?,
+            created_at: parse::<Timestamp>(id, "created_at", &self.created_at)?,
+            updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
+            events: Vec::new(),
+        };
+        Ok(StoredNode {
+            record,
+            token_hash: self.token_hash,
+        })
+    }
+}
+
+fn node_where(
+    conn: &Connection,
+    clause: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<StoredNode>, StoreError> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause}");
+    let raw = conn
+        .prepare_cached(&sql)?
+        .query_row([param], RawNode::from_row)
+        .optional()?;
+    raw.map(|raw| raw.decode(conn)).transpose()
+}
+
+fn insert_event(
+    conn: &Connection,
+    node: i64,
+    at: Timestamp,
+    kind: &EventKind,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO events (node_id, at, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![node, at.to_string(), to_json(kind)])?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create_node(&self, new: NewNode, at: Timestamp) -> Result<StoredNode, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let taken: Option<i64> = tx
+            .query_row(
+                "SELECT node_id FROM node_macs WHERE mac = ?1",
+                [new.mac.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if taken.is_some() {
+            return Err(StoreError::DuplicateMac(new.mac));
+        }
+        let state = NodeState::Discovered;
+        tx.execute(
+            "INSERT INTO nodes (state, hostname, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![state.as_str(), new.hostname, new.profile, at.to_string()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)",
+            params![new.mac.to_string(), id],
+        )?;
+        insert_event(
+            &tx,
+            id,
+            at,
+            &EventKind::Transition {
+                from: None,
+                to: state,
+                reason: Some(new.reason),
+            },
+        )?;
+        let node = node_where(&tx, "id = ?1", &id)?.ok_or(StoreError::NoSuchNode(NodeId(id)))?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    fn node(&self, id: NodeId) -> Result<Option<StoredNode>, StoreError> {
+        node_where(&self.conn(), "id = ?1", &id.0)
+    }
+
+    fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError> {
+        node_where(
+            &self.conn(),
+            "id = (SELECT node_id FROM node_macs WHERE mac = ?1)",
+            &mac.to_string(),
+        )
+    }
+
+    fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY id"))?;
+        let raws = stmt
+            .query_map([], RawNode::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        raws.into_iter().map(|raw| raw.decode(&conn)).collect()
+    }
+
+    fn events(&self, id: NodeId) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT at, body FROM events WHERE node_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([id.0], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (at, body) = row?;
+            Ok(Event {
+                at: parse(id.0, "event time", &at)?,
+                kind: from_json(id.0, "event", Some(body))?.expect("Some in, Some out"),
+            })
+        })
+        .collect()
+    }
+
+    fn update_node(
+        &self,
+        id: NodeId,
+        change: NodeChange,
+        at: Timestamp,
+    ) -> Result<StoredNode, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists = tx.execute(
+            "UPDATE nodes SET updated_at = ?2 WHERE id = ?1",
+            params![id.0, at.to_string()],
+        )?;
+        if exists == 0 {
+            return Err(StoreError::NoSuchNode(id));
+        }
+        if let Some(state) = change.state {
+            tx.execute(
+                "UPDATE nodes SET state = ?2 WHERE id = ?1",
+                params![id.0, state.as_str()],
+            )?;
+        }
+        if let Some(profile) = &change.profile {
+            tx.execute(
+                "UPDATE nodes SET profile = ?2 WHERE id = ?1",
+                params![id.0, profile],
+            )?;
+        }
+        if let Some(ip) = change.ipv4 {
+            tx.execute(
+                "UPDATE nodes SET ipv4 = ?2 WHERE id = ?1",
+                params![id.0, ip.to_string()],
+            )?;
+        }
+        if let Some(inventory) = &change.inventory {
+            tx.execute(
+                "UPDATE nodes SET inventory = ?2 WHERE id = ?1",
+                params![id.0, to_json(inventory)],
+            )?;
+        }
+        if let Some(failure) = &change.failure {
+            let json = failure.as_ref().map(to_json);
+            tx.execute(
+                "UPDATE nodes SET failure = ?2 WHERE id = ?1",
+                params![id.0, json],
+            )?;
+        }
+        if let Some(results) = &change.results {
+            tx.execute(
+                "UPDATE nodes SET results = ?2 WHERE id = ?1",
+                params![id.0, to_json(results)],
+            )?;
+        }
+        if let Some(hash) = &change.token_hash {
+            tx.execute(
+                "UPDATE nodes SET token_hash = ?2 WHERE id = ?1",
+                params![id.0, hash],
+            )?;
+        }
+        if let Some(event) = &change.event {
+            insert_event(&tx, id.0, at, event)?;
+        }
+        let node = node_where(&tx, "id = ?1", &id.0)?.ok_or(StoreError::NoSuchNode(id))?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT ip, mac, expires_at, hostname FROM leases ORDER BY ip")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (ip, mac, expires_at, hostname) = row?;
+            Ok(Lease {
+                ip: parse(0, "lease ip", &ip)?,
+                mac: parse(0, "lease mac", &mac)?,
+                expires_at,
+                hostname,
+            })
+        })
+        .collect()
+    }
+
+    fn put_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("INSERT OR REPLACE INTO leases (ip, mac, expires_at, hostname) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![lease.ip.to_string(), lease.mac.to_string(), lease.expires_at, lease.hostname])?;
+        Ok(())
+    }
+
+    fn remove_lease(&self, ip: Ipv4Addr) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("DELETE FROM leases WHERE ip = ?1")?
+            .execute([ip.to_string()])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rackhand_api::{FailedReport, Problem, Severity};
+
+    fn mac(last: u8) -> MacAddr {
+        MacAddr::new([0x52, 0x54, 0, 0, 0, last])
+    }
+
+    fn new_node(last: u8) -> NewNode {
+        NewNode {
+            mac: mac(last),
+            profile: None,
+            hostname: None,
+            reason: "seen by DHCP".into(),
+        }
+    }
+
+    #[test]
+    fn nodes_round_trip_with_events() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let node = store.create_node(new_node(1), t0).unwrap();
+        assert_eq!(node.record.state, NodeState::Discovered);
+        assert_eq!(node.record.macs, [mac(1)]);
+        assert_eq!(store.node_by_mac(mac(1)).unwrap().unwrap(), node);
+        assert!(
+            matches!(store.create_node(new_node(1), t0), Err(StoreError::DuplicateMac(m)) if m == mac(1))
+        );
+
+        let failure = FailedReport {
+            reason: "PSU 2 unplugged".into(),
+            problems: vec![Problem {
+                severity: Severity::Blocking,
+                part: "PSU 2".into(),
+                message: "no power".into(),
+                fix: "plug it in".into(),
+            }],
+        };
+        let t1 = Timestamp::from_second(1_700_000_100).unwrap();
+        let change = NodeChange {
+            state: Some(NodeState::Failed),
+            failure: Some(Some(failure.clone())),
+            token_hash: Some(Some("abc".into())),
+            event: Some(EventKind::Transition {
+                from: Some(NodeState::Discovered),
+                to: NodeState::Failed,
+                reason: Some(failure.reason.clone()),
+            }),
+            ..NodeChange::default()
+        };
+        let updated = store.update_node(node.record.id, change, t1).unwrap();
+        assert_eq!(updated.record.state, NodeState::Failed);
+        assert_eq!(updated.record.failure, Some(failure));
+        assert_eq!(updated.record.updated_at, t1);
+        assert_eq!(updated.token_hash.as_deref(), Some("abc"));
+
+        let events = store.events(node.record.id).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].at, t1);
+        assert!(matches!(
+            events[1].kind,
+            EventKind::Transition {
+                to: NodeState::Failed,
+                ..
+            }
+        ));
+        assert!(matches!(
+            store.update_node(NodeId(99), NodeChange::default(), t1),
+            Err(StoreError::NoSuchNode(NodeId(99)))
+        ));
+    }
+
+    #[test]
+    fn leases_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rackhand.db");
+        let lease = Lease {
+            ip: Ipv4Addr::new(10, 77, 0, 100),
+            mac: mac(7),
+            expires_at: 1_700_003_600,
+            hostname: Some("n7".into()),
+        };
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.put_lease(&lease).unwrap();
+            store
+                .put_lease(&Lease {
+                    ip: Ipv4Addr::new(10, 77, 0, 101),
+                    ..lease.clone()
+                })
+                .unwrap();
+            store.remove_lease(Ipv4Addr::new(10, 77, 0, 101)).unwrap();
+            store.create_node(new_node(7), Timestamp::now()).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.leases().unwrap(), [lease]);
+        assert_eq!(store.nodes().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn corrupt_rows_are_named() {
+        let store = SqliteStore::in_memory().unwrap();
+        let node = store.create_node(new_node(3), Timestamp::now()).unwrap();
+        store
+            .conn()
+            .execute(
+                "UPDATE nodes SET inventory = 'not json' WHERE id = ?1",
+                [node.record.id.0],
+            )
+            .unwrap();
+        let err = store.node(node.record.id).unwrap_err();
+        assert!(
+            err.to_string().contains("corrupt inventory for node 1"),
+            "{err}"
+        );
+    }
+}
