@@ -1,0 +1,289 @@
+//! The validated profile: what the judge and the install planner read. Built only by `TryFrom` from the
+//! wire types, so its invariants hold (groups named by RAID arrays exist, bays are unique, the bond's
+//! primary vendor is allowed, ...).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rackhand_api::{DiskClass, SystemIdentity};
+
+use crate::PciVendor;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub description: Option<String>,
+    pub image: String,
+    pub recognise: Recognition,
+    pub power: PowerSpec,
+    pub network: NetworkSpec,
+    pub bond: BondSpec,
+    pub bays: BayMap,
+    pub disk_groups: Vec<DiskGroup>,
+    pub raid: Vec<RaidSpec>,
+}
+
+impl Profile {
+    pub fn disk_group(&self, name: &str) -> Option<&DiskGroup> {
+        self.disk_groups.iter().find(|g| g.name == name)
+    }
+}
+
+/// DMI identity a model is recognised by. Comparisons ignore case and surrounding blanks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognition {
+    pub vendor: String,
+    pub product: Option<String>,
+    pub product_prefix: Option<String>,
+}
+
+impl Recognition {
+    /// How specific a match is (higher wins), or `None` when the identity does not match.
+    pub fn specificity(&self, system: &SystemIdentity) -> Option<u32> {
+        let norm = |s: &str| s.trim().to_ascii_lowercase();
+        let vendor = norm(system.vendor.as_deref()?);
+        if vendor != norm(&self.vendor) {
+            return None;
+        }
+        let product = system.product.as_deref().map(norm);
+        let mut score = 1;
+        if let Some(want) = &self.product {
+            if product.as_deref() != Some(norm(want).as_str()) {
+                return None;
+            }
+            score += 2;
+        }
+        if let Some(prefix) = &self.product_prefix {
+            if !product.is_some_and(|p| p.starts_with(&norm(prefix))) {
+                return None;
+            }
+            score += 1;
+        }
+        Some(score)
+    }
+
+    /// `QEMU`, `Dell Inc. PowerEdge R650`, `Supermicro SYS-6029*`.
+    pub fn describe(&self) -> String {
+        match (&self.product, &self.product_prefix) {
+            (Some(p), _) => format!("{} {p}", self.vendor),
+            (None, Some(p)) => format!("{} {p}*", self.vendor),
+            (None, None) => self.vendor.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerSpec {
+    pub supplies: u32,
+    pub all_powered: bool,
+    /// PDU feed of PSU n at index n-1; empty when the profile does not say.
+    pub feeds: Vec<String>,
+}
+
+impl PowerSpec {
+    /// The feed PSU `index` (1-based) should be plugged into.
+    pub fn feed_of(&self, index: u32) -> Option<&str> {
+        let slot = usize::try_from(index).ok()?.checked_sub(1)?;
+        self.feeds.get(slot).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub nics: u32,
+    pub vendors: Vec<PciVendor>,
+    pub min_speed_mbps: Option<u32>,
+}
+
+impl NetworkSpec {
+    pub fn allows(&self, pci_vendor: u16) -> bool {
+        self.vendors.iter().any(|v| v.id == pci_vendor)
+    }
+
+    /// `Intel, Realtek`.
+    pub fn vendor_names(&self) -> String {
+        self.vendors
+            .iter()
+            .map(|v| v.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BondMode {
+    ActiveBackup,
+    Lacp,
+    BalanceAlb,
+}
+
+impl BondMode {
+    pub const NAMES: &str = "active-backup, 802.3ad, balance-alb";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active-backup" => Some(Self::ActiveBackup),
+            "802.3ad" => Some(Self::Lacp),
+            "balance-alb" => Some(Self::BalanceAlb),
+            _ => None,
+        }
+    }
+
+    /// The kernel bonding driver's name for the mode.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            Self::ActiveBackup => "active-backup",
+            Self::Lacp => "802.3ad",
+            Self::BalanceAlb => "balance-alb",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BondSpec {
+    pub name: String,
+    pub mode: BondMode,
+    pub legs: u32,
+    pub primary_vendor: Option<PciVendor>,
+    pub miimon_ms: u32,
+    pub distinct_vendors: bool,
+    pub distinct_switches: bool,
+}
+
+/// A SCSI address pattern: `0:0:1:0`, or `*:0:1:0` for any host number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HctlPattern([Option<u32>; 4]);
+
+impl HctlPattern {
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut out = [None; 4];
+        let mut parts = s.trim().split(':');
+        for slot in &mut out {
+            let part = parts.next()?;
+            *slot = if part == "*" {
+                None
+            } else {
+                Some(part.parse().ok()?)
+            };
+        }
+        parts.next().is_none().then_some(Self(out))
+    }
+
+    pub fn matches(&self, hctl: &str) -> bool {
+        let Some(Self(actual)) = Self::parse(hctl) else {
+            return false;
+        };
+        self.0
+            .iter()
+            .zip(actual)
+            .all(|(want, got)| want.is_none() || *want == got)
+    }
+}
+
+impl fmt::Display for HctlPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|p| p.map_or("*".to_owned(), |n| n.to_string()))
+            .collect();
+        f.write_str(&parts.join(":"))
+    }
+}
+
+/// Where disks sit when no SES enclosure says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BayMap {
+    pub hot_swap: bool,
+    pub by_hctl: BTreeMap<HctlPattern, u32>,
+}
+
+impl BayMap {
+    pub fn bay_of(&self, hctl: &str) -> Option<u32> {
+        self.by_hctl
+            .iter()
+            .find(|(pattern, _)| pattern.matches(hctl))
+            .map(|(_, bay)| *bay)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskGroup {
+    pub name: String,
+    pub class: DiskClass,
+    pub count: u32,
+    pub min_size_bytes: Option<u64>,
+    pub max_size_bytes: Option<u64>,
+    /// Empty when any bay will do.
+    pub bays: Vec<u32>,
+}
+
+impl DiskGroup {
+    pub fn size_fits(&self, bytes: u64) -> bool {
+        self.min_size_bytes.is_none_or(|min| bytes >= min)
+            && self.max_size_bytes.is_none_or(|max| bytes <= max)
+    }
+
+    /// `an HDD of 4000–16000 GB`, `an SSD of at least 240 GB`, `an SSD`.
+    pub fn wanted(&self) -> String {
+        let gb = |b: u64| b / 1_000_000_000;
+        let class = self.class.label();
+        match (self.min_size_bytes, self.max_size_bytes) {
+            (Some(min), Some(max)) => format!("an {class} of {}–{} GB", gb(min), gb(max)),
+            (Some(min), None) => format!("an {class} of at least {} GB", gb(min)),
+            (None, Some(max)) => format!("an {class} of at most {} GB", gb(max)),
+            (None, None) => format!("an {class}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaidLevel {
+    Raid0,
+    Raid1,
+    Raid5,
+    Raid6,
+    Raid10,
+}
+
+impl RaidLevel {
+    pub const NAMES: &str = "raid0, raid1, raid5, raid6, raid10";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "raid0" => Some(Self::Raid0),
+            "raid1" => Some(Self::Raid1),
+            "raid5" => Some(Self::Raid5),
+            "raid6" => Some(Self::Raid6),
+            "raid10" => Some(Self::Raid10),
+            _ => None,
+        }
+    }
+
+    /// `mdadm --level` value.
+    pub fn mdadm_name(self) -> &'static str {
+        match self {
+            Self::Raid0 => "0",
+            Self::Raid1 => "1",
+            Self::Raid5 => "5",
+            Self::Raid6 => "6",
+            Self::Raid10 => "10",
+        }
+    }
+
+    pub fn min_members(self) -> u32 {
+        match self {
+            Self::Raid0 | Self::Raid1 => 2,
+            Self::Raid5 => 3,
+            Self::Raid6 | Self::Raid10 => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaidSpec {
+    pub device: String,
+    pub level: RaidLevel,
+    pub group: String,
+    pub metadata: String,
+}
