@@ -2,5 +2,6 @@
 //! on an embedded store. Decisions live in pure functions; sockets sit in thin loops around them.
 
 pub mod config;
+pub mod dhcp;
 pub mod store;
 pub mod token;

@@ -1,0 +1,1 @@
+//! DHCPv4: full and proxy modes. (In progress.)
