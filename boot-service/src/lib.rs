@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod dhcp;
+pub mod nodes;
 pub mod store;
 pub mod token;

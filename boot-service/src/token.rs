@@ -46,10 +46,7 @@ pub fn hash_token(token: &str) -> String {
 
 /// Whether `presented` is the token whose hash is `stored`, compared in constant time.
 pub fn token_matches_hash(presented: &str, stored: &str) -> bool {
-    hash_token(presented)
-        .as_bytes()
-        .ct_eq(stored.as_bytes())
-        .into()
+    hash_token(presented).as_bytes().ct_eq(stored.as_bytes()).into()
 }
 
 #[cfg(test)]

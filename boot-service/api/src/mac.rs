@@ -52,9 +52,7 @@ impl FromStr for MacAddr {
 
     /// Accepts `:` or `-` separated hex bytes, any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || MacParseError {
-            input: s.to_owned(),
-        };
+        let err = || MacParseError { input: s.to_owned() };
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in &mut out {
@@ -99,13 +97,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_names_input() {
-        for bad in [
-            "",
-            "52:54:00:ab:cd",
-            "52:54:00:ab:cd:0f:11",
-            "5:54:00:ab:cd:0f",
-            "zz:54:00:ab:cd:0f",
-        ] {
+        for bad in ["", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:11", "5:54:00:ab:cd:0f", "zz:54:00:ab:cd:0f"] {
             let err = bad.parse::<MacAddr>().unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains(bad));

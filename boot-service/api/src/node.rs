@@ -55,32 +55,30 @@ impl NodeState {
 
     /// Whether the node's one-time token may still be used in this state.
     pub fn accepts_node_token(self) -> bool {
-        matches!(
-            self,
-            NodeState::Booting | NodeState::Inspecting | NodeState::Installing
-        )
+        matches!(self, NodeState::Booting | NodeState::Inspecting | NodeState::Installing)
     }
 
-    /// Check a transition against the lifecycle. `reprovision` marks an admin's explicit request.
-    pub fn transition(
-        self,
-        to: NodeState,
-        reprovision: bool,
-    ) -> Result<NodeState, TransitionError> {
+    /// Check a transition of the node's own lifecycle (PXE boots and installer reports).
+    pub fn transition(self, to: NodeState) -> Result<NodeState, TransitionError> {
         use NodeState::*;
         let allowed = match (self, to) {
             (Discovered | Booting | Inspecting | Installing | Failed, Booting) => true,
-            (Ready, Booting) => reprovision,
             (Booting, Inspecting) => true,
             (Inspecting, Installing) => true,
             (Installing, Ready) => true,
             (Discovered | Booting | Inspecting | Installing, Failed) => true,
             _ => false,
         };
-        if allowed {
-            Ok(to)
-        } else {
-            Err(TransitionError { from: self, to })
+        if allowed { Ok(to) } else { Err(TransitionError { from: self, to }) }
+    }
+}
+
+impl NodeState {
+    /// An admin's reprovision: only a finished node (ready or failed) goes back to booting.
+    pub fn reprovision(self) -> Result<NodeState, TransitionError> {
+        match self {
+            NodeState::Ready | NodeState::Failed => Ok(NodeState::Booting),
+            from => Err(TransitionError { from, to: NodeState::Booting }),
         }
     }
 }
@@ -95,10 +93,7 @@ impl std::str::FromStr for NodeState {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NodeState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown node state `{s}`"))
+        NodeState::ALL.into_iter().find(|state| state.as_str() == s).ok_or_else(|| format!("unknown node state `{s}`"))
     }
 }
 
@@ -176,46 +171,39 @@ mod tests {
     fn happy_path_is_allowed() {
         let mut state = Discovered;
         for next in [Booting, Inspecting, Installing, Ready] {
-            state = state.transition(next, false).unwrap();
+            state = state.transition(next).unwrap();
         }
         assert_eq!(state, Ready);
     }
 
     #[test]
     fn ready_only_reboots_into_install_on_reprovision() {
-        assert_eq!(
-            Ready.transition(Booting, false).unwrap_err(),
-            TransitionError {
-                from: Ready,
-                to: Booting
-            }
-        );
-        assert_eq!(Ready.transition(Booting, true), Ok(Booting));
-        assert!(Ready.transition(Failed, false).is_err());
+        assert_eq!(Ready.transition(Booting).unwrap_err(), TransitionError { from: Ready, to: Booting });
+        assert_eq!(Ready.reprovision(), Ok(Booting));
+        assert_eq!(Failed.reprovision(), Ok(Booting));
+        assert!(Installing.reprovision().is_err());
+        assert!(Ready.transition(Failed).is_err());
     }
 
     #[test]
     fn skipping_steps_is_refused() {
-        assert!(Discovered.transition(Installing, false).is_err());
-        assert!(Booting.transition(Ready, false).is_err());
-        assert!(Failed.transition(Ready, false).is_err());
-        assert!(Inspecting.transition(Ready, false).is_err());
+        assert!(Discovered.transition(Installing).is_err());
+        assert!(Booting.transition(Ready).is_err());
+        assert!(Failed.transition(Ready).is_err());
+        assert!(Inspecting.transition(Ready).is_err());
     }
 
     #[test]
     fn failed_from_any_step_and_retry_by_pxe() {
         for from in [Discovered, Booting, Inspecting, Installing] {
-            assert_eq!(from.transition(Failed, false), Ok(Failed));
+            assert_eq!(from.transition(Failed), Ok(Failed));
         }
-        assert_eq!(Failed.transition(Booting, false), Ok(Booting));
+        assert_eq!(Failed.transition(Booting), Ok(Booting));
     }
 
     #[test]
     fn token_only_valid_while_working() {
-        let valid: Vec<_> = NodeState::ALL
-            .into_iter()
-            .filter(|s| s.accepts_node_token())
-            .collect();
+        let valid: Vec<_> = NodeState::ALL.into_iter().filter(|s| s.accepts_node_token()).collect();
         assert_eq!(valid, [Booting, Inspecting, Installing]);
     }
 
@@ -223,10 +211,7 @@ mod tests {
     fn state_names_round_trip() {
         for state in NodeState::ALL {
             assert_eq!(state.as_str().parse::<NodeState>().unwrap(), state);
-            assert_eq!(
-                serde_json::to_string(&state).unwrap(),
-                format!("\"{state}\"")
-            );
+            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{state}\""));
         }
     }
 }

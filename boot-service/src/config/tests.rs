@@ -15,10 +15,7 @@ fn example_with(from: &str, to: &str) -> String {
 }
 
 fn line_containing(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle in text")
-        + 1
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
 }
 
 #[test]
@@ -33,30 +30,17 @@ fn shipped_example_parses_with_defaults() {
     let subnet = &config.dhcp.subnets[0];
     assert_eq!(subnet.lease_secs, 3600);
     assert_eq!(subnet.enrolment, Enrolment::Auto);
-    assert_eq!(
-        subnet.pools,
-        [Pool {
-            start: Ipv4Addr::new(10, 77, 0, 100),
-            end: Ipv4Addr::new(10, 77, 0, 199)
-        }]
-    );
+    assert_eq!(subnet.pools, [Pool { start: Ipv4Addr::new(10, 77, 0, 100), end: Ipv4Addr::new(10, 77, 0, 199) }]);
     assert_eq!(subnet.reservations[0].ip, Ipv4Addr::new(10, 77, 0, 10));
-    assert!(
-        matches!(config.store, StoreConfig::Sqlite { ref path } if path.ends_with("rackhand.db"))
-    );
-    assert!(
-        !format!("{config:?}").contains("change-me"),
-        "the admin token must not show in Debug"
-    );
+    assert!(matches!(config.store, StoreConfig::Sqlite { ref path } if path.ends_with("rackhand.db")));
+    assert!(!format!("{config:?}").contains("change-me"), "the admin token must not show in Debug");
 }
 
 #[test]
 fn unknown_key_is_refused_with_its_line() {
     let text = example_with("# listen = \"0.0.0.0:80\"", "lisen = \"0.0.0.0:80\"");
     let err = parse(&text).unwrap_err();
-    let ConfigError::Syntax { line, message, .. } = &err else {
-        panic!("{err}")
-    };
+    let ConfigError::Syntax { line, message, .. } = &err else { panic!("{err}") };
     assert_eq!(*line, line_containing(&text, "lisen"));
     assert!(message.contains("lisen"), "{message}");
     assert!(err.to_string().starts_with(&format!("test.toml:{line}:")));
@@ -66,70 +50,30 @@ fn unknown_key_is_refused_with_its_line() {
 fn bad_address_is_refused_with_its_line() {
     let text = example_with("router = \"10.77.0.1\"", "router = \"10.77.0.300\"");
     let err = parse(&text).unwrap_err();
-    let ConfigError::Syntax { line, .. } = err else {
-        panic!("{err}")
-    };
+    let ConfigError::Syntax { line, .. } = err else { panic!("{err}") };
     assert_eq!(line, line_containing(&text, "10.77.0.300"));
 }
 
 #[test]
 fn semantic_errors_name_field_and_line() {
     let cases = [
-        (
-            "end = \"10.77.0.199\"",
-            "end = \"10.77.1.20\"",
-            "dhcp.subnet.pools.end",
-            "not a usable address",
-        ),
-        (
-            "ip = \"10.77.0.10\"",
-            "ip = \"10.78.0.10\"",
-            "dhcp.subnet.reservation.ip",
-            "not a usable address",
-        ),
+        ("end = \"10.77.0.199\"", "end = \"10.77.1.20\"", "dhcp.subnet.pools.end", "not a usable address"),
+        ("ip = \"10.77.0.10\"", "ip = \"10.78.0.10\"", "dhcp.subnet.reservation.ip", "not a usable address"),
         (
             "admin_token = \"change-me-to-a-long-random-string\"",
             "admin_token = \"short\"",
             "server.admin_token",
             "at least 16",
         ),
-        (
-            "router = \"10.77.0.1\"",
-            "router = \"10.9.0.1\"",
-            "dhcp.subnet.router",
-            "not inside",
-        ),
-        (
-            "# lease_secs = 3600",
-            "lease_secs = 5",
-            "dhcp.subnet.lease_secs",
-            "at least 60",
-        ),
-        (
-            "# backend = \"sqlite\"",
-            "backend = \"postgres\"",
-            "store.backend",
-            "unknown backend",
-        ),
-        (
-            "interfaces = [\"br-rackhand\"]",
-            "interfaces = []",
-            "dhcp.interfaces",
-            "at least one",
-        ),
+        ("router = \"10.77.0.1\"", "router = \"10.9.0.1\"", "dhcp.subnet.router", "not inside"),
+        ("# lease_secs = 3600", "lease_secs = 5", "dhcp.subnet.lease_secs", "at least 60"),
+        ("# backend = \"sqlite\"", "backend = \"postgres\"", "store.backend", "unknown backend"),
+        ("interfaces = [\"br-rackhand\"]", "interfaces = []", "dhcp.interfaces", "at least one"),
     ];
     for (from, to, want_field, want_message) in cases {
         let text = example_with(from, to);
         let err = parse(&text).unwrap_err();
-        let ConfigError::Invalid {
-            line,
-            field,
-            message,
-            ..
-        } = &err
-        else {
-            panic!("{to}: {err}")
-        };
+        let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{to}: {err}") };
         assert_eq!(field, want_field, "{to}");
         assert!(message.contains(want_message), "{to}: {message}");
         assert_eq!(*line, line_containing(&text, to), "{to}: {err}");
@@ -143,14 +87,9 @@ fn overlapping_pools_and_duplicate_reservations_are_refused() {
         "{ start = \"10.77.0.100\", end = \"10.77.0.199\" },\n    { start = \"10.77.0.150\", end = \"10.77.0.160\" },",
     );
     let err = parse(&text).unwrap_err().to_string();
-    assert!(
-        err.contains("overlaps pool 10.77.0.100-10.77.0.199"),
-        "{err}"
-    );
+    assert!(err.contains("overlaps pool 10.77.0.100-10.77.0.199"), "{err}");
 
-    let text = format!(
-        "{EXAMPLE}\n[[dhcp.subnet.reservation]]\nmac = \"52:54:00:00:00:10\"\nip = \"10.77.0.11\"\n"
-    );
+    let text = format!("{EXAMPLE}\n[[dhcp.subnet.reservation]]\nmac = \"52:54:00:00:00:10\"\nip = \"10.77.0.11\"\n");
     let err = parse(&text).unwrap_err().to_string();
     assert!(err.contains("52:54:00:00:00:10 is reserved twice"), "{err}");
 }
@@ -165,8 +104,5 @@ fn proxy_mode_refuses_pools() {
 #[test]
 fn public_url_follows_the_http_port() {
     let text = example_with("# listen = \"0.0.0.0:80\"", "listen = \"0.0.0.0:8080\"");
-    assert_eq!(
-        parse(&text).unwrap().http.public_url,
-        "http://10.77.0.1:8080"
-    );
+    assert_eq!(parse(&text).unwrap().http.public_url, "http://10.77.0.1:8080");
 }

@@ -7,8 +7,8 @@ use serde_spanned::Spanned;
 
 use super::wire::{self, DhcpMode};
 use super::{
-    BootConfig, Config, ConfigError, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig,
-    Subnet, TftpConfig, line_of,
+    BootConfig, Config, ConfigError, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig, Subnet, TftpConfig,
+    line_of,
 };
 use crate::token::Secret;
 
@@ -32,36 +32,19 @@ impl Checker<'_> {
     }
 }
 
-pub(super) fn validate(
-    file: wire::ConfigFile,
-    text: &str,
-    origin: &str,
-) -> Result<Config, ConfigError> {
+pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Result<Config, ConfigError> {
     let c = Checker { text, origin };
     let server = file.server;
 
     let token = &server.admin_token;
     if token.get_ref().trim().len() < MIN_ADMIN_TOKEN_LEN {
-        return Err(c.err(
-            token,
-            "server.admin_token",
-            format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
-        ));
+        return Err(c.err(token, "server.admin_token", format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters")));
     }
 
-    let http_listen = file
-        .http
-        .listen
-        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)));
+    let http_listen = file.http.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 80)));
     let public_url = match &file.http.public_url {
-        Some(url)
-            if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) =>
-        {
-            return Err(c.err(
-                url,
-                "http.public_url",
-                "must start with http:// or https://",
-            ));
+        Some(url) if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://")) => {
+            return Err(c.err(url, "http.public_url", "must start with http:// or https://"));
         }
         Some(url) => url.get_ref().trim_end_matches('/').to_owned(),
         None if http_listen.port() == 80 => format!("http://{}", server.advertise),
@@ -76,41 +59,26 @@ pub(super) fn validate(
                 format!("unknown backend `{}` (known: sqlite)", backend.get_ref()),
             ));
         }
-        _ => StoreConfig::Sqlite {
-            path: file
-                .store
-                .path
-                .clone()
-                .unwrap_or_else(|| server.data_dir.join("rackhand.db")),
-        },
+        _ => {
+            StoreConfig::Sqlite { path: file.store.path.clone().unwrap_or_else(|| server.data_dir.join("rackhand.db")) }
+        }
     };
 
     let boot = file.boot;
-    let assets_dir = boot
-        .assets_dir
-        .unwrap_or_else(|| server.data_dir.join("assets"));
+    let assets_dir = boot.assets_dir.unwrap_or_else(|| server.data_dir.join("assets"));
     let boot = BootConfig {
-        images_dir: boot
-            .images_dir
-            .unwrap_or_else(|| server.data_dir.join("images")),
+        images_dir: boot.images_dir.unwrap_or_else(|| server.data_dir.join("images")),
         kernel: boot.kernel.unwrap_or_else(|| "vmlinuz".into()),
         initrd: boot.initrd.unwrap_or_else(|| "initrd.img".into()),
-        cmdline: boot
-            .cmdline
-            .unwrap_or_else(|| "console=ttyS0,115200n8".into()),
+        cmdline: boot.cmdline.unwrap_or_else(|| "console=ttyS0,115200n8".into()),
         bios_file: boot.bios_file.unwrap_or_else(|| "undionly.kpxe".into()),
         uefi_x64_file: boot.uefi_x64_file.unwrap_or_else(|| "ipxe.efi".into()),
-        uefi_arm64_file: boot
-            .uefi_arm64_file
-            .unwrap_or_else(|| "ipxe-arm64.efi".into()),
+        uefi_arm64_file: boot.uefi_arm64_file.unwrap_or_else(|| "ipxe-arm64.efi".into()),
         assets_dir: assets_dir.clone(),
     };
 
     let tftp = TftpConfig {
-        listen: file
-            .tftp
-            .listen
-            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 69))),
+        listen: file.tftp.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 69))),
         root: file.tftp.root.unwrap_or(assets_dir),
         max_window_size: file.tftp.max_window_size.unwrap_or(64).max(1),
     };
@@ -121,10 +89,7 @@ pub(super) fn validate(
         advertise: server.advertise,
         data_dir: server.data_dir,
         admin_token: Secret::new(server.admin_token.into_inner().trim().to_owned()),
-        http: HttpConfig {
-            listen: http_listen,
-            public_url,
-        },
+        http: HttpConfig { listen: http_listen, public_url },
         tftp,
         boot,
         store,
@@ -132,37 +97,22 @@ pub(super) fn validate(
     })
 }
 
-fn validate_dhcp(
-    c: &Checker,
-    section: &Spanned<wire::DhcpSection>,
-) -> Result<DhcpConfig, ConfigError> {
+fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<DhcpConfig, ConfigError> {
     let dhcp = section.get_ref();
     if dhcp.interfaces.get_ref().is_empty() {
-        return Err(c.err(
-            &dhcp.interfaces,
-            "dhcp.interfaces",
-            "name at least one interface to serve",
-        ));
+        return Err(c.err(&dhcp.interfaces, "dhcp.interfaces", "name at least one interface to serve"));
     }
     if dhcp.subnets.is_empty() {
-        return Err(c.err(
-            section,
-            "dhcp.subnet",
-            "define at least one [[dhcp.subnet]]",
-        ));
+        return Err(c.err(section, "dhcp.subnet", "define at least one [[dhcp.subnet]]"));
     }
     let mut subnets: Vec<Subnet> = Vec::new();
     for wire in &dhcp.subnets {
         let subnet = validate_subnet(c, wire, dhcp.mode)?;
-        if let Some(other) = subnets.iter().find(|s| {
-            s.network.contains(&subnet.network.network())
-                || subnet.network.contains(&s.network.network())
-        }) {
-            return Err(c.err(
-                &wire.network,
-                "dhcp.subnet.network",
-                format!("overlaps subnet {}", other.network),
-            ));
+        if let Some(other) = subnets
+            .iter()
+            .find(|s| s.network.contains(&subnet.network.network()) || subnet.network.contains(&s.network.network()))
+        {
+            return Err(c.err(&wire.network, "dhcp.subnet.network", format!("overlaps subnet {}", other.network)));
         }
         subnets.push(subnet);
     }
@@ -174,30 +124,16 @@ fn validate_dhcp(
     })
 }
 
-fn validate_subnet(
-    c: &Checker,
-    s: &wire::SubnetSection,
-    mode: DhcpMode,
-) -> Result<Subnet, ConfigError> {
+fn validate_subnet(c: &Checker, s: &wire::SubnetSection, mode: DhcpMode) -> Result<Subnet, ConfigError> {
     let network = s.network.get_ref().trunc();
     if network.prefix_len() > 30 {
-        return Err(c.err(
-            &s.network,
-            "dhcp.subnet.network",
-            "prefix must be /30 or wider",
-        ));
+        return Err(c.err(&s.network, "dhcp.subnet.network", "prefix must be /30 or wider"));
     }
-    let usable = |ip: Ipv4Addr| {
-        network.contains(&ip) && ip != network.network() && ip != network.broadcast()
-    };
+    let usable = |ip: Ipv4Addr| network.contains(&ip) && ip != network.network() && ip != network.broadcast();
 
     if mode == DhcpMode::Proxy {
         if let Some(pool) = s.pools.first() {
-            return Err(c.err(
-                &pool.start,
-                "dhcp.subnet.pools",
-                "proxy mode hands out no addresses: remove the pools",
-            ));
+            return Err(c.err(&pool.start, "dhcp.subnet.pools", "proxy mode hands out no addresses: remove the pools"));
         }
         if let Some(r) = s.reservations.first() {
             return Err(c.err(
@@ -207,11 +143,7 @@ fn validate_subnet(
             ));
         }
     } else if s.pools.is_empty() && s.reservations.is_empty() {
-        return Err(c.err(
-            &s.network,
-            "dhcp.subnet.pools",
-            "full mode needs a pool or a reservation to hand out",
-        ));
+        return Err(c.err(&s.network, "dhcp.subnet.pools", "full mode needs a pool or a reservation to hand out"));
     }
 
     let mut pools: Vec<Pool> = Vec::new();
@@ -225,10 +157,7 @@ fn validate_subnet(
                 ));
             }
         }
-        let pool = Pool {
-            start: *p.start.get_ref(),
-            end: *p.end.get_ref(),
-        };
+        let pool = Pool { start: *p.start.get_ref(), end: *p.end.get_ref() };
         if pool.start > pool.end {
             return Err(c.err(
                 &p.end,
@@ -236,15 +165,8 @@ fn validate_subnet(
                 format!("{} comes before start {}", pool.end, pool.start),
             ));
         }
-        if let Some(other) = pools
-            .iter()
-            .find(|o| o.start <= pool.end && pool.start <= o.end)
-        {
-            return Err(c.err(
-                &p.start,
-                "dhcp.subnet.pools",
-                format!("overlaps pool {}-{}", other.start, other.end),
-            ));
+        if let Some(other) = pools.iter().find(|o| o.start <= pool.end && pool.start <= o.end) {
+            return Err(c.err(&p.start, "dhcp.subnet.pools", format!("overlaps pool {}-{}", other.start, other.end)));
         }
         pools.push(pool);
     }
@@ -260,42 +182,22 @@ fn validate_subnet(
             ));
         }
         if reservations.iter().any(|o| o.mac == mac) {
-            return Err(c.err(
-                &r.mac,
-                "dhcp.subnet.reservation.mac",
-                format!("{mac} is reserved twice"),
-            ));
+            return Err(c.err(&r.mac, "dhcp.subnet.reservation.mac", format!("{mac} is reserved twice")));
         }
         if reservations.iter().any(|o| o.ip == ip) {
-            return Err(c.err(
-                &r.ip,
-                "dhcp.subnet.reservation.ip",
-                format!("{ip} is reserved twice"),
-            ));
+            return Err(c.err(&r.ip, "dhcp.subnet.reservation.ip", format!("{ip} is reserved twice")));
         }
-        reservations.push(Reservation {
-            mac,
-            ip,
-            hostname: r.hostname.clone(),
-        });
+        reservations.push(Reservation { mac, ip, hostname: r.hostname.clone() });
     }
 
     if let Some(router) = &s.router
         && !usable(*router.get_ref())
     {
-        return Err(c.err(
-            router,
-            "dhcp.subnet.router",
-            format!("{} is not inside {network}", router.get_ref()),
-        ));
+        return Err(c.err(router, "dhcp.subnet.router", format!("{} is not inside {network}", router.get_ref())));
     }
     let lease_secs = match &s.lease_secs {
         Some(secs) if *secs.get_ref() < MIN_LEASE_SECS => {
-            return Err(c.err(
-                secs,
-                "dhcp.subnet.lease_secs",
-                format!("must be at least {MIN_LEASE_SECS}"),
-            ));
+            return Err(c.err(secs, "dhcp.subnet.lease_secs", format!("must be at least {MIN_LEASE_SECS}")));
         }
         Some(secs) => *secs.get_ref(),
         None => DEFAULT_LEASE_SECS,

@@ -9,9 +9,7 @@ mod sqlite;
 use std::net::Ipv4Addr;
 
 use jiff::Timestamp;
-use rackhand_api::{
-    EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, PlanResults,
-};
+use rackhand_api::{EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, PlanResults};
 
 pub use sqlite::SqliteStore;
 
@@ -22,11 +20,7 @@ pub enum StoreError {
     #[error("store migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("store: corrupt {what} for node {node}: {message}")]
-    Corrupt {
-        node: i64,
-        what: &'static str,
-        message: String,
-    },
+    Corrupt { node: i64, what: &'static str, message: String },
     #[error("store: MAC {0} already belongs to a node")]
     DuplicateMac(MacAddr),
     #[error("store: no node {0}")]
@@ -79,12 +73,7 @@ pub trait Store: Send + Sync + 'static {
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError>;
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
     /// Apply `change` and record its event, in one transaction.
-    fn update_node(
-        &self,
-        id: NodeId,
-        change: NodeChange,
-        at: Timestamp,
-    ) -> Result<StoredNode, StoreError>;
+    fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
     /// Insert or replace the lease on `lease.ip`.

@@ -67,20 +67,17 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll back).
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, updated_at";
+const NODE_COLUMNS: &str =
+    "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, updated_at";
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("wire types always serialize")
@@ -91,25 +88,15 @@ fn from_json<T: DeserializeOwned>(
     what: &'static str,
     text: Option<String>,
 ) -> Result<Option<T>, StoreError> {
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt {
-            node,
-            what,
-            message: e.to_string(),
-        })
-    })
-    .transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt { node, what, message: e.to_string() }))
+        .transpose()
 }
 
 fn parse<T: std::str::FromStr>(node: i64, what: &'static str, text: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
-    text.parse().map_err(|e: T::Err| StoreError::Corrupt {
-        node,
-        what,
-        message: e.to_string(),
-    })
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt { node, what, message: e.to_string() })
 }
 
 struct RawNode {
@@ -145,8 +132,7 @@ impl RawNode {
 
     fn decode(self, conn: &Connection) -> Result<StoredNode, StoreError> {
         let id = self.id;
-        let mut stmt =
-            conn.prepare_cached("SELECT mac FROM node_macs WHERE node_id = ?1 ORDER BY mac")?;
+        let mut stmt = conn.prepare_cached("SELECT mac FROM node_macs WHERE node_id = ?1 ORDER BY mac")?;
         let macs = stmt
             .query_map([id], |row| row.get::<_, String>(0))?
             .map(|mac| parse::<MacAddr>(id, "mac", &mac?))
@@ -157,10 +143,7 @@ impl RawNode {
             state: parse::<NodeState>(id, "state", &self.state)?,
             hostname: self.hostname,
             profile: self.profile,
-            ipv4: self
-                .ipv4
-                .map(|ip| parse::<Ipv4Addr>(id, "ipv4", &ip))
-                .transpose()?,
+            ipv4: self.ipv4.map(|ip| parse::<Ipv4Addr>(id, "ipv4", &ip)).transpose()?,
             inventory: from_json(id, "inventory", self.inventory)?,
             failure: from_json(id, "failure", self.failure)?,
             results: from_json(id, "results", self.results)?,
@@ -168,34 +151,22 @@ impl RawNode {
             updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
             events: Vec::new(),
         };
-        Ok(StoredNode {
-            record,
-            token_hash: self.token_hash,
-        })
+        Ok(StoredNode { record, token_hash: self.token_hash })
     }
 }
 
-fn node_where(
-    conn: &Connection,
-    clause: &str,
-    param: &dyn rusqlite::ToSql,
-) -> Result<Option<StoredNode>, StoreError> {
+fn node_where(conn: &Connection, clause: &str, param: &dyn rusqlite::ToSql) -> Result<Option<StoredNode>, StoreError> {
     let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause}");
-    let raw = conn
-        .prepare_cached(&sql)?
-        .query_row([param], RawNode::from_row)
-        .optional()?;
+    let raw = conn.prepare_cached(&sql)?.query_row([param], RawNode::from_row).optional()?;
     raw.map(|raw| raw.decode(conn)).transpose()
 }
 
-fn insert_event(
-    conn: &Connection,
-    node: i64,
-    at: Timestamp,
-    kind: &EventKind,
-) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO events (node_id, at, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![node, at.to_string(), to_json(kind)])?;
+fn insert_event(conn: &Connection, node: i64, at: Timestamp, kind: &EventKind) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO events (node_id, at, body) VALUES (?1, ?2, ?3)")?.execute(params![
+        node,
+        at.to_string(),
+        to_json(kind)
+    ])?;
     Ok(())
 }
 
@@ -204,11 +175,7 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let taken: Option<i64> = tx
-            .query_row(
-                "SELECT node_id FROM node_macs WHERE mac = ?1",
-                [new.mac.to_string()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT node_id FROM node_macs WHERE mac = ?1", [new.mac.to_string()], |r| r.get(0))
             .optional()?;
         if taken.is_some() {
             return Err(StoreError::DuplicateMac(new.mac));
@@ -219,20 +186,8 @@ impl Store for SqliteStore {
             params![state.as_str(), new.hostname, new.profile, at.to_string()],
         )?;
         let id = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)",
-            params![new.mac.to_string(), id],
-        )?;
-        insert_event(
-            &tx,
-            id,
-            at,
-            &EventKind::Transition {
-                from: None,
-                to: state,
-                reason: Some(new.reason),
-            },
-        )?;
+        tx.execute("INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)", params![new.mac.to_string(), id])?;
+        insert_event(&tx, id, at, &EventKind::Transition { from: None, to: state, reason: Some(new.reason) })?;
         let node = node_where(&tx, "id = ?1", &id)?.ok_or(StoreError::NoSuchNode(NodeId(id)))?;
         tx.commit()?;
         Ok(node)
@@ -243,30 +198,20 @@ impl Store for SqliteStore {
     }
 
     fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError> {
-        node_where(
-            &self.conn(),
-            "id = (SELECT node_id FROM node_macs WHERE mac = ?1)",
-            &mac.to_string(),
-        )
+        node_where(&self.conn(), "id = (SELECT node_id FROM node_macs WHERE mac = ?1)", &mac.to_string())
     }
 
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY id"))?;
-        let raws = stmt
-            .query_map([], RawNode::from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY id"))?;
+        let raws = stmt.query_map([], RawNode::from_row)?.collect::<Result<Vec<_>, _>>()?;
         raws.into_iter().map(|raw| raw.decode(&conn)).collect()
     }
 
     fn events(&self, id: NodeId) -> Result<Vec<Event>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT at, body FROM events WHERE node_id = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([id.0], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
+        let mut stmt = conn.prepare_cached("SELECT at, body FROM events WHERE node_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([id.0], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
         rows.map(|row| {
             let (at, body) = row?;
             Ok(Event {
@@ -277,63 +222,34 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn update_node(
-        &self,
-        id: NodeId,
-        change: NodeChange,
-        at: Timestamp,
-    ) -> Result<StoredNode, StoreError> {
+    fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let exists = tx.execute(
-            "UPDATE nodes SET updated_at = ?2 WHERE id = ?1",
-            params![id.0, at.to_string()],
-        )?;
+        let exists = tx.execute("UPDATE nodes SET updated_at = ?2 WHERE id = ?1", params![id.0, at.to_string()])?;
         if exists == 0 {
             return Err(StoreError::NoSuchNode(id));
         }
         if let Some(state) = change.state {
-            tx.execute(
-                "UPDATE nodes SET state = ?2 WHERE id = ?1",
-                params![id.0, state.as_str()],
-            )?;
+            tx.execute("UPDATE nodes SET state = ?2 WHERE id = ?1", params![id.0, state.as_str()])?;
         }
         if let Some(profile) = &change.profile {
-            tx.execute(
-                "UPDATE nodes SET profile = ?2 WHERE id = ?1",
-                params![id.0, profile],
-            )?;
+            tx.execute("UPDATE nodes SET profile = ?2 WHERE id = ?1", params![id.0, profile])?;
         }
         if let Some(ip) = change.ipv4 {
-            tx.execute(
-                "UPDATE nodes SET ipv4 = ?2 WHERE id = ?1",
-                params![id.0, ip.to_string()],
-            )?;
+            tx.execute("UPDATE nodes SET ipv4 = ?2 WHERE id = ?1", params![id.0, ip.to_string()])?;
         }
         if let Some(inventory) = &change.inventory {
-            tx.execute(
-                "UPDATE nodes SET inventory = ?2 WHERE id = ?1",
-                params![id.0, to_json(inventory)],
-            )?;
+            tx.execute("UPDATE nodes SET inventory = ?2 WHERE id = ?1", params![id.0, to_json(inventory)])?;
         }
         if let Some(failure) = &change.failure {
             let json = failure.as_ref().map(to_json);
-            tx.execute(
-                "UPDATE nodes SET failure = ?2 WHERE id = ?1",
-                params![id.0, json],
-            )?;
+            tx.execute("UPDATE nodes SET failure = ?2 WHERE id = ?1", params![id.0, json])?;
         }
         if let Some(results) = &change.results {
-            tx.execute(
-                "UPDATE nodes SET results = ?2 WHERE id = ?1",
-                params![id.0, to_json(results)],
-            )?;
+            tx.execute("UPDATE nodes SET results = ?2 WHERE id = ?1", params![id.0, to_json(results)])?;
         }
         if let Some(hash) = &change.token_hash {
-            tx.execute(
-                "UPDATE nodes SET token_hash = ?2 WHERE id = ?1",
-                params![id.0, hash],
-            )?;
+            tx.execute("UPDATE nodes SET token_hash = ?2 WHERE id = ?1", params![id.0, hash])?;
         }
         if let Some(event) = &change.event {
             insert_event(&tx, id.0, at, event)?;
@@ -345,8 +261,7 @@ impl Store for SqliteStore {
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT ip, mac, expires_at, hostname FROM leases ORDER BY ip")?;
+        let mut stmt = conn.prepare_cached("SELECT ip, mac, expires_at, hostname FROM leases ORDER BY ip")?;
         let rows = stmt.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -357,12 +272,7 @@ impl Store for SqliteStore {
         })?;
         rows.map(|row| {
             let (ip, mac, expires_at, hostname) = row?;
-            Ok(Lease {
-                ip: parse(0, "lease ip", &ip)?,
-                mac: parse(0, "lease mac", &mac)?,
-                expires_at,
-                hostname,
-            })
+            Ok(Lease { ip: parse(0, "lease ip", &ip)?, mac: parse(0, "lease mac", &mac)?, expires_at, hostname })
         })
         .collect()
     }
@@ -375,9 +285,7 @@ impl Store for SqliteStore {
     }
 
     fn remove_lease(&self, ip: Ipv4Addr) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("DELETE FROM leases WHERE ip = ?1")?
-            .execute([ip.to_string()])?;
+        self.conn().prepare_cached("DELETE FROM leases WHERE ip = ?1")?.execute([ip.to_string()])?;
         Ok(())
     }
 }
@@ -392,12 +300,7 @@ mod tests {
     }
 
     fn new_node(last: u8) -> NewNode {
-        NewNode {
-            mac: mac(last),
-            profile: None,
-            hostname: None,
-            reason: "seen by DHCP".into(),
-        }
+        NewNode { mac: mac(last), profile: None, hostname: None, reason: "seen by DHCP".into() }
     }
 
     #[test]
@@ -408,9 +311,7 @@ mod tests {
         assert_eq!(node.record.state, NodeState::Discovered);
         assert_eq!(node.record.macs, [mac(1)]);
         assert_eq!(store.node_by_mac(mac(1)).unwrap().unwrap(), node);
-        assert!(
-            matches!(store.create_node(new_node(1), t0), Err(StoreError::DuplicateMac(m)) if m == mac(1))
-        );
+        assert!(matches!(store.create_node(new_node(1), t0), Err(StoreError::DuplicateMac(m)) if m == mac(1)));
 
         let failure = FailedReport {
             reason: "PSU 2 unplugged".into(),
@@ -442,13 +343,7 @@ mod tests {
         let events = store.events(node.record.id).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].at, t1);
-        assert!(matches!(
-            events[1].kind,
-            EventKind::Transition {
-                to: NodeState::Failed,
-                ..
-            }
-        ));
+        assert!(matches!(events[1].kind, EventKind::Transition { to: NodeState::Failed, .. }));
         assert!(matches!(
             store.update_node(NodeId(99), NodeChange::default(), t1),
             Err(StoreError::NoSuchNode(NodeId(99)))
@@ -468,12 +363,7 @@ mod tests {
         {
             let store = SqliteStore::open(&path).unwrap();
             store.put_lease(&lease).unwrap();
-            store
-                .put_lease(&Lease {
-                    ip: Ipv4Addr::new(10, 77, 0, 101),
-                    ..lease.clone()
-                })
-                .unwrap();
+            store.put_lease(&Lease { ip: Ipv4Addr::new(10, 77, 0, 101), ..lease.clone() }).unwrap();
             store.remove_lease(Ipv4Addr::new(10, 77, 0, 101)).unwrap();
             store.create_node(new_node(7), Timestamp::now()).unwrap();
         }
@@ -486,17 +376,8 @@ mod tests {
     fn corrupt_rows_are_named() {
         let store = SqliteStore::in_memory().unwrap();
         let node = store.create_node(new_node(3), Timestamp::now()).unwrap();
-        store
-            .conn()
-            .execute(
-                "UPDATE nodes SET inventory = 'not json' WHERE id = ?1",
-                [node.record.id.0],
-            )
-            .unwrap();
+        store.conn().execute("UPDATE nodes SET inventory = 'not json' WHERE id = ?1", [node.record.id.0]).unwrap();
         let err = store.node(node.record.id).unwrap_err();
-        assert!(
-            err.to_string().contains("corrupt inventory for node 1"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("corrupt inventory for node 1"), "{err}");
     }
 }
