@@ -61,14 +61,14 @@ impl NodeState {
     /// Check a transition of the node's own lifecycle (PXE boots and installer reports).
     pub fn transition(self, to: NodeState) -> Result<NodeState, TransitionError> {
         use NodeState::*;
-        let allowed = match (self, to) {
-            (Discovered | Booting | Inspecting | Installing | Failed, Booting) => true,
-            (Booting, Inspecting) => true,
-            (Inspecting, Installing) => true,
-            (Installing, Ready) => true,
-            (Discovered | Booting | Inspecting | Installing, Failed) => true,
-            _ => false,
-        };
+        let allowed = matches!(
+            (self, to),
+            (Discovered | Booting | Inspecting | Installing | Failed, Booting)
+                | (Booting, Inspecting)
+                | (Inspecting, Installing)
+                | (Installing, Ready)
+                | (Discovered | Booting | Inspecting | Installing, Failed)
+        );
         if allowed { Ok(to) } else { Err(TransitionError { from: self, to }) }
     }
 }

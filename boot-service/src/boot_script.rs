@@ -1,0 +1,121 @@
+//! iPXE scripts, rendered from a decision the node service made. Pure text; the only secret in them is
+//! the node's one-time token on the kernel command line, and the script is never logged.
+
+use rackhand_api::{MacAddr, NodeRecord};
+
+use crate::config::BootConfig;
+use crate::token::Secret;
+
+/// Boot the installer: kernel + initramfs from `/assets`, and the kernel command line that tells the
+/// installer where the boot service is, who it is, and its one-time token (DESIGN.md "Kernel command line").
+pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacAddr, token: &Secret) -> String {
+    let assets = format!("{public_url}/assets");
+    let (kernel, initrd) = (&boot.kernel, &boot.initrd);
+    let initrd_name = initrd.rsplit('/').next().unwrap_or(initrd);
+    let cmdline = format!(
+        "initrd={initrd_name} rackhand.server={public_url} rackhand.node={id} rackhand.mac={mac} rackhand.token={token} {extra}",
+        id = node.id,
+        token = token.expose(),
+        extra = boot.cmdline,
+    );
+    format!(
+        "#!ipxe\n\
+         # Rackhand: install node {id} ({mac})\n\
+         echo Rackhand: booting the installer for node {id} ({mac})\n\
+         :retry\n\
+         kernel {assets}/{kernel} {cmdline} || goto failed\n\
+         initrd {assets}/{initrd} || goto failed\n\
+         boot || goto failed\n\
+         :failed\n\
+         echo Rackhand: could not load the installer from {assets}, retrying in 5 seconds\n\
+         sleep 5\n\
+         goto retry\n",
+        id = node.id,
+        cmdline = cmdline.trim_end(),
+    )
+}
+
+/// The node is ready: leave the network boot and start from the first local disk.
+pub fn local_disk(node: &NodeRecord, mac: MacAddr) -> String {
+    format!(
+        "#!ipxe\n\
+         # Rackhand: node {id} ({mac}) is ready\n\
+         echo Rackhand: node {id} is ready, booting from its local disk\n\
+         sanboot --no-describe --drive 0x80 || exit 0\n",
+        id = node.id,
+    )
+}
+
+/// The MAC is not enrolled and the subnet's policy does not enrol it: say so on the console and go on
+/// with the next boot device.
+pub fn not_enrolled(mac: MacAddr) -> String {
+    format!(
+        "#!ipxe\n\
+         echo Rackhand: {mac} is not registered with this boot service.\n\
+         echo Register it (POST /api/v1/nodes) or use an auto-enrolment subnet, then reboot.\n\
+         sleep 10\n\
+         exit 1\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rackhand_api::{NodeId, NodeState};
+
+    fn node() -> NodeRecord {
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        NodeRecord {
+            id: NodeId(7),
+            macs: vec![MAC],
+            state: NodeState::Booting,
+            hostname: None,
+            profile: None,
+            ipv4: None,
+            inventory: None,
+            failure: None,
+            results: None,
+            created_at: now,
+            updated_at: now,
+            events: vec![],
+        }
+    }
+
+    const MAC: MacAddr = MacAddr::new([0x52, 0x54, 0, 0, 0, 7]);
+
+    fn boot_config() -> BootConfig {
+        BootConfig {
+            assets_dir: "/a".into(),
+            images_dir: "/i".into(),
+            kernel: "vmlinuz".into(),
+            initrd: "initrd.img".into(),
+            cmdline: "console=ttyS0,115200n8".into(),
+            bios_file: "undionly.kpxe".into(),
+            uefi_x64_file: "ipxe.efi".into(),
+            uefi_arm64_file: "ipxe-arm64.efi".into(),
+        }
+    }
+
+    #[test]
+    fn install_script_carries_the_kernel_command_line_contract() {
+        let token = Secret::new("t0k3n".into());
+        let script = install("http://10.77.0.1:8080", &boot_config(), &node(), MAC, &token);
+        assert!(script.starts_with("#!ipxe\n"));
+        let kernel = script.lines().find(|l| l.starts_with("kernel ")).unwrap();
+        assert_eq!(
+            kernel,
+            "kernel http://10.77.0.1:8080/assets/vmlinuz initrd=initrd.img rackhand.server=http://10.77.0.1:8080 \
+             rackhand.node=7 rackhand.mac=52:54:00:00:00:07 rackhand.token=t0k3n console=ttyS0,115200n8 || goto failed"
+        );
+        assert!(script.contains("\ninitrd http://10.77.0.1:8080/assets/initrd.img || goto failed\n"));
+        assert_eq!(script.matches("t0k3n").count(), 1, "the token appears once, on the kernel line");
+    }
+
+    #[test]
+    fn ready_nodes_boot_their_disk_and_strangers_are_told_why() {
+        assert!(local_disk(&node(), MAC).contains("sanboot --no-describe --drive 0x80"));
+        let script = not_enrolled(MAC);
+        assert!(script.contains("52:54:00:00:00:07 is not registered"));
+        assert!(!script.contains("kernel"));
+    }
+}

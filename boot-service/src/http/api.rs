@@ -1,0 +1,125 @@
+//! The node API under `/api/v1` (DESIGN.md "Node API"). Reads are open; admin calls take the admin
+//! bearer token; node calls take that node's one-time token.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rackhand_api::{FailedReport, Inventory, NodeId, NodeRecord, PlanResults, ProgressReport, RegisterNode};
+use serde::de::DeserializeOwned;
+
+use super::auth::{Admin, NodeToken};
+use super::{ApiError, AppState};
+use crate::nodes::{NodeError, Nodes};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/nodes", get(list).post(register))
+        .route("/nodes/{id}", get(show))
+        .route("/nodes/{id}/reprovision", post(reprovision))
+        .route("/nodes/{id}/inventory", post(inventory))
+        .route("/nodes/{id}/events", post(event))
+        .route("/nodes/{id}/ready", post(ready))
+        .route("/nodes/{id}/failed", post(failed))
+}
+
+/// A JSON body whose rejection says what was wrong with it (field, line, column) as an API error.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_error(rejection)),
+        }
+    }
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    let status = match rejection {
+        JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => rejection.status(),
+    };
+    ApiError::new(status, rejection.body_text())
+}
+
+/// Run a node-service call off the async threads (the store is synchronous).
+async fn on_nodes<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&Nodes) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let nodes = state.nodes.clone();
+    Ok(tokio::task::spawn_blocking(move || call(&nodes)).await??)
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<NodeRecord>>, ApiError> {
+    on_nodes(&state, Nodes::list).await.map(Json)
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<NodeRecord>, ApiError> {
+    on_nodes(&state, move |n| n.get(NodeId(id))).await.map(Json)
+}
+
+async fn register(
+    State(state): State<AppState>,
+    _: Admin,
+    Body(req): Body<RegisterNode>,
+) -> Result<(StatusCode, Json<NodeRecord>), ApiError> {
+    let mac = req.mac;
+    let node = on_nodes(&state, move |n| n.register(req)).await?;
+    tracing::info!(%mac, node = %node.id, "node registered by admin");
+    Ok((StatusCode::CREATED, Json(node)))
+}
+
+async fn reprovision(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    let node = on_nodes(&state, move |n| n.reprovision(NodeId(id))).await?;
+    tracing::info!(node = %node.id, "reprovision requested");
+    Ok(Json(node))
+}
+
+async fn inventory(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    NodeToken(token): NodeToken,
+    Body(inventory): Body<Inventory>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    on_nodes(&state, move |n| n.post_inventory(NodeId(id), token.expose(), inventory)).await.map(Json)
+}
+
+async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    NodeToken(token): NodeToken,
+    Body(report): Body<ProgressReport>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    on_nodes(&state, move |n| n.post_progress(NodeId(id), token.expose(), report)).await.map(Json)
+}
+
+async fn ready(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    NodeToken(token): NodeToken,
+    Body(results): Body<PlanResults>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    let node = on_nodes(&state, move |n| n.mark_ready(NodeId(id), token.expose(), results)).await?;
+    tracing::info!(node = %node.id, "node is ready");
+    Ok(Json(node))
+}
+
+async fn failed(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    NodeToken(token): NodeToken,
+    Body(report): Body<FailedReport>,
+) -> Result<Json<NodeRecord>, ApiError> {
+    let node = on_nodes(&state, move |n| n.mark_failed(NodeId(id), token.expose(), report)).await?;
+    tracing::warn!(node = %node.id, reason = node.failure.as_ref().map(|f| f.reason.as_str()), "node failed");
+    Ok(Json(node))
+}

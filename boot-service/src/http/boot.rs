@@ -1,0 +1,59 @@
+//! `GET /boot/<mac>.ipxe`: the per-node iPXE script that DHCP points iPXE at.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use rackhand_api::MacAddr;
+
+use super::{ApiError, AppState};
+use crate::boot_script;
+use crate::config::Enrolment;
+use crate::nodes::BootAction;
+
+pub async fn script(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let mac: MacAddr = file
+        .strip_suffix(".ipxe")
+        .ok_or_else(|| ApiError::bad_request(format!("`{file}`: expected /boot/<mac>.ipxe")))?
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    let client_ip = match peer.ip() {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped(),
+    };
+    // The client's subnet decides whether a stranger is enrolled; outside every subnet nobody is.
+    let enrol = client_ip
+        .and_then(|ip| state.config.dhcp.subnet_for(ip))
+        .is_some_and(|subnet| subnet.enrolment == Enrolment::Auto);
+
+    let nodes = state.nodes.clone();
+    let action = tokio::task::spawn_blocking(move || {
+        if enrol {
+            nodes.enroll(mac, "iPXE script request")?;
+        }
+        nodes.pxe_boot(mac, client_ip)
+    })
+    .await??;
+
+    let config = &state.config;
+    let body = match &action {
+        Some(BootAction::Install { node, token }) => {
+            tracing::info!(%mac, node = %node.id, "serving installer script");
+            boot_script::install(&config.http.public_url, &config.boot, node, mac, token)
+        }
+        Some(BootAction::LocalDisk { node }) => {
+            tracing::info!(%mac, node = %node.id, "node is ready: serving local-disk script");
+            boot_script::local_disk(node, mac)
+        }
+        None => {
+            tracing::warn!(%mac, client = ?client_ip, "iPXE script asked for by an unregistered MAC");
+            boot_script::not_enrolled(mac)
+        }
+    };
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
+}

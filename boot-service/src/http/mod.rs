@@ -1,0 +1,102 @@
+//! HTTP: iPXE scripts, assets and images (with Range), the node API under `/api/v1`, `/metrics` and
+//! `/healthz`. The server takes its listener and a shutdown future, so tests bind port 0.
+
+mod api;
+mod auth;
+mod boot;
+mod error;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use tower_http::services::ServeDir;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::metrics::{self, HttpLabels, ServiceMetrics};
+use crate::nodes::Nodes;
+
+pub use error::ApiError;
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub nodes: Arc<Nodes>,
+    pub registry: Arc<Registry>,
+    pub metrics: ServiceMetrics,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(render_metrics))
+        .route("/boot/{file}", get(boot::script))
+        .nest(rackhand_api::API_PREFIX, api::routes())
+        .nest_service("/assets", ServeDir::new(&state.config.boot.assets_dir))
+        .nest_service("/images", ServeDir::new(&state.config.boot.images_dir))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let nodes = state.nodes.clone();
+    let list = tokio::task::spawn_blocking(move || nodes.list()).await??;
+    state.metrics.set_node_counts(&list);
+    let body = metrics::render(&state.registry);
+    Ok(([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response())
+}
+
+/// One span and one counter per request, labelled with the route pattern (never the raw path, which
+/// would make a label per MAC).
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+        Some(path) => known_route(path),
+        None if request.uri().path().starts_with("/assets/") => "/assets",
+        None if request.uri().path().starts_with("/images/") => "/images",
+        None => "unmatched",
+    };
+    let span = tracing::info_span!("http", method = %request.method(), route);
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    state.metrics.http_requests.get_or_create(&HttpLabels { route, status }).inc();
+    span.in_scope(|| tracing::debug!(status, "response"));
+    response
+}
+
+/// Route patterns as `'static` labels.
+fn known_route(path: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/healthz",
+        "/metrics",
+        "/boot/{file}",
+        "/api/v1/nodes",
+        "/api/v1/nodes/{id}",
+        "/api/v1/nodes/{id}/inventory",
+        "/api/v1/nodes/{id}/events",
+        "/api/v1/nodes/{id}/ready",
+        "/api/v1/nodes/{id}/failed",
+        "/api/v1/nodes/{id}/reprovision",
+    ];
+    ROUTES.iter().find(|r| **r == path).copied().unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests;

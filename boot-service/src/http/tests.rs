@@ -1,0 +1,247 @@
+//! The HTTP side against a real listener on loopback (port 0), driven by a real HTTP client.
+
+use std::sync::{Arc, Mutex};
+
+use rackhand_api::{FailedReport, Inventory, NodeRecord, NodeState, PlanResults};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::*;
+use crate::store::SqliteStore;
+
+const ADMIN: &str = "admin-token-for-tests-only";
+
+struct TestServer {
+    base: String,
+    client: reqwest::Client,
+    _dirs: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn config_text(dir: &std::path::Path, enrolment: &str) -> String {
+    format!(
+        r#"
+[server]
+advertise = "127.0.0.1"
+data_dir = "{dir}"
+admin_token = "{ADMIN}"
+[http]
+public_url = "http://127.0.0.1:8080"
+[dhcp]
+mode = "full"
+interfaces = ["lo"]
+[[dhcp.subnet]]
+network = "127.0.0.0/8"
+enrolment = "{enrolment}"
+pools = [{{ start = "127.0.0.100", end = "127.0.0.200" }}]
+"#,
+        dir = dir.display()
+    )
+}
+
+impl TestServer {
+    async fn start(enrolment: &str) -> TestServer {
+        let dirs = tempfile::tempdir().unwrap();
+        let config = Config::parse(&config_text(dirs.path(), enrolment), "test.toml").unwrap();
+        std::fs::create_dir_all(&config.boot.images_dir).unwrap();
+        std::fs::create_dir_all(&config.boot.assets_dir).unwrap();
+        let image: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        std::fs::write(config.boot.images_dir.join("disk.img"), image).unwrap();
+
+        let mut registry = Registry::default();
+        let metrics = ServiceMetrics::register(&mut registry);
+        let state = AppState {
+            config: Arc::new(config),
+            nodes: Arc::new(Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()))),
+            registry: Arc::new(registry),
+            metrics,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        TestServer { base, client: reqwest::Client::new(), _dirs: dirs, _shutdown: tx }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn script(&self, mac: &str) -> String {
+        let response = self.client.get(self.url(&format!("/boot/{mac}.ipxe"))).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    async fn node(&self, id: i64) -> NodeRecord {
+        self.client.get(self.url(&format!("/api/v1/nodes/{id}"))).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// The token on the kernel line of an install script.
+fn token_of(script: &str) -> String {
+    let start = script.find("rackhand.token=").expect("script has a token") + "rackhand.token=".len();
+    script[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let server = TestServer::start("auto").await;
+    let response = server.client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.client.get(server.url("/nope")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let bad = server.client.get(server.url("/boot/not-a-mac.ipxe")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("`not-a-mac` is not a MAC address"));
+}
+
+#[tokio::test]
+async fn a_node_goes_from_script_to_ready_over_http() {
+    let server = TestServer::start("auto").await;
+    let script = server.script("52-54-00-00-00-01").await;
+    assert!(script.contains("rackhand.node=1 "), "{script}");
+    let token = token_of(&script);
+
+    let inv = serde_json::to_value(Inventory::default()).unwrap();
+    let response = server.post("/api/v1/nodes/1/inventory", &token, inv.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let progress = json!({"stage": "install", "step": "image", "status": "running", "done": 10, "total": 100});
+    assert_eq!(server.post("/api/v1/nodes/1/events", &token, progress).await.status(), StatusCode::OK);
+    assert_eq!(server.node(1).await.state, NodeState::Installing);
+    let results = serde_json::to_value(PlanResults::default()).unwrap();
+    assert_eq!(server.post("/api/v1/nodes/1/ready", &token, results.clone()).await.status(), StatusCode::OK);
+
+    let node = server.node(1).await;
+    assert_eq!(node.state, NodeState::Ready);
+    assert!(node.events.len() >= 5, "{:?}", node.events);
+
+    // The token is dead now; the next boot goes to disk.
+    assert_eq!(server.post("/api/v1/nodes/1/ready", &token, results).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(server.script("52:54:00:00:00:01").await.contains("sanboot"));
+}
+
+#[tokio::test]
+async fn failed_keeps_its_reason_and_problems() {
+    let server = TestServer::start("auto").await;
+    let token = token_of(&server.script("52-54-00-00-00-02").await);
+    let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![] };
+    let response = server.post("/api/v1/nodes/1/failed", &token, serde_json::to_value(&report).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let node = server.node(1).await;
+    assert_eq!(node.state, NodeState::Failed);
+    assert_eq!(node.failure, Some(report));
+}
+
+#[tokio::test]
+async fn node_calls_need_their_own_token() {
+    let server = TestServer::start("auto").await;
+    let token = token_of(&server.script("52-54-00-00-00-03").await);
+    server.script("52-54-00-00-00-04").await;
+    let inv = serde_json::to_value(Inventory::default()).unwrap();
+    // Node 1's token does not work for node 2, nor does the admin token, nor nothing.
+    assert_eq!(server.post("/api/v1/nodes/2/inventory", &token, inv.clone()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.post("/api/v1/nodes/2/inventory", ADMIN, inv.clone()).await.status(), StatusCode::UNAUTHORIZED);
+    let anonymous = server.client.post(server.url("/api/v1/nodes/1/inventory")).json(&inv).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.post("/api/v1/nodes/9/inventory", &token, inv).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_registration_and_reprovision() {
+    let server = TestServer::start("registered-only").await;
+    // Strangers are not enrolled on a registered-only subnet.
+    assert!(server.script("52-54-00-00-00-05").await.contains("is not registered"));
+    assert!(
+        server
+            .client
+            .get(server.url("/api/v1/nodes"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<NodeRecord>>()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let body = json!({"mac": "52:54:00:00:00:05", "profile": "qemu-lab"});
+    assert_eq!(server.post("/api/v1/nodes", "wrong-token", body.clone()).await.status(), StatusCode::UNAUTHORIZED);
+    let created = server.post("/api/v1/nodes", ADMIN, body.clone()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(server.post("/api/v1/nodes", ADMIN, body).await.status(), StatusCode::CONFLICT);
+    assert!(server.script("52-54-00-00-00-05").await.contains("rackhand.token="));
+
+    let typo = server.post("/api/v1/nodes", ADMIN, json!({"mac": "52:54:00:00:00:06", "profle": "x"})).await;
+    assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(typo.text().await.unwrap().contains("unknown field `profle`"));
+    let bad_mac = server.post("/api/v1/nodes", ADMIN, json!({"mac": "52:54:00"})).await;
+    assert!(bad_mac.text().await.unwrap().contains("`52:54:00` is not a MAC address"));
+
+    // Reprovision only applies to finished nodes.
+    let response = server.post("/api/v1/nodes/1/reprovision", ADMIN, json!(null)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn images_are_served_with_range() {
+    let server = TestServer::start("auto").await;
+    let response =
+        server.client.get(server.url("/images/disk.img")).header("range", "bytes=1000-1009").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    let expected: Vec<u8> = (0..=255u8).cycle().skip(1000).take(10).collect();
+    assert_eq!(response.bytes().await.unwrap().as_ref(), expected.as_slice());
+    let traversal = server.client.get(server.url("/images/../rackhand.db")).send().await.unwrap();
+    assert_eq!(traversal.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_nodes() {
+    let server = TestServer::start("auto").await;
+    server.script("52-54-00-00-00-07").await;
+    let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("rackhand_http_requests_total{route=\"/boot/{file}\",status=\"200\"} 1"), "{text}");
+    assert!(text.contains("rackhand_nodes{state=\"booting\"} 1"), "{text}");
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || sink.clone()).finish();
+    // Global, not thread-local: handlers run on other threads too, and a thread-local default races with
+    // tracing's per-callsite interest cache when other tests run at the same time.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test installs a subscriber");
+
+    let server = TestServer::start("auto").await;
+    let token = token_of(&server.script("52-54-00-00-00-08").await);
+    let inv = serde_json::to_value(Inventory::default()).unwrap();
+    server.post("/api/v1/nodes/1/inventory", &token, inv).await;
+    server.post("/api/v1/nodes", ADMIN, json!({"mac": "52:54:00:00:00:09"})).await;
+    let report = json!({"reason": "test", "problems": []});
+    server.post("/api/v1/nodes/1/failed", &token, report).await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("serving installer script"), "the test must see the service's logs: {logs}");
+    assert!(!logs.contains(&token), "node token leaked into logs");
+    assert!(!logs.contains(ADMIN), "admin token leaked into logs");
+}

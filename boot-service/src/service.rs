@@ -1,0 +1,69 @@
+//! Wiring: open the store, bind every listener, and run DHCP, TFTP and HTTP until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, StoreConfig};
+use crate::http::{self, AppState};
+use crate::metrics::ServiceMetrics;
+use crate::nodes::Nodes;
+use crate::store::{SqliteStore, Store};
+use crate::tftp;
+
+/// Run the whole service until `shutdown` resolves or one part fails.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = match &config.store {
+        StoreConfig::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
+        }
+    };
+    let nodes = Arc::new(Nodes::new(store.clone()));
+    let mut registry = Registry::default();
+    let metrics = ServiceMetrics::register(&mut registry);
+
+    // Bind everything before serving anything, so a port clash fails start-up as a whole.
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+    let tftp_socket = tftp::bind(&config.tftp).with_context(|| format!("binding TFTP on {}", config.tftp.listen))?;
+
+    let stop = CancellationToken::new();
+    let state = AppState {
+        config: config.clone(),
+        nodes: nodes.clone(),
+        registry: Arc::new(registry),
+        metrics: metrics.clone(),
+    };
+    tracing::info!(
+        http = %config.http.listen, tftp = %config.tftp.listen, url = %config.http.public_url,
+        store = %config.store, "boot service started"
+    );
+
+    let http = tokio::spawn(http::serve(http_listener, state, stop.clone().cancelled_owned()));
+    let tftp_config = config.tftp.clone();
+    let tftp_stop = stop.clone();
+    let tftp = tokio::spawn(async move {
+        tftp::serve(tftp_socket, &tftp_config, metrics.tftp_requests.clone(), tftp_stop.cancelled_owned()).await
+    });
+
+    let watcher = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        watcher.cancel();
+    });
+
+    let result = tokio::select! {
+        r = http => r.context("HTTP task")?.context("HTTP server"),
+        r = tftp => r.context("TFTP task")?.context("TFTP server"),
+    };
+    stop.cancel();
+    result
+}

@@ -1,0 +1,155 @@
+//! TFTP with async-tftp: read-only from one root (iPXE binaries, kernel, initramfs), with blksize,
+//! tsize and windowsize. Any path that leaves the root — `..`, an absolute path elsewhere, or a symlink
+//! pointing out — is refused.
+
+use std::fs::File;
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Component, Path, PathBuf};
+
+use async_tftp::packet;
+use async_tftp::server::{Handler, TftpServerBuilder};
+use blocking::Unblock;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::config::TftpConfig;
+use crate::metrics::ResultLabels;
+
+/// Why a path was refused; each maps to a TFTP error code.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path leaves the served root")]
+    Outside,
+    #[error("no such file")]
+    NotFound,
+}
+
+/// Resolve a requested path inside `root` (which must be canonical). A leading `/` is taken as the
+/// root itself, as firmware often sends one.
+pub fn resolve(root: &Path, requested: &Path) -> Result<PathBuf, PathError> {
+    let mut relative = PathBuf::new();
+    for component in requested.components() {
+        match component {
+            Component::Normal(part) => relative.push(part),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return Err(PathError::Outside),
+        }
+    }
+    let full = root.join(relative).canonicalize().map_err(|_| PathError::NotFound)?;
+    if !full.starts_with(root) {
+        return Err(PathError::Outside);
+    }
+    if !full.is_file() {
+        return Err(PathError::NotFound);
+    }
+    Ok(full)
+}
+
+/// The read-only handler: files under `root`, nothing written.
+pub struct ReadOnlyRoot {
+    root: PathBuf,
+    requests: Family<ResultLabels, Counter>,
+}
+
+impl ReadOnlyRoot {
+    pub fn new(root: &Path, requests: Family<ResultLabels, Counter>) -> std::io::Result<Self> {
+        Ok(Self { root: root.canonicalize()?, requests })
+    }
+
+    fn count(&self, result: &'static str) {
+        self.requests.get_or_create(&ResultLabels { result }).inc();
+    }
+}
+
+impl Handler for ReadOnlyRoot {
+    type Reader = Unblock<File>;
+    type Writer = futures_lite::io::Sink;
+
+    async fn read_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+    ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
+        let span = tracing::info_span!("tftp", %client, path = %path.display());
+        let _enter = span.enter();
+        let full = match resolve(&self.root, path) {
+            Ok(full) => full,
+            Err(err) => {
+                tracing::warn!(%err, "read refused");
+                self.count(if err == PathError::Outside { "refused" } else { "not_found" });
+                return Err(match err {
+                    PathError::Outside => packet::Error::PermissionDenied,
+                    PathError::NotFound => packet::Error::FileNotFound,
+                });
+            }
+        };
+        let file = File::open(&full).map_err(|_| packet::Error::FileNotFound)?;
+        let size = file.metadata().map(|m| m.len()).ok();
+        tracing::info!(size, "serving");
+        self.count("served");
+        Ok((Unblock::new(file), size))
+    }
+
+    async fn write_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+        _size: Option<u64>,
+    ) -> Result<Self::Writer, packet::Error> {
+        tracing::warn!(%client, path = %path.display(), "TFTP write refused: the server is read-only");
+        self.count("refused");
+        Err(packet::Error::IllegalOperation)
+    }
+}
+
+/// Bind the configured TFTP address.
+pub fn bind(config: &TftpConfig) -> std::io::Result<UdpSocket> {
+    UdpSocket::bind(config.listen)
+}
+
+/// Serve read requests on `socket` until `shutdown` resolves.
+pub async fn serve(
+    socket: UdpSocket,
+    config: &TftpConfig,
+    requests: Family<ResultLabels, Counter>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let handler = ReadOnlyRoot::new(&config.root, requests)
+        .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", config.root.display()))?;
+    let server = TftpServerBuilder::with_handler(handler)
+        .std_socket(socket)?
+        .window_size_limit(config.max_window_size)
+        .build()
+        .await?;
+    tokio::select! {
+        result = server.serve() => result.map_err(Into::into),
+        () = shutdown => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_inside_and_refuses_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("efi")).unwrap();
+        std::fs::write(root.join("undionly.kpxe"), b"x").unwrap();
+        std::fs::write(root.join("efi/ipxe.efi"), b"x").unwrap();
+        std::fs::write(dir.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("escape")).unwrap();
+        let root = root.canonicalize().unwrap();
+
+        assert_eq!(resolve(&root, Path::new("undionly.kpxe")), Ok(root.join("undionly.kpxe")));
+        assert_eq!(resolve(&root, Path::new("/undionly.kpxe")), Ok(root.join("undionly.kpxe")));
+        assert_eq!(resolve(&root, Path::new("efi/./ipxe.efi")), Ok(root.join("efi/ipxe.efi")));
+        assert_eq!(resolve(&root, Path::new("../secret")), Err(PathError::Outside));
+        assert_eq!(resolve(&root, Path::new("efi/../../secret")), Err(PathError::Outside));
+        assert_eq!(resolve(&root, Path::new("escape")), Err(PathError::Outside));
+        assert_eq!(resolve(&root, Path::new("missing")), Err(PathError::NotFound));
+        assert_eq!(resolve(&root, Path::new("efi")), Err(PathError::NotFound), "directories are not files");
+    }
+}
