@@ -113,26 +113,13 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         self.kill_all();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
 }
 
 /// A veth pair with one end in each namespace: `a_if` inside `a`, `b_if` inside `b`. Both ends are up.
 pub fn veth_pair(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> io::Result<()> {
-    a.ip(&[
-        "link",
-        "add",
-        a_if,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_if,
-        "netns",
-        b.name(),
-    ])?;
+    a.ip(&["link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.name()])?;
     a.link_up(a_if)?;
     b.link_up(b_if)
 }
@@ -164,15 +151,10 @@ mod tests {
         veth_pair(&a, "va", &b, "vb").unwrap();
         a.addr_up("va", "10.99.0.1/24").unwrap();
         b.addr_up("vb", "10.99.0.2/24").unwrap();
-        b.exec("ping", &["-c", "1", "-W", "2", "10.99.0.1"])
-            .unwrap();
+        b.exec("ping", &["-c", "1", "-W", "2", "10.99.0.1"]).unwrap();
         let name = a.name().to_owned();
         drop(a);
         let list = run(Command::new("ip").args(["netns", "list"])).unwrap();
-        assert!(
-            !list
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name.as_str()))
-        );
+        assert!(!list.lines().any(|l| l.split_whitespace().next() == Some(name.as_str())));
     }
 }

@@ -1,1 +1,63 @@
-fn main() {}
+//! `cargo xtask <task>`: the entry point for everything beyond `cargo build`.
+//!
+//! - `cargo xtask test` — formatting, clippy, and every test (unit, namespace, end to end).
+//! - `cargo xtask demo` — the main job: bring up a lab and boot servers through Rackhand.
+
+mod demo;
+mod packages;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Rackhand developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check and test: cargo fmt --check, clippy -D warnings, cargo test --workspace.
+    Test {
+        /// Skip installing missing Debian packages (the tests that need them then skip or fail loudly).
+        #[arg(long)]
+        no_install: bool,
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Bring up a lab network namespace with the boot service and boot a simulated server through it.
+    Demo {
+        /// Leave the lab running (until Ctrl-C) instead of tearing it down at the end.
+        #[arg(long)]
+        keep: bool,
+        /// Skip installing missing Debian packages.
+        #[arg(long)]
+        no_install: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Test { no_install, cargo_args } => test::run(!no_install, &cargo_args),
+        Task::Demo { keep, no_install } => demo::run(keep, !no_install),
+    }
+}
+
+/// The workspace root (this crate lives at `tests/xtask`).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("workspace root").to_owned()
+}
+
+/// Run a command, echoing it, and fail with its exit status.
+pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    eprintln!("+ {}", display(cmd));
+    let status = cmd.status().map_err(|e| anyhow::anyhow!("starting `{}`: {e}", display(cmd)))?;
+    anyhow::ensure!(status.success(), "`{}` failed: {status}", display(cmd));
+    Ok(())
+}
+
+fn display(cmd: &std::process::Command) -> String {
+    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|s| s.to_string_lossy()).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,52 @@
+//! The Debian packages the tests and the lab need, installed when missing (we run as root in CI).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::run_cmd;
+
+/// A package and a file it installs, to tell whether it is there.
+pub struct Package {
+    pub name: &'static str,
+    pub provides: &'static str,
+}
+
+/// What `cargo xtask test` needs: namespaces, a DHCP client, TFTP clients, iPXE binaries.
+pub const TEST: &[Package] = &[
+    Package { name: "iproute2", provides: "/usr/sbin/ip" },
+    Package { name: "iputils-ping", provides: "/usr/bin/ping" },
+    Package { name: "busybox-static", provides: "/bin/busybox" },
+    Package { name: "atftp", provides: "/usr/bin/atftp" },
+    Package { name: "curl", provides: "/usr/bin/curl" },
+    Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
+];
+
+fn is_root() -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0
+}
+
+/// Install whichever of `packages` are missing. Without root, say what is missing and go on.
+pub fn ensure(packages: &[Package], install: bool) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages.iter().filter(|p| !Path::new(p.provides).exists()).map(|p| p.name).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !install || !is_root() {
+        eprintln!("xtask: missing Debian packages (tests that need them will skip): {}", missing.join(" "));
+        return Ok(());
+    }
+    run_cmd(Command::new("apt-get").arg("update").arg("-q"))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+pub fn running_as_root() -> bool {
+    is_root()
+}

@@ -1,0 +1,31 @@
+//! `cargo xtask test`: every check CI runs, in the order that fails fastest.
+
+use std::process::Command;
+
+use crate::{packages, run_cmd, workspace_root};
+
+pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
+    packages::ensure(packages::TEST, install)?;
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    run_cmd(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    run_cmd(Command::new(&cargo).current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    let mut test = Command::new(&cargo);
+    test.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
+    if packages::running_as_root() {
+        // As root nothing excuses a namespace test from running: a skip would hide a broken setup.
+        test.env(rackhand_netns::REQUIRE_ENV, "1");
+    } else {
+        eprintln!("xtask: not root, so network-namespace tests will say SKIPPED");
+    }
+    run_cmd(&mut test)
+}
