@@ -13,25 +13,18 @@ pub fn shipped_profiles_dir() -> PathBuf {
 
 /// Parse and validate one profile's text; `file` is only used in errors.
 pub fn load_str(file: &Path, text: &str) -> Result<Profile, ProfileError> {
-    let wire: ProfileFile =
-        toml::from_str(text).map_err(|e| ProfileError::from_toml(file.to_owned(), text, &e))?;
+    let wire: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::from_toml(file.to_owned(), text, &e))?;
     Profile::try_from(wire).map_err(|e| ProfileError::from_field(file.to_owned(), text, e))
 }
 
 pub fn load_file(file: &Path) -> Result<Profile, ProfileError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ProfileError::Read {
-        file: file.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(file).map_err(|source| ProfileError::Read { file: file.to_owned(), source })?;
     load_str(file, &text)
 }
 
 /// Every `*.toml` in `dir`, sorted by file name; profile names must be unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
-    let read_err = |source| ProfileError::Read {
-        file: dir.to_owned(),
-        source,
-    };
+    let read_err = |source| ProfileError::Read { file: dir.to_owned(), source };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -43,11 +36,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, ProfileError> {
     for file in files {
         let profile = load_file(&file)?;
         if let Some(other) = seen.insert(profile.name.clone(), file.clone()) {
-            return Err(ProfileError::DuplicateName {
-                file,
-                name: profile.name,
-                other,
-            });
+            return Err(ProfileError::DuplicateName { file, name: profile.name, other });
         }
         out.push(profile);
     }

@@ -102,11 +102,7 @@ impl NetworkSpec {
 
     /// `Intel, Realtek`.
     pub fn vendor_names(&self) -> String {
-        self.vendors
-            .iter()
-            .map(|v| v.name)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.vendors.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -160,11 +156,7 @@ impl HctlPattern {
         let mut parts = s.trim().split(':');
         for slot in &mut out {
             let part = parts.next()?;
-            *slot = if part == "*" {
-                None
-            } else {
-                Some(part.parse().ok()?)
-            };
+            *slot = if part == "*" { None } else { Some(part.parse().ok()?) };
         }
         parts.next().is_none().then_some(Self(out))
     }
@@ -173,20 +165,13 @@ impl HctlPattern {
         let Some(Self(actual)) = Self::parse(hctl) else {
             return false;
         };
-        self.0
-            .iter()
-            .zip(actual)
-            .all(|(want, got)| want.is_none() || *want == got)
+        self.0.iter().zip(actual).all(|(want, got)| want.is_none() || *want == got)
     }
 }
 
 impl fmt::Display for HctlPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|p| p.map_or("*".to_owned(), |n| n.to_string()))
-            .collect();
+        let parts: Vec<String> = self.0.iter().map(|p| p.map_or("*".to_owned(), |n| n.to_string())).collect();
         f.write_str(&parts.join(":"))
     }
 }
@@ -200,10 +185,7 @@ pub struct BayMap {
 
 impl BayMap {
     pub fn bay_of(&self, hctl: &str) -> Option<u32> {
-        self.by_hctl
-            .iter()
-            .find(|(pattern, _)| pattern.matches(hctl))
-            .map(|(_, bay)| *bay)
+        self.by_hctl.iter().find(|(pattern, _)| pattern.matches(hctl)).map(|(_, bay)| *bay)
     }
 }
 
@@ -220,8 +202,12 @@ pub struct DiskGroup {
 
 impl DiskGroup {
     pub fn size_fits(&self, bytes: u64) -> bool {
-        self.min_size_bytes.is_none_or(|min| bytes >= min)
-            && self.max_size_bytes.is_none_or(|max| bytes <= max)
+        self.min_size_bytes.is_none_or(|min| bytes >= min) && self.max_size_bytes.is_none_or(|max| bytes <= max)
+    }
+
+    /// `an HDD`, `an SSD`.
+    pub fn class_article(&self) -> String {
+        format!("an {}", self.class.label())
     }
 
     /// `an HDD of 4000–16000 GB`, `an SSD of at least 240 GB`, `an SSD`.

@@ -7,8 +7,8 @@ use serde_spanned::Spanned;
 
 use crate::error::FieldError;
 use crate::profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, HctlPattern, NetworkSpec, PowerSpec, Profile, RaidLevel,
-    RaidSpec, Recognition,
+    BayMap, BondMode, BondSpec, DiskGroup, HctlPattern, NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec,
+    Recognition,
 };
 use crate::vendors::known_slugs;
 use crate::wire::{self, ProfileFile};
@@ -58,11 +58,7 @@ fn non_empty(field: &str, value: Spanned<String>) -> Result<String, FieldError> 
 
 fn recognition(m: wire::MatchSection) -> Result<Recognition, FieldError> {
     if let (Some(_), Some(prefix)) = (&m.product, &m.product_prefix) {
-        return Err(err(
-            "match.product_prefix",
-            prefix,
-            "give either `product` or `product_prefix`, not both",
-        ));
+        return Err(err("match.product_prefix", prefix, "give either `product` or `product_prefix`, not both"));
     }
     Ok(Recognition {
         vendor: non_empty("match.vendor", m.vendor)?,
@@ -73,46 +69,25 @@ fn recognition(m: wire::MatchSection) -> Result<Recognition, FieldError> {
 
 fn power(p: wire::PowerSection) -> Result<PowerSpec, FieldError> {
     if *p.supplies.get_ref() == 0 {
-        return Err(err(
-            "power.supplies",
-            &p.supplies,
-            "a server needs at least one PSU",
-        ));
+        return Err(err("power.supplies", &p.supplies, "a server needs at least one PSU"));
     }
     let feeds = match p.feeds {
         Some(feeds) if feeds.get_ref().len() != *p.supplies.get_ref() as usize => {
             return Err(err(
                 "power.feeds",
                 &feeds,
-                format!(
-                    "names {} feeds for {} supplies",
-                    feeds.get_ref().len(),
-                    p.supplies.get_ref()
-                ),
+                format!("names {} feeds for {} supplies", feeds.get_ref().len(), p.supplies.get_ref()),
             ));
         }
         Some(feeds) => feeds.into_inner(),
         None => Vec::new(),
     };
-    Ok(PowerSpec {
-        supplies: p.supplies.into_inner(),
-        all_powered: p.all_powered,
-        feeds,
-    })
+    Ok(PowerSpec { supplies: p.supplies.into_inner(), all_powered: p.all_powered, feeds })
 }
 
 fn vendor(field: &str, slug: &Spanned<String>) -> Result<PciVendor, FieldError> {
-    vendor_by_slug(slug.get_ref()).ok_or_else(|| {
-        err(
-            field,
-            slug,
-            format!(
-                "unknown vendor `{}` (known: {})",
-                slug.get_ref(),
-                known_slugs()
-            ),
-        )
-    })
+    vendor_by_slug(slug.get_ref())
+        .ok_or_else(|| err(field, slug, format!("unknown vendor `{}` (known: {})", slug.get_ref(), known_slugs())))
 }
 
 fn network(n: wire::NetworkSection) -> Result<NetworkSpec, FieldError> {
@@ -120,49 +95,24 @@ fn network(n: wire::NetworkSection) -> Result<NetworkSpec, FieldError> {
         return Err(err("network.nics", &n.nics, "must be at least 1"));
     }
     if n.vendors.get_ref().is_empty() {
-        return Err(err(
-            "network.vendors",
-            &n.vendors,
-            "list at least one allowed vendor",
-        ));
+        return Err(err("network.vendors", &n.vendors, "list at least one allowed vendor"));
     }
     let vendors = n
         .vendors
         .get_ref()
         .iter()
-        .map(|slug| {
-            vendor(
-                "network.vendors",
-                &Spanned::new(n.vendors.span(), slug.clone()),
-            )
-        })
+        .map(|slug| vendor("network.vendors", &Spanned::new(n.vendors.span(), slug.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(NetworkSpec {
-        nics: n.nics.into_inner(),
-        vendors,
-        min_speed_mbps: n.min_speed_mbps,
-    })
+    Ok(NetworkSpec { nics: n.nics.into_inner(), vendors, min_speed_mbps: n.min_speed_mbps })
 }
 
 fn bond(b: wire::BondSection, network: &NetworkSpec) -> Result<BondSpec, FieldError> {
     let mode = BondMode::parse(b.mode.get_ref()).ok_or_else(|| {
-        err(
-            "bond.mode",
-            &b.mode,
-            format!(
-                "unknown mode `{}` (one of {})",
-                b.mode.get_ref(),
-                BondMode::NAMES
-            ),
-        )
+        err("bond.mode", &b.mode, format!("unknown mode `{}` (one of {})", b.mode.get_ref(), BondMode::NAMES))
     })?;
     let legs = *b.legs.get_ref();
     // A defaulted `legs` has no span of its own; point at the mode line instead.
-    let legs_span = if b.legs.span().is_empty() {
-        b.mode.span()
-    } else {
-        b.legs.span()
-    };
+    let legs_span = if b.legs.span().is_empty() { b.mode.span() } else { b.legs.span() };
     if legs == 0 || legs > network.nics {
         return Err(FieldError::new(
             "bond.legs",
@@ -171,21 +121,13 @@ fn bond(b: wire::BondSection, network: &NetworkSpec) -> Result<BondSpec, FieldEr
         ));
     }
     if b.distinct_vendors && network.vendors.len() < 2 {
-        return Err(err(
-            "bond.distinct_vendors",
-            &b.mode,
-            "needs at least two vendors in network.vendors",
-        ));
+        return Err(err("bond.distinct_vendors", &b.mode, "needs at least two vendors in network.vendors"));
     }
     let primary_vendor = match &b.primary_vendor {
         Some(slug) => {
             let v = vendor("bond.primary_vendor", slug)?;
             if !network.allows(v.id) {
-                return Err(err(
-                    "bond.primary_vendor",
-                    slug,
-                    "is not in network.vendors",
-                ));
+                return Err(err("bond.primary_vendor", slug, "is not in network.vendors"));
             }
             Some(v)
         }
@@ -206,26 +148,14 @@ fn bay_map(b: wire::BaysSection) -> Result<BayMap, FieldError> {
     let mut by_hctl = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for (key, bay) in b.map {
-        let pattern = HctlPattern::parse(key.get_ref()).ok_or_else(|| {
-            err(
-                "bays.map",
-                &key,
-                format!("`{}` is not a SCSI address like 0:0:1:0", key.get_ref()),
-            )
-        })?;
+        let pattern = HctlPattern::parse(key.get_ref())
+            .ok_or_else(|| err("bays.map", &key, format!("`{}` is not a SCSI address like 0:0:1:0", key.get_ref())))?;
         if !seen.insert(*bay.get_ref()) {
-            return Err(err(
-                "bays.map",
-                &bay,
-                format!("bay {} is mapped twice", bay.get_ref()),
-            ));
+            return Err(err("bays.map", &bay, format!("bay {} is mapped twice", bay.get_ref())));
         }
         by_hctl.insert(pattern, bay.into_inner());
     }
-    Ok(BayMap {
-        hot_swap: b.hot_swap,
-        by_hctl,
-    })
+    Ok(BayMap { hot_swap: b.hot_swap, by_hctl })
 }
 
 fn disk_groups(groups: Vec<wire::DiskGroupSection>) -> Result<Vec<DiskGroup>, FieldError> {
@@ -235,29 +165,17 @@ fn disk_groups(groups: Vec<wire::DiskGroupSection>) -> Result<Vec<DiskGroup>, Fi
     for (i, g) in groups.into_iter().enumerate() {
         let at = |key: &str| format!("disks[{i}].{key}");
         if !names.insert(g.name.get_ref().clone()) {
-            return Err(err(
-                at("name"),
-                &g.name,
-                format!("group `{}` is defined twice", g.name.get_ref()),
-            ));
+            return Err(err(at("name"), &g.name, format!("group `{}` is defined twice", g.name.get_ref())));
         }
         if *g.count.get_ref() == 0 {
             return Err(err(at("count"), &g.count, "must be at least 1"));
         }
         let bays = g.bays.get_ref();
         if !bays.is_empty() && bays.len() != *g.count.get_ref() as usize {
-            return Err(err(
-                at("bays"),
-                &g.bays,
-                format!("lists {} bays for {} disks", bays.len(), g.count.get_ref()),
-            ));
+            return Err(err(at("bays"), &g.bays, format!("lists {} bays for {} disks", bays.len(), g.count.get_ref())));
         }
         if let Some(bay) = bays.iter().find(|b| !bays_taken.insert(**b)) {
-            return Err(err(
-                at("bays"),
-                &g.bays,
-                format!("bay {bay} is already used by another group"),
-            ));
+            return Err(err(at("bays"), &g.bays, format!("bay {bay} is already used by another group")));
         }
         if let (Some(min), Some(max)) = (g.min_size_gb, &g.max_size_gb)
             && min > *max.get_ref()
@@ -283,39 +201,17 @@ fn raid(arrays: Vec<wire::RaidSection>, groups: &[DiskGroup]) -> Result<Vec<Raid
     for (i, r) in arrays.into_iter().enumerate() {
         let at = |key: &str| format!("raid[{i}].{key}");
         if !devices.insert(r.device.get_ref().clone()) {
-            return Err(err(
-                at("device"),
-                &r.device,
-                format!("`{}` is built twice", r.device.get_ref()),
-            ));
+            return Err(err(at("device"), &r.device, format!("`{}` is built twice", r.device.get_ref())));
         }
         let level = RaidLevel::parse(r.level.get_ref()).ok_or_else(|| {
-            err(
-                at("level"),
-                &r.level,
-                format!(
-                    "unknown level `{}` (one of {})",
-                    r.level.get_ref(),
-                    RaidLevel::NAMES
-                ),
-            )
+            err(at("level"), &r.level, format!("unknown level `{}` (one of {})", r.level.get_ref(), RaidLevel::NAMES))
         })?;
         let group = groups
             .iter()
             .find(|g| &g.name == r.group.get_ref())
-            .ok_or_else(|| {
-                err(
-                    at("group"),
-                    &r.group,
-                    format!("no disk group named `{}`", r.group.get_ref()),
-                )
-            })?;
+            .ok_or_else(|| err(at("group"), &r.group, format!("no disk group named `{}`", r.group.get_ref())))?;
         if !used_groups.insert(group.name.clone()) {
-            return Err(err(
-                at("group"),
-                &r.group,
-                "this group is already a member of another array",
-            ));
+            return Err(err(at("group"), &r.group, "this group is already a member of another array"));
         }
         if group.count < level.min_members() {
             return Err(err(
@@ -334,11 +230,7 @@ fn raid(arrays: Vec<wire::RaidSection>, groups: &[DiskGroup]) -> Result<Vec<Raid
             return Err(err(
                 at("metadata"),
                 &r.metadata,
-                format!(
-                    "unknown metadata `{}` (one of {})",
-                    r.metadata.get_ref(),
-                    METADATA_VERSIONS.join(", ")
-                ),
+                format!("unknown metadata `{}` (one of {})", r.metadata.get_ref(), METADATA_VERSIONS.join(", ")),
             ));
         }
         out.push(RaidSpec {

@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use hardware_profiles::{
-    BondMode, ProfileError, RaidLevel, SelectError, load_dir, load_str, select,
-    shipped_profiles_dir,
+    BondMode, ProfileError, RaidLevel, SelectError, load_dir, load_str, select, shipped_profiles_dir,
 };
 use rackhand_api::{DiskClass, SystemIdentity};
 
@@ -35,10 +34,7 @@ fn lab_profile_fits_the_lab() {
     assert_eq!(lab.bays.bay_of("2:0:3:0"), Some(3));
     assert_eq!(lab.bays.bay_of("0:0:4:0"), None);
     let os = lab.disk_group("os").unwrap();
-    assert_eq!(
-        (os.class, os.count, os.bays.as_slice()),
-        (DiskClass::Ssd, 2, &[0, 1][..])
-    );
+    assert_eq!((os.class, os.count, os.bays.as_slice()), (DiskClass::Ssd, 2, &[0, 1][..]));
     assert_eq!(lab.disk_group("data").unwrap().class, DiskClass::Hdd);
     assert_eq!(lab.raid[0].level, RaidLevel::Raid1);
     assert_eq!(lab.raid[1].metadata, "1.2");
@@ -46,18 +42,10 @@ fn lab_profile_fits_the_lab() {
 
 /// Replace `from` with `to` in the lab profile and return the error it now gives.
 fn broken(from: &str, to: &str) -> (usize, String, String) {
-    assert!(
-        LAB.contains(from),
-        "fixture text `{from}` not in lab profile"
-    );
+    assert!(LAB.contains(from), "fixture text `{from}` not in lab profile");
     let text = LAB.replacen(from, to, 1);
     match load_str(Path::new("profiles/bad.toml"), &text) {
-        Err(ProfileError::Invalid {
-            file,
-            line,
-            field,
-            message,
-        }) => {
+        Err(ProfileError::Invalid { file, line, field, message }) => {
             assert_eq!(file, Path::new("profiles/bad.toml"));
             (line, field, message)
         }
@@ -80,10 +68,7 @@ fn unknown_key_names_line_and_field() {
 #[test]
 fn wrong_type_names_line_and_field() {
     let (line, field, _) = broken("supplies = 2", "supplies = \"two\"");
-    assert_eq!(
-        (line, field.as_str()),
-        (line_of("supplies"), "power.supplies")
-    );
+    assert_eq!((line, field.as_str()), (line_of("supplies"), "power.supplies"));
 }
 
 #[test]
@@ -105,26 +90,10 @@ fn raid_naming_a_missing_group_is_rejected_at_its_line() {
 fn semantic_errors_name_their_field() {
     let cases = [
         ("level = \"raid1\"", "level = \"raid7\"", "raid[0].level"),
-        (
-            "metadata = \"1.2\"",
-            "metadata = \"2.0\"",
-            "raid[0].metadata",
-        ),
-        (
-            "mode = \"active-backup\"",
-            "mode = \"round-robin\"",
-            "bond.mode",
-        ),
-        (
-            "primary_vendor = \"intel\"",
-            "primary_vendor = \"mellanox\"",
-            "bond.primary_vendor",
-        ),
-        (
-            "vendors = [\"intel\", \"realtek\"]",
-            "vendors = [\"intel\", \"acme\"]",
-            "network.vendors",
-        ),
+        ("metadata = \"1.2\"", "metadata = \"2.0\"", "raid[0].metadata"),
+        ("mode = \"active-backup\"", "mode = \"round-robin\"", "bond.mode"),
+        ("primary_vendor = \"intel\"", "primary_vendor = \"mellanox\"", "bond.primary_vendor"),
+        ("vendors = [\"intel\", \"realtek\"]", "vendors = [\"intel\", \"acme\"]", "network.vendors"),
         ("bays = [2, 3]", "bays = [1, 3]", "disks[1].bays"),
         ("bays = [2, 3]", "bays = [2]", "disks[1].bays"),
         ("feeds = [\"A\", \"B\"]", "feeds = [\"A\"]", "power.feeds"),
@@ -139,33 +108,24 @@ fn semantic_errors_name_their_field() {
 
 #[test]
 fn error_display_reads_file_line_field() {
-    let err = load_str(
-        Path::new("p.toml"),
-        &LAB.replacen("level = \"raid1\"", "level = \"raid7\"", 1),
-    )
-    .unwrap_err();
+    let err = load_str(Path::new("p.toml"), &LAB.replacen("level = \"raid1\"", "level = \"raid7\"", 1)).unwrap_err();
     let shown = err.to_string();
     assert!(
-        shown.starts_with(&format!(
-            "p.toml:{}: `raid[0].level`: unknown level `raid7`",
-            line_of("level = \"raid1\"")
-        )),
+        shown.starts_with(&format!("p.toml:{}: `raid[0].level`: unknown level `raid7`", line_of("level = \"raid1\""))),
         "{shown}"
     );
 }
 
 fn identity(vendor: &str, product: &str) -> SystemIdentity {
-    SystemIdentity {
-        vendor: Some(vendor.into()),
-        product: Some(product.into()),
-        ..SystemIdentity::default()
-    }
+    SystemIdentity { vendor: Some(vendor.into()), product: Some(product.into()), ..SystemIdentity::default() }
 }
 
 fn variant(name: &str, match_section: &str) -> hardware_profiles::Profile {
-    let text = LAB
-        .replacen("name = \"qemu-lab\"", &format!("name = \"{name}\""), 1)
-        .replacen("vendor = \"QEMU\"", match_section, 1);
+    let text = LAB.replacen("name = \"qemu-lab\"", &format!("name = \"{name}\""), 1).replacen(
+        "vendor = \"QEMU\"",
+        match_section,
+        1,
+    );
     load_str(Path::new("variant.toml"), &text).unwrap()
 }
 
@@ -173,39 +133,22 @@ fn variant(name: &str, match_section: &str) -> hardware_profiles::Profile {
 fn most_specific_profile_wins() {
     let profiles = vec![
         variant("any-qemu", "vendor = \"QEMU\""),
-        variant(
-            "q35",
-            "vendor = \"QEMU\"\nproduct_prefix = \"Standard PC (Q35\"",
-        ),
-        variant(
-            "q35-exact",
-            "vendor = \"qemu\"\nproduct = \"Standard PC (Q35 + ICH9, 2009)\"",
-        ),
+        variant("q35", "vendor = \"QEMU\"\nproduct_prefix = \"Standard PC (Q35\""),
+        variant("q35-exact", "vendor = \"qemu\"\nproduct = \"Standard PC (Q35 + ICH9, 2009)\""),
     ];
     let q35 = identity("QEMU", "Standard PC (Q35 + ICH9, 2009)");
     assert_eq!(select(&q35, &profiles).unwrap().name, "q35-exact");
     let pc = identity("QEMU", "Standard PC (i440FX + PIIX, 1996)");
     assert_eq!(select(&pc, &profiles).unwrap().name, "any-qemu");
     let dell = identity("Dell Inc.", "PowerEdge R650");
-    assert!(matches!(
-        select(&dell, &profiles),
-        Err(SelectError::NoMatch { .. })
-    ));
+    assert!(matches!(select(&dell, &profiles), Err(SelectError::NoMatch { .. })));
 }
 
 #[test]
 fn equally_specific_profiles_are_a_tie() {
-    let profiles = vec![
-        variant("one", "vendor = \"QEMU\""),
-        variant("two", "vendor = \"QEMU\""),
-    ];
+    let profiles = vec![variant("one", "vendor = \"QEMU\""), variant("two", "vendor = \"QEMU\"")];
     let err = select(&identity("QEMU", "x"), &profiles).unwrap_err();
-    assert_eq!(
-        err,
-        SelectError::Tie {
-            names: vec!["one".into(), "two".into()]
-        }
-    );
+    assert_eq!(err, SelectError::Tie { names: vec!["one".into(), "two".into()] });
     assert!(err.to_string().contains("one, two"));
 }
 
@@ -213,13 +156,7 @@ fn equally_specific_profiles_are_a_tie() {
 fn shipped_profiles_select_their_models() {
     let profiles = load_dir(&shipped_profiles_dir()).unwrap();
     let pick = |v, p| select(&identity(v, p), &profiles).map(|p| p.name.clone());
-    assert_eq!(
-        pick("QEMU", "Standard PC (Q35 + ICH9, 2009)").unwrap(),
-        "qemu-lab"
-    );
+    assert_eq!(pick("QEMU", "Standard PC (Q35 + ICH9, 2009)").unwrap(), "qemu-lab");
     assert_eq!(pick("Supermicro", "SYS-1029U-TRT").unwrap(), "edge-1u");
-    assert_eq!(
-        pick("Dell Inc.", "PowerEdge R740xd2").unwrap(),
-        "storage-2u"
-    );
+    assert_eq!(pick("Dell Inc.", "PowerEdge R740xd2").unwrap(), "storage-2u");
 }

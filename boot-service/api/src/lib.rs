@@ -10,14 +10,13 @@ mod report;
 mod verdict;
 
 pub use inventory::{
-    BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source,
-    SystemIdentity,
+    BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
 };
 pub use mac::{MacAddr, MacParseError};
 pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError};
 pub use report::{
-    ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport,
-    Severity, Stage, StepStatus,
+    ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport, Severity, Stage,
+    StepStatus,
 };
 pub use verdict::Verdict;
 

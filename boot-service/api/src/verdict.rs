@@ -19,9 +19,7 @@ pub struct Verdict {
 impl Verdict {
     /// The problems that stop the install.
     pub fn blocking(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Blocking)
+        self.problems.iter().filter(|p| p.severity == Severity::Blocking)
     }
 
     /// True when the installer must not touch this server's disks.
@@ -31,34 +29,16 @@ impl Verdict {
 }
 
 impl Problem {
-    pub fn blocking(
-        part: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    pub fn blocking(part: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(Severity::Blocking, part, message, fix)
     }
 
-    pub fn warning(
-        part: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    pub fn warning(part: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(Severity::Warning, part, message, fix)
     }
 
-    fn new(
-        severity: Severity,
-        part: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self {
-            severity,
-            part: part.into(),
-            message: message.into(),
-            fix: fix.into(),
-        }
+    fn new(severity: Severity, part: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { severity, part: part.into(), message: message.into(), fix: fix.into() }
     }
 }
 
@@ -74,20 +54,14 @@ mod tests {
             problems: vec![Problem::warning("NIC eth1", "no LLDP", "check the switch")],
         };
         assert!(!verdict.must_not_install());
-        verdict
-            .problems
-            .push(Problem::blocking("PSU 2", "no power", "plug it in"));
+        verdict.problems.push(Problem::blocking("PSU 2", "no power", "plug it in"));
         assert!(verdict.must_not_install());
         assert_eq!(verdict.blocking().count(), 1);
     }
 
     #[test]
     fn unmatched_profile_blocks_even_without_problems() {
-        let verdict = Verdict {
-            profile: "lab".into(),
-            matched: false,
-            problems: vec![],
-        };
+        let verdict = Verdict { profile: "lab".into(), matched: false, problems: vec![] };
         assert!(verdict.must_not_install());
     }
 
