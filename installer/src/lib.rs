@@ -5,4 +5,5 @@ pub mod ipmi;
 pub mod judge;
 pub mod lldp;
 pub mod observe;
+pub mod render;
 pub mod smbios;

@@ -2,7 +2,7 @@
 //! `/sys/class/*` and `/sys/block` into `/sys/devices/...`) into a temporary directory, from a
 //! declarative [`ServerSpec`]. Tests start from a model (`qemu_lab()`, ...) and change one thing.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod models;
 
