@@ -126,3 +126,42 @@ fn vendor_label(nic: &Nic) -> String {
         None => "of unknown vendor".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rackhand_api::MacAddr;
+
+    use super::*;
+
+    fn nic(name: &str, vendor: u16, carrier: bool) -> Nic {
+        Nic {
+            name: name.into(),
+            mac: MacAddr::new([2, 0, 0, 0, 0, name.len() as u8]),
+            pci_vendor: Some(vendor),
+            pci_device: None,
+            vendor_name: None,
+            driver: None,
+            carrier,
+            speed_mbps: None,
+            lldp: None,
+            pci_address: None,
+        }
+    }
+
+    #[test]
+    fn legs_are_primary_vendor_first_then_another_vendor_with_link() {
+        let text = std::fs::read_to_string(hardware_profiles::shipped_profiles_dir().join("edge-1u.toml")).unwrap();
+        let edge = hardware_profiles::load_str(Path::new("edge-1u.toml"), &text).unwrap();
+        let nics = [
+            nic("eno1", 0x14e4, false),
+            nic("eno2", 0x14e4, true),
+            nic("ens1f0", 0x8086, false),
+            nic("ens1f1", 0x8086, true),
+        ];
+        let legs: Vec<&str> =
+            choose_bond_legs(&nics, &edge.network, &edge.bond).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(legs, ["ens1f1", "eno2"]);
+    }
+}

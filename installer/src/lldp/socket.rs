@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use rackhand_api::MacAddr;
 use socket2::Socket;
 
 use super::frame::{ETH_P_LLDP, LLDP_MULTICAST, LldpFrame, decode_lldp_frame};
@@ -11,6 +12,10 @@ use super::frame::{ETH_P_LLDP, LLDP_MULTICAST, LldpFrame, decode_lldp_frame};
 /// Wait up to `window` on `iface` for the first valid LLDP frame.
 pub fn listen_one(iface: &str, window: Duration) -> io::Result<Option<LldpFrame>> {
     let socket = open(iface)?;
+    // A packet socket also sees frames this host sends (an lldpd of its own): skip those.
+    let own_mac = std::fs::read_to_string(format!("/sys/class/net/{iface}/address"))
+        .ok()
+        .and_then(|m| m.trim().parse::<MacAddr>().ok());
     let deadline = Instant::now() + window;
     let mut buf = [0u8; 2048];
     loop {
@@ -21,7 +26,9 @@ pub fn listen_one(iface: &str, window: Duration) -> io::Result<Option<LldpFrame>
         socket.set_read_timeout(Some(left))?;
         match (&socket).read(&mut buf) {
             Ok(n) => {
-                if let Ok(frame) = decode_lldp_frame(&buf[..n]) {
+                if let Ok(frame) = decode_lldp_frame(&buf[..n])
+                    && Some(frame.source) != own_mac
+                {
                     return Ok(Some(frame));
                 }
             }

@@ -99,7 +99,9 @@ fn ses_slots(root: &Path) -> BTreeMap<PathBuf, u32> {
         let dir = class.join(&enclosure);
         for component in entries(&dir) {
             let comp = dir.join(&component);
-            let (Some(slot), Some(device)) = (read_u64(&comp.join("slot")), canonical(&comp.join("device"))) else {
+            // Kernels before 4.x have no `slot` attribute; the component is then named after its slot.
+            let slot = read_u64(&comp.join("slot")).or_else(|| trailing_number(&component));
+            let (Some(slot), Some(device)) = (slot, canonical(&comp.join("device"))) else {
                 continue;
             };
             if let Ok(slot) = u32::try_from(slot) {
@@ -108,6 +110,13 @@ fn ses_slots(root: &Path) -> BTreeMap<PathBuf, u32> {
         }
     }
     out
+}
+
+/// `Slot 07` → 7, `Disk012` → 12.
+fn trailing_number(name: &str) -> Option<u64> {
+    let digits = name.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let start = digits.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    digits[start..].parse().ok()
 }
 
 /// Decide each disk's class and bay: the SES slot when an enclosure holds it (hot-swap), else the
@@ -130,5 +139,53 @@ pub fn classify_disk(obs: DiskObservation, bays: Option<&BayMap>) -> Disk {
         size_bytes: obs.size_bytes,
         transport: obs.transport,
         hctl: obs.hctl,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_buses_are_read_from_their_sysfs_forms() {
+        assert_eq!(wwn("naa.5000C500A1B2C3D4").as_deref(), Some("0x5000c500a1b2c3d4"));
+        assert_eq!(wwn("eui.0025388b71b0a2c1").as_deref(), Some("eui.0025388b71b0a2c1"));
+        assert_eq!(wwn("t10.ATA     QEMU HARDDISK"), None);
+        let sas = "/sys/devices/pci0000:00/0000:18:00.0/host0/port-0:0/expander-0:0/port-0:0:3/end_device-0:0:3";
+        assert_eq!(transport(sas).as_deref(), Some("sas"));
+        assert_eq!(
+            transport("/sys/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0").as_deref(),
+            Some("sata")
+        );
+        assert_eq!(transport("/sys/devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0").as_deref(), Some("nvme"));
+        assert_eq!(trailing_number("Slot 07"), Some(7));
+        assert_eq!(trailing_number("Disk012"), Some(12));
+        assert_eq!(trailing_number("Power Supply"), None);
+    }
+
+    fn observation(ses_slot: Option<u32>, hctl: &str) -> DiskObservation {
+        DiskObservation {
+            name: "sdb".into(),
+            model: None,
+            serial: None,
+            wwn: None,
+            size_bytes: 1,
+            rotational: false,
+            transport: None,
+            hctl: Some(hctl.into()),
+            ses_slot,
+        }
+    }
+
+    #[test]
+    fn enclosure_slot_wins_over_the_profile_map() {
+        let text = std::fs::read_to_string(hardware_profiles::shipped_profiles_dir().join("qemu-lab.toml")).unwrap();
+        let lab = hardware_profiles::load_str(Path::new("qemu-lab.toml"), &text).unwrap();
+        let by_ses = classify_disk(observation(Some(11), "0:0:1:0"), Some(&lab.bays));
+        assert_eq!((by_ses.bay, by_ses.bay_source, by_ses.hot_swap), (Some(11), Some(Source::Ses), true));
+        let by_map = classify_disk(observation(None, "3:0:1:0"), Some(&lab.bays));
+        assert_eq!((by_map.bay, by_map.bay_source, by_map.hot_swap), (Some(1), Some(Source::Profile), false));
+        let nowhere = classify_disk(observation(None, "0:0:9:0"), Some(&lab.bays));
+        assert_eq!((nowhere.bay, nowhere.bay_source, nowhere.class), (None, None, DiskClass::Ssd));
     }
 }

@@ -103,3 +103,37 @@ fn from_bmc_only(index: u32, reading: BmcPsuReading) -> PowerSupply {
         bmc: Some(reading),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smbios::characteristics;
+
+    fn sensor(name: &str, present: bool, input_lost: bool) -> BmcPsuReading {
+        BmcPsuReading { sensor: name.into(), present, input_lost, failed: false, events: vec![] }
+    }
+
+    #[test]
+    fn bmc_sensors_attach_by_number_and_keep_their_source() {
+        let rec = |unplugged| PowerSupplyRecord {
+            characteristics: characteristics(true, unplugged, PsuStatus::Ok, true),
+            ..Default::default()
+        };
+        let psus = classify_power_supplies(&[rec(false), rec(true)], vec![sensor("PS2 Status", true, true)]);
+        assert_eq!(psus.len(), 2);
+        assert!(psus[0].powered && psus[0].bmc.is_none());
+        assert!(!psus[1].powered);
+        assert_eq!((psus[1].source, psus[1].bmc.as_ref().unwrap().input_lost), (Source::Smbios, true));
+    }
+
+    #[test]
+    fn without_smbios_the_bmc_sensors_are_the_supplies() {
+        let psus =
+            classify_power_supplies(&[], vec![sensor("PS1 Status", true, false), sensor("PS2 Status", false, false)]);
+        assert_eq!(
+            psus.iter().map(|p| (p.index, p.present, p.source)).collect::<Vec<_>>(),
+            [(1, true, Source::Ipmi), (2, false, Source::Ipmi)]
+        );
+        assert_eq!(psus[1].status, PsuStatus::Unknown);
+    }
+}

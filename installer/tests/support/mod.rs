@@ -32,6 +32,8 @@ pub struct ServerSpec {
     pub enclosure: Option<EnclosureSpec>,
     /// BMC power-supply sensors; `Some` also creates `/dev/ipmi0`.
     pub bmc: Option<Vec<BmcPsuReading>>,
+    /// Write the PSUs into one DMI table (`/sys/firmware/dmi/tables/DMI`) instead of per-entry files.
+    pub dmi_table_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,9 +123,18 @@ impl ServerSpec {
         ] {
             file(&dmi.join(attr), value);
         }
+        let mut table = Vec::new();
         for (i, psu) in self.psus.iter().enumerate() {
             let raw = encode_type39(&psu.record(i));
-            file_bytes(&sys.join(format!("firmware/dmi/entries/39-{i}/raw")), &raw);
+            if self.dmi_table_only {
+                table.extend_from_slice(&raw);
+            } else {
+                file_bytes(&sys.join(format!("firmware/dmi/entries/39-{i}/raw")), &raw);
+            }
+        }
+        if self.dmi_table_only {
+            table.extend_from_slice(&[127, 4, 0xff, 0xfe, 0, 0]);
+            file_bytes(&sys.join("firmware/dmi/tables/DMI"), &table);
         }
         for nic in &self.nics {
             write_nic(&sys, nic);
@@ -172,6 +183,28 @@ impl PsuSpec {
             characteristics: characteristics(self.present, self.unplugged, self.status, self.hot_replaceable),
         }
     }
+}
+
+/// An NVMe namespace `nvme0n1` on controller `nvme0` at PCI `0000:3d:00.0`, as sysfs shows it.
+pub fn write_nvme(root: &Path, model: &str, serial: &str, size_gb: u64) {
+    let sys = root.join("sys");
+    let ctrl = sys.join("devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0");
+    file(&ctrl.join("model"), model);
+    file(&ctrl.join("serial"), serial);
+    let ns = ctrl.join("nvme0n1");
+    file(&ns.join("size"), &(size_gb * 1_000_000_000 / 512).to_string());
+    file(&ns.join("queue/rotational"), "0");
+    file(&ns.join("wwid"), "eui.0025388b71b0a2c1");
+    symlink(&sys, &ns.join("device"), &ctrl);
+    symlink(&sys, &sys.join("block/nvme0n1"), &ns);
+}
+
+/// A virtual interface (no `device` link), like `lo` or a bond.
+pub fn write_virtual_nic(root: &Path, name: &str) {
+    let sys = root.join("sys");
+    let dir = sys.join("devices/virtual/net").join(name);
+    file(&dir.join("address"), "00:00:00:00:00:00");
+    symlink(&sys, &sys.join("class/net").join(name), &dir);
 }
 
 fn write_nic(sys: &Path, nic: &NicSpec) {

@@ -79,6 +79,7 @@ pub fn qemu_lab() -> ServerSpec {
         ],
         enclosure: None,
         bmc: None,
+        dmi_table_only: false,
     }
 }
 
@@ -154,6 +155,7 @@ pub fn edge_1u() -> ServerSpec {
         ],
         enclosure: None,
         bmc: Some(bmc),
+        dmi_table_only: false,
     }
 }
 
@@ -203,5 +205,6 @@ pub fn storage_2u() -> ServerSpec {
         disks,
         enclosure: Some(EnclosureSpec { device_path: format!("{}/target0:0:16/0:0:16:0", behind(16)), slots }),
         bmc: None,
+        dmi_table_only: false,
     }
 }
