@@ -134,6 +134,19 @@ fn psu_missing() {
 }
 
 #[test]
+fn no_psu_reported_at_all() {
+    let mut spec = qemu_lab();
+    spec.psus.clear();
+    let want = Problem::blocking(
+        "PSUs",
+        "no power supply is reported (no SMBIOS type 39 structures, no BMC sensors)",
+        "check by hand that all 2 PSUs are seated and powered; if this model never reports them, set \
+         power.all_powered = false in the profile",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
 fn psu_critical_fault() {
     let mut spec = storage_2u();
     spec.psus[0].status = rackhand_api::PsuStatus::Critical;

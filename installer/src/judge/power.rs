@@ -5,6 +5,20 @@ use hardware_profiles::PowerSpec;
 use rackhand_api::{PowerSupply, Problem, PsuStatus};
 
 pub fn judge_power(psus: &[PowerSupply], spec: &PowerSpec) -> Vec<Problem> {
+    if psus.is_empty() {
+        // Neither SMBIOS nor a BMC reports supplies: say that, rather than "PSU n is missing" for each.
+        let message = "no power supply is reported (no SMBIOS type 39 structures, no BMC sensors)";
+        let fix = format!(
+            "check by hand that all {} PSUs are seated and powered; if this model never reports them, set \
+             power.all_powered = false in the profile",
+            spec.supplies
+        );
+        return vec![if spec.all_powered {
+            Problem::blocking("PSUs", message, fix)
+        } else {
+            Problem::warning("PSUs", message, fix)
+        }];
+    }
     let mut problems = Vec::new();
     for index in 1..=spec.supplies {
         let part = format!("PSU {index}");
