@@ -83,7 +83,8 @@ pub fn psu_number(sensor: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// Captured from a Supermicro X11 BMC with PSU 2's cord pulled.
+    /// Output in the format ipmitool prints for a Supermicro X11 BMC with PSU 2's cord pulled (written from
+    /// the ipmitool SDR layout, not a capture from this project's hardware).
     const SUPERMICRO_SDR: &str = "\
 PS1 Status       | C8h | ok  | 10.1 | Presence detected
 PS2 Status       | C9h | ok  | 10.2 | Presence detected, Power Supply AC lost

@@ -1,8 +1,8 @@
 use super::*;
 
-/// An LLDPDU as an Arista switch sends it, written out byte by byte: chassis ID as MAC, port ID as
-/// interface name, TTL 120, port description, system name, system description, capabilities,
-/// management address and an 802.1 organisationally specific TLV, then End.
+/// An LLDPDU laid out the way an Arista switch sends it, written byte by byte per 802.1AB (not a pcap):
+/// chassis ID as MAC, port ID as interface name, TTL 120, port description, system name, system
+/// description, capabilities, management address and an 802.1 organisationally specific TLV, then End.
 fn arista_frame() -> Vec<u8> {
     let mut f = vec![
         0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e, // destination: nearest bridge
