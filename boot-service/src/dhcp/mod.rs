@@ -41,3 +41,6 @@ pub trait NodeDirectory: Send + Sync {
     /// Called for PXE/iPXE clients of auto-enrolment subnets; must be idempotent and cheap.
     fn enroll(&self, mac: MacAddr);
 }
+
+#[cfg(test)]
+mod tests;
