@@ -205,6 +205,11 @@ impl DiskGroup {
         self.min_size_bytes.is_none_or(|min| bytes >= min) && self.max_size_bytes.is_none_or(|max| bytes <= max)
     }
 
+    /// `an HDD`, `an SSD`.
+    pub fn class_article(&self) -> String {
+        format!("an {}", self.class.label())
+    }
+
     /// `an HDD of 4000–16000 GB`, `an SSD of at least 240 GB`, `an SSD`.
     pub fn wanted(&self) -> String {
         let gb = |b: u64| b / 1_000_000_000;

@@ -1,6 +1,165 @@
-//! The Rackhand installer. Hardware observation and the install steps arrive with their issues.
+//! `installer`: the PID-1 program of the netboot initramfs, and the same checks for people.
+//!
+//! Exit status: 0 when the node may be installed, 1 when blocking problems were found, 2 on usage or
+//! I/O errors.
 
-fn main() {
-    eprintln!("installer: nothing here yet; see issues 3 and 4");
-    std::process::exit(2);
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hardware_profiles::{Profile, load_dir, load_file, select};
+use installer::ipmi::IpmiTool;
+use installer::judge::judge;
+use installer::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
+use installer::observe::{Seams, observe_inventory, observe_system};
+use installer::render::{inventory_text, verdict_text};
+use rackhand_api::MacAddr;
+
+#[derive(Parser)]
+#[command(version, about = "Rackhand installer: observe, judge and install a bare-metal server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what the hardware is: system, PSUs, NICs (with LLDP neighbours), disks.
+    Inventory {
+        #[command(flatten)]
+        observe: ObserveArgs,
+        /// A profile file, used only for its SCSI-address → bay map.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Judge the hardware against a profile (a file, or a directory to select the best match from).
+    Check {
+        #[command(flatten)]
+        observe: ObserveArgs,
+        #[arg(long)]
+        profile: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lab helper: send LLDP frames on an interface, like a switch port.
+    #[command(hide = true)]
+    LldpSend {
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        chassis: String,
+        #[arg(long)]
+        port: String,
+        #[arg(long, default_value = "")]
+        system_name: String,
+        #[arg(long, default_value = "Rackhand lab switch")]
+        system_desc: String,
+        #[arg(long, default_value_t = 120)]
+        ttl: u16,
+        /// Source MAC; defaults to a locally administered address.
+        #[arg(long, default_value = "02:00:00:00:00:01")]
+        src_mac: MacAddr,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// Lab helper: wait for one LLDP frame on an interface and print the neighbour as JSON.
+    #[command(hide = true)]
+    LldpListen {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value_t = 35)]
+        wait: u64,
+    },
+}
+
+#[derive(Args)]
+struct ObserveArgs {
+    /// Root under which /sys and /dev are read (a fixture tree in tests).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Seconds to listen for LLDP on every NIC (only when --root is /); 0 skips it.
+    #[arg(long, default_value_t = 31)]
+    lldp_wait: u64,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("installer: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Inventory { observe, profile, json } => {
+            let profile = profile.map(|p| load_file(&p)).transpose()?;
+            let inventory = observe_with(&observe, profile.as_ref());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inventory)?);
+            } else {
+                print!("{}", inventory_text(&inventory));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { observe, profile, json } => {
+            let profile = choose_profile(&profile, &observe.root)?;
+            let inventory = observe_with(&observe, Some(&profile));
+            let verdict = judge(&inventory, &profile);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&verdict)?);
+            } else {
+                print!("{}", verdict_text(&verdict));
+            }
+            Ok(if verdict.must_not_install() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::LldpSend { iface, chassis, port, system_name, system_desc, ttl, src_mac, count, interval_ms } => {
+            let frame = encode_lldp_frame(src_mac, &chassis, &port, &system_name, &system_desc, ttl);
+            lldp::send_frames(&iface, &frame, count, Duration::from_millis(interval_ms))
+                .with_context(|| format!("sending LLDP on {iface}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LldpListen { iface, wait } => {
+            match lldp::listen_one(&iface, Duration::from_secs(wait))
+                .with_context(|| format!("listening on {iface}"))?
+            {
+                Some(frame) => {
+                    println!("{}", serde_json::to_string(&frame.neighbor)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("installer: no LLDP frame on {iface} within {wait} s");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+/// A profile file as given, or the best match among a directory's profiles.
+fn choose_profile(path: &Path, root: &Path) -> Result<Profile> {
+    if !path.is_dir() {
+        return Ok(load_file(path)?);
+    }
+    let profiles = load_dir(path)?;
+    let system = observe_system(root);
+    let chosen = select(&system, &profiles).with_context(|| format!("choosing a profile from {}", path.display()))?;
+    eprintln!("installer: selected profile {}", chosen.name);
+    Ok(chosen.clone())
+}
+
+fn observe_with(args: &ObserveArgs, profile: Option<&Profile>) -> rackhand_api::Inventory {
+    // LLDP only makes sense on the real interfaces of this machine, not under a fixture tree.
+    let live = args.root == Path::new("/") && args.lldp_wait > 0;
+    let lldp: &dyn LldpListener = if live { &RawSocketListener } else { &NoLldp };
+    let seams = Seams { bmc: &IpmiTool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
+    observe_inventory(&args.root, &seams, profile.map(|p| &p.bays))
 }

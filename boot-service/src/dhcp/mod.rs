@@ -1,1 +1,46 @@
-//! DHCPv4: full and proxy modes. (In progress.)
+//! DHCPv4 for PXE booting, in full mode (we own the addresses) and proxyDHCP mode (another server
+//! does; we only answer PXE clients, on the server port and on 4011).
+//!
+//! Decisions are made by one pure function, [`respond`], from a decoded [`Request`], the static
+//! [`Context`] and a read-only [`LeaseTable`]; it returns an [`Outcome`] (reply + destination, a lease
+//! change, an enrolment request, a drop reason). [`serve`] is the thin loop around it: it receives on
+//! the sockets [`bind`] opened, persists lease changes through the [`Store`](crate::store::Store)
+//! before answering, sends, and counts everything in [`DhcpMetrics`].
+//!
+//! Files: `request.rs` decodes and classifies a packet, `boot.rs` picks the boot file, `respond.rs`
+//! and `proxy.rs` decide, `options.rs` builds replies, `leases.rs` allocates, `socket.rs` binds,
+//! `server.rs` loops, `metrics.rs` counts.
+
+mod boot;
+mod leases;
+mod metrics;
+mod options;
+mod proxy;
+mod request;
+mod respond;
+mod server;
+mod socket;
+
+pub use boot::BootTarget;
+pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
+pub use metrics::DhcpMetrics;
+pub use request::{ClientClass, ClientInfo, DropReason, classify, decode};
+pub use respond::{Context, Destination, Outcome, Reply, Request, respond};
+pub use server::serve;
+pub use socket::{BindError, DhcpSocket, PortKind, bind};
+
+use rackhand_api::MacAddr;
+
+/// The port PXE firmware sends its boot-server REQUEST to after a proxyDHCP offer.
+pub const PROXY_PORT: u16 = 4011;
+
+/// What the DHCP server needs to know about nodes. Implemented by the node service.
+pub trait NodeDirectory: Send + Sync {
+    /// Whether `mac` belongs to a node registered through the API (or already enrolled).
+    fn is_registered(&self, mac: MacAddr) -> bool;
+    /// Called for PXE/iPXE clients of auto-enrolment subnets; must be idempotent and cheap.
+    fn enroll(&self, mac: MacAddr);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! Decoding a datagram into a DHCP message and classifying its sender: message type, MAC, and what
+//! kind of boot client it is (plain DHCP, firmware PXE, UEFI HTTP boot, iPXE) with its architecture.
+//! Anything malformed becomes a [`DropReason`]; nothing here may panic on hostile input.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use dhcproto::Decodable;
+use dhcproto::v4::{DhcpOption, HType, Message, MessageType, Opcode, OptionCode};
+use rackhand_api::MacAddr;
+
+/// The fixed BOOTP header, then the magic cookie.
+const HEADER_LEN: usize = 236;
+const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
+/// iPXE's "encapsulated options" option: its presence marks iPXE.
+pub(crate) const IPXE_ENCAP: u8 = 175;
+
+/// Why a packet got no answer. Also the `reason` label of the drop counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Too short, no magic cookie, or dhcproto refused it.
+    Malformed,
+    NotBootRequest,
+    /// Hardware type not Ethernet or address length not 6.
+    BadHardware,
+    NoMessageType,
+    /// A message type a server does not answer (OFFER, ACK, lease query, ...).
+    Unsupported,
+    /// Non-relayed on an interface without an address in a configured subnet, or a relay
+    /// address in no configured subnet.
+    NoSubnet,
+    /// A registered-only subnet and a MAC nobody registered.
+    NotRegistered,
+    PoolExhausted,
+    /// A SELECTING REQUEST naming another server.
+    OtherServer,
+    /// A REQUEST with neither a requested address nor ciaddr.
+    NoAddress,
+    /// RELEASE or DECLINE of an address the client does not hold.
+    UnknownLease,
+    /// proxyDHCP: not a PXE client, or a message the real DHCP server answers.
+    NotPxe,
+    NotOurs,
+    /// proxyDHCP: a PXE client of an architecture we have no boot file for.
+    UnknownArch,
+    /// Something other than a REQUEST on the proxy port.
+    WrongPort,
+    /// The lease could not be persisted, so it is not ACKed.
+    StoreError,
+    /// The decision loop is behind; the packet was shed.
+    Overload,
+    SendError,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::NotBootRequest => "not_boot_request",
+            DropReason::BadHardware => "bad_hardware",
+            DropReason::NoMessageType => "no_message_type",
+            DropReason::Unsupported => "unsupported_message",
+            DropReason::NoSubnet => "no_subnet",
+            DropReason::NotRegistered => "not_registered",
+            DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::OtherServer => "other_server",
+            DropReason::NoAddress => "no_address",
+            DropReason::UnknownLease => "unknown_lease",
+            DropReason::NotPxe => "not_pxe",
+            DropReason::NotOurs => "not_ours",
+            DropReason::UnknownArch => "unknown_arch",
+            DropReason::WrongPort => "wrong_port",
+            DropReason::StoreError => "store_error",
+            DropReason::Overload => "overload",
+            DropReason::SendError => "send_error",
+        }
+    }
+}
+
+/// What kind of boot client sent the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientClass {
+    /// An ordinary DHCP client (an OS, a BMC, the installer itself).
+    Plain,
+    /// Firmware PXE: vendor class `PXEClient...`.
+    Pxe,
+    /// UEFI HTTP boot: vendor class `HTTPClient...`.
+    HttpBoot,
+    /// iPXE: user class `iPXE` or option 175 present.
+    Ipxe,
+}
+
+impl ClientClass {
+    pub fn is_boot_client(self) -> bool {
+        self != ClientClass::Plain
+    }
+}
+
+/// The facts about a request the decision needs, taken out of the message once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub mac: MacAddr,
+    pub msg_type: MessageType,
+    pub class: ClientClass,
+    /// Option 93, or the `Arch:NNNNN` field of a PXE vendor class.
+    pub arch: Option<u16>,
+}
+
+/// Decode a datagram. Never panics: dhcproto's debug assertions on option lengths are checked
+/// first, and any other panic inside the decoder is caught and reported as malformed.
+pub fn decode(bytes: &[u8]) -> Result<Message, DropReason> {
+    if bytes.len() < HEADER_LEN + MAGIC_COOKIE.len()
+        || bytes[HEADER_LEN..HEADER_LEN + 4] != MAGIC_COOKIE
+        || !option_lengths_ok(&bytes[HEADER_LEN + 4..])
+    {
+        return Err(DropReason::Malformed);
+    }
+    match panic::catch_unwind(AssertUnwindSafe(|| Message::from_bytes(bytes))) {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(_)) | Err(_) => Err(DropReason::Malformed),
+    }
+}
+
+/// Refuse option lengths that trip assertions or underflow in dhcproto's decoder (it concatenates
+/// consecutive options of one code, so lengths are summed per run).
+fn option_lengths_ok(mut opts: &[u8]) -> bool {
+    let mut run: Option<(u8, usize)> = None;
+    loop {
+        let next = match opts {
+            [] | [255, ..] => None,
+            [0, rest @ ..] => {
+                opts = rest;
+                Some(None)
+            }
+            [code, len, rest @ ..] if rest.len() >= usize::from(*len) => {
+                opts = &rest[usize::from(*len)..];
+                Some(Some((*code, usize::from(*len))))
+            }
+            // Truncated: dhcproto stops reading options there, which is harmless.
+            _ => None,
+        };
+        let finished = match (run, next) {
+            (Some((code, sum)), Some(Some((c, len)))) if c == code => {
+                run = Some((code, sum + len));
+                continue;
+            }
+            (finished, Some(Some(opt))) => {
+                run = Some(opt);
+                finished
+            }
+            (finished, Some(None)) => {
+                run = None;
+                finished
+            }
+            (finished, None) => {
+                return finished.is_none_or(|(code, len)| length_ok(code, len));
+            }
+        };
+        if let Some((code, len)) = finished
+            && !length_ok(code, len)
+        {
+            return false;
+        }
+    }
+}
+
+fn length_ok(code: u8, len: usize) -> bool {
+    match code {
+        80 => len == 0,
+        81 => len >= 3,
+        94 => len == 3,
+        151 => len >= 1,
+        152..=155 => len == 4,
+        _ => true,
+    }
+}
+
+/// Check that a message is a request we could answer and pull out what the decision needs.
+pub fn classify(message: &Message) -> Result<ClientInfo, DropReason> {
+    if message.opcode() != Opcode::BootRequest {
+        return Err(DropReason::NotBootRequest);
+    }
+    // `hlen` is checked before `chaddr()`, which slices by it.
+    if message.htype() != HType::Eth || message.hlen() != 6 {
+        return Err(DropReason::BadHardware);
+    }
+    let mac = MacAddr::from_slice(message.chaddr()).ok_or(DropReason::BadHardware)?;
+    let msg_type = message.opts().msg_type().ok_or(DropReason::NoMessageType)?;
+    let opts = message.opts();
+    let vendor_class = match opts.get(OptionCode::ClassIdentifier) {
+        Some(DhcpOption::ClassIdentifier(class)) => class.as_slice(),
+        _ => &[],
+    };
+    let user_class_ipxe = matches!(
+        opts.get(OptionCode::UserClass),
+        Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE")
+    );
+    let class = if user_class_ipxe || opts.contains(OptionCode::Unknown(IPXE_ENCAP)) {
+        ClientClass::Ipxe
+    } else if vendor_class.starts_with(b"HTTPClient") {
+        ClientClass::HttpBoot
+    } else if vendor_class.starts_with(b"PXEClient") {
+        ClientClass::Pxe
+    } else {
+        ClientClass::Plain
+    };
+    let arch = match opts.get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(arch)) => Some(arch.0),
+        _ => arch_from_vendor_class(vendor_class),
+    };
+    Ok(ClientInfo { mac, msg_type, class, arch })
+}
+
+/// `PXEClient:Arch:00007:UNDI:003016` → 7.
+fn arch_from_vendor_class(class: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(class).ok()?;
+    let mut fields = text.split(':');
+    fields.find(|f| *f == "Arch")?;
+    fields.next()?.parse().ok()
+}
+
+/// The message type as a metric label.
+pub(crate) fn type_label(msg_type: MessageType) -> &'static str {
+    match msg_type {
+        MessageType::Discover => "discover",
+        MessageType::Offer => "offer",
+        MessageType::Request => "request",
+        MessageType::Decline => "decline",
+        MessageType::Ack => "ack",
+        MessageType::Nak => "nak",
+        MessageType::Release => "release",
+        MessageType::Inform => "inform",
+        _ => "other",
+    }
+}

@@ -1,0 +1,324 @@
+//! The decision: one pure function from a request, the configuration and the lease table to an
+//! [`Outcome`]. Full mode lives here; proxyDHCP and the proxy port are in `proxy.rs`.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
+use rackhand_api::MacAddr;
+
+use super::boot::BootTarget;
+use super::leases::{LeaseChange, LeaseTable};
+use super::request::{ClientInfo, DropReason, classify, decode};
+use super::socket::PortKind;
+use super::{NodeDirectory, options, proxy};
+use crate::config::{BootConfig, Config, DhcpConfig, DhcpMode, Enrolment, Subnet};
+use crate::store::Lease;
+
+/// A decoded, classified request and where it arrived.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub message: Message,
+    pub client: ClientInfo,
+    /// The receiving interface's address in a configured subnet (`None`: it has none).
+    pub iface_addr: Option<Ipv4Addr>,
+    pub port: PortKind,
+    pub source: SocketAddrV4,
+}
+
+impl Request {
+    pub fn parse(
+        bytes: &[u8],
+        iface_addr: Option<Ipv4Addr>,
+        port: PortKind,
+        source: SocketAddrV4,
+    ) -> Result<Request, DropReason> {
+        Request::from_message(decode(bytes)?, iface_addr, port, source)
+    }
+
+    pub fn from_message(
+        message: Message,
+        iface_addr: Option<Ipv4Addr>,
+        port: PortKind,
+        source: SocketAddrV4,
+    ) -> Result<Request, DropReason> {
+        let client = classify(&message)?;
+        Ok(Request { message, client, iface_addr, port, source })
+    }
+
+    fn requested_ip(&self) -> Option<Ipv4Addr> {
+        match self.message.opts().get(OptionCode::RequestedIpAddress) {
+            Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
+            _ => None,
+        }
+    }
+
+    fn server_id(&self) -> Option<Ipv4Addr> {
+        match self.message.opts().get(OptionCode::ServerIdentifier) {
+            Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+            _ => None,
+        }
+    }
+
+    fn relayed(&self) -> bool {
+        !self.message.giaddr().is_unspecified()
+    }
+}
+
+/// Everything the decision reads besides the request and the leases.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub dhcp: &'a DhcpConfig,
+    pub boot: &'a BootConfig,
+    pub advertise: Ipv4Addr,
+    pub public_url: &'a str,
+    pub nodes: &'a dyn NodeDirectory,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(config: &'a Config, nodes: &'a dyn NodeDirectory) -> Self {
+        Context {
+            dhcp: &config.dhcp,
+            boot: &config.boot,
+            advertise: config.advertise,
+            public_url: &config.http.public_url,
+            nodes,
+        }
+    }
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// 255.255.255.255 on the client port, out of the socket the request came in on.
+    Broadcast,
+    Unicast(SocketAddrV4),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub message: Message,
+    pub to: Destination,
+}
+
+/// What to do about one request. `drop` is set exactly when nothing is sent for a reason worth
+/// counting; RELEASE and DECLINE have neither a reply nor a drop reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub reply: Option<Reply>,
+    pub lease: Option<LeaseChange>,
+    /// Ask the node service to enroll this MAC as a discovered node.
+    pub enroll: Option<MacAddr>,
+    pub drop: Option<DropReason>,
+    /// A boot client of an architecture we have no file for (served without one in full mode).
+    pub unknown_arch: Option<u16>,
+}
+
+impl Outcome {
+    pub fn dropped(reason: DropReason) -> Outcome {
+        Outcome { drop: Some(reason), ..Outcome::default() }
+    }
+
+    /// A reply with its boot target noted for the counters.
+    pub(super) fn reply(message: Message, to: Destination, target: &BootTarget) -> Outcome {
+        Outcome {
+            reply: Some(Reply { message, to }),
+            unknown_arch: match target {
+                BootTarget::UnknownArch(arch) => Some(*arch),
+                _ => None,
+            },
+            ..Outcome::default()
+        }
+    }
+}
+
+/// Decide what to do about `request`. Pure: reads `leases`, changes nothing.
+pub fn respond(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Outcome {
+    let subnet_addr = if request.relayed() { Some(request.message.giaddr()) } else { request.iface_addr };
+    let Some((index, subnet)) =
+        subnet_addr.and_then(|addr| ctx.dhcp.subnets.iter().enumerate().find(|(_, s)| s.network.contains(&addr)))
+    else {
+        return Outcome::dropped(DropReason::NoSubnet);
+    };
+    if request.port == PortKind::Proxy {
+        return proxy::respond_proxy_port(request, ctx, subnet);
+    }
+    if ctx.dhcp.mode == DhcpMode::Proxy {
+        return proxy::respond_server_port(request, ctx, subnet);
+    }
+    let full = Full { request, ctx, leases, now, index, subnet };
+    match request.client.msg_type {
+        MessageType::Discover => full.discover(),
+        MessageType::Request => full.request(),
+        MessageType::Release => full.release(),
+        MessageType::Decline => full.decline(),
+        MessageType::Inform => full.inform(),
+        _ => Outcome::dropped(DropReason::Unsupported),
+    }
+}
+
+/// Whether the subnet's enrolment policy lets this client be answered, and with what boot target.
+/// `Ok((target, enroll))`; in registered-only subnets an unregistered MAC with a reservation still
+/// gets its address (`allow_reserved`), but no boot file.
+pub(super) fn admit(
+    request: &Request,
+    ctx: &Context,
+    subnet: &Subnet,
+    allow_reserved: bool,
+) -> Result<(BootTarget, bool), DropReason> {
+    let client = &request.client;
+    let target = BootTarget::for_client(client, ctx.boot, ctx.public_url);
+    match subnet.enrolment {
+        Enrolment::Auto => {
+            let enroll = client.class.is_boot_client() && !ctx.nodes.is_registered(client.mac);
+            Ok((target, enroll))
+        }
+        Enrolment::RegisteredOnly if ctx.nodes.is_registered(client.mac) => Ok((target, false)),
+        Enrolment::RegisteredOnly if allow_reserved && subnet.reservation_for(client.mac).is_some() => {
+            Ok((BootTarget::None, false))
+        }
+        Enrolment::RegisteredOnly => Err(DropReason::NotRegistered),
+    }
+}
+
+/// Full mode: we own the subnet's addresses.
+struct Full<'a> {
+    request: &'a Request,
+    ctx: &'a Context<'a>,
+    leases: &'a LeaseTable,
+    now: i64,
+    index: usize,
+    subnet: &'a Subnet,
+}
+
+impl Full<'_> {
+    fn mac(&self) -> MacAddr {
+        self.request.client.mac
+    }
+
+    fn discover(&self) -> Outcome {
+        let (target, enroll) = match admit(self.request, self.ctx, self.subnet, true) {
+            Ok(admitted) => admitted,
+            Err(reason) => return Outcome::dropped(reason),
+        };
+        let requested = self.request.requested_ip();
+        let Some(ip) = self.leases.allocate(self.index, self.mac(), requested, self.now) else {
+            return Outcome::dropped(DropReason::PoolExhausted);
+        };
+        let mut offer = self.answer(MessageType::Offer, &target, Some(ip));
+        options::add_lease_times(&mut offer, self.subnet.lease_secs);
+        let mut outcome = Outcome::reply(offer, self.destination(), &target);
+        outcome.lease = Some(LeaseChange::Offer { ip, mac: self.mac() });
+        outcome.enroll = enroll.then_some(self.mac());
+        outcome
+    }
+
+    fn request(&self) -> Outcome {
+        let ciaddr = self.request.message.ciaddr();
+        let ciaddr = (!ciaddr.is_unspecified()).then_some(ciaddr);
+        let ip = match self.request.server_id() {
+            // SELECTING: the client picked another server's offer; forget ours, say nothing.
+            Some(server) if server != self.ctx.advertise => {
+                return Outcome {
+                    lease: Some(LeaseChange::ForgetOffer { mac: self.mac() }),
+                    ..Outcome::dropped(DropReason::OtherServer)
+                };
+            }
+            // SELECTING (ours) and INIT-REBOOT name the address in option 50; RENEWING and
+            // REBINDING in ciaddr.
+            _ => self.request.requested_ip().or(ciaddr),
+        };
+        let Some(ip) = ip else {
+            return Outcome::dropped(DropReason::NoAddress);
+        };
+        let (target, enroll) = match admit(self.request, self.ctx, self.subnet, true) {
+            Ok(admitted) => admitted,
+            Err(reason) => return Outcome::dropped(reason),
+        };
+        if !self.subnet.network.contains(&ip) || !self.leases.may_bind(self.index, self.mac(), ip, self.now) {
+            let why = format!("{ip} is not available to this client");
+            let nak = options::nak(&self.request.message, self.ctx.advertise, &why);
+            return Outcome::reply(nak, self.nak_destination(), &BootTarget::None);
+        }
+        let hostname = self.hostname(ip);
+        let mut ack = self.answer(MessageType::Ack, &target, Some(ip));
+        options::add_lease_times(&mut ack, self.subnet.lease_secs);
+        let lease = Lease { ip, mac: self.mac(), expires_at: self.now + i64::from(self.subnet.lease_secs), hostname };
+        let mut outcome = Outcome::reply(ack, self.destination(), &target);
+        outcome.lease = Some(LeaseChange::Bind(lease));
+        outcome.enroll = enroll.then_some(self.mac());
+        outcome
+    }
+
+    fn release(&self) -> Outcome {
+        let ip = self.request.message.ciaddr();
+        if !self.leases.holds(self.mac(), ip) {
+            return Outcome::dropped(DropReason::UnknownLease);
+        }
+        Outcome { lease: Some(LeaseChange::Release { ip, mac: self.mac() }), ..Outcome::default() }
+    }
+
+    fn decline(&self) -> Outcome {
+        let Some(ip) = self.request.requested_ip() else {
+            return Outcome::dropped(DropReason::NoAddress);
+        };
+        if !self.leases.holds(self.mac(), ip) {
+            return Outcome::dropped(DropReason::UnknownLease);
+        }
+        Outcome { lease: Some(LeaseChange::Decline { ip, mac: self.mac() }), ..Outcome::default() }
+    }
+
+    /// INFORM: the client has an address already; network and boot options only.
+    fn inform(&self) -> Outcome {
+        let (target, enroll) = match admit(self.request, self.ctx, self.subnet, true) {
+            Ok(admitted) => admitted,
+            Err(reason) => return Outcome::dropped(reason),
+        };
+        let mut ack = self.answer(MessageType::Ack, &target, None);
+        ack.set_ciaddr(self.request.message.ciaddr());
+        let mut outcome = Outcome::reply(ack, self.destination(), &target);
+        outcome.enroll = enroll.then_some(self.mac());
+        outcome
+    }
+
+    /// OFFER or ACK with network and boot options (lease times are added by the caller).
+    fn answer(&self, msg_type: MessageType, target: &BootTarget, yiaddr: Option<Ipv4Addr>) -> Message {
+        let mut reply = options::reply_to(&self.request.message, msg_type, self.ctx.advertise);
+        if let Some(ip) = yiaddr {
+            reply.set_yiaddr(ip).set_ciaddr(self.request.message.ciaddr());
+        }
+        let hostname = yiaddr.and_then(|ip| self.hostname(ip));
+        options::add_network(&mut reply, self.subnet, hostname.as_deref());
+        options::add_boot(&mut reply, target, self.ctx.advertise);
+        reply
+    }
+
+    fn hostname(&self, ip: Ipv4Addr) -> Option<String> {
+        match self.subnet.reservation_for(self.mac()) {
+            Some(r) if r.ip == ip => r.hostname.clone(),
+            _ => None,
+        }
+    }
+
+    /// Relay → giaddr:server port; a client with an address → ciaddr:client port; else broadcast.
+    fn destination(&self) -> Destination {
+        let message = &self.request.message;
+        let port = self.ctx.dhcp.port;
+        if self.request.relayed() {
+            Destination::Unicast(SocketAddrV4::new(message.giaddr(), port))
+        } else if !message.ciaddr().is_unspecified() {
+            Destination::Unicast(SocketAddrV4::new(message.ciaddr(), port.wrapping_add(1)))
+        } else {
+            Destination::Broadcast
+        }
+    }
+
+    /// NAKs are broadcast unless relayed (the client may not own ciaddr any more).
+    fn nak_destination(&self) -> Destination {
+        let port = self.ctx.dhcp.port;
+        if self.request.relayed() {
+            Destination::Unicast(SocketAddrV4::new(self.request.message.giaddr(), port))
+        } else {
+            Destination::Broadcast
+        }
+    }
+}

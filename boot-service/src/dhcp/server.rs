@@ -1,0 +1,239 @@
+//! The loop around [`respond`]: one receiving task per socket feeds a bounded queue; one worker
+//! thread owns the lease table, decides, persists lease changes (before answering), asks for
+//! enrolments and sends the replies. The store is synchronous, so the worker runs on a blocking
+//! thread and never stalls the async runtime.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use dhcproto::Encodable;
+use tokio::task::JoinSet;
+use tracing::field::{Empty, display};
+
+use super::leases::{LeaseChange, LeaseTable};
+use super::request::{DropReason, type_label};
+use super::respond::{Context, Destination, Outcome, Request, respond};
+use super::socket::DhcpSocket;
+use super::{DhcpMetrics, NodeDirectory};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+/// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
+const QUEUE_LEN: usize = 1024;
+/// Large enough for any DHCP message on an Ethernet (and jumbo) link.
+const RECV_BUF: usize = 9000;
+/// How often an idle worker expires leases and refreshes the bound-leases gauge.
+const IDLE_TICK: Duration = Duration::from_secs(5);
+
+struct Packet {
+    socket: usize,
+    from: SocketAddrV4,
+    bytes: Vec<u8>,
+}
+
+/// Serve DHCP on `sockets` (from [`bind`](super::bind), or the caller's own) until `shutdown`
+/// completes. Loads the stored leases first; fails only if that or setting up the sockets fails.
+pub async fn serve(
+    sockets: Vec<DhcpSocket>,
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    nodes: Arc<dyn NodeDirectory>,
+    metrics: DhcpMetrics,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let now = unix_now();
+    let stored = store.leases().context("dhcp: loading the stored leases")?;
+    let table = LeaseTable::new(&config.dhcp, stored, now);
+    metrics.bound_leases.set(table.bound_leases() as i64);
+    tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), "dhcp: serving");
+
+    let (queue, inbox) = sync_channel(QUEUE_LEN);
+    let mut receivers = JoinSet::new();
+    let mut outlets = Vec::with_capacity(sockets.len());
+    for (index, s) in sockets.into_iter().enumerate() {
+        s.socket.set_nonblocking(true).context("dhcp: socket setup")?;
+        let send = s.socket.try_clone().context("dhcp: socket setup")?;
+        let recv = tokio::net::UdpSocket::from_std(s.socket).context("dhcp: socket setup")?;
+        receivers.spawn(receive(recv, index, queue.clone(), metrics.clone()));
+        outlets.push(DhcpSocket::new(s.iface, s.iface_addr, s.kind, send));
+    }
+    drop(queue);
+
+    let worker = Worker { config, store, nodes, metrics, table, outlets };
+    let worker = tokio::task::spawn_blocking(move || worker.run(inbox));
+    tokio::pin!(shutdown);
+    shutdown.await;
+    // Stopping the receivers drops the queue's senders, which ends the worker.
+    receivers.shutdown().await;
+    worker.await.context("dhcp: worker thread")?;
+    tracing::info!("dhcp: stopped");
+    Ok(())
+}
+
+async fn receive(socket: tokio::net::UdpSocket, index: usize, queue: SyncSender<Packet>, metrics: DhcpMetrics) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            Err(err) => {
+                // ICMP errors surface here on Linux; nothing to do but carry on.
+                tracing::debug!(%err, "dhcp: receive error");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let SocketAddr::V4(from) = from else {
+            continue;
+        };
+        let packet = Packet { socket: index, from, bytes: buf[..len].to_vec() };
+        match queue.try_send(packet) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => metrics.count_drop(DropReason::Overload),
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}
+
+struct Worker {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    nodes: Arc<dyn NodeDirectory>,
+    metrics: DhcpMetrics,
+    table: LeaseTable,
+    outlets: Vec<DhcpSocket>,
+}
+
+impl Worker {
+    fn run(mut self, inbox: Receiver<Packet>) {
+        loop {
+            match inbox.recv_timeout(IDLE_TICK) {
+                Ok(packet) => self.handle(packet),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.table.tick(unix_now());
+                    self.metrics.bound_leases.set(self.table.bound_leases() as i64);
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn handle(&mut self, packet: Packet) {
+        let outlet = &self.outlets[packet.socket];
+        let span = tracing::info_span!(
+            "dhcp",
+            iface = %outlet.iface,
+            mac = Empty,
+            xid = Empty,
+            msg_type = Empty
+        );
+        let _entered = span.enter();
+        let request = match Request::parse(&packet.bytes, outlet.iface_addr, outlet.kind, packet.from) {
+            Ok(request) => request,
+            Err(reason) => {
+                tracing::debug!(from = %packet.from, len = packet.bytes.len(),
+                        reason = reason.as_str(), "dhcp: dropped a packet");
+                self.metrics.count_drop(reason);
+                return;
+            }
+        };
+        let msg_type = type_label(request.client.msg_type);
+        span.record("mac", display(request.client.mac));
+        span.record("xid", display(format_args!("{:#010x}", request.message.xid())));
+        span.record("msg_type", msg_type);
+        self.metrics.received.get_or_create(&super::metrics::TypeLabels { msg_type }).inc();
+
+        let now = unix_now();
+        self.table.tick(now);
+        let ctx = Context::new(&self.config, &*self.nodes);
+        let outcome = respond(&request, &ctx, &self.table, now);
+        self.carry_out(&request, packet.socket, outcome, now);
+    }
+
+    /// Count, persist, enroll, then send the reply out of the socket the request came in on.
+    fn carry_out(&mut self, request: &Request, socket: usize, outcome: Outcome, now: i64) {
+        if let Some(arch) = outcome.unknown_arch {
+            tracing::info!(arch, class = ?request.client.class, "dhcp: no boot file for this architecture");
+            let labels = super::metrics::ArchLabels { arch };
+            self.metrics.unknown_arch.get_or_create(&labels).inc();
+        }
+        if let Some(reason) = outcome.drop {
+            self.log_drop(request, reason);
+            self.metrics.count_drop(reason);
+        }
+        if let Some(change) = &outcome.lease {
+            if let Err(err) = self.persist(change) {
+                tracing::error!(%err, "dhcp: could not persist the lease change; not answering");
+                self.metrics.count_drop(DropReason::StoreError);
+                if matches!(change, LeaseChange::Bind(_)) {
+                    return;
+                }
+            }
+            self.table.apply(change, now);
+            self.metrics.bound_leases.set(self.table.bound_leases() as i64);
+        }
+        if let Some(mac) = outcome.enroll {
+            // Before the reply, so the node exists by the time its iPXE asks for a script.
+            self.nodes.enroll(mac);
+        }
+        if let Some(reply) = outcome.reply {
+            let Some(msg_type) = reply.message.opts().msg_type() else {
+                return;
+            };
+            let outlet = &self.outlets[socket];
+            let to = match reply.to {
+                Destination::Unicast(to) => to,
+                Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
+            };
+            match reply
+                .message
+                .to_vec()
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
+            {
+                Ok(_) => {
+                    tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
+                    let labels = super::metrics::TypeLabels { msg_type: type_label(msg_type) };
+                    self.metrics.replies.get_or_create(&labels).inc();
+                }
+                Err(err) => {
+                    tracing::warn!(%to, %err, "dhcp: could not send the reply");
+                    self.metrics.count_drop(DropReason::SendError);
+                }
+            }
+        }
+    }
+
+    fn persist(&self, change: &LeaseChange) -> Result<(), StoreError> {
+        match change {
+            LeaseChange::Bind(lease) => self.store.put_lease(lease),
+            LeaseChange::Release { ip, .. } | LeaseChange::Decline { ip, .. } => self.store.remove_lease(*ip),
+            LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => Ok(()),
+        }
+    }
+
+    fn log_drop(&self, request: &Request, reason: DropReason) {
+        let subnet_addr =
+            if request.message.giaddr().is_unspecified() { request.iface_addr } else { Some(request.message.giaddr()) };
+        let subnet = subnet_addr
+            .and_then(|a| self.config.dhcp.subnet_for(a))
+            .map(|s| s.network.to_string())
+            .unwrap_or_else(|| "none".into());
+        match reason {
+            DropReason::PoolExhausted => {
+                tracing::warn!(%subnet, "dhcp: address pool exhausted; not answering")
+            }
+            DropReason::NotRegistered => {
+                tracing::info!(%subnet, "dhcp: MAC not registered in a registered-only subnet")
+            }
+            _ => tracing::debug!(%subnet, reason = reason.as_str(), "dhcp: not answering"),
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,300 @@
+//! Unit tests of the decision function, plus one loopback test of the serve loop. Requests are
+//! built with dhcproto, encoded and parsed back, so decoding is exercised on every test.
+
+mod arch;
+mod full;
+mod leases;
+mod malformed;
+mod proxy;
+mod serve;
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Mutex;
+
+use dhcproto::Encodable;
+use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
+use rackhand_api::MacAddr;
+
+use super::*;
+use crate::config::Config;
+
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The lab subnet: auto-enrolment, pool .100–.102, a reservation .10 for `RESERVED`.
+pub const LAB_IFACE: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// A relay agent in the second, registered-only subnet.
+pub const RELAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+pub const RESERVED: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0x10];
+pub const NOW: i64 = 1_750_000_000;
+pub const CLIENT_PORT: u16 = 68;
+pub const UUID: [u8; 17] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+
+pub fn mac(last: u8) -> [u8; 6] {
+    [0x52, 0x54, 0, 0xaa, 0, last]
+}
+
+pub fn config_text(mode: &str, port: u16) -> String {
+    let (pools, reservation, pools2) = if mode == "full" {
+        (
+            r#"pools = [{ start = "10.77.0.100", end = "10.77.0.102" }]"#,
+            r#"
+[[dhcp.subnet.reservation]]
+mac = "52:54:00:00:00:10"
+ip = "10.77.0.10"
+hostname = "rack1-u10""#,
+            r#"pools = [{ start = "10.88.0.50", end = "10.88.0.60" }]"#,
+        )
+    } else {
+        ("", "", "")
+    };
+    let (reservation2, loopback) = if mode == "full" {
+        (
+            r#"
+[[dhcp.subnet.reservation]]
+mac = "52:54:00:00:00:20"
+ip = "10.88.0.20""#,
+            r#"
+[[dhcp.subnet]]
+network = "127.0.0.0/8"
+enrolment = "auto"
+lease_secs = 600
+pools = [{ start = "127.0.0.100", end = "127.0.0.110" }]"#,
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        r#"
+[server]
+advertise = "10.77.0.1"
+data_dir = "/nonexistent"
+admin_token = "0123456789abcdef0123"
+
+[http]
+public_url = "http://10.77.0.1:8080"
+
+[dhcp]
+mode = "{mode}"
+interfaces = ["br-test"]
+port = {port}
+
+[[dhcp.subnet]]
+network = "10.77.0.0/24"
+router = "10.77.0.1"
+dns = ["10.77.0.1", "10.77.0.2"]
+domain = "rack.example"
+enrolment = "auto"
+{pools}
+{reservation}
+
+[[dhcp.subnet]]
+network = "10.88.0.0/24"
+router = "10.88.0.1"
+enrolment = "registered-only"
+{pools2}
+{reservation2}
+{loopback}
+"#
+    )
+}
+
+pub fn config(mode: &str) -> Config {
+    Config::parse(&config_text(mode, 67), "test.toml").expect("test config is valid")
+}
+
+/// Nodes registered by the test; enrolments recorded.
+#[derive(Default)]
+pub struct FakeNodes {
+    pub registered: Mutex<HashSet<MacAddr>>,
+    pub enrolled: Mutex<Vec<MacAddr>>,
+}
+
+impl FakeNodes {
+    pub fn register(&self, mac: [u8; 6]) {
+        self.registered.lock().unwrap().insert(MacAddr::new(mac));
+    }
+}
+
+impl NodeDirectory for FakeNodes {
+    fn is_registered(&self, mac: MacAddr) -> bool {
+        self.registered.lock().unwrap().contains(&mac)
+    }
+    fn enroll(&self, mac: MacAddr) {
+        self.enrolled.lock().unwrap().push(mac);
+    }
+}
+
+/// A request under construction.
+pub struct Client {
+    pub msg: Message,
+    iface: Option<Ipv4Addr>,
+    port: PortKind,
+    source: SocketAddrV4,
+}
+
+impl Client {
+    pub fn new(mac: [u8; 6], msg_type: MessageType) -> Client {
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let mut msg = Message::new_with_id(0x1234_5678, unspecified, unspecified, unspecified, unspecified, &mac);
+        msg.opts_mut().insert(DhcpOption::MessageType(msg_type));
+        Client {
+            msg,
+            iface: Some(LAB_IFACE),
+            port: PortKind::Server,
+            source: SocketAddrV4::new(unspecified, CLIENT_PORT),
+        }
+    }
+
+    fn opt(mut self, opt: DhcpOption) -> Client {
+        self.msg.opts_mut().insert(opt);
+        self
+    }
+
+    /// Firmware PXE of architecture `arch`, as it really sends it (vendor class, 93, 94, 97).
+    pub fn pxe(self, arch: u16) -> Client {
+        let class = format!("PXEClient:Arch:{arch:05}:UNDI:002001");
+        self.opt(DhcpOption::ClassIdentifier(class.into_bytes()))
+            .opt(DhcpOption::ClientSystemArchitecture(Architecture(arch)))
+            .opt(DhcpOption::ClientNetworkInterface(1, 2, 1))
+            .opt(DhcpOption::ClientMachineIdentifier(UUID.to_vec()))
+    }
+
+    pub fn http_boot(self, arch: u16) -> Client {
+        let class = format!("HTTPClient:Arch:{arch:05}:UNDI:003000");
+        self.opt(DhcpOption::ClassIdentifier(class.into_bytes()))
+            .opt(DhcpOption::ClientSystemArchitecture(Architecture(arch)))
+    }
+
+    /// iPXE (undionly): PXE vendor class, user class `iPXE`, and its option 175.
+    pub fn ipxe(self) -> Client {
+        self.pxe(0).opt(DhcpOption::UserClass(b"iPXE".to_vec())).opt(DhcpOption::Unknown(UnknownOption::new(
+            OptionCode::Unknown(175),
+            vec![177, 5, 1, 0x10, 0xec, 0x80, 0x00],
+        )))
+    }
+
+    pub fn vendor_class(self, class: &str) -> Client {
+        self.opt(DhcpOption::ClassIdentifier(class.as_bytes().to_vec()))
+    }
+
+    pub fn requested(self, ip: Ipv4Addr) -> Client {
+        self.opt(DhcpOption::RequestedIpAddress(ip))
+    }
+
+    pub fn server_id(self, ip: Ipv4Addr) -> Client {
+        self.opt(DhcpOption::ServerIdentifier(ip))
+    }
+
+    pub fn ciaddr(mut self, ip: Ipv4Addr) -> Client {
+        self.msg.set_ciaddr(ip);
+        self
+    }
+
+    pub fn relayed_by(mut self, giaddr: Ipv4Addr) -> Client {
+        self.msg.set_giaddr(giaddr);
+        self.iface = None;
+        self
+    }
+
+    pub fn on_iface(mut self, addr: Option<Ipv4Addr>) -> Client {
+        self.iface = addr;
+        self
+    }
+
+    pub fn via_proxy_port(mut self, from: SocketAddrV4) -> Client {
+        self.port = PortKind::Proxy;
+        self.source = from;
+        self
+    }
+
+    /// Encode and parse back, as the loop would.
+    pub fn build(self) -> Request {
+        let bytes = self.msg.to_vec().expect("encodes");
+        Request::parse(&bytes, self.iface, self.port, self.source).expect("parses")
+    }
+}
+
+/// The decision function with its surroundings: config, nodes, lease table, clock.
+pub struct Lab {
+    pub config: Config,
+    pub nodes: FakeNodes,
+    pub table: LeaseTable,
+    pub now: i64,
+}
+
+impl Lab {
+    pub fn new(mode: &str) -> Lab {
+        let config = config(mode);
+        let table = LeaseTable::new(&config.dhcp, [], NOW);
+        Lab { config, nodes: FakeNodes::default(), table, now: NOW }
+    }
+
+    pub fn ask(&self, client: Client) -> Outcome {
+        let ctx = Context::new(&self.config, &self.nodes);
+        respond(&client.build(), &ctx, &self.table, self.now)
+    }
+
+    /// Ask, then apply the lease change as the loop would.
+    pub fn exchange(&mut self, client: Client) -> Outcome {
+        let outcome = self.ask(client);
+        if let Some(change) = &outcome.lease {
+            self.table.apply(change, self.now);
+        }
+        outcome
+    }
+
+    /// DISCOVER, then REQUEST the offered address: the bound address.
+    pub fn lease(&mut self, mac: [u8; 6]) -> Ipv4Addr {
+        let offer = reply(&self.exchange(Client::new(mac, MessageType::Discover)));
+        let ip = offer.yiaddr();
+        let ack = self.exchange(Client::new(mac, MessageType::Request).requested(ip).server_id(SERVER));
+        assert_eq!(msg_type(&reply(&ack)), MessageType::Ack);
+        ip
+    }
+}
+
+pub fn reply(outcome: &Outcome) -> Message {
+    outcome.reply.as_ref().unwrap_or_else(|| panic!("no reply: {outcome:?}")).message.clone()
+}
+
+pub fn msg_type(msg: &Message) -> MessageType {
+    msg.opts().msg_type().expect("reply has a message type")
+}
+
+pub fn opt(msg: &Message, code: u8) -> Option<&DhcpOption> {
+    msg.opts().get(OptionCode::from(code))
+}
+
+pub fn bootfile(msg: &Message) -> Option<String> {
+    match opt(msg, 67) {
+        Some(DhcpOption::BootfileName(f)) => Some(String::from_utf8(f.clone()).unwrap()),
+        _ => None,
+    }
+}
+
+pub fn vendor_class(msg: &Message) -> Option<&[u8]> {
+    match opt(msg, 60) {
+        Some(DhcpOption::ClassIdentifier(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// The raw bytes of option `code` in the encoded message (to check encapsulated options exactly).
+pub fn raw_option(msg: &Message, code: u8) -> Option<Vec<u8>> {
+    let bytes = msg.to_vec().unwrap();
+    let mut opts = &bytes[240..];
+    while let [c, rest @ ..] = opts {
+        match c {
+            0 => opts = rest,
+            255 => return None,
+            _ => {
+                let len = usize::from(rest[0]);
+                if *c == code {
+                    return Some(rest[1..1 + len].to_vec());
+                }
+                opts = &rest[1 + len..];
+            }
+        }
+    }
+    None
+}

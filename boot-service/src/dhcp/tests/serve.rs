@@ -1,0 +1,115 @@
+//! The serve loop over loopback sockets, as a relay agent would talk to it: replies reach the
+//! relay, leases reach the store before the ACK, metrics count, leases survive a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::store::{SqliteStore, Store};
+
+const RELAY_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+struct Running {
+    relay: UdpSocket,
+    server: SocketAddrV4,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics: DhcpMetrics) -> Running {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = match socket.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other}"),
+    };
+    let relay = UdpSocket::bind((RELAY_ADDR, server.port())).await.unwrap();
+    let config = Config::parse(&config_text("full", server.port()), "test.toml").unwrap();
+    let sockets = vec![DhcpSocket::new("lo", None, PortKind::Server, socket)];
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(serve(sockets, Arc::new(config), store, nodes, metrics, async {
+        let _ = stopped.await;
+    }));
+    Running { relay, server, stop, task }
+}
+
+impl Running {
+    async fn ask(&self, client: Client) -> Message {
+        let mut msg = client.relayed_by(RELAY_ADDR).msg;
+        msg.set_hops(1);
+        self.relay.send_to(&msg.to_vec().unwrap(), self.server).await.unwrap();
+        let mut buf = [0u8; 1500];
+        let (len, _) = tokio::time::timeout(Duration::from_secs(10), self.relay.recv_from(&mut buf))
+            .await
+            .expect("a reply within 10 s")
+            .unwrap();
+        <Message as dhcproto::Decodable>::from_bytes(&buf[..len]).unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().expect("serve ends cleanly");
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_relayed_clients_persists_leases_and_counts() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let nodes = Arc::new(FakeNodes::default());
+    let mut registry = Registry::default();
+    let metrics = DhcpMetrics::register(&mut registry);
+    let lab = start(store.clone(), nodes.clone(), metrics).await;
+
+    lab.relay.send_to(b"not dhcp at all", lab.server).await.unwrap();
+    let offer = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0)).await;
+    assert_eq!(msg_type(&offer), MessageType::Offer);
+    let ip = offer.yiaddr();
+    assert_eq!(ip, Ipv4Addr::new(127, 0, 0, 100));
+    assert_eq!(bootfile(&offer).as_deref(), Some("undionly.kpxe"));
+    let ack = lab.ask(Client::new(mac(1), MessageType::Request).pxe(0).requested(ip).server_id(SERVER)).await;
+    assert_eq!(msg_type(&ack), MessageType::Ack);
+
+    let stored = store.leases().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].ip, stored[0].mac), (ip, MacAddr::new(mac(1))));
+    assert_eq!(nodes.enrolled.lock().unwrap().first(), Some(&MacAddr::new(mac(1))));
+
+    // Replies are counted right after they are sent: give the last one a moment.
+    let expected = [
+        r#"rackhand_dhcp_received_total{msg_type="discover"} 1"#,
+        r#"rackhand_dhcp_received_total{msg_type="request"} 1"#,
+        r#"rackhand_dhcp_replies_total{msg_type="offer"} 1"#,
+        r#"rackhand_dhcp_replies_total{msg_type="ack"} 1"#,
+        r#"rackhand_dhcp_dropped_total{reason="malformed"} 1"#,
+        "rackhand_dhcp_bound_leases 1",
+    ];
+    let mut text = String::new();
+    for _ in 0..100 {
+        text.clear();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        if expected.iter().all(|line| text.contains(line)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for line in expected {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    lab.stop().await;
+
+    // Restarted on the same store: the lease is still there.
+    let lab = start(store.clone(), nodes, DhcpMetrics::default()).await;
+    let other = lab.ask(Client::new(mac(2), MessageType::Discover)).await;
+    assert_eq!(other.yiaddr(), Ipv4Addr::new(127, 0, 0, 101), ".100 is still bound");
+    let again = lab.ask(Client::new(mac(1), MessageType::Discover)).await;
+    assert_eq!(again.yiaddr(), ip);
+    // RELEASE removes it from the store (no reply: check after the next answered packet).
+    let release = Client::new(mac(1), MessageType::Release).ciaddr(ip).relayed_by(RELAY_ADDR).msg;
+    lab.relay.send_to(&release.to_vec().unwrap(), lab.server).await.unwrap();
+    lab.ask(Client::new(mac(3), MessageType::Discover)).await;
+    assert!(store.leases().unwrap().is_empty());
+    lab.stop().await;
+}

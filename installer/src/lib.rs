@@ -1,0 +1,9 @@
+//! The Rackhand installer's library: observe the hardware (I/O under an injectable root), judge it against
+//! a hardware profile (pure), and the small protocol codecs the lab reuses (SMBIOS type 39, LLDP).
+
+pub mod ipmi;
+pub mod judge;
+pub mod lldp;
+pub mod observe;
+pub mod render;
+pub mod smbios;

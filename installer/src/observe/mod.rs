@@ -1,0 +1,51 @@
+//! Observation: read what the hardware says, under an injectable root (`/` in the initramfs, a fixture
+//! tree in tests). Nothing here judges; the BMC and LLDP are reached through seams.
+
+mod disks;
+mod dmi;
+mod nics;
+mod power;
+pub mod sysfs;
+
+use std::path::Path;
+use std::time::Duration;
+
+use hardware_profiles::BayMap;
+use rackhand_api::Inventory;
+
+use crate::ipmi::Bmc;
+use crate::lldp::LldpListener;
+
+pub use disks::{DiskObservation, classify_disk, observe_disks};
+pub use dmi::observe_system;
+pub use nics::observe_nics;
+pub use power::{classify_power_supplies, observe_power_supplies};
+
+/// The parts of observation that talk to something other than files.
+pub struct Seams<'a> {
+    pub bmc: &'a dyn Bmc,
+    pub lldp: &'a dyn LldpListener,
+    /// How long to listen for LLDP (switches send every 30 s by default).
+    pub lldp_window: Duration,
+}
+
+/// Everything the installer knows about the machine under `root`. `bays` is the profile's SCSI-address
+/// map, used for disks no SES enclosure places.
+pub fn observe_inventory(root: &Path, seams: &Seams<'_>, bays: Option<&BayMap>) -> Inventory {
+    let mut nics = observe_nics(root);
+    let names: Vec<String> = nics.iter().map(|n| n.name.clone()).collect();
+    let mut heard = if names.is_empty() || seams.lldp_window.is_zero() {
+        Default::default()
+    } else {
+        seams.lldp.neighbors(&names, seams.lldp_window)
+    };
+    for nic in &mut nics {
+        nic.lldp = heard.remove(&nic.name);
+    }
+    Inventory {
+        system: observe_system(root),
+        psus: observe_power_supplies(root, seams.bmc),
+        nics,
+        disks: observe_disks(root).into_iter().map(|d| classify_disk(d, bays)).collect(),
+    }
+}

@@ -1,0 +1,291 @@
+//! The technician preflight end to end: a fixture tree per model and per fault → observe → judge.
+//! Each fault yields exactly the expected problem and fix.
+
+mod support;
+
+use std::path::Path;
+
+use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
+use installer::judge::judge;
+use rackhand_api::{DiskClass, Problem, Severity, Source, Verdict};
+use support::{ServerSpec, edge_1u, qemu_lab, storage_2u};
+
+fn profile(name: &str) -> Profile {
+    load_file(&shipped_profiles_dir().join(format!("{name}.toml"))).unwrap()
+}
+
+fn verdict(spec: &ServerSpec, profile_name: &str) -> Verdict {
+    let profile = profile(profile_name);
+    let inventory = spec.write().observe(Some(&profile));
+    judge(&inventory, &profile)
+}
+
+fn assert_only(spec: &ServerSpec, profile_name: &str, want: Problem) {
+    let verdict = verdict(spec, profile_name);
+    assert_eq!(verdict.problems, vec![want]);
+}
+
+#[test]
+fn lab_fixture_observes_like_the_lab() {
+    let lab = profile("qemu-lab");
+    let inv = qemu_lab().write().observe(Some(&lab));
+    assert_eq!(inv.system.vendor.as_deref(), Some("QEMU"));
+    assert_eq!(inv.system.uuid.as_deref(), Some("0b5b3a2e-7c61-4e0a-9c8d-3f1a2b4c5d6e"));
+    assert_eq!(inv.psus.len(), 2);
+    assert!(inv.psus.iter().all(|p| p.present && p.powered && p.source == Source::Smbios));
+    assert_eq!(inv.psus[1].location.as_deref(), Some("PSU2"));
+    assert_eq!(inv.psus[1].max_power_watts, Some(500));
+
+    let eth0 = &inv.nics[0];
+    assert_eq!((eth0.name.as_str(), eth0.pci_vendor, eth0.pci_device), ("eth0", Some(0x8086), Some(0x10d3)));
+    assert_eq!(eth0.vendor_name.as_deref(), Some("Intel"));
+    assert_eq!(eth0.driver.as_deref(), Some("e1000e"));
+    assert_eq!(eth0.pci_address.as_deref(), Some("0000:00:02.0"));
+    assert_eq!(eth0.mac.to_string(), "52:54:00:00:01:01");
+    assert!(eth0.carrier);
+    assert_eq!(eth0.speed_mbps, Some(1000));
+    assert_eq!(eth0.lldp.as_ref().unwrap().system_name.as_deref(), Some("sw-a"));
+    let eth1 = &inv.nics[1];
+    assert_eq!((eth1.vendor_name.as_deref(), eth1.driver.as_deref()), (Some("Realtek"), Some("8139cp")));
+
+    let bays: Vec<_> = inv.disks.iter().map(|d| (d.name.as_str(), d.class, d.bay, d.hctl.as_deref())).collect();
+    assert_eq!(
+        bays,
+        [
+            ("sda", DiskClass::Ssd, Some(0), Some("0:0:0:0")),
+            ("sdb", DiskClass::Ssd, Some(1), Some("0:0:1:0")),
+            ("sdc", DiskClass::Hdd, Some(2), Some("0:0:2:0")),
+            ("sdd", DiskClass::Hdd, Some(3), Some("0:0:3:0")),
+        ]
+    );
+    let sda = &inv.disks[0];
+    assert_eq!(sda.size_bytes, 20_000_000_000);
+    assert_eq!(sda.serial.as_deref(), Some("SN-sda"));
+    assert_eq!(sda.model.as_deref(), Some("QEMU HARDDISK"));
+    assert!(sda.wwn.as_deref().unwrap().starts_with("0x5000c500"));
+    assert_eq!(sda.transport.as_deref(), Some("virtio"));
+    assert_eq!((sda.bay_source, sda.hot_swap), (Some(Source::Profile), false));
+}
+
+#[test]
+fn inventory_without_profile_has_no_mapped_bays() {
+    let inv = qemu_lab().write().observe(None);
+    assert!(inv.disks.iter().all(|d| d.bay.is_none() && d.bay_source.is_none()));
+}
+
+#[test]
+fn ses_enclosure_places_disks_and_sas_is_recognised() {
+    let inv = storage_2u().write().observe(Some(&profile("storage-2u")));
+    let sdg = inv.disks.iter().find(|d| d.name == "sdg").unwrap();
+    assert_eq!((sdg.bay, sdg.bay_source, sdg.hot_swap), (Some(4), Some(Source::Ses), true));
+    assert_eq!(sdg.transport.as_deref(), Some("sas"));
+    let sda = &inv.disks[0];
+    assert_eq!((sda.bay, sda.bay_source), (Some(8), Some(Source::Profile)));
+}
+
+#[test]
+fn bmc_sensors_are_attached_to_their_supplies() {
+    let inv = edge_1u().write().observe(None);
+    let reading = inv.psus[1].bmc.as_ref().unwrap();
+    assert_eq!(reading.sensor, "PS2 Status");
+    assert_eq!(inv.psus[1].source, Source::Smbios);
+    assert_eq!(inv.disks[1].transport.as_deref(), Some("sata"));
+}
+
+#[test]
+fn every_model_passes_its_own_profile() {
+    for (spec, name) in [(qemu_lab(), "qemu-lab"), (edge_1u(), "edge-1u"), (storage_2u(), "storage-2u")] {
+        let verdict = verdict(&spec, name);
+        assert!(verdict.matched, "{name}");
+        assert_eq!(verdict.problems, [], "{name}");
+        assert!(!verdict.must_not_install());
+    }
+}
+
+#[test]
+fn psu_unplugged_from_wall() {
+    let mut spec = qemu_lab();
+    spec.psus[1].unplugged = true;
+    spec.psus[1].status = rackhand_api::PsuStatus::Critical;
+    let want = Problem::blocking("PSU 2", "PSU 2 present but not receiving power", "plug its cord into the B-feed PDU");
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn psu_without_power_according_to_the_bmc() {
+    let mut spec = edge_1u();
+    let reading = &mut spec.bmc.as_mut().unwrap()[0];
+    reading.input_lost = true;
+    reading.events.push("Power Supply AC lost".into());
+    let want = Problem::blocking("PSU 1", "PSU 1 present but not receiving power", "plug its cord into the A-feed PDU");
+    assert_only(&spec, "edge-1u", want);
+}
+
+#[test]
+fn psu_missing() {
+    let mut spec = qemu_lab();
+    spec.psus.pop();
+    let want = Problem::blocking(
+        "PSU 2",
+        "PSU 2 is missing",
+        "install a power supply in PSU slot 2 and plug it into the B-feed PDU",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn no_psu_reported_at_all() {
+    let mut spec = qemu_lab();
+    spec.psus.clear();
+    let want = Problem::blocking(
+        "PSUs",
+        "no power supply is reported (no SMBIOS type 39 structures, no BMC sensors)",
+        "check by hand that all 2 PSUs are seated and powered; if this model never reports them, set \
+         power.all_powered = false in the profile",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn psu_critical_fault() {
+    let mut spec = storage_2u();
+    spec.psus[0].status = rackhand_api::PsuStatus::Critical;
+    assert_only(&spec, "storage-2u", Problem::blocking("PSU 1", "PSU 1 reports a critical fault", "replace PSU 1"));
+}
+
+#[test]
+fn both_nics_cabled_to_the_same_switch() {
+    let mut spec = qemu_lab();
+    spec.nic("eth1").lldp = Some(("chassis-sw-a".into(), "swp2".into(), "sw-a".into()));
+    let want = Problem::blocking("NIC eth1", "both NICs see switch sw-a", "move eth1 to the second switch");
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn both_nics_from_one_vendor() {
+    let mut spec = qemu_lab();
+    let eth1 = spec.nic("eth1");
+    (eth1.vendor, eth1.device, eth1.driver) = (0x8086, 0x10d3, "e1000e".into());
+    let want = Problem::blocking(
+        "NICs",
+        "NICs eth0 and eth1 are both Intel: profile requires two vendors",
+        "replace eth1 with a card from Realtek",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn nic_of_a_vendor_the_profile_does_not_allow() {
+    let mut spec = qemu_lab();
+    let eth1 = spec.nic("eth1");
+    (eth1.vendor, eth1.device, eth1.driver) = (0x14e4, 0x16d8, "bnxt_en".into());
+    let want = Problem::blocking(
+        "NIC eth1",
+        "NIC eth1 is Broadcom, profile allows Intel, Realtek",
+        "replace the card behind eth1 (PCI 0000:00:03.0) with a card from Intel or Realtek",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn bond_leg_without_link() {
+    let mut spec = edge_1u();
+    spec.nic("ens1f0").carrier = false;
+    spec.nic("ens1f0").lldp = None;
+    let want = Problem::blocking(
+        "NIC ens1f0",
+        "NIC ens1f0 has no link",
+        "connect ens1f0 to its switch port; check the cable and that the port is enabled",
+    );
+    assert_only(&spec, "edge-1u", want);
+}
+
+#[test]
+fn bond_leg_linking_too_slowly() {
+    let mut spec = storage_2u();
+    spec.nic("ens4f0").speed_mbps = 10000;
+    let want = Problem::blocking(
+        "NIC ens4f0",
+        "NIC ens4f0 links at 10000 Mb/s, profile wants at least 25000 Mb/s",
+        "use a cable or optic rated for 25000 Mb/s on ens4f0 and check the switch port's speed",
+    );
+    assert_only(&spec, "storage-2u", want);
+}
+
+#[test]
+fn bay_empty_in_the_enclosure() {
+    let mut spec = storage_2u();
+    spec.disks.retain(|d| d.name != "sdg");
+    spec.enclosure.as_mut().unwrap().slots.insert(4, None);
+    let want =
+        Problem::blocking("bay 4", "bay 4 empty, profile wants an HDD", "insert an HDD of 4000–20000 GB into bay 4");
+    assert_only(&spec, "storage-2u", want);
+}
+
+#[test]
+fn bay_empty_by_scsi_address() {
+    let mut spec = qemu_lab();
+    spec.disks.retain(|d| d.name != "sdd");
+    let want =
+        Problem::blocking("bay 3", "bay 3 empty, profile wants an HDD", "insert an HDD of at least 1 GB into bay 3");
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn hdd_where_an_ssd_belongs() {
+    let mut spec = qemu_lab();
+    spec.disk("sdb").rotational = true;
+    let want = Problem::blocking(
+        "bay 1",
+        "bay 1 holds an HDD where the profile wants an SSD",
+        "replace the HDD in bay 1 (QEMU HARDDISK, serial SN-sdb) with an SSD of at least 1 GB",
+    );
+    assert_only(&spec, "qemu-lab", want);
+}
+
+#[test]
+fn disk_too_small_for_its_group() {
+    let mut spec = edge_1u();
+    spec.disk("sda").size_gb = 120;
+    let want = Problem::blocking(
+        "bay 0",
+        "bay 0 holds a 120 GB SSD, profile wants an SSD of 240–4000 GB",
+        "replace the disk in bay 0 (SAMSUNG MZ7LH480HAHQ-00005, serial SN-sda) with an SSD of 240–4000 GB",
+    );
+    assert_only(&spec, "edge-1u", want);
+}
+
+#[test]
+fn disk_outside_any_bay_is_a_warning_only() {
+    let mut spec = qemu_lab();
+    let mut extra = spec.disk("sdd").clone();
+    (extra.name, extra.hctl, extra.serial) = ("sde".into(), "0:0:4:0".into(), "SN-sde".into());
+    spec.disks.push(extra);
+    let verdict = verdict(&spec, "qemu-lab");
+    assert_eq!(verdict.problems.len(), 1);
+    let problem = &verdict.problems[0];
+    assert_eq!((problem.severity, problem.part.as_str()), (Severity::Warning, "disk sde"));
+    assert_eq!(problem.message, "disk sde (QEMU HARDDISK, serial SN-sde) is in no known bay");
+    assert!(!verdict.must_not_install());
+}
+
+#[test]
+fn wrong_model_is_not_matched_and_blocks() {
+    let verdict = verdict(&qemu_lab(), "edge-1u");
+    assert!(!verdict.matched);
+    assert!(verdict.must_not_install());
+    assert_eq!(verdict.problems[0].part, "system");
+    assert_eq!(
+        verdict.problems[0].message,
+        "system is QEMU Standard PC (Q35 + ICH9, 2009), but profile `edge-1u` is for Supermicro SYS-1029*"
+    );
+}
+
+#[test]
+fn inventory_json_is_the_api_type() {
+    let inv = storage_2u().write().observe(Some(&profile("storage-2u")));
+    let json = serde_json::to_string(&inv).unwrap();
+    let back: rackhand_api::Inventory = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, inv);
+    assert!(Path::new(&shipped_profiles_dir()).is_dir());
+}
