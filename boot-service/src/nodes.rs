@@ -225,6 +225,26 @@ impl Nodes {
     }
 }
 
+/// What DHCP asks of the node table: registered-only subnets answer only known MACs, auto subnets
+/// enrol PXE clients as they first appear.
+impl crate::dhcp::NodeDirectory for Nodes {
+    fn is_registered(&self, mac: MacAddr) -> bool {
+        match self.store.node_by_mac(mac) {
+            Ok(node) => node.is_some(),
+            Err(err) => {
+                tracing::error!(%mac, %err, "node lookup failed; treating the MAC as unregistered");
+                false
+            }
+        }
+    }
+
+    fn enroll(&self, mac: MacAddr) {
+        if let Err(err) = Nodes::enroll(self, mac, "DHCP") {
+            tracing::error!(%mac, %err, "auto-enrolment failed");
+        }
+    }
+}
+
 fn transition(from: NodeState, to: NodeState, reason: &str) -> EventKind {
     EventKind::Transition { from: Some(from), to, reason: Some(reason.into()) }
 }

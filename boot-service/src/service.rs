@@ -8,6 +8,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, StoreConfig};
+use crate::dhcp::{self, DhcpMetrics, NodeDirectory};
 use crate::http::{self, AppState};
 use crate::metrics::ServiceMetrics;
 use crate::nodes::Nodes;
@@ -27,12 +28,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let nodes = Arc::new(Nodes::new(store.clone()));
     let mut registry = Registry::default();
     let metrics = ServiceMetrics::register(&mut registry);
+    let dhcp_metrics = DhcpMetrics::register(&mut registry);
 
     // Bind everything before serving anything, so a port clash fails start-up as a whole.
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
     let tftp_socket = tftp::bind(&config.tftp).with_context(|| format!("binding TFTP on {}", config.tftp.listen))?;
+    let dhcp_sockets = dhcp::bind(&config.dhcp).context("binding DHCP")?;
 
     let stop = CancellationToken::new();
     let state = AppState {
@@ -53,6 +56,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         tftp::serve(tftp_socket, &tftp_config, metrics.tftp_requests.clone(), tftp_stop.cancelled_owned()).await
     });
 
+    let directory: Arc<dyn NodeDirectory> = nodes.clone();
+    let dhcp = tokio::spawn(dhcp::serve(
+        dhcp_sockets,
+        config.clone(),
+        store,
+        directory,
+        dhcp_metrics,
+        stop.clone().cancelled_owned(),
+    ));
+
     let watcher = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -60,9 +73,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         watcher.cancel();
     });
 
+    // Each server returns only when stopped or broken; the first to return ends the service.
     let result = tokio::select! {
         r = http => r.context("HTTP task")?.context("HTTP server"),
         r = tftp => r.context("TFTP task")?.context("TFTP server"),
+        r = dhcp => r.context("DHCP task")?.context("DHCP server"),
     };
     stop.cancel();
     result

@@ -159,7 +159,7 @@ fn simulate_netboot(lab: &Lab, index: usize, mac: &str) -> anyhow::Result<()> {
         &script,
         "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\necho \"ip=$ip boot_file=$boot_file siaddr=$siaddr\"\nip addr add \"$ip/$mask\" dev \"$interface\" 2>/dev/null\nexit 0\n",
     )?;
-    run_cmd(Command::new("chmod").arg("+x").arg(&script))?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let udhcpc = |extra: &[&str]| -> anyhow::Result<String> {
         let mut args =
             vec!["udhcpc", "-i", nic, "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", script.to_str().unwrap()];
@@ -205,7 +205,7 @@ fn print_table(nodes_json: &str) -> anyhow::Result<()> {
     for node in nodes {
         println!(
             "{:<4} {:<19} {:<12} {:<15}",
-            node["id"],
+            node["id"].to_string(),
             node["macs"][0].as_str().unwrap_or("-"),
             node["state"].as_str().unwrap_or("-"),
             node["ipv4"].as_str().unwrap_or("-"),

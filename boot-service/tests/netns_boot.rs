@@ -1,0 +1,233 @@
+//! The real `boot-service` binary inside a network namespace, with real clients in namespaces of their
+//! own cabled to a bridge: busybox `udhcpc` as firmware PXE and as iPXE, `curl` and `atftp` for TFTP
+//! (blksize, tsize, windowsize), `curl` for the iPXE script, and a restart that keeps the leases.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use rackhand_netns::{Netns, require_netns, veth_pair};
+
+const SERVER_IP: &str = "10.77.0.1";
+const BRIDGE: &str = "br0";
+
+struct Service {
+    ns: Netns,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Service {
+    fn start() -> Service {
+        let ns = Netns::create("bsvc").expect("server namespace");
+        ns.bridge(BRIDGE).unwrap();
+        ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("assets")).unwrap();
+        // A pseudo-random boot file large enough to need many blocks and several windows.
+        let payload: Vec<u8> = (0u32..300_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(dir.path().join("assets/undionly.kpxe"), payload).unwrap();
+        std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+        let mut service = Service { ns, dir, child: None };
+        service.spawn();
+        service
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("log")).unwrap();
+        let child = self
+            .ns
+            .command(env!("CARGO_BIN_EXE_boot-service"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting boot-service");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/healthz")]).is_err() {
+            assert!(Instant::now() < deadline, "boot-service did not come up:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        // SIGTERM: a clean shutdown, as systemd would do it.
+        std::process::Command::new("kill").arg(child.id().to_string()).status().unwrap();
+        child.wait().unwrap();
+        self.spawn();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    fn assets(&self) -> PathBuf {
+        self.dir.path().join("assets")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn config(dir: &Path) -> String {
+    format!(
+        r#"[server]
+advertise = "{SERVER_IP}"
+data_dir = "{dir}"
+admin_token = "netns-test-admin-token"
+[http]
+listen = "0.0.0.0:8080"
+[tftp]
+max_window_size = 16
+[dhcp]
+mode = "full"
+interfaces = ["{BRIDGE}"]
+[[dhcp.subnet]]
+network = "10.77.0.0/24"
+router = "{SERVER_IP}"
+lease_secs = 600
+enrolment = "auto"
+pools = [{{ start = "10.77.0.100", end = "10.77.0.120" }}]
+"#,
+        dir = dir.display()
+    )
+}
+
+/// A client machine: a namespace with `eth0` (given MAC) cabled to the server's bridge.
+struct Client {
+    ns: Netns,
+    script: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Client {
+    fn cable(service: &Service, index: u8, mac: &str) -> Client {
+        let ns = Netns::create("bcli").unwrap();
+        let port = format!("port{index}");
+        veth_pair(&service.ns, &port, &ns, "eth0").unwrap();
+        service.ns.ip(&["link", "set", &port, "master", BRIDGE]).unwrap();
+        ns.ip(&["link", "set", "eth0", "address", mac]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("udhcpc.sh");
+        // udhcpc hands the lease to this script in environment variables; print them and configure eth0.
+        std::fs::write(
+            &script,
+            "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\n\
+             echo \"ip=$ip siaddr=$siaddr serverid=$serverid boot_file=$boot_file router=$router lease=$lease\"\n\
+             ip addr flush dev \"$interface\"\nip addr add \"$ip/$mask\" dev \"$interface\"\n",
+        )
+        .unwrap();
+        std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+        Client { ns, script, _dir: dir }
+    }
+
+    /// One DHCP exchange (DISCOVER/OFFER/REQUEST/ACK) with the given extra udhcpc options; the lease's fields.
+    fn dhcp(&self, extra: &[&str]) -> Lease {
+        let script = self.script.to_str().unwrap();
+        let mut args = vec!["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "2", "-s", script];
+        args.extend_from_slice(extra);
+        let out = self.ns.exec("busybox", &args).expect("udhcpc got a lease");
+        let line = out.lines().find(|l| l.starts_with("ip=")).unwrap_or_else(|| panic!("no lease in: {out}"));
+        Lease(line.to_owned())
+    }
+}
+
+const FIRMWARE: [&str; 4] = ["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"];
+
+struct Lease(String);
+
+impl Lease {
+    fn get(&self, key: &str) -> &str {
+        self.0.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap_or("")
+    }
+}
+
+fn require_tools() -> bool {
+    let missing: Vec<_> = ["busybox", "curl", "atftp"].into_iter().filter(|t| which(t).is_none()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(rackhand_netns::REQUIRE_ENV).is_none(),
+        "netns boot test needs {missing:?} (cargo xtask test installs them)"
+    );
+    eprintln!("SKIPPED netns boot test: missing {missing:?}");
+    false
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.exists())
+}
+
+#[test]
+fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
+    require_netns!();
+    if !require_tools() {
+        return;
+    }
+    let mut service = Service::start();
+    let a = Client::cable(&service, 1, "52:54:00:aa:00:01");
+    let b = Client::cable(&service, 2, "52:54:00:aa:00:02");
+
+    // Firmware PXE: an address from the pool, and the BIOS iPXE binary by TFTP from us.
+    let lease = a.dhcp(&FIRMWARE);
+    assert_eq!(lease.get("ip"), "10.77.0.100", "{}", lease.0);
+    assert_eq!(lease.get("siaddr"), SERVER_IP);
+    assert_eq!(lease.get("serverid"), SERVER_IP);
+    assert_eq!(lease.get("router"), SERVER_IP);
+    assert_eq!(lease.get("lease"), "600");
+    assert_eq!(lease.get("boot_file"), "undionly.kpxe");
+
+    // TFTP with blksize (curl) and with blksize + tsize + windowsize (atftp, whose trace shows the OACK).
+    let expected = std::fs::read(service.assets().join("undionly.kpxe")).unwrap();
+    let curl_file = a._dir.path().join("curl.out");
+    let url = format!("tftp://{SERVER_IP}/undionly.kpxe");
+    a.ns.exec("curl", &["-sf", "--tftp-blksize", "1428", "-o", curl_file.to_str().unwrap(), &url]).unwrap();
+    assert_eq!(std::fs::read(&curl_file).unwrap(), expected, "TFTP (curl, blksize 1428) content differs");
+    let out_file = a._dir.path().join("atftp.out");
+    let trace =
+        a.ns.command("atftp")
+            .args(["--trace", "--option", "blksize 1428", "--option", "tsize 0", "--option", "windowsize 8"])
+            .args(["-g", "-r", "undionly.kpxe", "-l"])
+            .arg(&out_file)
+            .arg(SERVER_IP)
+            .output()
+            .unwrap();
+    let trace_text = String::from_utf8_lossy(&trace.stderr).into_owned() + &String::from_utf8_lossy(&trace.stdout);
+    assert!(trace.status.success(), "atftp failed: {trace_text}");
+    let oack = trace_text.lines().find(|l| l.contains("received OACK")).unwrap_or_else(|| panic!("{trace_text}"));
+    assert!(oack.contains(&format!("tsize: {}", expected.len())), "{oack}");
+    assert!(oack.contains("blksize: 1428") && oack.contains("windowsize: 8"), "{oack}");
+    assert_eq!(std::fs::read(&out_file).unwrap(), expected, "TFTP content differs");
+    // A path outside the root is refused.
+    assert!(a.ns.exec("curl", &["-sf", &format!("tftp://{SERVER_IP}/../config.toml")]).is_err());
+
+    // iPXE (user class "iPXE"): the HTTP URL of its own script, which boots the installer with a token.
+    let ipxe = a.dhcp(&[&FIRMWARE[..], &["-x", "0x4d:69505845"]].concat());
+    let url = ipxe.get("boot_file");
+    assert_eq!(url, format!("http://{SERVER_IP}:8080/boot/52-54-00-aa-00-01.ipxe"));
+    let script = a.ns.exec("curl", &["-sf", url]).unwrap();
+    assert!(script.starts_with("#!ipxe"), "{script}");
+    assert!(script.contains(&format!("rackhand.server=http://{SERVER_IP}:8080 rackhand.node=1 ")), "{script}");
+    assert!(script.contains("rackhand.token="), "{script}");
+    let node = a.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/api/v1/nodes/1")]).unwrap();
+    assert!(node.contains("\"state\":\"booting\""), "{node}");
+
+    // A restart keeps the leases: b must not be handed a's address, and a gets its own back.
+    service.restart();
+    let b_lease = b.dhcp(&FIRMWARE);
+    assert_eq!(b_lease.get("ip"), "10.77.0.101", "a's lease was forgotten: {}", b_lease.0);
+    assert_eq!(a.dhcp(&FIRMWARE).get("ip"), "10.77.0.100");
+    let metrics = a.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/metrics")]).unwrap();
+    assert!(metrics.contains("rackhand_nodes{state=\"discovered\"} 1"), "b was enrolled: {metrics}");
+    assert!(!service.log().contains(script.split("rackhand.token=").nth(1).unwrap().split(' ').next().unwrap()));
+}
