@@ -1,9 +1,14 @@
 //! The Rackhand installer's library: observe the hardware (I/O under an injectable root), judge it against
 //! a hardware profile (pure), and the small protocol codecs the lab reuses (SMBIOS type 39, LLDP).
 
+pub mod apply;
+pub mod console;
+pub mod image;
 pub mod ipmi;
 pub mod judge;
 pub mod lldp;
 pub mod observe;
+pub mod plan;
+pub mod register;
 pub mod render;
 pub mod smbios;

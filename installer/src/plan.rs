@@ -1,0 +1,1 @@
+//! verdict + profile → install plan (pure). (Issue 4.)
