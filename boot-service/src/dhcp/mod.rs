@@ -7,7 +7,7 @@
 //! the sockets [`bind`] opened, persists lease changes through the [`Store`](crate::store::Store)
 //! before answering, sends, and counts everything in [`DhcpMetrics`].
 //!
-//! Files: `request.rs` decodes and classifies a packet, `boot.rs` picks the boot file, `respond.rs`
+//! Files: `request.rs` decodes and classifies a packet into a [`Request`], `boot.rs` picks the boot file, `respond.rs`
 //! and `proxy.rs` decide, `options.rs` builds replies, `leases.rs` allocates, `socket.rs` binds,
 //! `server.rs` loops, `metrics.rs` counts.
 
@@ -24,8 +24,8 @@ mod socket;
 pub use boot::BootTarget;
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;
-pub use request::{ClientClass, ClientInfo, DropReason, classify, decode};
-pub use respond::{Context, Destination, Outcome, Reply, Request, respond};
+pub use request::{ClientClass, ClientInfo, DropReason, Request, classify, decode};
+pub use respond::{Context, Destination, Outcome, Reply, respond};
 pub use server::serve;
 pub use socket::{BindError, DhcpSocket, PortKind, bind};
 

@@ -8,8 +8,8 @@ use dhcproto::v4::{Message, MessageType};
 
 use super::boot::BootTarget;
 use super::options;
-use super::request::DropReason;
-use super::respond::{Context, Destination, Outcome, Request, admit};
+use super::request::{DropReason, Request};
+use super::respond::{Context, Destination, Outcome, admit};
 use crate::config::Subnet;
 
 /// proxyDHCP mode, server port: only DISCOVERs of boot clients get an (address-less) offer.

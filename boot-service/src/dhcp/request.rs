@@ -2,11 +2,14 @@
 //! kind of boot client it is (plain DHCP, firmware PXE, UEFI HTTP boot, iPXE) with its architecture.
 //! Anything malformed becomes a [`DropReason`]; nothing here may panic on hostile input.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::panic::{self, AssertUnwindSafe};
 
 use dhcproto::Decodable;
 use dhcproto::v4::{DhcpOption, HType, Message, MessageType, Opcode, OptionCode};
 use rackhand_api::MacAddr;
+
+use super::socket::PortKind;
 
 /// The fixed BOOTP header, then the magic cookie.
 const HEADER_LEN: usize = 236;
@@ -103,6 +106,56 @@ pub struct ClientInfo {
     pub class: ClientClass,
     /// Option 93, or the `Arch:NNNNN` field of a PXE vendor class.
     pub arch: Option<u16>,
+}
+
+/// A decoded, classified request and where it arrived.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub message: Message,
+    pub client: ClientInfo,
+    /// The receiving interface's address in a configured subnet (`None`: it has none).
+    pub iface_addr: Option<Ipv4Addr>,
+    pub port: PortKind,
+    pub source: SocketAddrV4,
+}
+
+impl Request {
+    pub fn parse(
+        bytes: &[u8],
+        iface_addr: Option<Ipv4Addr>,
+        port: PortKind,
+        source: SocketAddrV4,
+    ) -> Result<Request, DropReason> {
+        Request::from_message(decode(bytes)?, iface_addr, port, source)
+    }
+
+    pub fn from_message(
+        message: Message,
+        iface_addr: Option<Ipv4Addr>,
+        port: PortKind,
+        source: SocketAddrV4,
+    ) -> Result<Request, DropReason> {
+        let client = classify(&message)?;
+        Ok(Request { message, client, iface_addr, port, source })
+    }
+
+    pub(super) fn requested_ip(&self) -> Option<Ipv4Addr> {
+        match self.message.opts().get(OptionCode::RequestedIpAddress) {
+            Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
+            _ => None,
+        }
+    }
+
+    pub(super) fn server_id(&self) -> Option<Ipv4Addr> {
+        match self.message.opts().get(OptionCode::ServerIdentifier) {
+            Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+            _ => None,
+        }
+    }
+
+    pub(super) fn relayed(&self) -> bool {
+        !self.message.giaddr().is_unspecified()
+    }
 }
 
 /// Decode a datagram. Never panics: dhcproto's debug assertions on option lengths are checked

@@ -3,66 +3,16 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
+use dhcproto::v4::{Message, MessageType};
 use rackhand_api::MacAddr;
 
 use super::boot::BootTarget;
 use super::leases::{LeaseChange, LeaseTable};
-use super::request::{ClientInfo, DropReason, classify, decode};
+use super::request::{DropReason, Request};
 use super::socket::PortKind;
 use super::{NodeDirectory, options, proxy};
 use crate::config::{BootConfig, Config, DhcpConfig, DhcpMode, Enrolment, Subnet};
 use crate::store::Lease;
-
-/// A decoded, classified request and where it arrived.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub message: Message,
-    pub client: ClientInfo,
-    /// The receiving interface's address in a configured subnet (`None`: it has none).
-    pub iface_addr: Option<Ipv4Addr>,
-    pub port: PortKind,
-    pub source: SocketAddrV4,
-}
-
-impl Request {
-    pub fn parse(
-        bytes: &[u8],
-        iface_addr: Option<Ipv4Addr>,
-        port: PortKind,
-        source: SocketAddrV4,
-    ) -> Result<Request, DropReason> {
-        Request::from_message(decode(bytes)?, iface_addr, port, source)
-    }
-
-    pub fn from_message(
-        message: Message,
-        iface_addr: Option<Ipv4Addr>,
-        port: PortKind,
-        source: SocketAddrV4,
-    ) -> Result<Request, DropReason> {
-        let client = classify(&message)?;
-        Ok(Request { message, client, iface_addr, port, source })
-    }
-
-    fn requested_ip(&self) -> Option<Ipv4Addr> {
-        match self.message.opts().get(OptionCode::RequestedIpAddress) {
-            Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
-            _ => None,
-        }
-    }
-
-    fn server_id(&self) -> Option<Ipv4Addr> {
-        match self.message.opts().get(OptionCode::ServerIdentifier) {
-            Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
-            _ => None,
-        }
-    }
-
-    fn relayed(&self) -> bool {
-        !self.message.giaddr().is_unspecified()
-    }
-}
 
 /// Everything the decision reads besides the request and the leases.
 #[derive(Clone, Copy)]

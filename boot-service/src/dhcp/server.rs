@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
 use super::leases::{LeaseChange, LeaseTable};
-use super::request::{DropReason, type_label};
-use super::respond::{Context, Destination, Outcome, Request, respond};
+use super::request::{DropReason, Request, type_label};
+use super::respond::{Context, Destination, Outcome, respond};
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
