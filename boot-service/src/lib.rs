@@ -7,6 +7,7 @@ pub mod dhcp;
 pub mod http;
 pub mod metrics;
 pub mod nodes;
+pub mod ra;
 pub mod service;
 pub mod store;
 pub mod tftp;

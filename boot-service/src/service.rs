@@ -66,6 +66,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         stop.clone().cancelled_owned(),
     ));
 
+    if config.dhcp.ipv6_null_router_advertisements {
+        tokio::spawn(crate::ra::serve(config.dhcp.interfaces.clone(), stop.clone().cancelled_owned()));
+    }
+
     let watcher = stop.clone();
     tokio::spawn(async move {
         shutdown.await;

@@ -91,6 +91,7 @@ max_window_size = 16
 [dhcp]
 mode = "full"
 interfaces = ["{BRIDGE}"]
+ipv6_null_router_advertisements = true
 [[dhcp.subnet]]
 network = "10.77.0.0/24"
 router = "{SERVER_IP}"
@@ -222,6 +223,11 @@ fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
     let node = a.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/api/v1/nodes/1")]).unwrap();
     assert!(node.contains("\"state\":\"booting\""), "{node}");
 
+    // IPv6: a router advertisement with lifetime 0 reaches the client, so iPXE need not wait for one.
+    let ra = a.ns.spawn_inside(receive_router_advertisement).unwrap().join().unwrap().expect("an RA within 5 s");
+    assert_eq!(ra[0], 134);
+    assert_eq!(u16::from_be_bytes([ra[6], ra[7]]), 0, "router lifetime 0");
+
     // A restart keeps the leases: b must not be handed a's address, and a gets its own back.
     service.restart();
     let b_lease = b.dhcp(&FIRMWARE);
@@ -230,4 +236,20 @@ fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
     let metrics = a.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/metrics")]).unwrap();
     assert!(metrics.contains("rackhand_nodes{state=\"discovered\"} 1"), "b was enrolled: {metrics}");
     assert!(!service.log().contains(script.split("rackhand.token=").nth(1).unwrap().split(' ').next().unwrap()));
+}
+
+/// Wait (inside a client namespace) for one ICMPv6 router advertisement; its bytes.
+fn receive_router_advertisement() -> std::io::Result<Vec<u8>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        let Ok(len) = std::io::Read::read(&mut &socket, &mut buf) else { continue };
+        if buf[..len].first() == Some(&134) {
+            return Ok(buf[..len].to_vec());
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no router advertisement"))
 }

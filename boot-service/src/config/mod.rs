@@ -68,6 +68,8 @@ pub struct DhcpConfig {
     pub interfaces: Vec<String>,
     /// Server port; 67 in production, the client port is always this plus one.
     pub port: u16,
+    /// Send IPv6 router advertisements with lifetime 0 on the served interfaces (see `ra.rs`).
+    pub ipv6_null_router_advertisements: bool,
     pub subnets: Vec<Subnet>,
 }
 

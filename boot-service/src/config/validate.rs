@@ -120,6 +120,7 @@ fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<Dh
         mode: dhcp.mode,
         interfaces: dhcp.interfaces.get_ref().clone(),
         port: dhcp.port.unwrap_or(67),
+        ipv6_null_router_advertisements: dhcp.ipv6_null_router_advertisements.unwrap_or(false),
         subnets,
     })
 }

@@ -81,6 +81,7 @@ pub struct DhcpSection {
     pub mode: DhcpMode,
     pub interfaces: Spanned<Vec<String>>,
     pub port: Option<u16>,
+    pub ipv6_null_router_advertisements: Option<bool>,
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetSection>,
 }

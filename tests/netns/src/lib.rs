@@ -67,6 +67,31 @@ impl Netns {
         &self.name
     }
 
+    /// Keep the namespace after this handle is gone (a lab left up for exploring); [`Netns::adopt`]
+    /// takes it back later.
+    pub fn persist(self) -> String {
+        let name = self.name.clone();
+        std::mem::forget(self);
+        name
+    }
+
+    /// Take charge of an existing namespace by name (it is removed when the handle drops).
+    pub fn adopt(name: &str) -> io::Result<Netns> {
+        let list = run(Command::new("ip").args(["netns", "list"]))?;
+        if list.lines().any(|l| l.split_whitespace().next() == Some(name)) {
+            Ok(Netns { name: name.to_owned() })
+        } else {
+            Err(io::Error::new(io::ErrorKind::NotFound, format!("no network namespace `{name}`")))
+        }
+    }
+
+    /// A tap device inside the namespace, enslaved to `bridge` and up (for a QEMU NIC).
+    pub fn tap_on_bridge(&self, tap: &str, bridge: &str) -> io::Result<()> {
+        self.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
+        self.ip(&["link", "set", tap, "master", bridge])?;
+        self.link_up(tap)
+    }
+
     /// A command that runs `program` inside this namespace.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
@@ -98,6 +123,20 @@ impl Netns {
     pub fn bridge(&self, name: &str) -> io::Result<()> {
         self.ip(&["link", "add", name, "type", "bridge"])?;
         self.link_up(name)
+    }
+
+    /// Run `f` on a new thread that has entered this namespace (network namespaces are per thread), so
+    /// sockets it opens live in the namespace. The thread is the caller's to join.
+    pub fn spawn_inside<T, F>(&self, f: F) -> io::Result<std::thread::JoinHandle<io::Result<T>>>
+    where
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = std::fs::File::open(format!("/var/run/netns/{}", self.name))?;
+        Ok(std::thread::spawn(move || {
+            nix::sched::setns(handle, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            f()
+        }))
     }
 
     /// Kill every process still running inside the namespace.
@@ -152,6 +191,8 @@ mod tests {
         a.addr_up("va", "10.99.0.1/24").unwrap();
         b.addr_up("vb", "10.99.0.2/24").unwrap();
         b.exec("ping", &["-c", "1", "-W", "2", "10.99.0.1"]).unwrap();
+        let inside = b.spawn_inside(|| std::net::TcpListener::bind("10.99.0.2:0").map(drop)).unwrap();
+        inside.join().unwrap().expect("a thread inside b can bind b's address");
         let name = a.name().to_owned();
         drop(a);
         let list = run(Command::new("ip").args(["netns", "list"])).unwrap();
