@@ -5,6 +5,7 @@
 
 mod inventory;
 mod mac;
+mod manifest;
 mod node;
 mod report;
 mod verdict;
@@ -13,6 +14,10 @@ pub use inventory::{
     BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
 };
 pub use mac::{MacAddr, MacParseError};
+pub use manifest::{
+    IMAGE_FILE, MANIFEST_ENCODING, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, Manifest, ManifestError,
+    OUTBOARD_FILE, is_image_name,
+};
 pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError};
 pub use report::{
     ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport, Severity, Stage,
