@@ -4,6 +4,7 @@
 //! - `cargo xtask demo` — the main job: bring up a lab and boot servers through Rackhand.
 
 mod demo;
+mod lab;
 mod packages;
 mod test;
 
@@ -27,13 +28,20 @@ enum Task {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
-    /// Bring up a lab network namespace with the boot service and boot a simulated server through it.
+    /// The main job: bring up a QEMU lab and boot two virtual servers end to end through Rackhand.
     Demo {
-        /// Leave the lab running (until Ctrl-C) instead of tearing it down at the end.
+        /// Leave the lab running for exploring (remove it with `cargo xtask lab down`).
         #[arg(long)]
         keep: bool,
         /// Skip installing missing Debian packages.
         #[arg(long)]
+        no_install: bool,
+    },
+    /// The QEMU lab: up, boot a server, status, down.
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+        #[arg(long, global = true)]
         no_install: bool,
     },
 }
@@ -42,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test { no_install, cargo_args } => test::run(!no_install, &cargo_args),
         Task::Demo { keep, no_install } => demo::run(keep, !no_install),
+        Task::Lab { command, no_install } => lab::run(command, !no_install),
     }
 }
 

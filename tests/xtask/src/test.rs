@@ -24,8 +24,14 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
     if packages::running_as_root() {
         // As root nothing excuses a namespace test from running: a skip would hide a broken setup.
         test.env(rackhand_netns::REQUIRE_ENV, "1");
+        // The QEMU lab's assets are built once here and shared by every end-to-end test.
+        let lab = crate::lab::prepare(install)?;
+        test.env(rackhand_lab::ENV_ASSETS, &lab.assets.dir)
+            .env(rackhand_lab::ENV_BOOT_SERVICE, &lab.boot_service)
+            .env(rackhand_lab::ENV_IMAGES, &lab.images)
+            .env(rackhand_lab::ENV_ACCEL, lab.accel.qemu_arg());
     } else {
-        eprintln!("xtask: not root, so network-namespace tests will say SKIPPED");
+        eprintln!("xtask: not root, so network-namespace and QEMU lab tests will say SKIPPED");
     }
     run_cmd(&mut test)
 }

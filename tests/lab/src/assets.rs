@@ -1,0 +1,98 @@
+//! What the lab's boot service serves: Debian's kernel, the netboot initramfs (installer as PID 1), the
+//! iPXE binaries, a probe initramfs for the KVM check, the lab's image-signing key and published image.
+//! Built once into `target/lab/assets` and shared by every lab and test.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use netboot::archive::Archive;
+use netboot::initramfs::{self, DEFAULT_MODULES};
+
+/// Printed by the probe initramfs when it reaches user space.
+pub const PROBE_MARKER: &str = "rackhand-probe-reached-userspace";
+
+#[derive(Debug, Clone)]
+pub struct Assets {
+    pub dir: PathBuf,
+}
+
+impl Assets {
+    pub fn at(dir: &Path) -> Assets {
+        Assets { dir: dir.to_owned() }
+    }
+
+    /// The assets under `target/lab/assets`, if they have been built.
+    pub fn built() -> Option<Assets> {
+        let assets = Assets::at(&crate::lab_dir().join("assets"));
+        assets.is_complete().then_some(assets)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        ["vmlinuz", "initrd.img", "probe.img", "undionly.kpxe"].iter().all(|f| self.dir.join(f).exists())
+    }
+
+    pub fn kernel(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+
+    pub fn probe_initrd(&self) -> PathBuf {
+        self.dir.join("probe.img")
+    }
+}
+
+pub struct BuildInputs<'a> {
+    /// The installer, linked statically.
+    pub installer: &'a Path,
+    pub profiles_dir: &'a Path,
+    /// Public keys the installer trusts for image manifests.
+    pub keys: &'a [PathBuf],
+    /// Kernel package cache.
+    pub cache: &'a Path,
+}
+
+/// Fetch the kernel, assemble and write the initramfs, copy iPXE: everything in `out`.
+pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
+    std::fs::create_dir_all(out)?;
+    let kernel = netboot::kernel::fetch(inputs.cache).context("fetching Debian's kernel")?;
+    std::fs::copy(kernel.vmlinuz(), out.join("vmlinuz")).context("copying vmlinuz")?;
+
+    let busybox = Path::new("/bin/busybox");
+    let mdadm = PathBuf::from("/sbin/mdadm");
+    anyhow::ensure!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
+    anyhow::ensure!(mdadm.exists(), "/sbin/mdadm missing: apt-get install mdadm");
+    let spec = initramfs::Spec {
+        kernel: &kernel,
+        installer: inputs.installer,
+        busybox,
+        binaries: &[mdadm],
+        modules: DEFAULT_MODULES,
+        profiles_dir: inputs.profiles_dir,
+        keys: inputs.keys,
+    };
+    let archive = initramfs::assemble(&spec)?;
+    write_atomically(&out.join("initrd.img"), |f| archive.write_gz(f))?;
+
+    let mut probe = Archive::new();
+    probe.copy("bin/busybox", busybox, 0o755);
+    probe.bytes(
+        "init",
+        format!("#!/bin/busybox sh\n/bin/busybox echo {PROBE_MARKER}\n/bin/busybox poweroff -f\n"),
+        0o755,
+    );
+    write_atomically(&out.join("probe.img"), |f| probe.write_gz(f))?;
+
+    for file in ["undionly.kpxe", "ipxe.efi", "snponly.efi"] {
+        let from = Path::new("/usr/lib/ipxe").join(file);
+        std::fs::copy(&from, out.join(file)).with_context(|| format!("copying {} (package ipxe)", from.display()))?;
+    }
+    Ok(Assets::at(out))
+}
+
+fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut file = std::fs::File::create(&tmp)?;
+    write(&mut file).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! A lab: a uniquely named namespace with a bridge at 10.77.0.1/24 and the boot service on it, serving
+//! the netboot assets and the lab's images. `target/lab/<namespace>/lab.json` describes it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rackhand_api::{NodeRecord, NodeState};
+use rackhand_netns::Netns;
+use serde::{Deserialize, Serialize};
+
+use crate::assets::Assets;
+
+pub const SERVER_IP: &str = "10.77.0.1";
+pub const BRIDGE: &str = "br-lab";
+pub const HTTP_PORT: u16 = 8080;
+pub const ADMIN_TOKEN: &str = "lab-admin-token-not-a-secret";
+
+/// What `lab.json` says about a running lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabInfo {
+    pub namespace: String,
+    pub bridge: String,
+    pub server: String,
+    pub api: String,
+    pub admin_token: String,
+    pub dir: PathBuf,
+    pub boot_service_pid: u32,
+}
+
+pub struct Lab {
+    ns: Option<Netns>,
+    pub dir: PathBuf,
+    service: Option<Child>,
+}
+
+impl Lab {
+    /// Bring a lab up under `base` (its own directory is `base/<namespace>`), serving `assets` and
+    /// the images published in `images`.
+    pub fn up(base: &Path, boot_service: &Path, assets: &Assets, images: &Path) -> anyhow::Result<Lab> {
+        let ns = Netns::create("lab")?;
+        ns.bridge(BRIDGE)?;
+        ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
+        let dir = base.join(ns.name());
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("boot-service.toml");
+        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images))?;
+        let log = std::fs::File::create(dir.join("boot-service.log"))?;
+        let service = ns
+            .command(boot_service.to_str().context("boot-service path")?)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting the boot service")?;
+        let mut lab = Lab { ns: Some(ns), dir, service: Some(service) };
+        lab.wait_healthy()?;
+        std::fs::write(lab.dir.join("lab.json"), serde_json::to_string_pretty(&lab.info())?)?;
+        Ok(lab)
+    }
+
+    /// The lab's namespace.
+    pub fn ns(&self) -> &Netns {
+        self.ns.as_ref().expect("a lab has its namespace until detached")
+    }
+
+    pub fn info(&self) -> LabInfo {
+        LabInfo {
+            namespace: self.ns().name().to_owned(),
+            bridge: BRIDGE.into(),
+            server: SERVER_IP.into(),
+            api: format!("http://{SERVER_IP}:{HTTP_PORT}/api/v1"),
+            admin_token: ADMIN_TOKEN.into(),
+            dir: self.dir.clone(),
+            boot_service_pid: self.service.as_ref().map_or(0, Child::id),
+        }
+    }
+
+    fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.get("/healthz").is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.service.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("boot service exited ({status}):\n{}", self.service_log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("boot service did not become healthy:\n{}", self.service_log())
+    }
+
+    pub fn service_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("boot-service.log")).unwrap_or_default()
+    }
+
+    /// GET a path of the boot service from inside the namespace.
+    pub fn get(&self, path: &str) -> anyhow::Result<String> {
+        Ok(self.ns().exec("curl", &["-sf", "--max-time", "10", &format!("http://{SERVER_IP}:{HTTP_PORT}{path}")])?)
+    }
+
+    pub fn nodes(&self) -> anyhow::Result<Vec<NodeRecord>> {
+        let list: Vec<NodeRecord> = serde_json::from_str(&self.get("/api/v1/nodes")?)?;
+        list.into_iter().map(|n| self.node(n.id.0)).collect()
+    }
+
+    /// One node with its events.
+    pub fn node(&self, id: i64) -> anyhow::Result<NodeRecord> {
+        Ok(serde_json::from_str(&self.get(&format!("/api/v1/nodes/{id}"))?)?)
+    }
+
+    pub fn node_by_mac(&self, mac: &str) -> anyhow::Result<Option<NodeRecord>> {
+        Ok(self.nodes()?.into_iter().find(|n| n.macs.iter().any(|m| m.to_string() == mac)))
+    }
+
+    /// Wait until the node with `mac` is ready or failed; its final record.
+    pub fn wait_finished(&self, mac: &str, limit: Duration) -> anyhow::Result<NodeRecord> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(node) = self.node_by_mac(mac)?
+                && matches!(node.state, NodeState::Ready | NodeState::Failed)
+            {
+                return Ok(node);
+            }
+            if Instant::now() > deadline {
+                bail!("node {mac} did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Lab {
+    /// Leave the lab running after this process ends (`cargo xtask lab up`); `lab.json` says how to
+    /// find it again with [`Lab::attach`].
+    pub fn detach(mut self) -> LabInfo {
+        let info = self.info();
+        // Dropping a Child handle neither kills nor waits; the namespace is kept by persist().
+        drop(self.service.take());
+        if let Some(ns) = self.ns.take() {
+            ns.persist();
+        }
+        info
+    }
+
+    /// Take charge of a detached lab again (dropping it then tears it down).
+    pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
+        let ns = Netns::adopt(&info.namespace)?;
+        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.service.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn boot_service_config(data: &Path, assets: &Path, images: &Path) -> String {
+    format!(
+        r#"# Written by the Rackhand lab.
+[server]
+advertise = "{SERVER_IP}"
+data_dir = "{data}"
+admin_token = "{ADMIN_TOKEN}"
+[http]
+listen = "0.0.0.0:{HTTP_PORT}"
+[boot]
+assets_dir = "{assets}"
+images_dir = "{images}"
+cmdline = "console=ttyS0,115200n8 loglevel=5 panic=-1"
+[dhcp]
+mode = "full"
+interfaces = ["{BRIDGE}"]
+ipv6_null_router_advertisements = true
+[[dhcp.subnet]]
+network = "10.77.0.0/24"
+router = "{SERVER_IP}"
+lease_secs = 3600
+enrolment = "auto"
+pools = [{{ start = "10.77.0.100", end = "10.77.0.199" }}]
+"#,
+        data = data.display(),
+        assets = assets.display(),
+        images = images.display(),
+    )
+}

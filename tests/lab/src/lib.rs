@@ -1,0 +1,31 @@
+//! The QEMU lab: a uniquely named network namespace with a bridge, the boot service on it, and virtual
+//! servers (QEMU, PXE via the NIC's iPXE ROM) cabled to it through taps — each NIC on its own tap with a
+//! simulated switch sending LLDP. Nothing here touches the host's own interfaces.
+//!
+//! - [`assets`]: the kernel, initramfs and iPXE binaries the boot service serves.
+//! - [`lab`]: namespace + bridge + boot service (+ router advertisements), `lab.json`.
+//! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
+//! - [`accel`]: TCG unless a probe boot proves KVM works.
+
+pub mod accel;
+pub mod assets;
+pub mod lab;
+pub mod qmp;
+pub mod server;
+pub mod switch;
+
+/// Set by `cargo xtask test` for the end-to-end tests: the built netboot assets, the boot-service
+/// binary, the published images, and the accelerator the probe chose.
+pub const ENV_ASSETS: &str = "RACKHAND_LAB_ASSETS";
+pub const ENV_BOOT_SERVICE: &str = "RACKHAND_LAB_BOOT_SERVICE";
+pub const ENV_IMAGES: &str = "RACKHAND_LAB_IMAGES";
+pub const ENV_ACCEL: &str = "RACKHAND_LAB_ACCEL";
+
+/// Where lab state lives: `target/lab` of the workspace.
+pub fn lab_dir() -> std::path::PathBuf {
+    workspace_root().join("target/lab")
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("workspace root").to_owned()
+}

@@ -1,0 +1,230 @@
+//! One virtual server as the lab racks it: NIC 1 Intel e1000e and NIC 2 Realtek rtl8139, each on its
+//! own tap with a switch sending LLDP; SSDs (`rotation_rate=1`) and HDDs (`rotation_rate=7200`) as sparse
+//! files on a virtio-scsi HBA, one SCSI target per bay; two PSUs as SMBIOS type 39 structures; a QMP
+//! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use installer::smbios::{PowerSupplyRecord, characteristics, encode_type39};
+use rackhand_api::{MacAddr, PsuStatus};
+
+use crate::accel::Accel;
+use crate::lab::{BRIDGE, Lab};
+use crate::qmp::Qmp;
+use crate::switch::{SwitchPort, Switches};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskKind {
+    Ssd,
+    Hdd,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskSpec {
+    pub kind: DiskKind,
+    /// The SCSI target, which the lab profile maps to the bay number.
+    pub bay: u8,
+    pub size_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsuSpec {
+    Powered,
+    Unplugged,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub name: String,
+    /// Distinguishes the servers of one lab (MACs, taps).
+    pub index: u8,
+    pub psus: Vec<PsuSpec>,
+    pub disks: Vec<DiskSpec>,
+    pub memory_mib: u32,
+}
+
+impl ServerSpec {
+    /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
+    pub fn standard(name: &str, index: u8) -> ServerSpec {
+        let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048 };
+        ServerSpec {
+            name: name.to_owned(),
+            index,
+            psus: vec![PsuSpec::Powered, PsuSpec::Powered],
+            disks: vec![disk(DiskKind::Ssd, 0), disk(DiskKind::Ssd, 1), disk(DiskKind::Hdd, 2), disk(DiskKind::Hdd, 3)],
+            memory_mib: 1024,
+        }
+    }
+
+    /// NIC `n` (1 = Intel, 2 = Realtek).
+    pub fn mac(&self, nic: u8) -> MacAddr {
+        MacAddr::new([0x52, 0x54, 0x00, 0x7a, self.index, nic])
+    }
+
+    fn tap(&self, nic: u8) -> String {
+        format!("s{}n{nic}", self.index)
+    }
+}
+
+pub struct VirtualServer {
+    pub spec: ServerSpec,
+    pub dir: PathBuf,
+    qemu: Child,
+    _switches: Switches,
+}
+
+/// The SMBIOS type 39 structure QEMU is given for PSU `index` (1-based), on feed A or B.
+pub fn psu_structure(index: u8, state: PsuSpec) -> Vec<u8> {
+    let record = PowerSupplyRecord {
+        handle: 0x3900 + u16::from(index),
+        power_unit_group: 1,
+        location: Some(format!("PSU{index} (feed {})", if index == 1 { 'A' } else { 'B' })),
+        device_name: Some(format!("PSU {index}")),
+        manufacturer: Some("Rackhand Lab Power".into()),
+        serial: Some(format!("LABPSU{index:04}")),
+        asset_tag: None,
+        model: Some("LAB-550W".into()),
+        revision: Some("A1".into()),
+        max_power_watts: Some(550),
+        characteristics: characteristics(true, state == PsuSpec::Unplugged, PsuStatus::Ok, true),
+    };
+    encode_type39(&record)
+}
+
+impl VirtualServer {
+    /// Create the disks, SMBIOS files and taps, start the switches and QEMU (network boot first).
+    pub fn start(lab: &Lab, spec: &ServerSpec, accel: Accel) -> anyhow::Result<VirtualServer> {
+        let dir = lab.dir.join(&spec.name);
+        std::fs::create_dir_all(&dir)?;
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            spec.name.clone(),
+            "-machine".into(),
+            format!("q35,accel={}", accel.qemu_arg()),
+            "-m".into(),
+            spec.memory_mib.to_string(),
+            "-nodefaults".into(),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            format!("file:{}", dir.join("serial.log").display()),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+            "-no-reboot".into(),
+            "-device".into(),
+            "virtio-scsi-pci,id=scsi0".into(),
+        ];
+        for (i, state) in spec.psus.iter().enumerate() {
+            let file = dir.join(format!("psu{}.smbios", i + 1));
+            std::fs::write(&file, psu_structure(i as u8 + 1, *state))?;
+            args.extend(["-smbios".into(), format!("file={}", file.display())]);
+        }
+        for disk in &spec.disks {
+            let (kind, rate) = match disk.kind {
+                DiskKind::Ssd => ("ssd", 1),
+                DiskKind::Hdd => ("hdd", 7200),
+            };
+            let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
+            std::fs::File::create(&file)?.set_len(disk.size_mib << 20)?;
+            let id = format!("bay{}", disk.bay);
+            args.extend([
+                "-drive".into(),
+                format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
+                "-device".into(),
+                format!(
+                    "scsi-hd,drive={id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},serial=LAB{}{kind}{}",
+                    disk.bay, spec.index, disk.bay
+                ),
+            ]);
+        }
+        let mut ports = Vec::new();
+        for (nic, model, switch) in [(1u8, "e1000e", "sw-a"), (2u8, "rtl8139", "sw-b")] {
+            let tap = spec.tap(nic);
+            lab.ns().tap_on_bridge(&tap, BRIDGE)?;
+            args.extend([
+                "-netdev".into(),
+                format!("tap,id=nic{nic},ifname={tap},script=no,downscript=no"),
+                "-device".into(),
+                format!("{model},netdev=nic{nic},mac={}{}", spec.mac(nic), if nic == 1 { ",bootindex=1" } else { "" }),
+            ]);
+            ports.push(SwitchPort {
+                tap,
+                switch_name: switch.into(),
+                chassis_mac: MacAddr::new([0x02, 0x5a, 0, 0, nic, 0]),
+                port: format!("Ethernet{}", spec.index),
+            });
+        }
+        std::fs::write(dir.join("qemu.args"), args.join("\n"))?;
+        let qemu = lab
+            .ns()
+            .command("qemu-system-x86_64")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("qemu.stderr"))?)
+            .spawn()
+            .context("starting qemu-system-x86_64 (package qemu-system-x86)")?;
+        let switches = Switches::start(lab.ns(), &ports)?;
+        Ok(VirtualServer { spec: spec.clone(), dir, qemu, _switches: switches })
+    }
+
+    pub fn serial_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serial.log")).unwrap_or_default()
+    }
+
+    pub fn qmp(&self) -> anyhow::Result<Qmp> {
+        Qmp::connect(&self.dir.join("qmp.sock"))
+    }
+
+    pub fn disk_path(&self, bay: u8) -> Option<PathBuf> {
+        self.spec.disks.iter().find(|d| d.bay == bay).map(|d| {
+            let kind = if d.kind == DiskKind::Ssd { "ssd" } else { "hdd" };
+            self.dir.join(format!("bay{bay}-{kind}.img"))
+        })
+    }
+
+    /// Wait until the serial log contains `needle`.
+    pub fn wait_for_serial(&mut self, needle: &str, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.serial_log().contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.qemu.try_wait()? {
+                anyhow::bail!("QEMU exited ({status}) before `{needle}` appeared");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        anyhow::bail!("`{needle}` did not appear on the serial console within {limit:?}")
+    }
+
+    /// Wait for QEMU to exit (the installer powers off when done); None on timeout.
+    pub fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.qemu.try_wait()? {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(None)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.qemu.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for VirtualServer {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+/// The path of a server's directory, for tests that look at files after the server is gone.
+pub fn server_dir(lab_dir: &Path, name: &str) -> PathBuf {
+    lab_dir.join(name)
+}

@@ -1,0 +1,125 @@
+//! `cargo xtask lab up|boot|down|status`, and what the demo and the end-to-end tests share: building
+//! the netboot assets (static installer, Debian kernel, initramfs) and the boot service.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use clap::Subcommand;
+use rackhand_lab::accel::{self, Accel};
+use rackhand_lab::assets::{self, Assets, PROBE_MARKER};
+use rackhand_lab::lab::{Lab, LabInfo};
+
+use crate::{packages, run_cmd, workspace_root};
+
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Build what the lab serves and bring a lab up (namespace, bridge, boot service); writes target/lab/lab.json.
+    Up,
+    /// Boot one virtual server in the running lab and follow it until it is ready or failed.
+    Boot {
+        #[arg(long, default_value = "rack1-u1")]
+        name: String,
+        /// Server number within the lab (MACs and taps derive from it).
+        #[arg(long, default_value_t = 1)]
+        index: u8,
+    },
+    /// Tear the running lab down: processes, namespace, taps.
+    Down,
+    /// Show the running lab and its nodes.
+    Status,
+}
+
+pub struct Prepared {
+    pub assets: Assets,
+    pub boot_service: PathBuf,
+    pub images: PathBuf,
+    pub accel: Accel,
+}
+
+/// Build the boot service, the static installer and the netboot assets into `target/lab`.
+pub fn prepare(install: bool) -> anyhow::Result<Prepared> {
+    packages::ensure(packages::LAB, install)?;
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_cmd(Command::new(&cargo).current_dir(&root).args(["build", "--quiet", "-p", "boot-service"]))?;
+    let installer = build_static_installer(&root, &cargo)?;
+    let lab_dir = rackhand_lab::lab_dir();
+    let images = lab_dir.join("images");
+    std::fs::create_dir_all(&images)?;
+    eprintln!("xtask: assembling the netboot initramfs");
+    let assets = assets::build(
+        &lab_dir.join("assets"),
+        &assets::BuildInputs {
+            installer: &installer,
+            profiles_dir: &root.join("hardware-profiles/profiles"),
+            keys: &[],
+            cache: &lab_dir.join("cache/kernel"),
+        },
+    )?;
+    let accel = accel::choose(&assets.kernel(), &assets.probe_initrd(), PROBE_MARKER, &lab_dir.join("accel"));
+    eprintln!("xtask: QEMU accelerator: {}", accel.qemu_arg());
+    Ok(Prepared { assets, boot_service: root.join("target/debug/boot-service"), images, accel })
+}
+
+/// The installer as a static binary (glibc with `+crt-static`; no musl target on these machines).
+fn build_static_installer(root: &Path, cargo: &str) -> anyhow::Result<PathBuf> {
+    let target = "x86_64-unknown-linux-gnu";
+    run_cmd(
+        Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "--quiet", "--profile", "netboot", "-p", "installer", "--target", target])
+            .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static"),
+    )?;
+    Ok(root.join("target").join(target).join("netboot/installer"))
+}
+
+fn lab_json() -> PathBuf {
+    rackhand_lab::lab_dir().join("lab.json")
+}
+
+fn running_lab() -> anyhow::Result<LabInfo> {
+    let text = std::fs::read_to_string(lab_json()).context("no running lab (cargo xtask lab up)")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
+    match command {
+        LabCommand::Up => {
+            if let Ok(info) = running_lab() {
+                anyhow::bail!("a lab is already up in namespace {} (cargo xtask lab down)", info.namespace);
+            }
+            let prepared = prepare(install)?;
+            let lab = Lab::up(&rackhand_lab::lab_dir(), &prepared.boot_service, &prepared.assets, &prepared.images)?;
+            let info = lab.detach();
+            std::fs::write(lab_json(), serde_json::to_string_pretty(&info)?)?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            Ok(())
+        }
+        LabCommand::Boot { name, index } => {
+            let info = running_lab()?;
+            let prepared = prepare(install)?;
+            let lab = Lab::attach(&info)?;
+            let result = crate::demo::boot_and_follow(&lab, &[(name, index)], prepared.accel);
+            // Attaching took charge of the lab; hand it back so it stays up.
+            lab.detach();
+            result.map(drop)
+        }
+        LabCommand::Down => {
+            let info = running_lab()?;
+            drop(Lab::attach(&info));
+            std::fs::remove_file(lab_json())?;
+            println!("lab {} is down", info.namespace);
+            Ok(())
+        }
+        LabCommand::Status => {
+            let info = running_lab()?;
+            let lab = Lab::attach(&info)?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            let nodes = lab.nodes();
+            lab.detach();
+            crate::demo::print_table(&nodes?);
+            Ok(())
+        }
+    }
+}
