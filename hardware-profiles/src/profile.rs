@@ -21,6 +21,7 @@ pub struct Profile {
     pub bays: BayMap,
     pub disk_groups: Vec<DiskGroup>,
     pub raid: Vec<RaidSpec>,
+    pub install: InstallSpec,
 }
 
 impl Profile {
@@ -272,4 +273,38 @@ pub struct RaidSpec {
     pub level: RaidLevel,
     pub group: String,
     pub metadata: String,
+}
+
+/// What the machine does once the install is done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Finish {
+    #[default]
+    Reboot,
+    PowerOff,
+}
+
+impl Finish {
+    pub const NAMES: &str = "reboot, poweroff";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reboot" => Some(Self::Reboot),
+            "poweroff" => Some(Self::PowerOff),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reboot => "reboot",
+            Self::PowerOff => "poweroff",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstallSpec {
+    pub finish: Finish,
+    /// Member disks that carry data may be wiped; without it the installer refuses to touch them.
+    pub wipe: bool,
 }

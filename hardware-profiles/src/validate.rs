@@ -7,8 +7,8 @@ use serde_spanned::Spanned;
 
 use crate::error::FieldError;
 use crate::profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, HctlPattern, NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec,
-    Recognition,
+    BayMap, BondMode, BondSpec, DiskGroup, Finish, HctlPattern, InstallSpec, NetworkSpec, PowerSpec, Profile,
+    RaidLevel, RaidSpec, Recognition,
 };
 use crate::vendors::known_slugs;
 use crate::wire::{self, ProfileFile};
@@ -30,6 +30,7 @@ impl TryFrom<ProfileFile> for Profile {
         let bays = bay_map(file.bays)?;
         let disk_groups = disk_groups(file.disks)?;
         let raid = raid(file.raid, &disk_groups)?;
+        let install = install(file.install)?;
         Ok(Profile {
             name,
             description: file.description,
@@ -41,8 +42,19 @@ impl TryFrom<ProfileFile> for Profile {
             bays,
             disk_groups,
             raid,
+            install,
         })
     }
+}
+
+fn install(i: wire::InstallSection) -> Result<InstallSpec, FieldError> {
+    let finish = match &i.finish {
+        Some(f) => Finish::parse(f.get_ref()).ok_or_else(|| {
+            err("install.finish", f, format!("unknown action `{}` (one of {})", f.get_ref(), Finish::NAMES))
+        })?,
+        None => Finish::default(),
+    };
+    Ok(InstallSpec { finish, wipe: i.wipe })
 }
 
 fn err<T>(field: impl Into<String>, spanned: &Spanned<T>, msg: impl Into<String>) -> FieldError {

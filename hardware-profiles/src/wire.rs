@@ -27,6 +27,8 @@ pub struct ProfileFile {
     pub disks: Vec<DiskGroupSection>,
     #[serde(default)]
     pub raid: Vec<RaidSection>,
+    #[serde(default)]
+    pub install: InstallSection,
 }
 
 /// How to recognise the model from DMI. More keys make the profile more specific.
@@ -116,6 +118,18 @@ pub struct RaidSection {
     pub group: Spanned<String>,
     #[serde(default = "metadata_1_2")]
     pub metadata: Spanned<String>,
+}
+
+/// What the installer does around the install itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallSection {
+    /// `reboot` (default) or `poweroff` when the install is done.
+    #[serde(default)]
+    pub finish: Option<Spanned<String>>,
+    /// Wipe member disks that already carry data (partition table, md superblock, filesystem).
+    #[serde(default)]
+    pub wipe: bool,
 }
 
 fn yes() -> bool {

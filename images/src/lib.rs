@@ -9,7 +9,7 @@ pub mod synth;
 pub mod verify;
 
 pub use keys::{KeyError, PublicKey, SecretKey, load_public_keys_dir, write_key_pair};
-pub use outboard::{CreatedOutboard, ExpectedChunk, OutboardError, create_outboard, expected_chunks};
+pub use outboard::{CreatedOutboard, ExpectedChunk, OutboardError, create_outboard, expected_chunks, outboard_size};
 pub use publish::{DEFAULT_CHUNK_SIZE, PublishError, PublishRequest, publish};
 pub use signing::{SignManifest, SignatureError};
 pub use synth::{BOOT_AREA, has_bootable_mbr, parse_size, synth_image};

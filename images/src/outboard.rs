@@ -36,6 +36,11 @@ pub fn block_size(chunk_size: u64) -> Result<BlockSize, OutboardError> {
     BlockSize::from_bytes(chunk_size).ok_or(OutboardError::ChunkSize(chunk_size))
 }
 
+/// Length in bytes of the outboard of a `size`-byte image in `chunk_size` groups.
+pub fn outboard_size(size: u64, chunk_size: u64) -> Result<u64, OutboardError> {
+    Ok(BaoTree::new(size, block_size(chunk_size)?).outboard_size())
+}
+
 /// A freshly computed outboard.
 #[derive(Debug, Clone)]
 pub struct CreatedOutboard {

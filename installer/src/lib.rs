@@ -8,6 +8,7 @@ pub mod ipmi;
 pub mod judge;
 pub mod lldp;
 pub mod observe;
+pub mod pid1;
 pub mod plan;
 pub mod register;
 pub mod render;

@@ -1,7 +1,7 @@
 //! `installer`: the PID-1 program of the netboot initramfs, and the same checks for people.
 //!
 //! Exit status: 0 when the node may be installed, 1 when blocking problems were found, 2 on usage or
-//! I/O errors.
+//! I/O errors. Started as PID 1 (`/init` of the netboot initramfs) it runs `installer run` and never exits.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,10 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hardware_profiles::{Profile, load_dir, load_file, select};
+use installer::apply::{Network, SystemNetwork, Udhcpc};
+use installer::console::Console;
 use installer::ipmi::IpmiTool;
 use installer::judge::judge;
 use installer::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
 use installer::observe::{Seams, observe_inventory, observe_system};
+use installer::pid1::{self, Outcome, RunOptions, run_node};
+use installer::plan::{BondPlan, plan, plan_text};
 use installer::render::{inventory_text, verdict_text};
 use rackhand_api::MacAddr;
 
@@ -44,6 +48,56 @@ enum Command {
         profile: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Print the install plan: bond, md arrays, image target, end action.
+    Plan {
+        #[command(flatten)]
+        observe: ObserveArgs,
+        #[arg(long)]
+        profile: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provision this machine: what PID 1 does (observe, judge, bond, RAID, image, report to the boot
+    /// service named on the kernel command line). Destroys the planned disks' contents.
+    Run {
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        #[arg(long, default_value = "/proc/cmdline")]
+        cmdline: PathBuf,
+        #[arg(long, default_value = "/etc/rackhand/profiles")]
+        profiles: PathBuf,
+        #[arg(long, default_value = "/etc/rackhand/modules")]
+        modules: PathBuf,
+        #[arg(long, default_value = "/etc/rackhand/keys")]
+        keys: PathBuf,
+        #[arg(long, default_value_t = 31)]
+        lldp_wait: u64,
+    },
+    /// Lab helper: build a bond over netlink as the installer does and bring it up.
+    #[command(hide = true)]
+    ApplyBond {
+        #[arg(long, default_value = "bond0")]
+        name: String,
+        /// Comma-separated leg interfaces.
+        #[arg(long, value_delimiter = ',')]
+        legs: Vec<String>,
+        #[arg(long, default_value = "active-backup")]
+        mode: String,
+        #[arg(long)]
+        primary: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        miimon: u32,
+    },
+    /// Lab helper: get an address over DHCP with udhcpc as the installer does; prints the lease.
+    #[command(hide = true)]
+    Dhcp {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = "/run/rackhand")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        tries: u32,
     },
     /// Lab helper: send LLDP frames on an interface, like a switch port.
     #[command(hide = true)]
@@ -89,6 +143,9 @@ struct ObserveArgs {
 }
 
 fn main() -> ExitCode {
+    if nix::unistd::getpid().as_raw() == 1 {
+        pid1::as_init();
+    }
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -120,6 +177,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", verdict_text(&verdict));
             }
             Ok(if verdict.must_not_install() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Plan { observe, profile, json } => {
+            let profile = choose_profile(&profile, &observe.root)?;
+            let inventory = observe_with(&observe, Some(&profile));
+            let verdict = judge(&inventory, &profile);
+            let plan = plan(&verdict, &profile, &inventory).context("planning the install")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", plan_text(&plan));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { root, cmdline, profiles, modules, keys, lldp_wait } => {
+            let opts =
+                RunOptions { root, cmdline, modules, profiles, keys, lldp_window: Duration::from_secs(lldp_wait) };
+            let mut console = Console::new(Box::new(std::io::stdout()), 80);
+            match run_node(&opts, &mut console) {
+                Outcome::Ready(finish) => {
+                    eprintln!("installer: ready; as PID 1 it would now {finish:?} (not done outside PID 1)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Outcome::Failed { .. } => Ok(ExitCode::from(1)),
+            }
+        }
+        Command::ApplyBond { name, legs, mode, primary, miimon } => {
+            let plan = BondPlan { name, mode, legs, primary, miimon_ms: miimon };
+            SystemNetwork::new().create_bond(&plan).with_context(|| format!("creating {}", plan.name))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dhcp { iface, dir, tries } => {
+            let lease = Udhcpc::new(dir).lease(&iface, tries).with_context(|| format!("DHCP on {iface}"))?;
+            println!("{} {}", lease.address, lease.router.unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
         }
         Command::LldpSend { iface, chassis, port, system_name, system_desc, ttl, src_mac, count, interval_ms } => {
             let frame = encode_lldp_frame(src_mac, &chassis, &port, &system_name, &system_desc, ttl);

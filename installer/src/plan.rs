@@ -1,1 +1,197 @@
-//! verdict + profile → install plan (pure). (Issue 4.)
+//! Verdict + profile + inventory → the install plan: which bond to build from which real interfaces, which
+//! md arrays from which `/dev/sdX`, where the image goes and what to do at the end. Pure: no I/O.
+
+use std::fmt::Write as _;
+
+use hardware_profiles::{BondMode, DiskGroup, Finish, Profile};
+use rackhand_api::{Disk, Inventory, Verdict};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::judge::choose_bond_legs;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub profile: String,
+    pub bond: BondPlan,
+    pub arrays: Vec<ArrayPlan>,
+    /// The image to install and the device it is written to (the first array, the OS array).
+    pub image: ImagePlan,
+    /// Arrays other than the OS array: built, left unformatted for the installed OS.
+    pub data_arrays: Vec<String>,
+    /// Member disks that already carry data may be wiped (profile `[install] wipe`).
+    pub wipe: bool,
+    pub finish: FinishAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BondPlan {
+    pub name: String,
+    /// Kernel bonding mode name: `active-backup`, `802.3ad`, `balance-alb`.
+    pub mode: String,
+    pub legs: Vec<String>,
+    /// The leg that carries traffic while it has link (active-backup only).
+    pub primary: Option<String>,
+    pub miimon_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArrayPlan {
+    /// `/dev/md0`.
+    pub device: String,
+    /// mdadm level: `1`, `6`, `10`.
+    pub level: String,
+    /// `/dev/sda`, in bay order.
+    pub members: Vec<String>,
+    pub metadata: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImagePlan {
+    pub name: String,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishAction {
+    Reboot,
+    PowerOff,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    #[error("the verdict forbids installing: {0}")]
+    Blocked(String),
+    #[error("the verdict is for profile `{verdict}`, not `{profile}`")]
+    WrongProfile { verdict: String, profile: String },
+    #[error("bond {name} needs {wanted} legs, found {found} usable interfaces")]
+    BondLegs { name: String, wanted: u32, found: usize },
+    #[error("array {device}: disk group `{group}` has {found} of its {wanted} disks")]
+    Members { device: String, group: String, wanted: u32, found: usize },
+    #[error("profile `{0}` builds no RAID array, so there is no device to write the image to")]
+    NoOsArray(String),
+}
+
+pub fn plan(verdict: &Verdict, profile: &Profile, inventory: &Inventory) -> Result<Plan, PlanError> {
+    if verdict.profile != profile.name {
+        return Err(PlanError::WrongProfile { verdict: verdict.profile.clone(), profile: profile.name.clone() });
+    }
+    if verdict.must_not_install() {
+        let first = verdict.blocking().next().map_or("profile does not match".to_owned(), |p| p.message.clone());
+        return Err(PlanError::Blocked(first));
+    }
+    let bond = bond_plan(profile, inventory)?;
+    let arrays = array_plans(profile, &inventory.disks)?;
+    let os = arrays.first().ok_or_else(|| PlanError::NoOsArray(profile.name.clone()))?;
+    Ok(Plan {
+        profile: profile.name.clone(),
+        image: ImagePlan { name: profile.image.clone(), device: os.device.clone() },
+        data_arrays: arrays[1..].iter().map(|a| a.device.clone()).collect(),
+        bond,
+        arrays,
+        wipe: profile.install.wipe,
+        finish: match profile.install.finish {
+            Finish::Reboot => FinishAction::Reboot,
+            Finish::PowerOff => FinishAction::PowerOff,
+        },
+    })
+}
+
+fn bond_plan(profile: &Profile, inventory: &Inventory) -> Result<BondPlan, PlanError> {
+    let spec = &profile.bond;
+    let legs: Vec<String> =
+        choose_bond_legs(&inventory.nics, &profile.network, spec).iter().map(|n| n.name.clone()).collect();
+    if legs.len() < spec.legs as usize {
+        return Err(PlanError::BondLegs { name: spec.name.clone(), wanted: spec.legs, found: legs.len() });
+    }
+    // choose_bond_legs puts the primary vendor's NIC first.
+    let primary = (spec.mode == BondMode::ActiveBackup).then(|| legs[0].clone());
+    Ok(BondPlan {
+        name: spec.name.clone(),
+        mode: spec.mode.kernel_name().to_owned(),
+        legs,
+        primary,
+        miimon_ms: spec.miimon_ms,
+    })
+}
+
+fn array_plans(profile: &Profile, disks: &[Disk]) -> Result<Vec<ArrayPlan>, PlanError> {
+    let bay_bound: Vec<u32> = profile.disk_groups.iter().flat_map(|g| g.bays.iter().copied()).collect();
+    let mut unclaimed: Vec<&Disk> = disks.iter().filter(|d| !d.bay.is_some_and(|b| bay_bound.contains(&b))).collect();
+    let mut out = Vec::new();
+    for array in &profile.raid {
+        let device = format!("/dev/{}", array.device.trim_start_matches("/dev/"));
+        let group = profile.disk_group(&array.group).expect("validated profiles name existing groups");
+        let members = group_members(group, disks, &mut unclaimed);
+        if members.len() < group.count as usize {
+            return Err(PlanError::Members {
+                device,
+                group: group.name.clone(),
+                wanted: group.count,
+                found: members.len(),
+            });
+        }
+        out.push(ArrayPlan {
+            device,
+            level: array.level.mdadm_name().to_owned(),
+            members: members.iter().map(|d| format!("/dev/{}", d.name)).collect(),
+            metadata: array.metadata.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The group's disks: by its bays in order, or (for a group without bays) the first unclaimed disks of
+/// its class and size, as the judge counts them.
+fn group_members<'a>(group: &DiskGroup, disks: &'a [Disk], unclaimed: &mut Vec<&'a Disk>) -> Vec<&'a Disk> {
+    let fits = |d: &Disk| d.class == group.class && group.size_fits(d.size_bytes);
+    if !group.bays.is_empty() {
+        return group.bays.iter().filter_map(|bay| disks.iter().find(|d| d.bay == Some(*bay) && fits(d))).collect();
+    }
+    let mut members = Vec::new();
+    while members.len() < group.count as usize {
+        let Some(pos) = unclaimed.iter().position(|d| fits(d)) else { break };
+        members.push(unclaimed.remove(pos));
+    }
+    members
+}
+
+impl ArrayPlan {
+    /// `raid1`, for results and screens (mdadm itself takes `1`).
+    pub fn level_name(&self) -> String {
+        format!("raid{}", self.level)
+    }
+}
+
+/// The plan as a person reads it (`installer plan`).
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let b = &plan.bond;
+    let primary = b.primary.as_deref().map_or(String::new(), |p| format!(", primary {p}"));
+    let _ = writeln!(out, "profile {}", plan.profile);
+    let _ =
+        writeln!(out, "bond {}: {} over {}{primary}, miimon {} ms", b.name, b.mode, b.legs.join(" + "), b.miimon_ms);
+    for a in &plan.arrays {
+        let _ = writeln!(
+            out,
+            "array {}: {} of {} (metadata {})",
+            a.device,
+            a.level_name(),
+            a.members.join(" "),
+            a.metadata
+        );
+    }
+    let _ = writeln!(out, "image {} -> {}", plan.image.name, plan.image.device);
+    for d in &plan.data_arrays {
+        let _ = writeln!(out, "data {d}: left unformatted for the installed OS");
+    }
+    let wipe = if plan.wipe { "wiped" } else { "refused" };
+    let _ = writeln!(out, "disks with existing data: {wipe}");
+    let finish = match plan.finish {
+        FinishAction::Reboot => "reboot",
+        FinishAction::PowerOff => "power off",
+    };
+    let _ = writeln!(out, "then: {finish}");
+    out
+}

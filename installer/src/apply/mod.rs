@@ -1,1 +1,94 @@
-//! Applying an install plan to the machine: bond (netlink), RAID (mdadm). (Issue 4.)
+//! Applying an install plan to the machine: the network (bond over netlink, DHCP with udhcpc), RAID
+//! (mdadm), the image. Each is a small trait with a real implementation here and a fake in [`fake`];
+//! [`install`] runs the steps in order and reports each.
+
+pub mod dhcp;
+pub mod fake;
+pub mod install;
+pub mod netlink;
+pub mod raid;
+pub mod signature;
+
+use rackhand_api::ImageResult;
+use thiserror::Error;
+
+use crate::plan::BondPlan;
+
+pub use dhcp::{Lease, Udhcpc};
+pub use install::{Installer, NetworkOutcome, StepFailure};
+pub use raid::{Mdadm, Raid};
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{what}: {status}: {stderr}")]
+    Command { what: String, status: String, stderr: String },
+    #[error("{what}: netlink: {message}")]
+    Netlink { what: String, message: String },
+    #[error("{device} already holds data ({found}); the profile does not allow wiping it")]
+    DiskHasData { device: String, found: String },
+    #[error("image: {0}")]
+    Image(String),
+}
+
+/// What the install needs from the network.
+pub trait Network {
+    /// Bring these interfaces up (so they get carrier and can hear LLDP).
+    fn links_up(&self, names: &[String]) -> Result<(), ApplyError>;
+    /// Create the bond, enslave its legs and bring it up.
+    fn create_bond(&self, plan: &BondPlan) -> Result<(), ApplyError>;
+    /// Remove a link (a half-built bond before falling back).
+    fn delete_link(&self, name: &str) -> Result<(), ApplyError>;
+    /// An address over DHCP on an interface that is up.
+    fn dhcp(&self, interface: &str) -> Result<Lease, ApplyError>;
+}
+
+/// Netlink for links, busybox udhcpc for addresses.
+#[derive(Debug, Clone)]
+pub struct SystemNetwork {
+    pub udhcpc: Udhcpc,
+    /// DHCP discovers per attempt (3 s apart).
+    pub dhcp_tries: u32,
+}
+
+impl SystemNetwork {
+    pub fn new() -> Self {
+        Self { udhcpc: Udhcpc::new("/run/rackhand"), dhcp_tries: 10 }
+    }
+}
+
+impl Default for SystemNetwork {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Network for SystemNetwork {
+    fn links_up(&self, names: &[String]) -> Result<(), ApplyError> {
+        netlink::links_up(names)
+    }
+
+    fn create_bond(&self, plan: &BondPlan) -> Result<(), ApplyError> {
+        netlink::create_bond(plan)
+    }
+
+    fn delete_link(&self, name: &str) -> Result<(), ApplyError> {
+        netlink::delete_link(name)
+    }
+
+    fn dhcp(&self, interface: &str) -> Result<Lease, ApplyError> {
+        self.udhcpc.lease(interface, self.dhcp_tries)
+    }
+}
+
+/// The image step: fetch the signed manifest, stream the verified image onto `device`. `progress` is
+/// called with (bytes written, total bytes).
+pub trait ImageInstaller {
+    fn install(
+        &mut self,
+        name: &str,
+        device: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ImageResult, ApplyError>;
+}

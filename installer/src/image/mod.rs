@@ -1,1 +1,53 @@
-//! Verified image streaming: manifest (signed), BLAKE3-verified chunks, first MiB last, resume by Range. (Issue 4.)
+//! Verified image streaming for the installer's apply step.
+//!
+//! 1. [`fetch_manifest`]: `GET {server}/images/{name}/manifest`, signed by a key from [`TRUSTED_KEYS_DIR`],
+//!    naming the image that was asked for.
+//! 2. [`write_image`] / [`install_image`]: fetch the outboard, check it against the manifest's BLAKE3 root,
+//!    then stream the image through a chain of readers (HTTP body → [`ImageSource`] with Range resume →
+//!    chunk-verifying reader) into the target, each chunk group checked before it is written and the
+//!    first MiB held back until everything is verified (the rule is in [`write`]'s docs).
+//!
+//! [`install_from_server`] does both and returns what the node registration reports.
+
+mod error;
+mod fetch;
+mod source;
+mod stream;
+pub mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use error::ImageError;
+pub use fetch::{TRUSTED_KEYS_DIR, fetch_manifest, load_trusted_keys, manifest_url, resolve_url};
+pub use images::PublicKey;
+pub use rackhand_api::{ImageResult, Manifest};
+pub use source::{HttpImageSource, ImageBody, ImageSource, RetryPolicy};
+pub use write::{install_image, write_image};
+
+/// Fetches and checks the manifest of `image_name` from `server_url`, then streams the image onto `device`.
+pub fn install_from_server(
+    server_url: &str,
+    image_name: &str,
+    trusted: &[PublicKey],
+    device: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<ImageResult, ImageError> {
+    install_from_server_with(server_url, image_name, trusted, device, RetryPolicy::default(), progress)
+}
+
+/// [`install_from_server`] with a retry policy for lost connections.
+pub fn install_from_server_with(
+    server_url: &str,
+    image_name: &str,
+    trusted: &[PublicKey],
+    device: &Path,
+    retry: RetryPolicy,
+    progress: impl FnMut(u64, u64),
+) -> Result<ImageResult, ImageError> {
+    let manifest = fetch_manifest(server_url, image_name, trusted)?;
+    let mut source = HttpImageSource::new(&manifest_url(server_url, image_name), &manifest).with_retry_policy(retry);
+    install_image(&manifest, &mut source, device, progress)
+}

@@ -1,0 +1,162 @@
+//! Fakes of the apply traits and the reporter, recording what was asked of them: for the installer's own
+//! tests and for anyone driving the orchestrator without hardware.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rackhand_api::{FailedReport, ImageResult, Inventory, PlanResults, ProgressReport};
+
+use crate::plan::{ArrayPlan, BondPlan};
+use crate::register::{RegisterError, Reporter};
+
+use super::{ApplyError, ImageInstaller, Lease, Network, Raid};
+
+fn fake_error(what: &str) -> ApplyError {
+    ApplyError::Command { what: what.to_owned(), status: "exit status: 1".into(), stderr: "fake failure".into() }
+}
+
+/// Records calls; `fail_bond` / `fail_dhcp_on` make those calls fail.
+#[derive(Debug, Default)]
+pub struct FakeNetwork {
+    pub calls: Mutex<Vec<String>>,
+    pub fail_bond: bool,
+    pub fail_dhcp_on: Vec<String>,
+}
+
+impl FakeNetwork {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl Network for FakeNetwork {
+    fn links_up(&self, names: &[String]) -> Result<(), ApplyError> {
+        self.record(format!("up {}", names.join(",")));
+        Ok(())
+    }
+
+    fn create_bond(&self, plan: &BondPlan) -> Result<(), ApplyError> {
+        self.record(format!("bond {} {} {}", plan.name, plan.mode, plan.legs.join(",")));
+        if self.fail_bond { Err(fake_error("creating the bond")) } else { Ok(()) }
+    }
+
+    fn delete_link(&self, name: &str) -> Result<(), ApplyError> {
+        self.record(format!("delete {name}"));
+        Ok(())
+    }
+
+    fn dhcp(&self, interface: &str) -> Result<Lease, ApplyError> {
+        self.record(format!("dhcp {interface}"));
+        if self.fail_dhcp_on.iter().any(|i| i == interface) {
+            return Err(fake_error(&format!("DHCP on {interface}")));
+        }
+        Ok(Lease { interface: interface.into(), address: "10.77.0.50/24".into(), router: Some("10.77.0.1".into()) })
+    }
+}
+
+/// Disks by device name → what they already hold; arrays get UUIDs `fake-uuid-mdN`.
+#[derive(Debug, Default)]
+pub struct FakeRaid {
+    pub data: BTreeMap<String, String>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeRaid {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Raid for FakeRaid {
+    fn existing_data(&self, device: &str) -> Result<Option<String>, ApplyError> {
+        Ok(self.data.get(device).cloned())
+    }
+
+    fn wipe(&self, device: &str) -> Result<(), ApplyError> {
+        self.calls.lock().unwrap().push(format!("wipe {device}"));
+        Ok(())
+    }
+
+    fn create(&self, array: &ArrayPlan) -> Result<String, ApplyError> {
+        self.calls.lock().unwrap().push(format!(
+            "create {} level {} {}",
+            array.device,
+            array.level,
+            array.members.join(" ")
+        ));
+        Ok(format!("fake-uuid-{}", array.device.trim_start_matches("/dev/")))
+    }
+}
+
+/// Reports progress in `chunks` steps of `size / chunks` bytes, then succeeds (or fails with `fail`).
+#[derive(Debug, Default)]
+pub struct FakeImage {
+    pub size: u64,
+    pub chunks: u64,
+    pub fail: Option<String>,
+}
+
+impl ImageInstaller for FakeImage {
+    fn install(
+        &mut self,
+        name: &str,
+        device: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ImageResult, ApplyError> {
+        let chunks = self.chunks.max(1);
+        for i in 1..=chunks {
+            progress(self.size * i / chunks, self.size);
+        }
+        if let Some(why) = &self.fail {
+            return Err(ApplyError::Image(why.clone()));
+        }
+        Ok(ImageResult { name: name.into(), version: "1".into(), blake3: "ab".repeat(32), device: device.into() })
+    }
+}
+
+/// Everything the installer posted, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Posted {
+    Inventory(Box<Inventory>),
+    Progress(ProgressReport),
+    Ready(PlanResults),
+    Failed(FailedReport),
+}
+
+#[derive(Debug, Default)]
+pub struct RecordingReporter {
+    pub posted: Mutex<Vec<Posted>>,
+}
+
+impl RecordingReporter {
+    pub fn posted(&self) -> Vec<Posted> {
+        self.posted.lock().unwrap().clone()
+    }
+
+    fn push(&self, p: Posted) -> Result<(), RegisterError> {
+        self.posted.lock().unwrap().push(p);
+        Ok(())
+    }
+}
+
+impl Reporter for RecordingReporter {
+    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError> {
+        self.push(Posted::Inventory(Box::new(inventory.clone())))
+    }
+
+    fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {
+        self.push(Posted::Progress(report.clone()))
+    }
+
+    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError> {
+        self.push(Posted::Ready(results.clone()))
+    }
+
+    fn failed(&self, report: &FailedReport) -> Result<(), RegisterError> {
+        self.push(Posted::Failed(report.clone()))
+    }
+}

@@ -1,0 +1,133 @@
+//! Where image bytes come from: a small trait, and its HTTP implementation (ureq, plain HTTP: the installer
+//! is a static binary without TLS, and the bytes are verified against the signed manifest anyway).
+
+use std::io::Read;
+use std::time::Duration;
+
+use rackhand_api::Manifest;
+
+use super::error::ImageError;
+use super::fetch::resolve_url;
+
+/// How often and how patiently a lost connection is retried, counted per chunk: a link that keeps making
+/// progress is never given up on, one that fails `attempts` times in a row at the same chunk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 6, first_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(8) }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `failures` (from 1): doubling from `first_backoff` up to `max_backoff`.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(16);
+        self.first_backoff.saturating_mul(1 << doublings).min(self.max_backoff)
+    }
+}
+
+/// An open stream of image bytes from some offset on.
+pub struct ImageBody {
+    pub reader: Box<dyn Read + Send>,
+    /// Bytes the server announced (`Content-Length`), if it did.
+    pub length: Option<u64>,
+}
+
+/// The seam between streaming and transport.
+pub trait ImageSource {
+    /// The image's URL, for messages.
+    fn image_url(&self) -> &str;
+    /// The outboard's URL, for messages.
+    fn outboard_url(&self) -> &str;
+    /// The whole outboard; more than `max_len` bytes is an error.
+    fn fetch_outboard(&mut self, max_len: u64) -> Result<Vec<u8>, ImageError>;
+    /// The image bytes from `offset` to the end. A failure worth retrying is [`ImageError::Connection`].
+    fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError>;
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+}
+
+/// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume.
+pub struct HttpImageSource {
+    agent: ureq::Agent,
+    image_url: String,
+    outboard_url: String,
+    retry: RetryPolicy,
+}
+
+impl HttpImageSource {
+    /// The source for `manifest`, fetched from `manifest_url` (its relative URLs resolve against it).
+    pub fn new(manifest_url: &str, manifest: &Manifest) -> Self {
+        Self {
+            agent: http_agent(),
+            image_url: resolve_url(manifest_url, &manifest.image_url),
+            outboard_url: resolve_url(manifest_url, &manifest.outboard_url),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+impl ImageSource for HttpImageSource {
+    fn image_url(&self) -> &str {
+        &self.image_url
+    }
+
+    fn outboard_url(&self) -> &str {
+        &self.outboard_url
+    }
+
+    fn fetch_outboard(&mut self, max_len: u64) -> Result<Vec<u8>, ImageError> {
+        let fetch_error = |reason: String| ImageError::OutboardFetch { url: self.outboard_url.clone(), reason };
+        let mut response = self.agent.get(&self.outboard_url).call().map_err(|e| fetch_error(e.to_string()))?;
+        if response.status().as_u16() != 200 {
+            return Err(fetch_error(format!("HTTP status {}", response.status().as_u16())));
+        }
+        let body = response.body_mut().with_config().limit(max_len + 1).read_to_vec();
+        body.map_err(|e| fetch_error(e.to_string()))
+    }
+
+    fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
+        let url = self.image_url.clone();
+        let mut request = self.agent.get(&url);
+        if offset > 0 {
+            request = request.header("Range", format!("bytes={offset}-"));
+        }
+        let response =
+            request.call().map_err(|e| ImageError::Connection { url: url.clone(), offset, reason: e.to_string() })?;
+        match (response.status().as_u16(), offset) {
+            (200, 0) | (206, 1..) => {}
+            (200, _) => return Err(ImageError::RangeIgnored { url, offset }),
+            (status, _) => return Err(ImageError::ImageStatus { url, offset, status }),
+        }
+        let length = response.body().content_length();
+        Ok(ImageBody { reader: Box::new(response.into_body().into_reader()), length })
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+}
+
+/// The installer's HTTP client: no proxy (the boot service is on the provisioning network), bounded
+/// connect and per-read waits so a dead link is noticed, status codes handled by the caller.
+pub(super) fn http_agent() -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
+        .build();
+    ureq::Agent::new_with_config(config)
+}

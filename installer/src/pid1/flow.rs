@@ -1,0 +1,114 @@
+//! One node's provisioning once the hardware is observed: judge, plan, network (bond or fallback), post
+//! the inventory, then `failed` with the problems or the install steps and `ready`. All I/O goes through
+//! the [`Installer`]'s traits, so the whole flow runs against fakes in tests.
+
+use hardware_profiles::Profile;
+use rackhand_api::{FailedReport, Inventory, Problem, Severity};
+
+use crate::apply::Installer;
+use crate::console::{Failure, StepState, log_line};
+use crate::judge::judge;
+use crate::plan::{FinishAction, plan};
+
+/// What the node ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Installed and reported ready: reboot or power off.
+    Ready(FinishAction),
+    /// Stopped: stay on the failure screen. `reported` says whether the boot service heard about it.
+    Failed { reason: String, problems: Vec<Problem>, reported: bool },
+}
+
+pub struct Inputs {
+    pub inventory: Inventory,
+    /// The selected profile, or why none could be chosen.
+    pub profile: Result<Profile, String>,
+    /// The NIC the node PXE-booted from (`rackhand.mac`), for the fallback network.
+    pub fallback_nic: Option<String>,
+}
+
+pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
+    let Inputs { inventory, profile, fallback_nic } = inputs;
+    let (verdict_failure, plan) = match &profile {
+        Err(why) => (Some((format!("no hardware profile: {why}"), Vec::new())), None),
+        Ok(profile) => {
+            installer.console.state.profile = Some(profile.name.clone());
+            let verdict = judge(&inventory, profile);
+            let blocking: Vec<Problem> = verdict.blocking().cloned().collect();
+            for p in verdict.problems.iter().filter(|p| p.severity == Severity::Warning) {
+                log_line(&format!("warning: {} — {} (fix: {})", p.part, p.message, p.fix));
+            }
+            match plan(&verdict, profile, &inventory) {
+                Ok(plan) => (None, Some(plan)),
+                Err(e) if verdict.must_not_install() => {
+                    let n = blocking.len();
+                    let reason = if n == 0 { e.to_string() } else { format!("{n} blocking problem(s): {e}") };
+                    (Some((reason, verdict.problems.clone())), None)
+                }
+                Err(e) => (Some((format!("cannot plan the install: {e}"), Vec::new())), None),
+            }
+        }
+    };
+    match &verdict_failure {
+        Some((reason, _)) => installer.console.step("inspect", StepState::Failed, Some(reason.clone())),
+        None => installer.console.step("inspect", StepState::Done, None),
+    }
+    let net = installer.network(plan.as_ref().map(|p| &p.bond), fallback_nic.as_deref());
+    if net.lease.is_none() {
+        let reason = verdict_failure
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .or(net.bond_error.clone())
+            .unwrap_or_else(|| "no network to reach the boot service".to_owned());
+        let problems = verdict_failure.map(|(_, p)| p).unwrap_or_default();
+        return fail(installer, reason, problems, false);
+    }
+    installer.console.step("report", StepState::Running, Some("posting the inventory".into()));
+    if let Err(e) = installer.reporter.inventory(&inventory) {
+        let reason = verdict_failure.map_or_else(|| format!("could not post the inventory: {e}"), |(r, _)| r);
+        return fail(installer, reason, Vec::new(), false);
+    }
+    installer.console.step("report", StepState::Done, Some("inventory posted".into()));
+    if let Some((reason, problems)) = verdict_failure {
+        return report_failure(installer, reason, problems);
+    }
+    let plan = plan.expect("a plan exists when the verdict allows the install");
+    let Some(bond) = net.bond else {
+        let reason = net.bond_error.unwrap_or_else(|| "the bond was not built".into());
+        return report_failure(installer, reason, Vec::new());
+    };
+    match installer.install(&plan, bond) {
+        Err(step) => report_failure(installer, format!("{}: {}", step.step, step.reason), Vec::new()),
+        Ok(results) => match installer.reporter.ready(&results) {
+            Ok(()) => {
+                log_line("node ready");
+                Outcome::Ready(plan.finish)
+            }
+            Err(e) => fail(installer, format!("installed, but could not report ready: {e}"), Vec::new(), false),
+        },
+    }
+}
+
+fn report_failure(installer: &mut Installer<'_>, reason: String, problems: Vec<Problem>) -> Outcome {
+    let report = FailedReport { reason: reason.clone(), problems: problems.clone() };
+    let reported = match installer.reporter.failed(&report) {
+        Ok(()) => true,
+        Err(e) => {
+            log_line(&format!("could not report the failure: {e}"));
+            false
+        }
+    };
+    fail(installer, reason, problems, reported)
+}
+
+/// Show the failure (blocking problems only: warnings did not stop the install) and log it.
+fn fail(installer: &mut Installer<'_>, reason: String, problems: Vec<Problem>, reported: bool) -> Outcome {
+    log_line(&format!("node failed: {reason}"));
+    for p in problems.iter().filter(|p| p.severity == Severity::Blocking) {
+        log_line(&format!("problem: {} — {} / fix: {}", p.part, p.message, p.fix));
+    }
+    let shown = problems.iter().filter(|p| p.severity == Severity::Blocking).cloned().collect();
+    installer.console.state.failure = Some(Failure { reason: reason.clone(), problems: shown });
+    installer.console.draw();
+    Outcome::Failed { reason, problems, reported }
+}

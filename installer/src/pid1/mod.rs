@@ -1,0 +1,165 @@
+//! `installer run`, and PID 1 of the netboot initramfs: mount, load modules, bring the NICs up, observe
+//! (with LLDP), select a profile, then [`flow::provision`] with the real network, mdadm, image stream and
+//! boot-service client. As PID 1 it never exits: it reboots/powers off when ready, or stays on the
+//! failure screen with a rescue shell.
+
+pub mod flow;
+pub mod init;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hardware_profiles::{Profile, load_dir, select};
+use rackhand_api::ImageResult;
+
+use crate::apply::{ApplyError, ImageInstaller, Installer, Mdadm, Network, SystemNetwork};
+use crate::console::{Console, Failure, NodeIdentity, StepState, log_line};
+use crate::ipmi::IpmiTool;
+use crate::lldp::RawSocketListener;
+use crate::observe::{Seams, observe_inventory, observe_nics, observe_system};
+use crate::plan::FinishAction;
+use crate::register::{Backoff, Client, parse_cmdline};
+
+pub use flow::{Inputs, Outcome, provision};
+
+/// Where things are in the initramfs; overridable for `installer run` by a person.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub root: PathBuf,
+    pub cmdline: PathBuf,
+    pub modules: PathBuf,
+    pub profiles: PathBuf,
+    pub keys: PathBuf,
+    pub lldp_window: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            root: "/".into(),
+            cmdline: "/proc/cmdline".into(),
+            modules: "/etc/rackhand/modules".into(),
+            profiles: "/etc/rackhand/profiles".into(),
+            keys: crate::image::TRUSTED_KEYS_DIR.into(),
+            lldp_window: Duration::from_secs(31),
+        }
+    }
+}
+
+/// The verified image stream from the boot service (`installer::image`).
+pub struct ServerImage {
+    pub server: String,
+    pub keys: PathBuf,
+}
+
+impl ImageInstaller for ServerImage {
+    fn install(
+        &mut self,
+        name: &str,
+        device: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ImageResult, ApplyError> {
+        let keys = crate::image::load_trusted_keys(&self.keys).map_err(|e| ApplyError::Image(e.to_string()))?;
+        crate::image::install_from_server(&self.server, name, &keys, Path::new(device), progress)
+            .map_err(|e| ApplyError::Image(e.to_string()))
+    }
+}
+
+/// The whole node run; returns the outcome for the caller (PID 1 or a person) to act on.
+pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
+    let cmdline = std::fs::read_to_string(&opts.cmdline).unwrap_or_default();
+    let params = match parse_cmdline(&cmdline) {
+        Ok(p) => p,
+        Err(e) => return unreported(console, e.to_string()),
+    };
+    console.state.node.id = Some(params.node.to_string());
+    console.state.node.mac = Some(params.mac.to_string());
+    log_line(&format!("node {} ({}) reporting to {}", params.node, params.mac, params.server));
+    if opts.root == Path::new("/") {
+        init::load_modules(&opts.modules);
+    }
+    let network = SystemNetwork::new();
+    let nics = settle_nics(&opts.root);
+    if let Err(e) = network.links_up(&nics) {
+        log_line(&format!("bringing NICs up: {e}"));
+    }
+    console.step("inspect", StepState::Running, Some(format!("listening for LLDP on {}", nics.join(", "))));
+    let profile = choose_profile(&opts.profiles, &opts.root);
+    let live = opts.root == Path::new("/");
+    let lldp_window = if live { opts.lldp_window } else { Duration::ZERO };
+    let seams = Seams { bmc: &IpmiTool, lldp: &RawSocketListener, lldp_window };
+    let inventory = observe_inventory(&opts.root, &seams, profile.as_ref().ok().map(|p| &p.bays));
+    let system = &inventory.system;
+    console.state.node = NodeIdentity {
+        vendor: system.vendor.clone(),
+        product: system.product.clone(),
+        serial: system.serial.clone(),
+        ..console.state.node.clone()
+    };
+    let fallback_nic = inventory.nics.iter().find(|n| n.mac == params.mac).map(|n| n.name.clone());
+    let client = Client::new(params.clone(), Backoff::PATIENT);
+    let mut image = ServerImage { server: params.server.clone(), keys: opts.keys.clone() };
+    let raid = Mdadm::default();
+    let mut installer = Installer { network: &network, raid: &raid, image: &mut image, reporter: &client, console };
+    provision(Inputs { inventory, profile, fallback_nic }, &mut installer)
+}
+
+fn unreported(console: &mut Console, reason: String) -> Outcome {
+    log_line(&format!("node failed: {reason}"));
+    console.state.failure = Some(Failure { reason: reason.clone(), problems: Vec::new() });
+    console.draw();
+    Outcome::Failed { reason, problems: Vec::new(), reported: false }
+}
+
+fn choose_profile(dir: &Path, root: &Path) -> Result<Profile, String> {
+    let profiles = load_dir(dir).map_err(|e| e.to_string())?;
+    let system = observe_system(root);
+    let chosen = select(&system, &profiles).map_err(|e| e.to_string())?;
+    log_line(&format!("selected profile {}", chosen.name));
+    Ok(chosen.clone())
+}
+
+/// The physical NICs, once their drivers have stopped adding interfaces (stable for a second, at most
+/// ten seconds after the modules were loaded).
+fn settle_nics(root: &Path) -> Vec<String> {
+    let names = || observe_nics(root).into_iter().map(|n| n.name).collect::<Vec<_>>();
+    let mut last = names();
+    for _ in 0..10 {
+        if root != Path::new("/") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let now = names();
+        if now == last && !now.is_empty() {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+/// PID 1: run the node, then reboot/power off when ready; on failure (or a panic) stay on the failure
+/// screen with a rescue shell. Never returns.
+pub fn as_init() -> ! {
+    init::mount_early();
+    let mut console = Console::system();
+    let opts = RunOptions::default();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_node(&opts, &mut console)))
+        .unwrap_or_else(|_| {
+            let reason = "the installer crashed (see the log above)".to_owned();
+            Outcome::Failed { reason, problems: Vec::new(), reported: false }
+        });
+    if let Outcome::Ready(finish) = outcome {
+        console.footer(&format!(
+            "install done: {}",
+            if finish == FinishAction::Reboot { "rebooting" } else { "powering off" }
+        ));
+        let e = init::finish(finish);
+        console.state.failure = Some(Failure { reason: format!("{finish:?} refused: {e}"), problems: Vec::new() });
+    }
+    console.footer(
+        "Fix the problems above, then power-cycle the server: it will PXE boot and check again. \
+                    Rescue shell: press Enter on this console.",
+    );
+    init::rescue_forever(move || console.draw())
+}

@@ -1,0 +1,136 @@
+//! The HTTP client for the node API: `POST /api/v1/nodes/{id}/inventory|events|ready|failed` with the
+//! node token as a bearer token, retrying with backoff while the boot service is unreachable.
+
+use std::time::Duration;
+
+use rackhand_api::{API_PREFIX, FailedReport, Inventory, PlanResults, ProgressReport};
+use serde::Serialize;
+use thiserror::Error;
+
+use super::BootParams;
+
+/// What the installer tells the boot service. The client below speaks HTTP; tests use a recorder.
+pub trait Reporter {
+    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError>;
+    fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError>;
+    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError>;
+    fn failed(&self, report: &FailedReport) -> Result<(), RegisterError>;
+}
+
+#[derive(Debug, Error)]
+pub enum RegisterError {
+    #[error("boot service unreachable at {url} after {attempts} attempts: {last}")]
+    Unreachable { url: String, attempts: u32, last: String },
+    #[error("boot service refused {url}: HTTP {status}: {body}")]
+    Rejected { url: String, status: u16, body: String },
+}
+
+/// How often and how long to retry: `first` doubling up to `max`, `attempts` tries in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub attempts: u32,
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// For PID 1: about five minutes of patience for a boot service that is restarting.
+    pub const PATIENT: Backoff = Backoff { attempts: 14, first: Duration::from_secs(1), max: Duration::from_secs(30) };
+
+    /// The delay before retry `n` (1-based: the delay after the first failure is `delay(1)`).
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.first.saturating_mul(factor).min(self.max)
+    }
+}
+
+type Sleep = Box<dyn Fn(Duration) + Send + Sync>;
+
+pub struct Client {
+    params: BootParams,
+    agent: ureq::Agent,
+    backoff: Backoff,
+    sleep: Sleep,
+}
+
+impl Client {
+    pub fn new(params: BootParams, backoff: Backoff) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build();
+        Self { params, agent: config.into(), backoff, sleep: Box::new(std::thread::sleep) }
+    }
+
+    /// Replace how the client waits between attempts (a fake clock in tests).
+    pub fn with_sleep(mut self, sleep: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.sleep = Box::new(sleep);
+        self
+    }
+
+    fn url(&self, what: &str) -> String {
+        format!("{}{API_PREFIX}/nodes/{}/{what}", self.params.server, self.params.node)
+    }
+
+    fn post(&self, what: &str, body: &impl Serialize) -> Result<(), RegisterError> {
+        let url = self.url(what);
+        let bearer = format!("Bearer {}", self.params.token.expose());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self.agent.post(&url).header("Authorization", &bearer).send_json(body);
+            let last = match sent {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    if resp.status().is_success() {
+                        return Ok(());
+                    }
+                    let body = resp.body_mut().read_to_string().unwrap_or_default();
+                    if status < 500 {
+                        return Err(RegisterError::Rejected { url, status, body: body.trim().to_owned() });
+                    }
+                    format!("HTTP {status}: {}", body.trim())
+                }
+                Err(e) => e.to_string(),
+            };
+            if attempt >= self.backoff.attempts {
+                return Err(RegisterError::Unreachable { url, attempts: attempt, last });
+            }
+            let delay = self.backoff.delay(attempt);
+            eprintln!("rackhand: boot service unreachable ({last}); retrying in {} ms", delay.as_millis());
+            (self.sleep)(delay);
+        }
+    }
+}
+
+impl Reporter for Client {
+    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError> {
+        self.post("inventory", inventory)
+    }
+
+    fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {
+        self.post("events", report)
+    }
+
+    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError> {
+        self.post("ready", results)
+    }
+
+    fn failed(&self, report: &FailedReport) -> Result<(), RegisterError> {
+        self.post("failed", report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff { attempts: 10, first: Duration::from_millis(100), max: Duration::from_millis(1000) };
+        let delays: Vec<u128> = (1..=6).map(|n| b.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.delay(60), Duration::from_millis(1000));
+    }
+}
