@@ -9,7 +9,9 @@
 
 pub mod accel;
 pub mod assets;
+pub mod images;
 pub mod lab;
+pub mod md;
 pub mod qmp;
 pub mod server;
 pub mod switch;

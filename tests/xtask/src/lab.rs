@@ -45,21 +45,20 @@ pub fn prepare(install: bool) -> anyhow::Result<Prepared> {
     run_cmd(Command::new(&cargo).current_dir(&root).args(["build", "--quiet", "-p", "boot-service"]))?;
     let installer = build_static_installer(&root, &cargo)?;
     let lab_dir = rackhand_lab::lab_dir();
-    let images = lab_dir.join("images");
-    std::fs::create_dir_all(&images)?;
+    let published = rackhand_lab::images::publish_lab_image(&lab_dir)?;
     eprintln!("xtask: assembling the netboot initramfs");
     let assets = assets::build(
         &lab_dir.join("assets"),
         &assets::BuildInputs {
             installer: &installer,
             profiles_dir: &root.join("hardware-profiles/profiles"),
-            keys: &[],
+            keys: std::slice::from_ref(&published.public_key),
             cache: &lab_dir.join("cache/kernel"),
         },
     )?;
     let accel = accel::choose(&assets.kernel(), &assets.probe_initrd(), PROBE_MARKER, &lab_dir.join("accel"));
     eprintln!("xtask: QEMU accelerator: {}", accel.qemu_arg());
-    Ok(Prepared { assets, boot_service: root.join("target/debug/boot-service"), images, accel })
+    Ok(Prepared { assets, boot_service: root.join("target/debug/boot-service"), images: published.images_dir, accel })
 }
 
 /// The installer as a static binary (glibc with `+crt-static`; no musl target on these machines).

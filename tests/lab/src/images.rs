@@ -1,0 +1,64 @@
+//! The lab's OS image: a deterministic synthetic disk image (real MBR, pseudo-random payload) published
+//! as `rackhand-base` with a signed manifest, and the key that signed it, which the initramfs trusts.
+//! The lab key is derived from a fixed seed: it guards nothing but the lab, and every build agrees on it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use images::{PublishRequest, SecretKey, publish, synth_image};
+use rackhand_api::Manifest;
+
+/// The image the lab profile (`qemu-lab`) installs.
+pub const IMAGE_NAME: &str = "rackhand-base";
+pub const IMAGE_VERSION: &str = "lab-1";
+pub const IMAGE_SIZE: u64 = 48 << 20;
+const KEY_SEED: [u8; 32] = *b"rackhand-lab-signing-key-seed-01";
+
+pub struct PublishedImage {
+    pub images_dir: PathBuf,
+    pub public_key: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Publish the lab image under `lab_dir/images` (and its key under `lab_dir/keys`).
+pub fn publish_lab_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
+    let key = SecretKey::from_seed(&KEY_SEED);
+    let keys_dir = lab_dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)?;
+    let public_key = keys_dir.join("lab.pub");
+    std::fs::write(&public_key, key.public().to_text())?;
+    let raw = lab_dir.join("cache").join(format!("{IMAGE_NAME}.img"));
+    if std::fs::metadata(&raw).map(|m| m.len()).ok() != Some(IMAGE_SIZE) {
+        std::fs::create_dir_all(raw.parent().expect("cache dir"))?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&raw)?);
+        synth_image(&mut out, IMAGE_SIZE, 7).context("writing the lab image")?;
+        std::io::Write::flush(&mut out)?;
+    }
+    let images_dir = lab_dir.join("images");
+    let manifest = publish(&PublishRequest {
+        name: IMAGE_NAME,
+        version: IMAGE_VERSION,
+        image: &raw,
+        key: &key,
+        images_dir: &images_dir,
+        chunk_size: images::DEFAULT_CHUNK_SIZE,
+    })
+    .context("publishing the lab image")?;
+    Ok(PublishedImage { images_dir, public_key, manifest })
+}
+
+/// A copy of `images_dir` with one byte of the image flipped at `offset` (manifest and outboard as they
+/// were), for a lab that serves a corrupt image.
+pub fn corrupt_copy(images_dir: &Path, into: &Path, offset: u64) -> anyhow::Result<PathBuf> {
+    let dir = into.join(IMAGE_NAME);
+    std::fs::create_dir_all(&dir)?;
+    for file in [rackhand_api::MANIFEST_FILE, rackhand_api::OUTBOARD_FILE, rackhand_api::IMAGE_FILE] {
+        std::fs::copy(images_dir.join(IMAGE_NAME).join(file), dir.join(file))?;
+    }
+    let image = dir.join(rackhand_api::IMAGE_FILE);
+    let mut bytes = std::fs::read(&image)?;
+    let at = usize::try_from(offset)?;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&image, bytes)?;
+    Ok(into.to_owned())
+}

@@ -1,0 +1,189 @@
+//! End to end: real virtual servers PXE-boot through the boot service into the installer, under QEMU,
+//! and the node records from the API say what happened. Needs the assets `cargo xtask test` builds.
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use rackhand_api::{DiskClass, NodeRecord, NodeState};
+use rackhand_lab::accel::Accel;
+use rackhand_lab::assets::Assets;
+use rackhand_lab::images::{IMAGE_NAME, corrupt_copy};
+use rackhand_lab::lab::Lab;
+use rackhand_lab::server::{PsuSpec, ServerSpec, VirtualServer};
+
+const INSTALL_LIMIT: Duration = Duration::from_secs(12 * 60);
+
+struct LabEnv {
+    assets: Assets,
+    boot_service: PathBuf,
+    images: PathBuf,
+    accel: Accel,
+}
+
+/// The environment `cargo xtask test` sets up, or None (the test then says SKIPPED, or fails when
+/// namespace tests are required).
+fn lab_env() -> Option<LabEnv> {
+    let var = |name| std::env::var_os(name).map(PathBuf::from);
+    let env = (|| {
+        Some(LabEnv {
+            assets: Assets::at(&var(rackhand_lab::ENV_ASSETS)?),
+            boot_service: var(rackhand_lab::ENV_BOOT_SERVICE)?,
+            images: var(rackhand_lab::ENV_IMAGES)?,
+            accel: if std::env::var(rackhand_lab::ENV_ACCEL).as_deref() == Ok("kvm") { Accel::Kvm } else { Accel::Tcg },
+        })
+    })();
+    if env.is_none() {
+        assert!(
+            std::env::var_os(rackhand_netns::REQUIRE_ENV).is_none(),
+            "QEMU lab tests need the assets `cargo xtask test` builds ({} unset)",
+            rackhand_lab::ENV_ASSETS
+        );
+        eprintln!("SKIPPED QEMU lab test: run it through `cargo xtask test` (it builds the netboot assets)");
+    }
+    env
+}
+
+/// At most two virtual servers at a time: TCG needs a core each.
+static SLOTS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let (count, freed) = &SLOTS;
+        let mut running = freed.wait_while(count.lock().unwrap(), |n| *n >= 2).unwrap();
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &SLOTS;
+        *count.lock().unwrap() -= 1;
+        freed.notify_one();
+    }
+}
+
+/// Boot `spec` in a lab of its own serving `images`, wait until the node is ready or failed.
+fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> (Lab, VirtualServer, NodeRecord) {
+    let _slot = Slot::take();
+    let base = rackhand_lab::lab_dir().join("e2e");
+    let lab = Lab::up(&base, &env.boot_service, &env.assets, images).expect("lab up");
+    let mut server = VirtualServer::start(&lab, spec, env.accel).expect("server start");
+    let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap_or_else(|e| {
+        panic!("{e}\n--- serial ---\n{}\n--- boot service ---\n{}", server.serial_log(), lab.service_log())
+    });
+    // The installer powers the server off when it is done (ready) and stays up on failure.
+    if node.state == NodeState::Ready {
+        server.wait_exit(Duration::from_secs(120)).expect("qemu");
+    }
+    (lab, server, node)
+}
+
+fn failure_text(node: &NodeRecord) -> String {
+    let failure = node.failure.as_ref().expect("a failed node has its failure");
+    let problems: Vec<String> = failure.problems.iter().map(|p| format!("{}: {} / {}", p.part, p.message, p.fix)).collect();
+    format!("{}\n{}", failure.reason, problems.join("\n"))
+}
+
+#[test]
+fn happy_path_installs_and_reports_the_hardware() {
+    let Some(env) = lab_env() else { return };
+    let spec = ServerSpec::standard("happy", 1);
+    let (_lab, server, node) = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+
+    let inventory = node.inventory.as_ref().expect("inventory posted");
+    assert_eq!(inventory.psus.len(), 2);
+    assert!(inventory.psus.iter().all(|p| p.present && p.powered), "{:?}", inventory.psus);
+    let mut vendors: Vec<u16> = inventory.nics.iter().filter_map(|n| n.pci_vendor).collect();
+    vendors.sort();
+    assert_eq!(vendors, [0x8086, 0x10ec]);
+    let neighbours: Vec<String> =
+        inventory.nics.iter().map(|n| n.lldp.as_ref().expect("LLDP neighbour").chassis_id.clone()).collect();
+    assert_ne!(neighbours[0], neighbours[1], "the two NICs see two switches");
+    let bays = |class| {
+        let mut bays: Vec<u32> = inventory.disks.iter().filter(|d| d.class == class).filter_map(|d| d.bay).collect();
+        bays.sort();
+        bays
+    };
+    assert_eq!(bays(DiskClass::Ssd), [0, 1]);
+    assert_eq!(bays(DiskClass::Hdd), [2, 3]);
+
+    let results = node.results.as_ref().expect("plan results");
+    let arrays: Vec<&str> = results.arrays.iter().map(|a| a.device.as_str()).collect();
+    assert_eq!(arrays.len(), 2, "{arrays:?}");
+    assert!(results.arrays.iter().all(|a| !a.uuid.is_empty() && a.members.len() == 2), "{:?}", results.arrays);
+    let bond = results.bond.as_ref().expect("bond result");
+    assert_eq!(bond.legs.len(), 2);
+    assert_eq!(bond.mode, "active-backup");
+    let log = server.serial_log();
+    assert!(log.contains("rackhand:"), "the installer reports its steps on the console");
+
+    // The image on disk, read from a RAID1 member on the host, hashes to the manifest's root.
+    let manifest: rackhand_api::Manifest =
+        serde_json::from_slice(&std::fs::read(env.images.join(IMAGE_NAME).join("manifest")).unwrap()).unwrap();
+    let image = results.image.as_ref().expect("image result");
+    assert_eq!(image.blake3, manifest.blake3);
+    let on_disk = rackhand_lab::md::read_member_data(&server.disk_path(0).unwrap(), 0, manifest.size).unwrap();
+    assert_eq!(blake3::hash(&on_disk).to_hex().to_string(), manifest.blake3);
+}
+
+#[test]
+fn unplugged_psu_fails_the_node_with_the_fix() {
+    let Some(env) = lab_env() else { return };
+    let mut spec = ServerSpec::standard("psu2-unplugged", 2);
+    spec.psus = vec![PsuSpec::Powered, PsuSpec::Unplugged];
+    let (_lab, _server, node) = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Failed);
+    let text = failure_text(&node);
+    assert!(text.contains("PSU 2"), "{text}");
+    let problem = &node.failure.as_ref().unwrap().problems[0];
+    assert_eq!(problem.part, "PSU 2");
+    assert!(problem.fix.to_lowercase().contains("plug"), "{text}");
+}
+
+#[test]
+fn missing_disk_fails_the_node_naming_the_bay() {
+    let Some(env) = lab_env() else { return };
+    let mut spec = ServerSpec::standard("missing-hdd", 3);
+    spec.disks.retain(|d| d.bay != 3);
+    let (_lab, _server, node) = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Failed);
+    let text = failure_text(&node);
+    assert!(text.contains("bay 3"), "{text}");
+}
+
+#[test]
+fn corrupt_image_fails_and_leaves_the_first_mib_untouched() {
+    let Some(env) = lab_env() else { return };
+    let corrupt = rackhand_lab::lab_dir().join("e2e").join("corrupt-images");
+    let images = corrupt_copy(&env.images, &corrupt, 20 << 20).unwrap();
+    let spec = ServerSpec::standard("corrupt", 4);
+    let (_lab, server, node) = install(&env, &spec, &images);
+    assert_eq!(node.state, NodeState::Failed);
+    let text = failure_text(&node).to_lowercase();
+    assert!(text.contains("corrupt") || text.contains("verif"), "{text}");
+    for bay in [0, 1] {
+        let first_mib = rackhand_lab::md::read_member_data(&server.disk_path(bay).unwrap(), 0, 1 << 20).unwrap();
+        assert!(first_mib.iter().all(|b| *b == 0), "bay {bay}: the first MiB of the target was written");
+    }
+}
+
+#[test]
+fn bond_survives_losing_the_intel_link_during_the_image_download() {
+    let Some(env) = lab_env() else { return };
+    let _slot = Slot::take();
+    let base = rackhand_lab::lab_dir().join("e2e");
+    let lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
+    let spec = ServerSpec::standard("failover", 5);
+    let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
+    server.wait_for_serial("rackhand: step image", INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+    server.qmp().unwrap().set_link("nic1", false).unwrap();
+    let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap();
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let image = node.results.as_ref().and_then(|r| r.image.as_ref()).expect("image written");
+    assert!(!image.blake3.is_empty());
+}
