@@ -61,8 +61,6 @@ enum Command {
     /// Provision this machine: what PID 1 does (observe, judge, bond, RAID, image, report to the boot
     /// service named on the kernel command line). Destroys the planned disks' contents.
     Run {
-        #[arg(long, default_value = "/")]
-        root: PathBuf,
         #[arg(long, default_value = "/proc/cmdline")]
         cmdline: PathBuf,
         #[arg(long, default_value = "/etc/rackhand/profiles")]
@@ -190,7 +188,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { root, cmdline, profiles, modules, keys, lldp_wait } => {
+        Command::Run { cmdline, profiles, modules, keys, lldp_wait } => {
+            let root = PathBuf::from("/");
             let opts =
                 RunOptions { root, cmdline, modules, profiles, keys, lldp_window: Duration::from_secs(lldp_wait) };
             let mut console = Console::new(Box::new(std::io::stdout()), 80);

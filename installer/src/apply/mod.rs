@@ -28,7 +28,7 @@ pub enum ApplyError {
     Netlink { what: String, message: String },
     #[error("{device} already holds data ({found}); the profile does not allow wiping it")]
     DiskHasData { device: String, found: String },
-    #[error("image: {0}")]
+    #[error("{0}")]
     Image(String),
 }
 

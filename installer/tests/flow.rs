@@ -1,0 +1,150 @@
+//! The node's whole run after observation, against fakes: what is posted in which order, which network
+//! is used, when disks with data are refused, and what the console and the end action are.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
+use installer::apply::Installer;
+use installer::apply::fake::{FakeImage, FakeNetwork, FakeRaid, Posted, RecordingReporter};
+use installer::console::{Console, StepState};
+use installer::pid1::{Inputs, Outcome, provision};
+use installer::plan::FinishAction;
+use rackhand_api::{Stage, StepStatus};
+use support::{ServerSpec, qemu_lab};
+
+fn lab() -> Profile {
+    load_file(&shipped_profiles_dir().join("qemu-lab.toml")).unwrap()
+}
+
+struct Run {
+    outcome: Outcome,
+    posted: Vec<Posted>,
+    net: Vec<String>,
+    raid: Vec<String>,
+    console: Console,
+}
+
+fn run(spec: &ServerSpec, profile: Profile, network: FakeNetwork, raid: FakeRaid, mut image: FakeImage) -> Run {
+    let fixture = spec.write();
+    let inventory = fixture.observe(Some(&profile));
+    let reporter = RecordingReporter::default();
+    let mut console = Console::log_only();
+    let mut installer =
+        Installer { network: &network, raid: &raid, image: &mut image, reporter: &reporter, console: &mut console };
+    let inputs = Inputs { inventory, profile: Ok(profile), fallback_nic: Some("eth0".into()) };
+    let outcome = provision(inputs, &mut installer);
+    Run { outcome, posted: reporter.posted(), net: network.calls(), raid: raid.calls(), console }
+}
+
+fn image() -> FakeImage {
+    FakeImage { size: 1000, chunks: 20, fail: None }
+}
+
+fn steps(posted: &[Posted]) -> Vec<(String, StepStatus)> {
+    posted
+        .iter()
+        .filter_map(|p| match p {
+            Posted::Progress(r) if r.status != StepStatus::Running => Some((r.step.clone(), r.status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), image());
+    assert_eq!(r.outcome, Outcome::Ready(FinishAction::PowerOff));
+    assert_eq!(r.net, ["bond bond0 active-backup eth0,eth1", "dhcp bond0"]);
+    assert_eq!(r.raid, ["create /dev/md0 level 1 /dev/sda /dev/sdb", "create /dev/md1 level 1 /dev/sdc /dev/sdd"]);
+    assert!(matches!(r.posted[0], Posted::Inventory(_)), "inventory first");
+    let Posted::Progress(first) = &r.posted[1] else { panic!("{:?}", r.posted[1]) };
+    assert_eq!((first.stage, first.step.as_str(), first.status), (Stage::Install, "bond", StepStatus::Done));
+    use StepStatus::*;
+    let expected = [("bond", Done), ("raid md0", Started), ("raid md0", Done), ("raid md1", Started)];
+    let got = steps(&r.posted);
+    assert_eq!(got[..4].iter().map(|(s, st)| (s.as_str(), *st)).collect::<Vec<_>>(), expected);
+    let image_running: Vec<_> = r
+        .posted
+        .iter()
+        .filter_map(|p| match p {
+            Posted::Progress(p) if p.step == "image" && p.status == Running => Some((p.done?, p.total?)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(image_running.len(), 10, "one event per tenth: {image_running:?}");
+    assert_eq!(image_running.last(), Some(&(1000, 1000)));
+    let Some(Posted::Ready(results)) = r.posted.last() else { panic!("{:?}", r.posted.last()) };
+    assert_eq!(results.arrays[1].uuid, "fake-uuid-md1");
+    assert_eq!(results.arrays[0].level, "raid1");
+    assert_eq!(results.bond.as_ref().unwrap().primary.as_deref(), Some("eth0"));
+    assert_eq!(results.image.as_ref().unwrap().device, "/dev/md0");
+    for step in ["inspect", "bond", "raid md0", "raid md1", "image"] {
+        assert_eq!(r.console.state.step_state(step), Some(StepState::Done), "{step}");
+    }
+}
+
+#[test]
+fn blocking_problems_are_reported_over_the_fallback_nic_without_touching_disks() {
+    let mut spec = qemu_lab();
+    spec.psus[1].unplugged = true;
+    let r = run(&spec, lab(), FakeNetwork::default(), FakeRaid::default(), image());
+    assert_eq!(r.net, ["up eth0", "dhcp eth0"], "no bond when the verdict blocks");
+    assert!(r.raid.is_empty());
+    assert_eq!(r.posted.len(), 2, "{:?}", r.posted);
+    let Posted::Failed(report) = &r.posted[1] else { panic!("{:?}", r.posted) };
+    assert!(report.reason.contains("blocking"), "{}", report.reason);
+    assert!(report.problems.iter().any(|p| p.part == "PSU 2" && p.fix.contains("B-feed")));
+    let Outcome::Failed { reported, .. } = r.outcome else { panic!() };
+    assert!(reported);
+    let failure = r.console.state.failure.unwrap();
+    assert!(failure.problems.iter().all(|p| p.severity == rackhand_api::Severity::Blocking));
+    assert_eq!(failure.problems[0].part, "PSU 2");
+}
+
+#[test]
+fn a_failed_bond_falls_back_and_reports_the_failure() {
+    let net = FakeNetwork { fail_bond: true, ..Default::default() };
+    let r = run(&qemu_lab(), lab(), net, FakeRaid::default(), image());
+    assert_eq!(r.net, ["bond bond0 active-backup eth0,eth1", "delete bond0", "up eth0", "dhcp eth0"]);
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert!(report.reason.starts_with("bond bond0:"), "{}", report.reason);
+    assert!(r.raid.is_empty());
+}
+
+#[test]
+fn no_network_at_all_still_shows_the_failure() {
+    let net = FakeNetwork { fail_bond: true, fail_dhcp_on: vec!["eth0".into()], ..Default::default() };
+    let r = run(&qemu_lab(), lab(), net, FakeRaid::default(), image());
+    assert!(r.posted.is_empty());
+    assert!(matches!(r.outcome, Outcome::Failed { reported: false, .. }));
+    assert_eq!(r.console.state.step_state("network"), Some(StepState::Failed));
+    assert!(r.console.state.failure.is_some());
+}
+
+#[test]
+fn disks_with_data_are_refused_unless_the_profile_says_wipe() {
+    let data = BTreeMap::from([("/dev/sdb".to_owned(), "ext2/3/4 filesystem".to_owned())]);
+    let r =
+        run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid { data: data.clone(), ..Default::default() }, image());
+    assert!(r.raid.is_empty(), "nothing created: {:?}", r.raid);
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert!(report.reason.contains("raid md0") && report.reason.contains("/dev/sdb already holds data"), "{report:?}");
+    assert!(steps(&r.posted).contains(&("raid md0".into(), StepStatus::Failed)));
+
+    let mut wiping = lab();
+    wiping.install.wipe = true;
+    let r = run(&qemu_lab(), wiping, FakeNetwork::default(), FakeRaid { data, ..Default::default() }, image());
+    assert_eq!(r.raid[0], "wipe /dev/sdb");
+    assert!(matches!(r.outcome, Outcome::Ready(_)));
+}
+
+#[test]
+fn an_image_failure_fails_the_node_with_the_step() {
+    let bad = FakeImage { fail: Some("chunk 3: BLAKE3 mismatch".into()), ..image() };
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), bad);
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert_eq!(report.reason, "image: chunk 3: BLAKE3 mismatch");
+    assert_eq!(r.console.state.step_state("image"), Some(StepState::Failed));
+}

@@ -1,0 +1,127 @@
+//! RAID with the real mdadm on loop devices (sparse files in a tempdir): data signatures are found on a
+//! real block device and wiped; an array is created and its UUID read back. Loop devices, the md driver
+//! and mdadm may be missing (containers, kernels without md): those tests say SKIPPED with the reason,
+//! even under RACKHAND_REQUIRE_NETNS, which only makes a missing root a failure.
+
+use std::path::Path;
+use std::process::Command;
+
+use installer::apply::{Mdadm, Raid};
+use installer::plan::ArrayPlan;
+
+/// A loop device over a sparse file, detached on drop.
+struct Loop {
+    device: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Loop {
+    fn new(mib: u64) -> Result<Loop, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let file = dir.path().join("disk.img");
+        std::fs::File::create(&file).and_then(|f| f.set_len(mib << 20)).map_err(|e| e.to_string())?;
+        let out = Command::new("losetup").args(["-f", "--show"]).arg(&file).output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("losetup -f: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Loop { device: String::from_utf8_lossy(&out.stdout).trim().to_owned(), _dir: dir })
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.device]).output();
+    }
+}
+
+/// An md array stopped on drop (before its loop devices are detached).
+struct Array(String);
+
+impl Drop for Array {
+    fn drop(&mut self) {
+        let _ = Command::new("mdadm").args(["--stop", &self.0]).output();
+    }
+}
+
+fn skip(what: &str, reason: &str) {
+    eprintln!("SKIPPED {what}: {reason}");
+}
+
+/// Root is required (and required for real under RACKHAND_REQUIRE_NETNS); loop devices are probed.
+fn loops(what: &str, n: usize) -> Option<Vec<Loop>> {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var_os(rackhand_netns::REQUIRE_ENV).is_some() {
+            panic!("{what} needs root, and {} is set", rackhand_netns::REQUIRE_ENV);
+        }
+        skip(what, "needs root for loop devices");
+        return None;
+    }
+    let mut out = Vec::new();
+    for _ in 0..n {
+        match Loop::new(64) {
+            Ok(l) => out.push(l),
+            Err(e) => {
+                skip(what, &format!("no loop devices here ({e})"));
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn md_available() -> Result<(), String> {
+    if Command::new("mdadm").arg("--version").output().is_err() {
+        return Err("mdadm is not installed (apt-get install mdadm)".into());
+    }
+    let _ = Command::new("modprobe").arg("md_mod").output();
+    if !Path::new("/proc/mdstat").exists() {
+        return Err("the kernel has no md driver (no /proc/mdstat after modprobe md_mod)".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn signatures_on_a_real_block_device_are_found_and_wiped() {
+    let Some(disks) = loops("signatures_on_a_real_block_device_are_found_and_wiped", 1) else { return };
+    let device = &disks[0].device;
+    let mdadm = Mdadm::default();
+    assert_eq!(mdadm.existing_data(device).unwrap(), None, "a fresh sparse disk is blank");
+    // A GPT header and, at the end, its backup: what a disk from another server looks like.
+    let mut disk = std::fs::OpenOptions::new().write(true).open(device).unwrap();
+    use std::io::{Seek, SeekFrom, Write};
+    disk.seek(SeekFrom::Start(512)).unwrap();
+    disk.write_all(b"EFI PART").unwrap();
+    disk.seek(SeekFrom::End(-512)).unwrap();
+    disk.write_all(b"EFI PART").unwrap();
+    disk.sync_all().unwrap();
+    drop(disk);
+    assert_eq!(mdadm.existing_data(device).unwrap().as_deref(), Some("GPT partition table"));
+    mdadm.wipe(device).unwrap();
+    assert_eq!(mdadm.existing_data(device).unwrap(), None, "wiped");
+    let tail = std::fs::read(device).unwrap();
+    assert!(tail[tail.len() - 512..].iter().all(|b| *b == 0), "the backup GPT is gone too");
+}
+
+#[test]
+fn mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid() {
+    let what = "mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid";
+    let Some(disks) = loops(what, 2) else { return };
+    if let Err(reason) = md_available() {
+        return skip(what, &reason);
+    }
+    let device = "/dev/md/rackhand-test".to_owned();
+    let array = ArrayPlan {
+        device: device.clone(),
+        level: "1".into(),
+        members: disks.iter().map(|d| d.device.clone()).collect(),
+        metadata: "1.2".into(),
+    };
+    let mdadm = Mdadm::default();
+    let uuid = mdadm.create(&array).unwrap();
+    let _stop = Array(device.clone());
+    assert_eq!(uuid.len(), 35, "{uuid}");
+    let detail = Command::new("mdadm").args(["--detail", "--export", &device]).output().unwrap();
+    assert!(String::from_utf8_lossy(&detail.stdout).contains(&format!("MD_UUID={uuid}")));
+    let found = mdadm.existing_data(&disks[0].device).unwrap();
+    assert!(found.as_deref().is_some_and(|f| f.contains("md superblock")), "{found:?}");
+}

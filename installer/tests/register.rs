@@ -1,0 +1,171 @@
+//! The node API client against a tiny loopback HTTP server that records every request: routes, the
+//! bearer token only in the Authorization header, retries with backoff while the service is unreachable
+//! or answering 5xx, no retry on 4xx.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use installer::register::{Backoff, BootParams, Client, RegisterError, Reporter, Token};
+use rackhand_api::{FailedReport, MacAddr, NodeId, PlanResults, Problem, ProgressReport, Stage, StepStatus};
+
+const SECRET: &str = "tok-5eCr3T-value";
+
+#[derive(Debug, Clone)]
+struct Request {
+    line: String,
+    authorization: Option<String>,
+    body: String,
+}
+
+/// Serves `statuses` in order (then 200s), recording each request; stops after `statuses.len() + extra`.
+fn serve(statuses: Vec<u16>, extra: usize) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        let total = statuses.len() + extra;
+        for i in 0..total {
+            let Ok((stream, _)) = listener.accept() else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let (mut length, mut authorization) = (0usize, None);
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                let (name, value) = header.split_once(':').unwrap();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap(),
+                    "authorization" => authorization = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            record.lock().unwrap().push(Request { line: line.trim_end().to_owned(), authorization, body });
+            let status = statuses.get(i).copied().unwrap_or(200);
+            let text = if status == 200 { "{}" } else { "{\"error\":\"nope\"}" };
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let mut stream = reader.into_inner();
+            stream.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    (addr, seen)
+}
+
+fn params(server: String) -> BootParams {
+    BootParams {
+        server,
+        node: NodeId(7),
+        mac: "52:54:00:00:01:01".parse::<MacAddr>().unwrap(),
+        token: Token::new(SECRET),
+    }
+}
+
+fn quick() -> Backoff {
+    Backoff { attempts: 4, first: Duration::from_millis(10), max: Duration::from_millis(40) }
+}
+
+#[test]
+fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
+    let (addr, seen) = serve(vec![], 4);
+    let client = Client::new(params(format!("http://{addr}")), quick());
+    client.inventory(&rackhand_api::Inventory::default()).unwrap();
+    let progress = ProgressReport {
+        stage: Stage::Install,
+        step: "raid md0".into(),
+        status: StepStatus::Done,
+        message: None,
+        done: None,
+        total: None,
+    };
+    client.progress(&progress).unwrap();
+    client.ready(&PlanResults::default()).unwrap();
+    let failed = FailedReport { reason: "r".into(), problems: vec![Problem::blocking("PSU 2", "m", "f")] };
+    client.failed(&failed).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let lines: Vec<&str> = seen.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "POST /api/v1/nodes/7/inventory HTTP/1.1",
+            "POST /api/v1/nodes/7/events HTTP/1.1",
+            "POST /api/v1/nodes/7/ready HTTP/1.1",
+            "POST /api/v1/nodes/7/failed HTTP/1.1",
+        ]
+    );
+    for r in &seen {
+        assert_eq!(r.authorization.as_deref(), Some(format!("Bearer {SECRET}").as_str()));
+        assert!(!r.body.contains(SECRET) && !r.line.contains(SECRET), "{r:?}");
+    }
+    let posted: ProgressReport = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(posted, progress);
+    let posted: FailedReport = serde_json::from_str(&seen[3].body).unwrap();
+    assert_eq!(posted, failed);
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff_until_it_answers() {
+    let (addr, seen) = serve(vec![503, 502], 1);
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let slept = delays.clone();
+    let client = Client::new(params(format!("http://{addr}")), quick())
+        .with_sleep(move |d| slept.lock().unwrap().push(d.as_millis()));
+    client.ready(&PlanResults::default()).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(*delays.lock().unwrap(), [10, 20]);
+}
+
+#[test]
+fn an_unreachable_service_is_retried_a_bounded_number_of_times() {
+    // A port nothing listens on: bind, note it, close it.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let slept = delays.clone();
+    let client = Client::new(params(format!("http://127.0.0.1:{port}")), quick())
+        .with_sleep(move |d| slept.lock().unwrap().push(d.as_millis()));
+    let err = client.inventory(&rackhand_api::Inventory::default()).unwrap_err();
+    assert!(matches!(err, RegisterError::Unreachable { attempts: 4, .. }), "{err}");
+    assert_eq!(*delays.lock().unwrap(), [10, 20, 40]);
+    assert!(!err.to_string().contains(SECRET));
+}
+
+#[test]
+fn the_service_coming_up_late_is_waited_for_with_real_delays() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        let listener = TcpListener::bind(addr).unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").unwrap();
+    });
+    let backoff = Backoff { attempts: 10, first: Duration::from_millis(50), max: Duration::from_millis(100) };
+    Client::new(params(format!("http://{addr}")), backoff)
+        .failed(&FailedReport { reason: "x".into(), problems: vec![] })
+        .unwrap();
+    late.join().unwrap();
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    let (addr, seen) = serve(vec![401], 0);
+    let err = Client::new(params(format!("http://{addr}")), quick()).ready(&PlanResults::default()).unwrap_err();
+    assert!(matches!(&err, RegisterError::Rejected { status: 401, body, .. } if body.contains("nope")), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
