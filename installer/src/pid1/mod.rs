@@ -83,6 +83,9 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     if let Err(e) = network.links_up(&nics) {
         log_line(&format!("bringing NICs up: {e}"));
     }
+    if opts.root == Path::new("/") {
+        wait_for_carrier(&opts.root, &nics);
+    }
     console.step("inspect", StepState::Running, Some(format!("listening for LLDP on {}", nics.join(", "))));
     let profile = choose_profile(&opts.profiles, &opts.root);
     let live = opts.root == Path::new("/");
@@ -136,6 +139,27 @@ fn settle_nics(root: &Path) -> Vec<String> {
         last = now;
     }
     last
+}
+
+/// How long links may take to negotiate after coming up (e1000e needs a few seconds).
+const CARRIER_WAIT: Duration = Duration::from_secs(10);
+
+/// Judging before links have negotiated would report a cabling fault that is not there: wait until
+/// every NIC has carrier, or [`CARRIER_WAIT`] has passed (then a NIC without link is a real finding).
+fn wait_for_carrier(root: &Path, nics: &[String]) {
+    let deadline = std::time::Instant::now() + CARRIER_WAIT;
+    loop {
+        let missing: Vec<String> =
+            observe_nics(root).into_iter().filter(|n| nics.contains(&n.name) && !n.carrier).map(|n| n.name).collect();
+        if missing.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            log_line(&format!("no link after {}s on {}", CARRIER_WAIT.as_secs(), missing.join(", ")));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// PID 1: run the node, then reboot/power off when ready; on failure (or a panic) stay on the failure

@@ -25,8 +25,8 @@ pub fn read_member_data(member: &Path, at: u64, len: u64) -> anyhow::Result<Vec<
     let mut superblock = vec![0u8; 1024];
     file.seek(SeekFrom::Start(SUPERBLOCK_OFFSET))?;
     file.read_exact(&mut superblock)?;
-    let offset = data_offset(&superblock)
-        .ok_or_else(|| anyhow::anyhow!("{}: no md v1.2 superblock", member.display()))?;
+    let offset =
+        data_offset(&superblock).ok_or_else(|| anyhow::anyhow!("{}: no md v1.2 superblock", member.display()))?;
     file.seek(SeekFrom::Start(offset + at))?;
     let mut data = vec![0u8; usize::try_from(len)?];
     file.read_exact(&mut data)?;

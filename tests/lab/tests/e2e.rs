@@ -84,7 +84,8 @@ fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> (Lab, V
 
 fn failure_text(node: &NodeRecord) -> String {
     let failure = node.failure.as_ref().expect("a failed node has its failure");
-    let problems: Vec<String> = failure.problems.iter().map(|p| format!("{}: {} / {}", p.part, p.message, p.fix)).collect();
+    let problems: Vec<String> =
+        failure.problems.iter().map(|p| format!("{}: {} / {}", p.part, p.message, p.fix)).collect();
     format!("{}\n{}", failure.reason, problems.join("\n"))
 }
 
@@ -180,7 +181,9 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     let lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
     let spec = ServerSpec::standard("failover", 5);
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
-    server.wait_for_serial("rackhand: step image", INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+    server
+        .wait_for_serial("rackhand: step image", INSTALL_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
     server.qmp().unwrap().set_link("nic1", false).unwrap();
     let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap();
     assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
