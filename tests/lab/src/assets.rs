@@ -65,7 +65,7 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         installer: inputs.installer,
         busybox,
         binaries: &[mdadm],
-        modules: DEFAULT_MODULES,
+        modules: &lab_modules(),
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,
     };
@@ -86,6 +86,16 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         std::fs::copy(&from, out.join(file)).with_context(|| format!("copying {} (package ipxe)", from.display()))?;
     }
     Ok(Assets::at(out))
+}
+
+/// The default module list, with one lab-specific parameter: QEMU 7.2's e1000e model loses the
+/// link-state interrupt on the MSI-X "other" vector, so a cut link (QMP `set_link`) never reaches the
+/// guest and the bond cannot fail over. With `IntMode=1` the driver sees link changes.
+fn lab_modules() -> Vec<(&'static str, &'static str)> {
+    DEFAULT_MODULES
+        .iter()
+        .map(|&(name, params)| if name == "e1000e" { (name, "IntMode=1") } else { (name, params) })
+        .collect()
 }
 
 fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> anyhow::Result<()> {
