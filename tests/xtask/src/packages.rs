@@ -21,7 +21,7 @@ pub const TEST: &[Package] = &[
     Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
 ];
 
-/// What the QEMU lab needs on top of [`TEST`].
+/// What the QEMU lab needs (`cargo xtask demo` and `lab` install these; `test` installs both lists).
 pub const LAB: &[Package] = &[
     Package { name: "iproute2", provides: "/usr/sbin/ip" },
     Package { name: "curl", provides: "/usr/bin/curl" },
