@@ -109,8 +109,15 @@ impl VirtualServer {
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
+            // The serial console: a socket a technician (or a test) can type into, logged to serial.log.
+            "-chardev".into(),
+            format!(
+                "socket,id=console,path={},server=on,wait=off,logfile={}",
+                dir.join("console.sock").display(),
+                dir.join("serial.log").display()
+            ),
             "-serial".into(),
-            format!("file:{}", dir.join("serial.log").display()),
+            "chardev:console".into(),
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
             "-no-reboot".into(),
@@ -172,6 +179,19 @@ impl VirtualServer {
 
     pub fn serial_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serial.log")).unwrap_or_default()
+    }
+
+    /// Type `text` at the serial console, as a technician at the crash cart would.
+    pub fn type_on_console(&self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut console = std::os::unix::net::UnixStream::connect(self.dir.join("console.sock"))
+            .context("connecting to the serial console socket")?;
+        for byte in text.bytes() {
+            // One byte at a time, as a terminal sends keystrokes; a burst can overrun the 16550 FIFO.
+            console.write_all(&[byte])?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     pub fn qmp(&self) -> anyhow::Result<Qmp> {

@@ -137,13 +137,25 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     let Some(env) = lab_env() else { return };
     let mut spec = ServerSpec::standard("psu2-unplugged", 2);
     spec.psus = vec![PsuSpec::Powered, PsuSpec::Unplugged];
-    let (_lab, _server, node) = install(&env, &spec, &env.images);
+    let (_lab, mut server, node) = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node);
     assert!(text.contains("PSU 2"), "{text}");
     let problem = &node.failure.as_ref().unwrap().problems[0];
     assert_eq!(problem.part, "PSU 2");
     assert!(problem.fix.to_lowercase().contains("plug"), "{text}");
+
+    // The console shows the fix, PID 1 stays up on the failure screen, and a rescue shell answers.
+    server.wait_for_serial(&problem.fix, Duration::from_secs(30)).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(server.is_running(), "the installer exited as PID 1 (the kernel panicked)");
+    server.type_on_console("\r").unwrap();
+    server.wait_for_serial("rescue shell started", Duration::from_secs(30)).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    server.type_on_console("echo rescue-$((6*7))\r").unwrap();
+    server
+        .wait_for_serial("rescue-42", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
 }
 
 #[test]
