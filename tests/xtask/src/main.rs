@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask test` — formatting, clippy, and every test (unit, namespace, end to end).
 //! - `cargo xtask demo` — the main job: bring up a lab and boot servers through Rackhand.
+//! - `cargo xtask bench` — benchmarks side by side with Kea, dnsmasq, tftpd-hpa, nginx, dd and b3sum.
 
+mod bench;
 mod demo;
 mod lab;
 mod packages;
@@ -37,6 +39,15 @@ enum Task {
         #[arg(long)]
         no_install: bool,
     },
+    /// Benchmarks against the tools users would pick instead; table on stdout, JSON in target/bench/.
+    Bench {
+        /// Skip installing the peers (those missing are reported unavailable).
+        #[arg(long)]
+        no_install: bool,
+        /// Arguments for rackhand-bench (e.g. `--runs 3 --only dhcp,tftp`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// The QEMU lab: up, boot a server, status, down.
     Lab {
         #[command(subcommand)]
@@ -51,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { no_install, cargo_args } => test::run(!no_install, &cargo_args),
         Task::Demo { keep, no_install } => demo::run(keep, !no_install),
         Task::Lab { command, no_install } => lab::run(command, !no_install),
+        Task::Bench { no_install, args } => bench::run(!no_install, &args),
     }
 }
 

@@ -33,6 +33,38 @@ pub const LAB: &[Package] = &[
     Package { name: "kmod", provides: "/sbin/depmod" },
 ];
 
+/// The peers `cargo xtask bench` compares against. `dnsmasq-base` is dnsmasq without its service.
+pub const BENCH: &[Package] = &[
+    Package { name: "kea-admin", provides: "/usr/sbin/perfdhcp" },
+    Package { name: "kea-dhcp4-server", provides: "/usr/sbin/kea-dhcp4" },
+    Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },
+    Package { name: "tftpd-hpa", provides: "/usr/sbin/in.tftpd" },
+    Package { name: "nginx", provides: "/usr/sbin/nginx" },
+    Package { name: "b3sum", provides: "/usr/bin/b3sum" },
+];
+
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// [`ensure`] with the packages' own services kept from starting (a `policy-rc.d` that says no, for the
+/// length of the install, unless the machine already has one): the benchmarks run these servers
+/// themselves, inside namespaces, and nothing should answer DHCP, TFTP or HTTP on the host.
+pub fn ensure_without_starting(packages: &[Package], install: bool) -> anyhow::Result<()> {
+    let placed = install && is_root() && !Path::new(POLICY_RC_D).exists() && {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(
+            POLICY_RC_D,
+            "#!/bin/sh\n# cargo xtask bench: do not start services while installing\nexit 101\n",
+        )?;
+        std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))?;
+        true
+    };
+    let result = ensure(packages, install);
+    if placed {
+        std::fs::remove_file(POLICY_RC_D)?;
+    }
+    result
+}
+
 fn is_root() -> bool {
     #[allow(unsafe_code)]
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -1,0 +1,153 @@
+//! Simulated iPXE clients on one UDP socket (port 68, bound to the client veth): DORA for many MACs at
+//! once with retransmission, then each client's HTTP fetches. Must run on a thread inside the client
+//! namespace; threads it spawns inherit the namespace.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use dhcproto::v4::MessageType;
+use rackhand_bench::configs::CLIENT_IF;
+use rackhand_bench::dhcpmsg::{Reply, ipxe_message, parse_reply};
+use socket2::{Domain, Protocol, Socket, Type};
+
+const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::BROADCAST, 67);
+const RETRANSMIT: Duration = Duration::from_secs(1);
+/// New DISCOVERs sent before the replies are read again.
+const BURST: usize = 64;
+
+pub fn open_socket() -> anyhow::Result<UdpSocket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).context("DHCP client socket")?;
+    socket.set_reuse_address(true)?;
+    socket.set_broadcast(true)?;
+    socket.bind_device(Some(CLIENT_IF.as_bytes())).context("binding the DHCP client socket to its veth")?;
+    socket.set_recv_buffer_size(8 << 20)?;
+    socket.bind(&SocketAddr::from(([0, 0, 0, 0], 68)).into()).context("binding UDP port 68")?;
+    socket.set_read_timeout(Some(Duration::from_millis(5)))?;
+    Ok(socket.into())
+}
+
+enum Phase {
+    Discovering,
+    Requesting { ip: Ipv4Addr, server: Option<Ipv4Addr> },
+    Bound,
+}
+
+struct Client {
+    mac: [u8; 6],
+    phase: Phase,
+    sent: Option<Instant>,
+}
+
+/// Full DORA for every MAC in `macs`; calls `bound(index, ack)` as each ACK arrives. Fails after
+/// `limit` with the number still unbound.
+pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, &Reply)) -> anyhow::Result<()> {
+    let socket = open_socket()?;
+    let salt = std::process::id() << 16;
+    let xid = |i: usize| salt ^ (i as u32 + 1);
+    let by_xid: HashMap<u32, usize> = (0..macs.len()).map(|i| (xid(i), i)).collect();
+    let mut clients: Vec<Client> =
+        macs.iter().map(|&mac| Client { mac, phase: Phase::Discovering, sent: None }).collect();
+    let mut left = clients.len();
+    let start = Instant::now();
+    let mut buf = [0u8; 1500];
+    while left > 0 {
+        if start.elapsed() > limit {
+            bail!("{left} of {} simulated clients got no lease within {limit:?}", macs.len());
+        }
+        let mut fresh = 0;
+        for (i, c) in clients.iter_mut().enumerate() {
+            let due = match c.sent {
+                None => fresh < BURST,
+                Some(at) => at.elapsed() > RETRANSMIT,
+            };
+            if !due || matches!(c.phase, Phase::Bound) {
+                continue;
+            }
+            if c.sent.is_none() {
+                fresh += 1;
+            }
+            send(&socket, c, xid(i))?;
+        }
+        loop {
+            let len = match socket.recv(&mut buf) {
+                Ok(len) => len,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+                Err(e) => return Err(e).context("receiving DHCP replies"),
+            };
+            let Some(reply) = parse_reply(&buf[..len]) else { continue };
+            let Some(&i) = by_xid.get(&reply.xid) else { continue };
+            let c = &mut clients[i];
+            match (&c.phase, reply.msg_type) {
+                (Phase::Discovering, MessageType::Offer) => {
+                    c.phase = Phase::Requesting { ip: reply.yiaddr, server: reply.server_id };
+                    send(&socket, c, xid(i))?;
+                }
+                (Phase::Requesting { ip, .. }, MessageType::Ack) if *ip == reply.yiaddr => {
+                    c.phase = Phase::Bound;
+                    left -= 1;
+                    bound(i, &reply);
+                }
+                (Phase::Requesting { .. }, MessageType::Nak) => {
+                    c.phase = Phase::Discovering;
+                    send(&socket, c, xid(i))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send(socket: &UdpSocket, c: &mut Client, xid: u32) -> anyhow::Result<()> {
+    let bytes = match c.phase {
+        Phase::Discovering => ipxe_message(c.mac, xid, MessageType::Discover, None, None),
+        Phase::Requesting { ip, server } => ipxe_message(c.mac, xid, MessageType::Request, Some(ip), server),
+        Phase::Bound => return Ok(()),
+    };
+    socket.send_to(&bytes, SERVER).context("sending a DHCP message")?;
+    c.sent = Some(Instant::now());
+    Ok(())
+}
+
+/// INIT-REBOOT: `mac` asks for `ip` back (REQUEST without server id); the reply, if any within 5 s.
+pub fn request_known(mac: [u8; 6], ip: Ipv4Addr) -> anyhow::Result<Option<Reply>> {
+    let socket = open_socket()?;
+    let xid = 0x5eed_0001;
+    let bytes = ipxe_message(mac, xid, MessageType::Request, Some(ip), None);
+    let start = Instant::now();
+    let mut buf = [0u8; 1500];
+    let mut last_sent: Option<Instant> = None;
+    while start.elapsed() < Duration::from_secs(5) {
+        if last_sent.is_none_or(|t| t.elapsed() > RETRANSMIT) {
+            socket.send_to(&bytes, SERVER).context("sending the REQUEST")?;
+            last_sent = Some(Instant::now());
+        }
+        match socket.recv(&mut buf) {
+            Ok(len) => {
+                if let Some(reply) = parse_reply(&buf[..len]).filter(|r| r.xid == xid) {
+                    return Ok(Some(reply));
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e).context("receiving the reply"),
+        }
+    }
+    Ok(None)
+}
+
+/// GET `url` and count the body's bytes; fails on a status other than 200.
+pub fn http_get(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u64, Vec<u8>)> {
+    let response = agent.get(url).call().with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        bail!("GET {url}: HTTP {status}");
+    }
+    let mut reader = response.into_body().into_reader();
+    let mut head = Vec::new();
+    (&mut reader).take(4096).read_to_end(&mut head).with_context(|| format!("reading {url}"))?;
+    let rest = std::io::copy(&mut reader, &mut std::io::sink()).with_context(|| format!("reading {url}"))?;
+    Ok((head.len() as u64 + rest, head))
+}

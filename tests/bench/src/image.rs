@@ -1,0 +1,193 @@
+//! Image delivery and verified writing, on loopback inside the server namespace, page-cache warm:
+//! - HTTP: curl downloading the published image from boot-service and from nginx (sendfile).
+//! - Verified write: the installer's library path (`install_from_server`: signed manifest, outboard,
+//!   BLAKE3-verified stream, write, fsync) into a file, against `dd oflag=direct` of the same bytes and
+//!   against `b3sum` of them.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use images::{PublishRequest, SecretKey};
+use rackhand_bench::configs::{NGINX_PORT, nginx_conf};
+use rackhand_bench::report::Row;
+use rackhand_bench::stats::Better;
+
+use crate::env::{Ctx, Pair, Proc, Proto, fresh_dir, peer, samples, spawn, start_boot_service, timed, wait_listening};
+
+const NGINX: &str = "/usr/sbin/nginx";
+const B3SUM: &str = "/usr/bin/b3sum";
+const NAME: &str = "bench";
+const MIB: f64 = (1 << 20) as f64;
+
+pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
+    let size: u64 = if ctx.smoke { 8 << 20 } else { 1 << 30 };
+    let label = if ctx.smoke { "8 MiB" } else { "1 GiB" };
+    let pair = Pair::create()?;
+    let dir = fresh_dir(ctx, "image")?;
+    let images_dir = dir.join("images");
+    let key = SecretKey::from_seed(&[0x5a; 32]);
+    let source = dir.join("source.img");
+    images::synth_image(&mut BufWriter::new(File::create(&source)?), size, 9).context("writing the test image")?;
+    let request = PublishRequest {
+        name: NAME,
+        version: "1",
+        image: &source,
+        key: &key,
+        images_dir: &images_dir,
+        chunk_size: images::DEFAULT_CHUNK_SIZE,
+    };
+    let manifest = images::publish(&request).context("publishing the test image")?;
+    std::fs::remove_file(&source)?;
+    let image = images_dir.join(NAME).join("image");
+    warm(&image)?;
+
+    let mut proc = start_boot_service(ctx, &pair.server, &dir, &dir.join("assets"), &images_dir)?;
+    let ours_url = format!("http://127.0.0.1:80/images/{NAME}/image");
+    let ours_http = repeat(ctx, || curl(&pair, &ours_url, size)).context("curl from boot-service")?;
+
+    let nginx = match peer(NGINX, "nginx") {
+        Ok(program) => {
+            let _nginx = start_nginx(&pair, &program, &dir, &images_dir)?;
+            let url = format!("http://127.0.0.1:{NGINX_PORT}/images/{NAME}/image");
+            Ok(repeat(ctx, || curl(&pair, &url, size)).context("curl from nginx")?)
+        }
+        Err(reason) => Err(reason),
+    };
+
+    let target = dir.join("target.img");
+    let trusted = [key.public()];
+    let ours_write = repeat(ctx, || {
+        File::create(&target)?;
+        let (target, trusted) = (target.clone(), trusted.clone());
+        let start = Instant::now();
+        pair.server
+            .spawn_inside(move || {
+                installer::image::install_from_server("http://127.0.0.1:80", NAME, &trusted, &target, |_, _| {})
+                    .map_err(std::io::Error::other)
+            })?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the installer thread panicked"))?
+            .context("install_from_server")?;
+        Ok(size as f64 / MIB / start.elapsed().as_secs_f64())
+    })
+    .context("verified write (installer)")?;
+    check_same(&target, &image)?;
+    proc.ensure_running()?;
+    proc.stop(Duration::from_secs(5));
+    std::fs::remove_file(&target)?;
+
+    let dd = repeat(ctx, || {
+        let _ = std::fs::remove_file(&target);
+        let mut cmd = std::process::Command::new("dd");
+        cmd.arg(format!("if={}", image.display())).arg(format!("of={}", target.display()));
+        cmd.args(["bs=1M", "oflag=direct", "status=none"]);
+        let (took, _) = timed("dd", &mut cmd, |c| c == Some(0))?;
+        Ok(size as f64 / MIB / took.as_secs_f64())
+    })
+    .context("dd")?;
+    let _ = std::fs::remove_file(&target);
+    let b3sum = match peer(B3SUM, "b3sum") {
+        Ok(program) => Ok(repeat(ctx, || {
+            let mut cmd = std::process::Command::new(&program);
+            cmd.arg("--no-names").arg(&image);
+            let (took, out) = timed("b3sum", &mut cmd, |c| c == Some(0))?;
+            let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if hash != manifest.blake3 {
+                bail!("b3sum says {hash}, the manifest {}", manifest.blake3);
+            }
+            Ok(size as f64 / MIB / took.as_secs_f64())
+        })
+        .context("b3sum")?),
+        Err(reason) => Err(reason),
+    };
+
+    Ok(vec![
+        Row::compare(
+            format!("http image {label}"),
+            "MiB/s",
+            Better::Higher,
+            &ours_http,
+            "nginx",
+            samples(&nginx),
+            Some(0.9),
+        )
+        .with_note("curl -o /dev/null over loopback, page cache warm"),
+        Row::compare(
+            format!("verified write {label}"),
+            "MiB/s",
+            Better::Higher,
+            &ours_write,
+            "dd oflag=direct bs=1M",
+            Ok(&dd),
+            Some(0.9),
+        )
+        .with_note("ours: HTTP on loopback + BLAKE3 verify + write + fsync to a file; dd: file to file"),
+        Row::compare(
+            format!("verified write {label}"),
+            "MiB/s",
+            Better::Higher,
+            &ours_write,
+            "b3sum",
+            samples(&b3sum),
+            Some(0.9),
+        )
+        .with_note("b3sum hashes the same bytes from the page cache (both cores)"),
+    ])
+}
+
+fn repeat(ctx: &Ctx, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<Vec<f64>> {
+    (0..ctx.runs).map(|_| f()).collect()
+}
+
+/// Read the whole file once so every contender starts from the page cache.
+fn warm(path: &Path) -> anyhow::Result<()> {
+    std::io::copy(&mut File::open(path)?, &mut std::io::sink())
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(())
+}
+
+/// MiB/s of `curl -o /dev/null url`, inside the server namespace.
+fn curl(pair: &Pair, url: &str, size: u64) -> anyhow::Result<f64> {
+    let mut cmd = pair.server.command("curl");
+    cmd.args(["-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download}", url]);
+    let (took, out) = timed("curl", &mut cmd, |c| c == Some(0))?;
+    let got: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    if got != size {
+        bail!("curl {url}: {got} bytes of {size}");
+    }
+    Ok(size as f64 / MIB / took.as_secs_f64())
+}
+
+fn start_nginx(pair: &Pair, program: &str, dir: &Path, images: &Path) -> anyhow::Result<Proc> {
+    let prefix: PathBuf = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("tmp"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(&prefix, images))?;
+    let args = [
+        "-p".to_string(),
+        prefix.display().to_string(),
+        "-c".into(),
+        conf.display().to_string(),
+        "-e".into(),
+        prefix.join("error.log").display().to_string(),
+    ];
+    let mut proc = spawn(&pair.server, "nginx", program, &args, &[], &prefix.join("stderr.log"))?;
+    wait_listening(&pair.server, &mut proc, Proto::Tcp, NGINX_PORT)?;
+    Ok(proc)
+}
+
+/// The installed target holds exactly the image's bytes.
+fn check_same(target: &Path, image: &Path) -> anyhow::Result<()> {
+    let hash = |p: &Path| -> anyhow::Result<blake3::Hash> {
+        let mut h = blake3::Hasher::new();
+        std::io::copy(&mut File::open(p)?, &mut h).with_context(|| format!("hashing {}", p.display()))?;
+        Ok(h.finalize())
+    };
+    if hash(target)? != hash(image)? {
+        bail!("the installed target {} differs from the image", target.display());
+    }
+    Ok(())
+}
