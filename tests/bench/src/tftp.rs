@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         Ok(p) => Ok(measure(start(&pair, "tftpd-hpa", &p, &tftpd_hpa_args(&root), &dir)?, None).context("tftpd-hpa")?),
         Err(reason) => Err(reason),
     };
-    let dnsmasq = match peer(DNSMASQ, "dnsmasq") {
+    let dnsmasq = match peer(DNSMASQ, "dnsmasq-base") {
         Ok(p) => Ok(measure(start(&pair, "dnsmasq (TFTP)", &p, &dnsmasq_tftp_args(&root), &dir)?, None)
             .context("dnsmasq TFTP")?),
         Err(reason) => Err(reason),
