@@ -16,6 +16,9 @@ use prometheus_client::metrics::family::Family;
 use crate::config::TftpConfig;
 use crate::metrics::ResultLabels;
 
+/// How much of a file the TFTP reader fetches per trip to the blocking thread pool.
+const READ_AHEAD: usize = 1 << 20;
+
 /// Why a path was refused; each maps to a TFTP error code.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -88,7 +91,9 @@ impl Handler for ReadOnlyRoot {
         let size = file.metadata().map(|m| m.len()).ok();
         tracing::info!(size, "serving");
         self.count("served");
-        Ok((Unblock::new(file), size))
+        // Read ahead in large pieces: a lock-step transfer asks for one block per round trip, and each
+        // small read through the blocking pool would add a thread hand-off to that round trip.
+        Ok((Unblock::with_capacity(READ_AHEAD, file), size))
     }
 
     async fn write_req_open(
