@@ -21,12 +21,8 @@ pub const TEST: &[Package] = &[
     Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
 ];
 
-/// What the QEMU lab needs (`cargo xtask demo` and `lab` install these; `test` installs both lists).
+/// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).
 pub const LAB: &[Package] = &[
-    Package { name: "iproute2", provides: "/usr/sbin/ip" },
-    Package { name: "curl", provides: "/usr/bin/curl" },
-    Package { name: "busybox-static", provides: "/bin/busybox" },
-    Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
     Package { name: "qemu-system-x86", provides: "/usr/bin/qemu-system-x86_64" },
     Package { name: "ipxe-qemu", provides: "/usr/lib/ipxe/qemu/efi-e1000e.rom" },
     Package { name: "mdadm", provides: "/sbin/mdadm" },
