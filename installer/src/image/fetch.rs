@@ -40,7 +40,19 @@ pub fn fetch_manifest(server_url: &str, image_name: &str, trusted: &[PublicKey])
     }
     let body = response.body_mut().with_config().limit(MANIFEST_LIMIT).read_to_vec();
     let body = body.map_err(|e| fetch_error(e.to_string()))?;
-    let manifest: Manifest = serde_json::from_slice(&body)
+    check_manifest(&body, &url, image_name, trusted)
+}
+
+/// Parses `body` (the manifest found at `url`), checks its signature against `trusted` and that it names
+/// `image_name`.
+pub(super) fn check_manifest(
+    body: &[u8],
+    url: &str,
+    image_name: &str,
+    trusted: &[PublicKey],
+) -> Result<Manifest, ImageError> {
+    let url = url.to_string();
+    let manifest: Manifest = serde_json::from_slice(body)
         .map_err(|e| ImageError::ManifestParse { url: url.clone(), reason: e.to_string() })?;
     manifest.verify(trusted).map_err(|e| signature_error(&url, &manifest.key_id, e))?;
     if manifest.name != image_name {

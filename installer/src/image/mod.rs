@@ -2,17 +2,20 @@
 //!
 //! 1. [`fetch_manifest`]: `GET {server}/images/{name}/manifest`, signed by a key from [`TRUSTED_KEYS_DIR`],
 //!    naming the image that was asked for.
-//! 2. [`write_image`] / [`install_image`]: fetch the outboard, check it against the manifest's BLAKE3 root,
-//!    then stream the image through a chain of readers (HTTP body → [`ImageSource`] with Range resume →
-//!    chunk-verifying reader) into the target, each chunk group checked before it is written and the
-//!    first MiB held back until everything is verified (the rule is in [`write`]'s docs).
+//! 2. [`install_image`]: fetch the outboard, check it against the manifest's BLAKE3 root, then stream the
+//!    image in blocks (HTTP body → [`ImageSource`] with Range resume → parallel chunk-group verification →
+//!    direct-I/O writes), each chunk group checked before it is written and the first MiB held back until
+//!    everything is verified (the rule is in [`write`]'s docs).
 //!
 //! [`install_from_server`] does both and returns what the node registration reports.
 
+mod buffer;
 mod error;
 mod fetch;
+mod local;
 mod source;
 mod stream;
+mod target;
 pub mod write;
 
 #[cfg(test)]
@@ -23,9 +26,10 @@ use std::path::Path;
 pub use error::ImageError;
 pub use fetch::{TRUSTED_KEYS_DIR, fetch_manifest, load_trusted_keys, manifest_url, resolve_url};
 pub use images::PublicKey;
+pub use local::{FileImageSource, install_from_dir, read_manifest};
 pub use rackhand_api::{ImageResult, Manifest};
 pub use source::{HttpImageSource, ImageBody, ImageSource, RetryPolicy};
-pub use write::{install_image, write_image};
+pub use write::install_image;
 
 /// Fetches and checks the manifest of `image_name` from `server_url`, then streams the image onto `device`.
 pub fn install_from_server(

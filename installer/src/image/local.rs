@@ -1,0 +1,89 @@
+//! Images on local media (a USB stick, a cache partition, or the page cache in a benchmark): a directory laid
+//! out as `images publish` writes it, `<dir>/<name>/{manifest,image,outboard}`. The manifest is checked
+//! against the trusted keys exactly as one fetched over HTTP, and the bytes are verified the same way.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use images::PublicKey;
+use rackhand_api::{IMAGE_FILE, ImageResult, MANIFEST_FILE, Manifest, OUTBOARD_FILE};
+
+use super::error::ImageError;
+use super::fetch::check_manifest;
+use super::install_image;
+use super::source::{ImageBody, ImageSource};
+
+/// A manifest is a few hundred bytes; anything much larger is not one.
+const MANIFEST_LIMIT: u64 = 64 << 10;
+
+/// The image and outboard files of one published image.
+pub struct FileImageSource {
+    image: PathBuf,
+    outboard: PathBuf,
+    image_name: String,
+    outboard_name: String,
+}
+
+impl FileImageSource {
+    /// The image published in `image_dir` (the directory holding `manifest`, `image` and `outboard`).
+    pub fn new(image_dir: &Path) -> Self {
+        let (image, outboard) = (image_dir.join(IMAGE_FILE), image_dir.join(OUTBOARD_FILE));
+        let (image_name, outboard_name) = (image.display().to_string(), outboard.display().to_string());
+        Self { image, outboard, image_name, outboard_name }
+    }
+}
+
+impl ImageSource for FileImageSource {
+    fn image_url(&self) -> &str {
+        &self.image_name
+    }
+
+    fn outboard_url(&self) -> &str {
+        &self.outboard_name
+    }
+
+    fn fetch_outboard(&mut self, max_len: u64) -> Result<Vec<u8>, ImageError> {
+        let read_error =
+            |e: std::io::Error| ImageError::OutboardFetch { url: self.outboard_name.clone(), reason: e.to_string() };
+        let mut outboard = Vec::new();
+        File::open(&self.outboard).and_then(|f| f.take(max_len + 1).read_to_end(&mut outboard)).map_err(read_error)?;
+        Ok(outboard)
+    }
+
+    fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
+        let read_error =
+            |e: std::io::Error| ImageError::Connection { url: self.image_name.clone(), offset, reason: e.to_string() };
+        let mut file = File::open(&self.image).map_err(read_error)?;
+        let length = file.metadata().map_err(read_error)?.len().saturating_sub(offset);
+        file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
+        Ok(ImageBody { reader: Box::new(file), length: Some(length) })
+    }
+}
+
+/// Reads and checks the manifest of `image_name` in `images_dir`: signed by a `trusted` key, naming that image.
+pub fn read_manifest(images_dir: &Path, image_name: &str, trusted: &[PublicKey]) -> Result<Manifest, ImageError> {
+    if !rackhand_api::is_image_name(image_name) {
+        return Err(ImageError::InvalidName(image_name.to_string()));
+    }
+    let path = images_dir.join(image_name).join(MANIFEST_FILE);
+    let name = path.display().to_string();
+    let mut body = Vec::new();
+    File::open(&path)
+        .and_then(|f| f.take(MANIFEST_LIMIT).read_to_end(&mut body))
+        .map_err(|e| ImageError::ManifestFetch { url: name.clone(), reason: e.to_string() })?;
+    check_manifest(&body, &name, image_name, trusted)
+}
+
+/// [`read_manifest`], then streams the image onto `device` exactly as [`super::install_from_server`] does.
+pub fn install_from_dir(
+    images_dir: &Path,
+    image_name: &str,
+    trusted: &[PublicKey],
+    device: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<ImageResult, ImageError> {
+    let manifest = read_manifest(images_dir, image_name, trusted)?;
+    let mut source = FileImageSource::new(&images_dir.join(image_name));
+    install_image(&manifest, &mut source, device, progress)
+}
