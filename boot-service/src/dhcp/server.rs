@@ -2,6 +2,11 @@
 //! thread owns the lease table, decides, persists lease changes (before answering), asks for
 //! enrolments and sends the replies. The store is synchronous, so the worker runs on a blocking
 //! thread and never stalls the async runtime.
+//!
+//! Group commit: the worker takes every packet already queued (up to [`MAX_BATCH`]), decides each in
+//! order against the table, then writes all their lease changes in one transaction and only then sends
+//! the replies that depend on them. Under load that is one commit per burst instead of one per ACK; an
+//! idle server still answers each packet as it comes.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -16,11 +21,11 @@ use tracing::field::{Empty, display};
 
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
-use super::respond::{Context, Destination, Outcome, respond};
+use super::respond::{Context, Destination, Outcome, Reply, respond};
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{LeaseWrite, Store};
 
 /// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
 const QUEUE_LEN: usize = 1024;
@@ -28,6 +33,8 @@ const QUEUE_LEN: usize = 1024;
 const RECV_BUF: usize = 9000;
 /// How often an idle worker expires leases and refreshes the bound-leases gauge.
 const IDLE_TICK: Duration = Duration::from_secs(5);
+/// Most packets decided before their lease changes are committed together.
+const MAX_BATCH: usize = 256;
 
 struct Packet {
     socket: usize,
@@ -107,11 +114,35 @@ struct Worker {
     outlets: Vec<DhcpSocket>,
 }
 
+/// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed.
+struct PendingReply {
+    span: tracing::Span,
+    socket: usize,
+    reply: Reply,
+    write: Option<usize>,
+}
+
+/// The lease writes and replies of one burst of packets.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<LeaseWrite>,
+    replies: Vec<PendingReply>,
+}
+
 impl Worker {
     fn run(mut self, inbox: Receiver<Packet>) {
         loop {
             match inbox.recv_timeout(IDLE_TICK) {
-                Ok(packet) => self.handle(packet),
+                Ok(packet) => {
+                    let mut batch = Batch::default();
+                    self.handle(packet, &mut batch);
+                    while batch.replies.len() < MAX_BATCH
+                        && let Ok(packet) = inbox.try_recv()
+                    {
+                        self.handle(packet, &mut batch);
+                    }
+                    self.commit(batch);
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.table.tick(unix_now());
                     self.metrics.bound_leases.set(self.table.bound_leases() as i64);
@@ -121,7 +152,7 @@ impl Worker {
         }
     }
 
-    fn handle(&mut self, packet: Packet) {
+    fn handle(&mut self, packet: Packet, batch: &mut Batch) {
         let outlet = &self.outlets[packet.socket];
         let span = tracing::info_span!(
             "dhcp",
@@ -150,11 +181,21 @@ impl Worker {
         self.table.tick(now);
         let ctx = Context::new(&self.config, &*self.nodes);
         let outcome = respond(&request, &ctx, &self.table, now);
-        self.carry_out(&request, packet.socket, outcome, now);
+        self.decide(&request, packet.socket, outcome, now, span.clone(), batch);
     }
 
-    /// Count, persist, enroll, then send the reply out of the socket the request came in on.
-    fn carry_out(&mut self, request: &Request, socket: usize, outcome: Outcome, now: i64) {
+    /// Count, apply to the table, enroll, and queue the write and the reply for [`Self::commit`].
+    /// The table takes a bind at once, so later packets of the batch see it; should the commit fail, the
+    /// ACK is not sent and the address stays held until the client asks again (and is persisted then).
+    fn decide(
+        &mut self,
+        request: &Request,
+        socket: usize,
+        outcome: Outcome,
+        now: i64,
+        span: tracing::Span,
+        batch: &mut Batch,
+    ) {
         if let Some(arch) = outcome.unknown_arch {
             tracing::info!(arch, class = ?request.client.class, "dhcp: no boot file for this architecture");
             let labels = super::metrics::ArchLabels { arch };
@@ -164,13 +205,17 @@ impl Worker {
             self.log_drop(request, reason);
             self.metrics.count_drop(reason);
         }
+        let mut write = None;
         if let Some(change) = &outcome.lease {
-            if let Err(err) = self.persist(change) {
-                tracing::error!(%err, "dhcp: could not persist the lease change; not answering");
-                self.metrics.count_drop(DropReason::StoreError);
-                if matches!(change, LeaseChange::Bind(_)) {
-                    return;
-                }
+            let stored = match change {
+                LeaseChange::Bind(lease) => Some(LeaseWrite::Put(lease.clone())),
+                LeaseChange::Release { ip, .. } | LeaseChange::Decline { ip, .. } => Some(LeaseWrite::Remove(*ip)),
+                LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => None,
+            };
+            if let Some(stored) = stored {
+                // Only an ACK waits for its write; a release or decline has no reply to hold.
+                write = matches!(change, LeaseChange::Bind(_)).then_some(batch.writes.len());
+                batch.writes.push(stored);
             }
             self.table.apply(change, now);
             self.metrics.bound_leases.set(self.table.bound_leases() as i64);
@@ -180,38 +225,60 @@ impl Worker {
             self.nodes.enroll(mac);
         }
         if let Some(reply) = outcome.reply {
-            let Some(msg_type) = reply.message.opts().msg_type() else {
-                return;
-            };
-            let outlet = &self.outlets[socket];
-            let to = match reply.to {
-                Destination::Unicast(to) => to,
-                Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
-            };
-            match reply
-                .message
-                .to_vec()
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
-            {
-                Ok(_) => {
-                    tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
-                    let labels = super::metrics::TypeLabels { msg_type: type_label(msg_type) };
-                    self.metrics.replies.get_or_create(&labels).inc();
-                }
-                Err(err) => {
-                    tracing::warn!(%to, %err, "dhcp: could not send the reply");
-                    self.metrics.count_drop(DropReason::SendError);
-                }
-            }
+            batch.replies.push(PendingReply { span, socket, reply, write });
         }
     }
 
-    fn persist(&self, change: &LeaseChange) -> Result<(), StoreError> {
-        match change {
-            LeaseChange::Bind(lease) => self.store.put_lease(lease),
-            LeaseChange::Release { ip, .. } | LeaseChange::Decline { ip, .. } => self.store.remove_lease(*ip),
-            LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => Ok(()),
+    /// Writes the batch's lease changes in one transaction, then sends its replies. If the transaction
+    /// fails, each write is retried alone, and only the replies whose writes stuck are sent.
+    fn commit(&mut self, batch: Batch) {
+        let mut stored = vec![true; batch.writes.len()];
+        if !batch.writes.is_empty()
+            && let Err(err) = self.store.write_leases(&batch.writes)
+        {
+            tracing::warn!(%err, writes = batch.writes.len(), "dhcp: lease batch not persisted; writing one by one");
+            for (write, ok) in batch.writes.iter().zip(&mut stored) {
+                if let Err(err) = self.store.write_leases(std::slice::from_ref(write)) {
+                    tracing::error!(%err, ?write, "dhcp: could not persist the lease change");
+                    *ok = false;
+                }
+            }
+        }
+        for pending in batch.replies {
+            let _entered = pending.span.enter();
+            if pending.write.is_some_and(|i| !stored[i]) {
+                tracing::error!("dhcp: the lease was not persisted; not answering");
+                self.metrics.count_drop(DropReason::StoreError);
+                continue;
+            }
+            self.send(pending.socket, pending.reply);
+        }
+    }
+
+    fn send(&self, socket: usize, reply: Reply) {
+        let Some(msg_type) = reply.message.opts().msg_type() else {
+            return;
+        };
+        let outlet = &self.outlets[socket];
+        let to = match reply.to {
+            Destination::Unicast(to) => to,
+            Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
+        };
+        match reply
+            .message
+            .to_vec()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
+        {
+            Ok(_) => {
+                tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
+                let labels = super::metrics::TypeLabels { msg_type: type_label(msg_type) };
+                self.metrics.replies.get_or_create(&labels).inc();
+            }
+            Err(err) => {
+                tracing::warn!(%to, %err, "dhcp: could not send the reply");
+                self.metrics.count_drop(DropReason::SendError);
+            }
         }
     }
 

@@ -76,7 +76,15 @@ pub trait Store: Send + Sync + 'static {
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
-    /// Insert or replace the lease on `lease.ip`.
-    fn put_lease(&self, lease: &Lease) -> Result<(), StoreError>;
-    fn remove_lease(&self, ip: Ipv4Addr) -> Result<(), StoreError>;
+    /// Apply `writes` in order, all or none, in one transaction: the DHCP server commits every lease change
+    /// of a burst of packets at once before it answers any of them.
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError>;
+}
+
+/// One change to the stored leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseWrite {
+    /// Insert or replace the lease on its `ip`.
+    Put(Lease),
+    Remove(Ipv4Addr),
 }

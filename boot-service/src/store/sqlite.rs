@@ -11,7 +11,7 @@ use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Lease, NewNode, NodeChange, Store, StoreError, StoredNode};
+use super::{Lease, LeaseWrite, NewNode, NodeChange, Store, StoreError, StoredNode};
 
 const MIGRATIONS: &[M<'static>] = &[M::up(
     "CREATE TABLE nodes (
@@ -277,15 +277,24 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn put_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("INSERT OR REPLACE INTO leases (ip, mac, expires_at, hostname) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![lease.ip.to_string(), lease.mac.to_string(), lease.expires_at, lease.hostname])?;
-        Ok(())
-    }
-
-    fn remove_lease(&self, ip: Ipv4Addr) -> Result<(), StoreError> {
-        self.conn().prepare_cached("DELETE FROM leases WHERE ip = ?1")?.execute([ip.to_string()])?;
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO leases (ip, mac, expires_at, hostname) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut remove = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
+            for write in writes {
+                match write {
+                    LeaseWrite::Put(l) => {
+                        put.execute(params![l.ip.to_string(), l.mac.to_string(), l.expires_at, l.hostname])
+                    }
+                    LeaseWrite::Remove(ip) => remove.execute([ip.to_string()]),
+                }?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 }
@@ -362,9 +371,11 @@ mod tests {
         };
         {
             let store = SqliteStore::open(&path).unwrap();
-            store.put_lease(&lease).unwrap();
-            store.put_lease(&Lease { ip: Ipv4Addr::new(10, 77, 0, 101), ..lease.clone() }).unwrap();
-            store.remove_lease(Ipv4Addr::new(10, 77, 0, 101)).unwrap();
+            let other = Ipv4Addr::new(10, 77, 0, 101);
+            store.write_leases(&[LeaseWrite::Put(lease.clone())]).unwrap();
+            store
+                .write_leases(&[LeaseWrite::Put(Lease { ip: other, ..lease.clone() }), LeaseWrite::Remove(other)])
+                .unwrap();
             store.create_node(new_node(7), Timestamp::now()).unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();

@@ -1,7 +1,7 @@
 //! The lease table: allocation order, expiry, and surviving a restart through the store.
 
 use super::*;
-use crate::store::{Lease, SqliteStore, Store};
+use crate::store::{Lease, LeaseWrite, SqliteStore, Store};
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 77, 0, last)
@@ -67,7 +67,7 @@ fn a_restarted_table_from_the_store_gives_the_same_addresses_back() {
     for (i, ip) in bound.iter().enumerate() {
         let mac = MacAddr::new(mac(i as u8 + 1));
         let lease = Lease { ip: *ip, mac, expires_at: NOW + 3600, hostname: None };
-        store.put_lease(&lease).unwrap();
+        store.write_leases(&[LeaseWrite::Put(lease)]).unwrap();
     }
 
     let later = NOW + 600;
