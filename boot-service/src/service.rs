@@ -52,8 +52,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let http = tokio::spawn(http::serve(http_listener, state, stop.clone().cancelled_owned()));
     let tftp_config = config.tftp.clone();
     let tftp_stop = stop.clone();
-    let tftp = tokio::spawn(async move {
-        tftp::serve(tftp_socket, &tftp_config, metrics.tftp_requests.clone(), tftp_stop.cancelled_owned()).await
+    // async-tftp runs on async-io. On a thread of its own, `block_on` polls the reactor itself, so a
+    // lock-step transfer's ACK wakes the transfer directly instead of via the reactor thread and a tokio
+    // worker (two thread hand-offs per block).
+    let tftp = tokio::task::spawn_blocking(move || {
+        let requests = metrics.tftp_requests.clone();
+        async_io::block_on(tftp::serve(tftp_socket, &tftp_config, requests, tftp_stop.cancelled_owned()))
     });
 
     let directory: Arc<dyn NodeDirectory> = nodes.clone();
