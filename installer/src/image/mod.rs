@@ -12,6 +12,7 @@
 mod buffer;
 mod error;
 mod fetch;
+mod http_body;
 mod local;
 mod source;
 mod stream;

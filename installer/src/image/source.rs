@@ -8,6 +8,7 @@ use rackhand_api::Manifest;
 
 use super::error::ImageError;
 use super::fetch::resolve_url;
+use super::http_body;
 
 /// How often and how patiently a lost connection is retried, counted per chunk: a link that keeps making
 /// progress is never given up on, one that fails `attempts` times in a row at the same chunk is.
@@ -54,7 +55,8 @@ pub trait ImageSource {
     }
 }
 
-/// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume.
+/// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume. The outboard comes
+/// through ureq, the image body straight off the socket (see [`http_body`]).
 pub struct HttpImageSource {
     agent: ureq::Agent,
     image_url: String,
@@ -100,19 +102,17 @@ impl ImageSource for HttpImageSource {
 
     fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
         let url = self.image_url.clone();
-        let mut request = self.agent.get(&url);
-        if offset > 0 {
-            request = request.header("Range", format!("bytes={offset}-"));
-        }
-        let response =
-            request.call().map_err(|e| ImageError::Connection { url: url.clone(), offset, reason: e.to_string() })?;
-        match (response.status().as_u16(), offset) {
+        let response = http_body::get(&url, offset).map_err(|reason| ImageError::Connection {
+            url: url.clone(),
+            offset,
+            reason,
+        })?;
+        match (response.status, offset) {
             (200, 0) | (206, 1..) => {}
             (200, _) => return Err(ImageError::RangeIgnored { url, offset }),
             (status, _) => return Err(ImageError::ImageStatus { url, offset, status }),
         }
-        let length = response.body().content_length();
-        Ok(ImageBody { reader: Box::new(response.into_body().into_reader()), length })
+        Ok(ImageBody { reader: Box::new(response.body), length: response.length })
     }
 
     fn retry_policy(&self) -> RetryPolicy {

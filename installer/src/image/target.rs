@@ -27,11 +27,16 @@ impl DiskTarget {
         let name = device.display().to_string();
         let open_error = |source| ImageError::TargetOpen { device: name.clone(), source };
         let mut buffered = OpenOptions::new().write(true).open(device).map_err(open_error)?;
-        if buffered.metadata().map_err(open_error)?.file_type().is_block_device() {
+        let metadata = buffered.metadata().map_err(open_error)?;
+        if metadata.file_type().is_block_device() {
             let capacity = buffered.seek(SeekFrom::End(0)).map_err(open_error)?;
             if capacity < size {
                 return Err(ImageError::TargetTooSmall { device: name, capacity, size });
             }
+        } else if metadata.is_file() && metadata.len() < size {
+            // A file (a VM's disk image, a benchmark) is grown first: direct writes that extend a file are
+            // serialised by the filesystem, writes inside it are not.
+            buffered.set_len(size).map_err(open_error)?;
         }
         // EINVAL here means the filesystem has no direct I/O: everything goes through the page cache then.
         let direct = OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(device).ok();
@@ -117,6 +122,18 @@ mod tests {
         assert!(disk[32768 + 8292..].iter().all(|&b| b == 0xEE), "bytes past the tail changed");
         assert_eq!(disk.len(), 64 << 10);
         eprintln!("direct I/O in use: {}", target.is_direct());
+    }
+
+    #[test]
+    fn a_file_target_is_grown_to_the_image_but_never_shrunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (small, large) = (dir.path().join("small"), dir.path().join("large"));
+        std::fs::write(&small, b"").unwrap();
+        std::fs::write(&large, vec![1u8; 8192]).unwrap();
+        DiskTarget::open(&small, 5000).unwrap();
+        DiskTarget::open(&large, 5000).unwrap();
+        assert_eq!(std::fs::metadata(&small).unwrap().len(), 5000);
+        assert_eq!(std::fs::read(&large).unwrap(), vec![1u8; 8192]);
     }
 
     #[test]

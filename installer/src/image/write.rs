@@ -29,6 +29,8 @@ use super::target::DiskTarget;
 const BLOCK_SIZE: u64 = 1 << 20;
 /// Writer threads: two writes in flight keep a disk's queue busy where one leaves gaps between requests.
 const WRITERS: usize = 2;
+/// Bytes per write request: disks and virtio queues take 1 MiB requests best (4 MiB ones measured slower).
+const WRITE_SIZE: usize = 1 << 20;
 /// Blocks in the pool: one being fetched, one verified, one per writer, and one queued between stages.
 const BLOCKS: usize = 4 + WRITERS;
 
@@ -173,9 +175,12 @@ fn write_blocks(
 ) -> Result<(), ImageError> {
     loop {
         let Ok(block) = blocks.lock().expect("no writer panics holding it").recv() else { return Ok(()) };
-        let at = block.offset + block.held as u64;
+        let start = block.offset + block.held as u64;
         let data = &block.buf.as_slice()[block.held..block.len];
-        target.write_at(at, data).map_err(|source| ImageError::TargetWrite { offset: at, source })?;
+        for (i, piece) in data.chunks(WRITE_SIZE).enumerate() {
+            let at = start + (i * WRITE_SIZE) as u64;
+            target.write_at(at, piece).map_err(|source| ImageError::TargetWrite { offset: at, source })?;
+        }
         let _ = pool.send(block.buf);
     }
 }

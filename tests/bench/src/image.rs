@@ -1,7 +1,8 @@
 //! Image delivery and verified writing, on loopback inside the server namespace, page-cache warm:
 //! - HTTP: curl downloading the published image from boot-service and from nginx (sendfile).
-//! - Verified write: the installer's library path (`install_from_server`: signed manifest, outboard,
-//!   BLAKE3-verified stream, direct writes, fsync) into a file, against `dd oflag=direct` of the same bytes.
+//! - Verified write: the installer's library path (signed manifest, outboard, BLAKE3-verified stream,
+//!   direct writes, fsync) into a fresh file: from a local image dir against `dd oflag=direct conv=fsync`
+//!   of the same file, and over HTTP from boot-service against `curl | dd` of the same URL.
 //! - Verification: the same pipeline from a local image directory into `/dev/null` (`install_from_dir`,
 //!   a dry run: nothing but reading and verifying), against `b3sum` of the same bytes, mapped and streamed.
 
@@ -16,7 +17,7 @@ use rackhand_bench::configs::{NGINX_PORT, nginx_conf};
 use rackhand_bench::report::Row;
 use rackhand_bench::stats::Better;
 
-use crate::env::{Ctx, Pair, Proc, Proto, fresh_dir, peer, samples, spawn, start_boot_service, timed, wait_listening};
+use crate::env::{Ctx, Pair, Proc, Proto, fresh_dir, peer, spawn, start_boot_service, timed, wait_listening};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const B3SUM: &str = "/usr/bin/b3sum";
@@ -61,10 +62,21 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         }
     }
 
+    // Verified writes: from the local image dir against dd of the same file, then over HTTP from
+    // boot-service against curl piped into dd (unverified). Each contender writes a fresh file on a settled
+    // disk, and the order within a pair flips every round so neither always follows the other.
     let target = dir.join("target.img");
     let trusted = [key.public()];
-    let (mut ours_write, mut dd) = (Vec::new(), Vec::new());
-    for _ in 0..ctx.runs {
+    let install_local = || -> anyhow::Result<f64> {
+        File::create(&target)?;
+        let start = Instant::now();
+        installer::image::install_from_dir(&images_dir, NAME, &trusted, &target, |_, _| {})
+            .context("verified write (install_from_dir)")?;
+        let rate = mib_per_s(size, start.elapsed());
+        check_same(&target, &image)?;
+        Ok(rate)
+    };
+    let install_http = || -> anyhow::Result<f64> {
         File::create(&target)?;
         let (target_path, trusted) = (target.clone(), trusted.clone());
         let took = pair
@@ -78,12 +90,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             .join()
             .map_err(|_| anyhow::anyhow!("the installer thread panicked"))?
             .context("verified write (install_from_server)")?;
-        ours_write.push(mib_per_s(size, took));
         check_same(&target, &image)?;
-        std::fs::remove_file(&target)?;
-        dd.push(dd_direct(&image, &target, size)?);
-        std::fs::remove_file(&target)?;
-    }
+        Ok(mib_per_s(size, took))
+    };
+    let (local, dd) = rounds(ctx.runs, &target, install_local, || dd_direct(&image, &target, size))?;
+    let (http, curl_dd) = rounds(ctx.runs, &target, install_http, || curl_into_dd(&pair, &ours_url, &target, size))?;
     proc.ensure_running()?;
     proc.stop(Duration::from_secs(5));
 
@@ -101,59 +112,80 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     }
 
     Ok(vec![
-        Row::compare(
-            format!("http image {label}"),
-            "MiB/s",
-            Better::Higher,
-            &ours_http,
-            "nginx",
-            samples(&nginx),
-            Some(0.9),
-        )
-        .with_note("curl -o /dev/null over loopback, page cache warm"),
-        Row::compare(
-            format!("verified write {label}"),
-            "MiB/s",
-            Better::Higher,
-            &ours_write,
-            "dd oflag=direct bs=1M",
-            Ok(&dd),
-            Some(0.9),
-        )
-        .with_note("ours: signed manifest + HTTP on loopback + BLAKE3 verify + write + fsync; dd: file to file"),
-        Row::compare(
-            format!("verification {label}"),
-            "MiB/s",
-            Better::Higher,
-            &ours_verify,
-            "b3sum",
-            samples(&b3sum),
-            Some(0.9),
-        )
-        .with_note("ours: installer from a local image dir to /dev/null; b3sum: mmap, both cores"),
-        Row::compare(
-            format!("verification {label}"),
-            "MiB/s",
-            Better::Higher,
-            &ours_verify,
-            "b3sum --no-mmap",
-            samples(&b3sum_stream),
-            Some(0.9),
-        )
-        .with_note("b3sum reading the file as a stream, as it would a download"),
+        paired(format!("http image {label}"), &ours_http, "nginx", &nginx, 0.9)
+            .with_note("curl -o /dev/null over loopback, page cache warm"),
+        paired(format!("verified write {label}"), &local, "dd oflag=direct conv=fsync bs=1M", &Ok(dd), 0.9)
+            .with_note("ours: local image dir (signed manifest, outboard, BLAKE3) to a file, fsync; dd: same file"),
+        paired(format!("verified write {label}, HTTP"), &http, "curl | dd oflag=direct conv=fsync", &Ok(curl_dd), 0.9)
+            .with_note("both from boot-service on loopback; curl | dd verifies nothing"),
+        paired(format!("verification {label}"), &ours_verify, "b3sum", &b3sum, 0.9)
+            .with_note("ours: installer from a local image dir to /dev/null; b3sum: mmap, both cores"),
+        paired(format!("verification {label}"), &ours_verify, "b3sum --no-mmap", &b3sum_stream, 0.9)
+            .with_note("b3sum reading the file as a stream, as it would a download"),
     ])
+}
+
+/// MiB/s, ours against a peer run in the same rounds (or the reason the peer could not run).
+fn paired(benchmark: String, ours: &[f64], peer: &str, theirs: &Result<Vec<f64>, String>, target: f64) -> Row {
+    match theirs {
+        Ok(theirs) => Row::compare_paired(benchmark, "MiB/s", Better::Higher, ours, peer, theirs, Some(target)),
+        Err(reason) => Row::compare(benchmark, "MiB/s", Better::Higher, ours, peer, Err(reason.clone()), Some(target)),
+    }
 }
 
 fn mib_per_s(size: u64, took: Duration) -> f64 {
     size as f64 / MIB / took.as_secs_f64()
 }
 
-/// MiB/s of `dd` copying `image` to a fresh `target` with direct writes.
+/// `runs` rounds of `ours` and `theirs` writing `target`, in alternating order, each after the last
+/// contender's file is gone and the disk has flushed.
+fn rounds(
+    runs: usize,
+    target: &Path,
+    mut ours: impl FnMut() -> anyhow::Result<f64>,
+    mut theirs: impl FnMut() -> anyhow::Result<f64>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let (mut ours_runs, mut theirs_runs) = (Vec::new(), Vec::new());
+    for round in 0..runs {
+        for ours_turn in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            if target.exists() {
+                std::fs::remove_file(target)?;
+            }
+            nix::unistd::sync();
+            std::thread::sleep(Duration::from_millis(200));
+            if ours_turn {
+                ours_runs.push(ours()?);
+            } else {
+                theirs_runs.push(theirs()?);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(target);
+    Ok((ours_runs, theirs_runs))
+}
+
+/// MiB/s of `dd` copying `image` to a fresh `target` with direct writes, flushed at the end as ours is.
 fn dd_direct(image: &Path, target: &Path, size: u64) -> anyhow::Result<f64> {
     let mut cmd = std::process::Command::new("dd");
     cmd.arg(format!("if={}", image.display())).arg(format!("of={}", target.display()));
-    cmd.args(["bs=1M", "oflag=direct", "status=none"]);
+    cmd.args(["bs=1M", "oflag=direct", "conv=fsync", "status=none"]);
     let (took, _) = timed("dd", &mut cmd, |c| c == Some(0))?;
+    Ok(mib_per_s(size, took))
+}
+
+/// MiB/s of `curl url | dd of=target oflag=direct conv=fsync` inside the server namespace.
+fn curl_into_dd(pair: &Pair, url: &str, target: &Path, size: u64) -> anyhow::Result<f64> {
+    let mut cmd = pair.server.command("bash");
+    let script = format!(
+        "set -o pipefail; curl -sS --fail {url} | dd of={} bs=1M iflag=fullblock oflag=direct conv=fsync status=none",
+        target.display()
+    );
+    cmd.args(["-c", &script]);
+    let (took, _) = timed("curl | dd", &mut cmd, |c| c == Some(0))?;
+    let got = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
+    if got != size {
+        bail!("curl | dd wrote {got} bytes of {size}");
+    }
     Ok(mib_per_s(size, took))
 }
 

@@ -57,6 +57,32 @@ impl Row {
         }
     }
 
+    /// Ours against a peer measured in the same rounds (`ours[i]` and `theirs[i]` back to back): the ratio
+    /// is the median of the per-round ratios, so a machine that drifts between rounds (a shared disk)
+    /// moves both sides of each ratio alike instead of deciding it.
+    pub fn compare_paired(
+        benchmark: impl Into<String>,
+        unit: &str,
+        better: Better,
+        ours: &[f64],
+        peer: &str,
+        theirs: &[f64],
+        target: Option<f64>,
+    ) -> Row {
+        let mut row = Row::compare(benchmark, unit, better, ours, peer, Ok(theirs), target);
+        let per_round: Vec<f64> = ours
+            .iter()
+            .zip(theirs)
+            .filter_map(|(o, t)| ratio(summarize(&[*o]).as_ref(), summarize(&[*t]).as_ref(), better))
+            .collect();
+        if ours.len() == theirs.len() && per_round.len() == ours.len() {
+            row.ratio = summarize(&per_round).map(|s| s.median);
+            row.met = row.ratio.zip(target).map(|(r, t)| r >= t);
+            row = row.with_note("ratio: median of per-round ratios");
+        }
+        row
+    }
+
     /// A measurement of ours alone.
     pub fn ours_only(benchmark: impl Into<String>, unit: &str, better: Better, ours: &[f64]) -> Row {
         Row {
@@ -168,6 +194,19 @@ mod tests {
         assert_eq!(row.met, Some(true));
         let row = Row::compare("dhcp", "exch/s", Better::Higher, &[10.0], "kea", Ok(&[10.0]), Some(2.0));
         assert_eq!(row.met, Some(false));
+    }
+
+    #[test]
+    fn paired_rows_take_the_median_of_per_round_ratios() {
+        // The machine halves its speed for the last two rounds; each round's ratio stays 0.9 or 1.0.
+        let ours = [900.0, 1000.0, 1000.0, 450.0, 500.0];
+        let theirs = [1000.0, 1000.0, 1000.0, 500.0, 500.0];
+        let row = Row::compare_paired("write", "MiB/s", Better::Higher, &ours, "dd", &theirs, Some(0.95));
+        assert_eq!(row.ratio, Some(1.0));
+        assert_eq!(row.met, Some(true));
+        assert!(row.notes.contains("per-round"), "{}", row.notes);
+        let unpaired = Row::compare_paired("write", "MiB/s", Better::Higher, &ours, "dd", &theirs[..2], None);
+        assert_eq!(unpaired.ratio, Some(0.9), "unequal rounds fall back to the ratio of medians");
     }
 
     #[test]
