@@ -34,9 +34,14 @@ impl DiskTarget {
                 return Err(ImageError::TargetTooSmall { device: name, capacity, size });
             }
         } else if metadata.is_file() && metadata.len() < size {
-            // A file (a VM's disk image, a benchmark) is grown first: direct writes that extend a file are
-            // serialised by the filesystem, writes inside it are not.
-            buffered.set_len(size).map_err(open_error)?;
+            // A file (a VM's disk image, a benchmark) gets its space first: a full filesystem is refused
+            // before anything is written, and direct writes inside a file are not serialised as extending
+            // ones are. Filesystems without fallocate just grow the file.
+            match nix::fcntl::fallocate(&buffered, nix::fcntl::FallocateFlags::empty(), 0, size as i64) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EOPNOTSUPP) => buffered.set_len(size).map_err(open_error)?,
+                Err(errno) => return Err(open_error(errno.into())),
+            }
         }
         // EINVAL here means the filesystem has no direct I/O: everything goes through the page cache then.
         let direct = OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(device).ok();
