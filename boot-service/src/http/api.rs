@@ -47,7 +47,7 @@ fn json_error(rejection: JsonRejection) -> ApiError {
 }
 
 /// Run a node-service call off the async threads (the store is synchronous).
-async fn on_nodes<T: Send + 'static>(
+pub(super) async fn on_nodes<T: Send + 'static>(
     state: &AppState,
     call: impl FnOnce(&Nodes) -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {

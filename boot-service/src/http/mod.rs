@@ -1,9 +1,10 @@
-//! HTTP: iPXE scripts, assets and images (with Range), the node API under `/api/v1`, `/metrics` and
-//! `/healthz`. The server takes its listener and a shutdown future, so tests bind port 0.
+//! HTTP: iPXE scripts, assets and images (with Range), the node API under `/api/v1`, the technicians'
+//! dashboard (`/` and `/nodes/{id}`), `/metrics` and `/healthz`. The server takes its listener and a shutdown future, so tests bind port 0.
 
 mod api;
 mod auth;
 mod boot;
+mod dashboard;
 mod error;
 
 use std::future::Future;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/boot/{file}", get(boot::script))
         .nest(rackhand_api::API_PREFIX, api::routes())
+        .merge(dashboard::routes())
         .nest_service("/assets", ServeDir::new(&state.config.boot.assets_dir).with_buf_chunk_size(FILE_CHUNK))
         .nest_service("/images", ServeDir::new(&state.config.boot.images_dir).with_buf_chunk_size(FILE_CHUNK))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
@@ -88,6 +90,8 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 /// Route patterns as `'static` labels.
 fn known_route(path: &str) -> &'static str {
     const ROUTES: &[&str] = &[
+        "/",
+        "/nodes/{id}",
         "/healthz",
         "/metrics",
         "/boot/{file}",

@@ -245,3 +245,31 @@ async fn tokens_never_reach_the_logs() {
     assert!(!logs.contains(&token), "node token leaked into logs");
     assert!(!logs.contains(ADMIN), "admin token leaked into logs");
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
+    let server = TestServer::start("auto").await;
+    let installing = token_of(&server.script("52-54-00-00-00-0a").await);
+    let inv = serde_json::to_value(Inventory::default()).unwrap();
+    assert_eq!(server.post("/api/v1/nodes/1/inventory", &installing, inv).await.status(), StatusCode::OK);
+    let progress = json!({"stage": "install", "step": "image", "status": "running", "done": 25, "total": 100});
+    assert_eq!(server.post("/api/v1/nodes/1/events", &installing, progress).await.status(), StatusCode::OK);
+    let failing = token_of(&server.script("52-54-00-00-00-0b").await);
+    let report = json!({"reason": "hardware does not match profile qemu-lab", "problems": [
+        {"severity": "blocking", "part": "bay 3", "message": "bay 3 is empty", "fix": "insert an HDD of at least 1 TB"}
+    ]});
+    assert_eq!(server.post("/api/v1/nodes/2/failed", &failing, report).await.status(), StatusCode::OK);
+
+    let response = server.client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = response.text().await.unwrap();
+    let failed_row = page.find("52:54:00:00:00:0b").expect(&page);
+    assert!(failed_row < page.find("52:54:00:00:00:0a").expect(&page), "the failure is listed first");
+    assert!(page.contains("Fix: insert an HDD of at least 1 TB"), "{page}");
+    assert!(page.contains("image running 25%"), "{page}");
+
+    let detail = server.client.get(server.url("/nodes/2")).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("→ failed: hardware does not match profile qemu-lab"), "{detail}");
+    assert_eq!(server.client.get(server.url("/nodes/99")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}

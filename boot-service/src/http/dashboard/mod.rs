@@ -1,0 +1,51 @@
+//! The technicians' web dashboard: `GET /` lists every node, failures with their fixes first, and reloads
+//! itself; `GET /nodes/{id}` shows one node and its history. Read-only and open, like the node API's reads.
+//! The pages are pure functions of the records ([`render`]); this file only fetches them.
+
+mod render;
+
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use jiff::Timestamp;
+use maud::Markup;
+use rackhand_api::{EventKind, NodeId, NodeState};
+
+use super::api::on_nodes;
+use super::{ApiError, AppState};
+use render::NodeView;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/", get(list)).route("/nodes/{id}", get(detail))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Markup, ApiError> {
+    let views = on_nodes(&state, |nodes| {
+        nodes
+            .list()?
+            .into_iter()
+            .map(|record| {
+                // Only a node being worked on has a step worth showing; its history says which.
+                let progress = if matches!(record.state, NodeState::Inspecting | NodeState::Installing) {
+                    nodes.get(record.id)?.events.into_iter().rev().find_map(|e| match e.kind {
+                        EventKind::Progress(p) => Some(p),
+                        EventKind::Transition { .. } => None,
+                    })
+                } else {
+                    None
+                };
+                Ok(NodeView { record, progress })
+            })
+            .collect()
+    })
+    .await?;
+    Ok(render::node_list(views, Timestamp::now()))
+}
+
+async fn detail(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Markup, ApiError> {
+    let record = on_nodes(&state, move |nodes| nodes.get(NodeId(id))).await?;
+    Ok(render::node_detail(&record, Timestamp::now()))
+}

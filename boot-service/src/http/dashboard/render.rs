@@ -1,0 +1,239 @@
+//! The technicians' pages as pure functions of node records: what is wrong and how to fix it first, what
+//! is installing with how far it got, then everything else. No script: the list reloads itself.
+
+use jiff::Timestamp;
+use maud::{DOCTYPE, Markup, html};
+use rackhand_api::{EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus};
+
+/// Seconds between reloads of the list.
+pub const REFRESH_SECS: u32 = 5;
+
+/// A node as the list shows it: its record and, while it is being worked on, its latest progress report.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    pub record: NodeRecord,
+    pub progress: Option<ProgressReport>,
+}
+
+/// The order a technician works in: failures, then nodes being worked on, then the rest; newest first.
+fn urgency(state: NodeState) -> u8 {
+    match state {
+        NodeState::Failed => 0,
+        NodeState::Installing => 1,
+        NodeState::Inspecting => 2,
+        NodeState::Booting => 3,
+        NodeState::Discovered => 4,
+        NodeState::Ready => 5,
+    }
+}
+
+/// `GET /`: every node, most urgent first.
+pub fn node_list(mut nodes: Vec<NodeView>, now: Timestamp) -> Markup {
+    nodes.sort_by(|a, b| {
+        let key = |n: &NodeView| urgency(n.record.state);
+        key(a).cmp(&key(b)).then(b.record.updated_at.cmp(&a.record.updated_at))
+    });
+    let count = |state| nodes.iter().filter(|n| n.record.state == state).count();
+    let summary: Vec<String> = NodeState::ALL
+        .into_iter()
+        .map(|state| (state, count(state)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let title = match count(NodeState::Failed) {
+        0 => "Rackhand".to_string(),
+        failed => format!("Rackhand: {failed} failed"),
+    };
+    page(
+        &title,
+        Some(REFRESH_SECS),
+        html! {
+            h1 { "Rackhand" }
+            p.summary {
+                (nodes.len()) " servers" @if !summary.is_empty() { ": " (summary.join(" · ")) }
+                span.updated { " · updated " (now.strftime("%H:%M:%S UTC")) ", reloads every " (REFRESH_SECS) " s" }
+            }
+            @if nodes.is_empty() {
+                p.empty { "No servers yet. Power one on with network boot first: it appears here when it asks for an address." }
+            } @else {
+                table {
+                    thead { tr { th { "Server" } th { "State" } th { "What is happening" } th { "Profile" } th { "Address" } th { "Last change" } } }
+                    tbody {
+                        @for node in &nodes { (row(node, now)) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn row(node: &NodeView, now: Timestamp) -> Markup {
+    let r = &node.record;
+    html! {
+        tr class=(r.state.as_str()) {
+            td.server {
+                a href={ "/nodes/" (r.id) } { (r.hostname.as_deref().map_or_else(|| format!("node {}", r.id), str::to_string)) }
+                @for mac in &r.macs { br; span.mac { (mac) } }
+            }
+            td { span class={ "badge " (r.state.as_str()) } { (r.state) } }
+            td.what { (what_is_happening(node)) }
+            td { (r.profile.as_deref().unwrap_or("—")) }
+            td { @if let Some(ip) = r.ipv4 { (ip) } @else { "—" } }
+            td { (ago(now, r.updated_at)) }
+        }
+    }
+}
+
+/// The one cell a technician reads: the failure and its fixes, the step under way, or what was installed.
+fn what_is_happening(node: &NodeView) -> Markup {
+    let r = &node.record;
+    html! {
+        @match r.state {
+            NodeState::Failed => {
+                @if let Some(failure) = &r.failure {
+                    strong { (failure.reason) }
+                    @if !failure.problems.is_empty() {
+                        ul.problems {
+                            @for p in &failure.problems {
+                                li class=(if p.severity == Severity::Blocking { "blocking" } else { "warning" }) {
+                                    b { (p.part) } ": " (p.message) br; span.fix { "Fix: " (p.fix) }
+                                }
+                            }
+                        }
+                    }
+                    span.hint { "Fixed it? Power-cycle the server: it installs again." }
+                } @else {
+                    "failed without a report"
+                }
+            }
+            NodeState::Ready => {
+                @if let Some(image) = r.results.as_ref().and_then(|res| res.image.as_ref()) {
+                    "installed " (image.name) " " (image.version) " on " (image.device)
+                } @else { "ready" }
+            }
+            NodeState::Discovered => "seen on the network; not booted into the installer yet",
+            NodeState::Booting => "booting the installer",
+            NodeState::Inspecting | NodeState::Installing => {
+                @if let Some(p) = &node.progress { (progress(p)) } @else { "starting" }
+            }
+        }
+    }
+}
+
+fn progress(p: &ProgressReport) -> Markup {
+    let status = match p.status {
+        StepStatus::Started => "started",
+        StepStatus::Running => "running",
+        StepStatus::Done => "done",
+        StepStatus::Failed => "failed",
+    };
+    html! {
+        (p.step) " " (status)
+        @if let (Some(done), Some(total)) = (p.done, p.total) {
+            @if total > 0 {
+                " " (done * 100 / total) "%"
+                br; progress value=(done) max=(total) {}
+                " " span.bytes { (bytes(done)) " of " (bytes(total)) }
+            }
+        }
+        @if let Some(message) = &p.message { br; span.message { (message) } }
+    }
+}
+
+/// `GET /nodes/{id}`: one node, its failure or results, and its whole history.
+pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
+    let name = record.hostname.clone().unwrap_or_else(|| format!("node {}", record.id));
+    let latest = record.events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Progress(p) => Some(p.clone()),
+        EventKind::Transition { .. } => None,
+    });
+    let view = NodeView { record: record.clone(), progress: latest };
+    page(
+        &format!("Rackhand: {name}"),
+        None,
+        html! {
+            p { a href="/" { "← all servers" } }
+            h1 { (name) " " span class={ "badge " (record.state.as_str()) } { (record.state) } }
+            dl {
+                dt { "MACs" } dd { @for mac in &record.macs { span.mac { (mac) } " " } }
+                dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
+                dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
+                dt { "Now" } dd.what { (what_is_happening(&view)) }
+                dt { "Known since" } dd { (record.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
+            }
+            h2 { "History" }
+            table {
+                thead { tr { th { "When" } th { "What" } } }
+                tbody {
+                    @for event in record.events.iter().rev() {
+                        tr {
+                            td { (event.at.strftime("%Y-%m-%d %H:%M:%S")) br; span.ago { (ago(now, event.at)) } }
+                            td {
+                                @match &event.kind {
+                                    EventKind::Transition { from, to, reason } => {
+                                        @if let Some(from) = from { (from) " → " } (to)
+                                        @if let Some(reason) = reason { ": " (reason) }
+                                    }
+                                    EventKind::Progress(p) => { (progress(p)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+}
+
+const STYLE: &str = "
+body { font: 18px/1.4 system-ui, sans-serif; margin: 1.5em; color: #111; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .5em .7em; border-bottom: 1px solid #ddd; }
+.mac { font-family: monospace; color: #555; }
+.badge { padding: .1em .5em; border-radius: .3em; color: #fff; background: #777; font-weight: 600; }
+.badge.failed { background: #c0392b; } .badge.ready { background: #1e8449; }
+.badge.installing, .badge.inspecting, .badge.booting { background: #2461a8; }
+tr.failed { background: #fdecea; }
+.problems { margin: .3em 0; padding-left: 1.2em; } .fix { color: #1e5d1e; font-weight: 600; }
+.hint, .updated, .ago, .bytes { color: #666; font-size: .9em; }
+progress { width: 14em; }
+";
+
+/// `now - then` as a person says it.
+pub fn ago(now: Timestamp, then: Timestamp) -> String {
+    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
+/// Bytes in binary units, one decimal.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

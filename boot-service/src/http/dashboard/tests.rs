@@ -1,0 +1,148 @@
+//! The pages rendered from fixture records: what a technician must see, in the order they need it.
+
+use jiff::Timestamp;
+use rackhand_api::{
+    Event, EventKind, FailedReport, ImageResult, MacAddr, NodeId, NodeRecord, NodeState, PlanResults, Problem,
+    ProgressReport, Severity, Stage, StepStatus,
+};
+
+use super::render::{NodeView, ago, bytes, node_detail, node_list};
+
+const NOW: i64 = 1_790_000_000;
+
+fn at(secs_ago: i64) -> Timestamp {
+    Timestamp::from_second(NOW - secs_ago).unwrap()
+}
+
+fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
+    NodeRecord {
+        id: NodeId(id),
+        macs: vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])],
+        state,
+        hostname: None,
+        profile: Some("qemu-lab".into()),
+        ipv4: Some(std::net::Ipv4Addr::new(10, 77, 0, 100 + id as u8)),
+        inventory: None,
+        failure: None,
+        results: None,
+        created_at: at(3600),
+        updated_at: at(updated_secs_ago),
+        events: vec![],
+    }
+}
+
+fn psu_failure() -> FailedReport {
+    FailedReport {
+        reason: "hardware does not match profile qemu-lab".into(),
+        problems: vec![Problem {
+            severity: Severity::Blocking,
+            part: "PSU 2".into(),
+            message: "PSU 2 present but not receiving power".into(),
+            fix: "plug its cord into the B-feed PDU".into(),
+        }],
+    }
+}
+
+fn image_progress(done: u64, total: u64) -> ProgressReport {
+    ProgressReport {
+        stage: Stage::Install,
+        step: "image".into(),
+        status: StepStatus::Running,
+        message: None,
+        done: Some(done),
+        total: Some(total),
+    }
+}
+
+#[test]
+fn failures_come_first_with_their_fixes() {
+    let ready = NodeView { record: node(1, NodeState::Ready, 10), progress: None };
+    let mut failed = node(2, NodeState::Failed, 600);
+    failed.failure = Some(psu_failure());
+    let installing =
+        NodeView { record: node(3, NodeState::Installing, 5), progress: Some(image_progress(1 << 29, 1 << 30)) };
+    let page = node_list(vec![ready, NodeView { record: failed, progress: None }, installing], at(0)).into_string();
+
+    let position = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("`{needle}` missing from\n{page}"));
+    assert!(position("52:54:00:00:00:02") < position("52:54:00:00:00:03"), "failed before installing");
+    assert!(position("52:54:00:00:00:03") < position("52:54:00:00:00:01"), "installing before ready");
+    for text in ["PSU 2 present but not receiving power", "Fix: plug its cord into the B-feed PDU", "10 min ago"] {
+        position(text);
+    }
+    assert!(page.contains("<title>Rackhand: 1 failed</title>"), "{page}");
+    assert!(page.contains("3 servers: 1 installing · 1 ready · 1 failed"), "{page}");
+    assert!(page.contains(r#"<meta http-equiv="refresh" content="5">"#), "{page}");
+}
+
+#[test]
+fn installing_nodes_show_how_far_the_image_got() {
+    let view = NodeView { record: node(4, NodeState::Installing, 1), progress: Some(image_progress(3 << 29, 1 << 31)) };
+    let page = node_list(vec![view], at(0)).into_string();
+    assert!(page.contains("image running 75%"), "{page}");
+    assert!(page.contains(r#"<progress value="1610612736" max="2147483648">"#), "{page}");
+    assert!(page.contains("1.5 GiB of 2.0 GiB"), "{page}");
+}
+
+#[test]
+fn ready_nodes_say_what_was_installed() {
+    let mut record = node(5, NodeState::Ready, 30);
+    let image = ImageResult {
+        name: "debian-12".into(),
+        version: "2025.1".into(),
+        blake3: "ab".repeat(32),
+        device: "/dev/md0".into(),
+    };
+    record.results = Some(PlanResults { image: Some(image), ..PlanResults::default() });
+    let page = node_list(vec![NodeView { record, progress: None }], at(0)).into_string();
+    assert!(page.contains("installed debian-12 2025.1 on /dev/md0"), "{page}");
+}
+
+#[test]
+fn what_nodes_report_is_escaped() {
+    let mut record = node(6, NodeState::Failed, 1);
+    record.hostname = Some("<script>alert(1)</script>".into());
+    record.failure = Some(FailedReport { reason: "<b>bad</b> & worse".into(), problems: vec![] });
+    let page = node_list(vec![NodeView { record, progress: None }], at(0)).into_string();
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+    assert!(page.contains("&lt;b&gt;bad&lt;/b&gt; &amp; worse"), "{page}");
+}
+
+#[test]
+fn an_empty_rack_says_how_servers_appear() {
+    let page = node_list(vec![], at(0)).into_string();
+    assert!(page.contains("0 servers"), "{page}");
+    assert!(page.contains("Power one on with network boot"), "{page}");
+}
+
+#[test]
+fn the_detail_page_tells_the_history_newest_first() {
+    let mut record = node(7, NodeState::Failed, 20);
+    record.failure = Some(psu_failure());
+    let transition =
+        |from, to, reason: Option<&str>| EventKind::Transition { from, to, reason: reason.map(Into::into) };
+    record.events = vec![
+        Event { at: at(120), kind: transition(Some(NodeState::Discovered), NodeState::Booting, None) },
+        Event { at: at(60), kind: EventKind::Progress(image_progress(0, 0)) },
+        Event { at: at(20), kind: transition(Some(NodeState::Inspecting), NodeState::Failed, Some("PSU 2 unplugged")) },
+    ];
+    let page = node_detail(&record, at(0)).into_string();
+    let failed = page.find("inspecting → failed: PSU 2 unplugged").expect(&page);
+    let booting = page.find("discovered → booting").expect(&page);
+    assert!(failed < booting, "newest first:\n{page}");
+    assert!(page.contains("Fix: plug its cord into the B-feed PDU"), "{page}");
+    assert!(page.contains("2 min ago"), "{page}");
+    assert!(!page.contains("http-equiv=\"refresh\""), "the detail page does not reload under the reader");
+}
+
+#[test]
+fn times_and_sizes_read_as_people_say_them() {
+    assert_eq!(ago(at(0), at(42)), "42 s ago");
+    assert_eq!(ago(at(0), at(3 * 60 + 5)), "3 min ago");
+    assert_eq!(ago(at(0), at(5 * 3600)), "5 h ago");
+    assert_eq!(ago(at(0), at(3 * 86400)), "3 d ago");
+    assert_eq!(ago(at(10), at(0)), "0 s ago", "a clock running ahead is not the future");
+    assert_eq!(bytes(512), "512 B");
+    assert_eq!(bytes(3 << 29), "1.5 GiB");
+    assert_eq!(bytes(48 << 20), "48.0 MiB");
+}
