@@ -5,6 +5,8 @@
 //! Nothing here touches the host's own interfaces: veth pairs and bridges are created directly inside
 //! the namespaces that own them.
 
+mod forward;
+
 use std::io;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

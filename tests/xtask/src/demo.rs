@@ -34,7 +34,7 @@ pub fn run(keep: bool, install: bool) -> anyhow::Result<()> {
         let info = lab.detach();
         std::fs::write(lab_dir.join("lab.json"), serde_json::to_string_pretty(&info)?)?;
         println!(
-            "--keep: the lab stays up (namespace {}). Try:\n  ip netns exec {} curl -s {}/nodes\n\
+            "--keep: the lab stays up (namespace {}). Try:\n  cargo xtask lab dashboard   (the technicians' page on http://127.0.0.1:8080/)\n  ip netns exec {} curl -s {}/nodes\n\
              and `cargo xtask lab down` when done.",
             info.namespace, info.namespace, info.api
         );

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use rackhand_lab::accel::{self, Accel};
 use rackhand_lab::assets::{self, Assets, PROBE_MARKER};
-use rackhand_lab::lab::{Lab, LabInfo};
+use rackhand_lab::lab::{HTTP_PORT, Lab, LabInfo, SERVER_IP};
 
 use crate::{packages, run_cmd, workspace_root};
 
@@ -28,6 +28,11 @@ pub enum LabCommand {
     Down,
     /// Show the running lab and its nodes.
     Status,
+    /// Serve the lab's technician dashboard on this machine's loopback (http://127.0.0.1:PORT/) until Ctrl-C.
+    Dashboard {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
 }
 
 pub struct Prepared {
@@ -120,6 +125,20 @@ pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
             lab.detach();
             crate::demo::print_table(&nodes?);
             Ok(())
+        }
+        LabCommand::Dashboard { port } => {
+            let info = running_lab()?;
+            let lab = Lab::attach(&info)?;
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                .with_context(|| format!("listening on 127.0.0.1:{port} (--port to pick another)"))?;
+            let target = std::net::SocketAddr::from((SERVER_IP.parse::<std::net::Ipv4Addr>()?, HTTP_PORT));
+            println!(
+                "the lab's dashboard: http://127.0.0.1:{port}/ (relayed into namespace {}; Ctrl-C stops)",
+                info.namespace
+            );
+            let result = lab.ns().forward_tcp(&listener, target, None);
+            lab.detach();
+            Ok(result?)
         }
     }
 }
