@@ -124,6 +124,16 @@ impl DhcpConfig {
     pub fn subnet_for(&self, ip: Ipv4Addr) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.network.contains(&ip))
     }
+
+    /// Whether a MAC nobody registered, asking from `client` (an iPXE script request's peer), is enrolled:
+    /// only inside a subnet whose policy is `auto`; from outside every subnet, never.
+    pub fn enrols_strangers_from(&self, client: std::net::IpAddr) -> bool {
+        let v4 = match client {
+            std::net::IpAddr::V4(ip) => Some(ip),
+            std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped(),
+        };
+        v4.and_then(|ip| self.subnet_for(ip)).is_some_and(|subnet| subnet.enrolment == Enrolment::Auto)
+    }
 }
 
 /// Why a config file was refused. The message names the file, the line and the field.

@@ -106,3 +106,18 @@ fn public_url_follows_the_http_port() {
     let text = example_with("# listen = \"0.0.0.0:80\"", "listen = \"0.0.0.0:8080\"");
     assert_eq!(parse(&text).unwrap().http.public_url, "http://10.77.0.1:8080");
 }
+
+#[test]
+fn strangers_are_enrolled_only_from_auto_subnets() {
+    let auto = parse(EXAMPLE).unwrap();
+    let registered_only = parse(&example_with(r#"enrolment = "auto""#, r#"enrolment = "registered-only""#)).unwrap();
+    let inside: std::net::IpAddr = "10.77.0.150".parse().unwrap();
+    let mapped: std::net::IpAddr = "::ffff:10.77.0.150".parse().unwrap();
+    let outside: std::net::IpAddr = "192.168.1.5".parse().unwrap();
+    let v6: std::net::IpAddr = "fe80::1".parse().unwrap();
+    assert!(auto.dhcp.enrols_strangers_from(inside));
+    assert!(auto.dhcp.enrols_strangers_from(mapped), "an IPv4 peer on a dual-stack socket");
+    assert!(!auto.dhcp.enrols_strangers_from(outside), "outside every subnet, never");
+    assert!(!auto.dhcp.enrols_strangers_from(v6));
+    assert!(!registered_only.dhcp.enrols_strangers_from(inside));
+}

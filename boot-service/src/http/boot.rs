@@ -9,7 +9,6 @@ use rackhand_api::MacAddr;
 
 use super::{ApiError, AppState};
 use crate::boot_script;
-use crate::config::Enrolment;
 use crate::nodes::BootAction;
 
 pub async fn script(
@@ -26,10 +25,7 @@ pub async fn script(
         IpAddr::V4(ip) => Some(ip),
         IpAddr::V6(ip) => ip.to_ipv4_mapped(),
     };
-    // The client's subnet decides whether a stranger is enrolled; outside every subnet nobody is.
-    let enrol = client_ip
-        .and_then(|ip| state.config.dhcp.subnet_for(ip))
-        .is_some_and(|subnet| subnet.enrolment == Enrolment::Auto);
+    let enrol = state.config.dhcp.enrols_strangers_from(peer.ip());
 
     let nodes = state.nodes.clone();
     let action = tokio::task::spawn_blocking(move || {
