@@ -144,10 +144,19 @@ impl Nodes {
     }
 
     /// The installer posts what it observed: `booting → inspecting` (re-posting while inspecting is fine).
-    pub fn post_inventory(&self, id: NodeId, presented: &str, inventory: Inventory) -> Result<NodeRecord, NodeError> {
+    /// The installer's inventory, and the profile it matched; that fills the record's profile unless an
+    /// admin pinned one.
+    pub fn post_inventory(
+        &self,
+        id: NodeId,
+        presented: &str,
+        inventory: Inventory,
+        matched_profile: Option<String>,
+    ) -> Result<NodeRecord, NodeError> {
         let _g = self.guard();
         let node = self.authenticate(id, presented)?;
-        let mut change = NodeChange { inventory: Some(inventory), ..NodeChange::default() };
+        let profile = matched_profile.filter(|_| node.record.profile.is_none());
+        let mut change = NodeChange { inventory: Some(inventory), profile, ..NodeChange::default() };
         if node.record.state != NodeState::Inspecting {
             self.check(id, node.record.state, NodeState::Inspecting)?;
             change.state = Some(NodeState::Inspecting);

@@ -58,7 +58,10 @@ fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
     assert_eq!(r.outcome, Outcome::Ready(FinishAction::PowerOff));
     assert_eq!(r.net, ["bond bond0 active-backup eth0,eth1", "dhcp bond0"]);
     assert_eq!(r.raid, ["create /dev/md0 level 1 /dev/sda /dev/sdb", "create /dev/md1 level 1 /dev/sdc /dev/sdd"]);
-    assert!(matches!(r.posted[0], Posted::Inventory(_)), "inventory first");
+    assert!(
+        matches!(&r.posted[0], Posted::Inventory(_, Some(p)) if p == "qemu-lab"),
+        "inventory first, with its profile"
+    );
     let Posted::Progress(first) = &r.posted[1] else { panic!("{:?}", r.posted[1]) };
     assert_eq!((first.stage, first.step.as_str(), first.status), (Stage::Install, "bond", StepStatus::Done));
     use StepStatus::*;

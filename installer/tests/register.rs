@@ -82,7 +82,7 @@ fn quick() -> Backoff {
 fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
     let (addr, seen) = serve(vec![], 4);
     let client = Client::new(params(format!("http://{addr}")), quick());
-    client.inventory(&rackhand_api::Inventory::default()).unwrap();
+    client.inventory(&rackhand_api::Inventory::default(), Some("edge 1u/v2")).unwrap();
     let progress = ProgressReport {
         stage: Stage::Install,
         step: "raid md0".into(),
@@ -100,7 +100,7 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
     assert_eq!(
         lines,
         [
-            "POST /api/v1/nodes/7/inventory HTTP/1.1",
+            "POST /api/v1/nodes/7/inventory?profile=edge%201u%2Fv2 HTTP/1.1",
             "POST /api/v1/nodes/7/events HTTP/1.1",
             "POST /api/v1/nodes/7/ready HTTP/1.1",
             "POST /api/v1/nodes/7/failed HTTP/1.1",
@@ -136,7 +136,7 @@ fn an_unreachable_service_is_retried_a_bounded_number_of_times() {
     let slept = delays.clone();
     let client = Client::new(params(format!("http://127.0.0.1:{port}")), quick())
         .with_sleep(move |d| slept.lock().unwrap().push(d.as_millis()));
-    let err = client.inventory(&rackhand_api::Inventory::default()).unwrap_err();
+    let err = client.inventory(&rackhand_api::Inventory::default(), None).unwrap_err();
     assert!(matches!(err, RegisterError::Unreachable { attempts: 4, .. }), "{err}");
     assert_eq!(*delays.lock().unwrap(), [10, 20, 40]);
     assert!(!err.to_string().contains(SECRET));

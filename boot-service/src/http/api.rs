@@ -2,7 +2,7 @@
 //! bearer token; node calls take that node's one-time token.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -84,13 +84,28 @@ async fn reprovision(
     Ok(Json(node))
 }
 
+/// `?profile=NAME`: the profile the installer judged this inventory against.
+#[derive(Debug, serde::Deserialize)]
+struct InventoryQuery {
+    profile: Option<String>,
+}
+
 async fn inventory(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    Query(query): Query<InventoryQuery>,
     NodeToken(token): NodeToken,
     Body(inventory): Body<Inventory>,
 ) -> Result<Json<NodeRecord>, ApiError> {
-    on_nodes(&state, move |n| n.post_inventory(NodeId(id), token.expose(), inventory)).await.map(Json)
+    if let Some(profile) = &query.profile
+        && (profile.is_empty() || profile.len() > 128 || profile.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(format!(
+            "profile `{}`: 1 to 128 printable characters",
+            profile.escape_debug()
+        )));
+    }
+    on_nodes(&state, move |n| n.post_inventory(NodeId(id), token.expose(), inventory, query.profile)).await.map(Json)
 }
 
 async fn event(

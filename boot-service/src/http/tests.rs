@@ -251,7 +251,11 @@ async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
     let server = TestServer::start("auto").await;
     let installing = token_of(&server.script("52-54-00-00-00-0a").await);
     let inv = serde_json::to_value(Inventory::default()).unwrap();
-    assert_eq!(server.post("/api/v1/nodes/1/inventory", &installing, inv).await.status(), StatusCode::OK);
+    let bad = server.post("/api/v1/nodes/1/inventory?profile=", &installing, inv.clone()).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "an empty profile name");
+    let posted = server.post("/api/v1/nodes/1/inventory?profile=qemu-lab", &installing, inv).await;
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert_eq!(server.node(1).await.profile.as_deref(), Some("qemu-lab"));
     let progress = json!({"stage": "install", "step": "image", "status": "running", "done": 25, "total": 100});
     assert_eq!(server.post("/api/v1/nodes/1/events", &installing, progress).await.status(), StatusCode::OK);
     let failing = token_of(&server.script("52-54-00-00-00-0b").await);
@@ -268,6 +272,7 @@ async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
     assert!(failed_row < page.find("52:54:00:00:00:0a").expect(&page), "the failure is listed first");
     assert!(page.contains("Fix: insert an HDD of at least 1 TB"), "{page}");
     assert!(page.contains("image running 25%"), "{page}");
+    assert!(page.contains("<td>qemu-lab</td>"), "the matched profile: {page}");
 
     let detail = server.client.get(server.url("/nodes/2")).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("→ failed: hardware does not match profile qemu-lab"), "{detail}");

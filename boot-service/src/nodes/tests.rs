@@ -29,7 +29,7 @@ fn full_lifecycle_records_every_transition() {
     assert_eq!(node.ipv4, Some(Ipv4Addr::new(10, 77, 0, 100)));
 
     let t = token.expose();
-    assert_eq!(nodes.post_inventory(node.id, t, Inventory::default()).unwrap().state, NodeState::Inspecting);
+    assert_eq!(nodes.post_inventory(node.id, t, Inventory::default(), None).unwrap().state, NodeState::Inspecting);
     assert_eq!(nodes.post_progress(node.id, t, progress(Stage::Inspect, "lldp")).unwrap().state, NodeState::Inspecting);
     assert_eq!(nodes.post_progress(node.id, t, progress(Stage::Install, "bond")).unwrap().state, NodeState::Installing);
     let ready = nodes.mark_ready(node.id, t, PlanResults::default()).unwrap();
@@ -49,7 +49,7 @@ fn full_lifecycle_records_every_transition() {
     assert_eq!(states, [Discovered, Booting, Inspecting, Installing, Ready]);
 
     // The token died with "ready", and the next PXE boot goes to the local disk.
-    assert!(matches!(nodes.post_inventory(node.id, t, Inventory::default()), Err(NodeError::Unauthorized)));
+    assert!(matches!(nodes.post_inventory(node.id, t, Inventory::default(), None), Err(NodeError::Unauthorized)));
     assert!(matches!(nodes.pxe_boot(MAC, None).unwrap(), Some(BootAction::LocalDisk { .. })));
 
     // Until an admin asks for a reprovision.
@@ -65,13 +65,13 @@ fn wrong_or_stale_tokens_are_refused() {
     let (node, first) = boot(&nodes);
     let (_, second) = boot(&nodes);
     assert!(matches!(
-        nodes.post_inventory(node.id, first.expose(), Inventory::default()),
+        nodes.post_inventory(node.id, first.expose(), Inventory::default(), None),
         Err(NodeError::Unauthorized)
     ));
-    assert!(matches!(nodes.post_inventory(node.id, "", Inventory::default()), Err(NodeError::Unauthorized)));
-    assert!(nodes.post_inventory(node.id, second.expose(), Inventory::default()).is_ok());
+    assert!(matches!(nodes.post_inventory(node.id, "", Inventory::default(), None), Err(NodeError::Unauthorized)));
+    assert!(nodes.post_inventory(node.id, second.expose(), Inventory::default(), None).is_ok());
     assert!(matches!(
-        nodes.post_inventory(NodeId(999), second.expose(), Inventory::default()),
+        nodes.post_inventory(NodeId(999), second.expose(), Inventory::default(), None),
         Err(NodeError::NotFound(_))
     ));
 }
@@ -81,7 +81,7 @@ fn failure_keeps_reason_and_problems_and_a_pxe_boot_retries() {
     let nodes = service();
     nodes.enroll(MAC, "DHCP").unwrap();
     let (node, token) = boot(&nodes);
-    nodes.post_inventory(node.id, token.expose(), Inventory::default()).unwrap();
+    nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
     let report = FailedReport {
         reason: "PSU 2 present but not receiving power".into(),
         problems: vec![Problem {
@@ -124,4 +124,22 @@ fn register_refuses_a_known_mac_and_enroll_is_idempotent() {
     assert!(matches!(nodes.register(req), Err(NodeError::MacTaken(m)) if m == MAC));
     assert_eq!(nodes.enroll(MAC, "DHCP").unwrap().id, node.id);
     assert_eq!(nodes.list().unwrap().len(), 1);
+}
+
+#[test]
+fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
+    let nodes = service();
+    nodes.enroll(MAC, "DHCP").unwrap();
+    let (node, token) = boot(&nodes);
+    let inspected =
+        nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("edge-1u".into())).unwrap();
+    assert_eq!(inspected.profile.as_deref(), Some("edge-1u"));
+
+    let pinned_mac = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x43]);
+    let req = RegisterNode { mac: pinned_mac, profile: Some("storage-2u".into()), hostname: None };
+    nodes.register(req).unwrap();
+    let Some(BootAction::Install { node, token }) = nodes.pxe_boot(pinned_mac, None).unwrap() else { panic!() };
+    let inspected =
+        nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("edge-1u".into())).unwrap();
+    assert_eq!(inspected.profile.as_deref(), Some("storage-2u"), "the admin's pin stands");
 }

@@ -121,7 +121,8 @@ impl ImageInstaller for FakeImage {
 /// Everything the installer posted, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Posted {
-    Inventory(Box<Inventory>),
+    /// The inventory and the profile it was judged against.
+    Inventory(Box<Inventory>, Option<String>),
     Progress(ProgressReport),
     Ready(PlanResults),
     Failed(FailedReport),
@@ -144,8 +145,8 @@ impl RecordingReporter {
 }
 
 impl Reporter for RecordingReporter {
-    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError> {
-        self.push(Posted::Inventory(Box::new(inventory.clone())))
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError> {
+        self.push(Posted::Inventory(Box::new(inventory.clone()), profile.map(str::to_string)))
     }
 
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {

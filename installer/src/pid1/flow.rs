@@ -64,7 +64,8 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         return fail(installer, reason, problems, false);
     }
     installer.console.step("report", StepState::Running, Some("posting the inventory".into()));
-    if let Err(e) = installer.reporter.inventory(&inventory) {
+    let judged_by = profile.as_ref().ok().map(|p| p.name.as_str());
+    if let Err(e) = installer.reporter.inventory(&inventory, judged_by) {
         let reason = verdict_failure.map_or_else(|| format!("could not post the inventory: {e}"), |(r, _)| r);
         return fail(installer, reason, Vec::new(), false);
     }

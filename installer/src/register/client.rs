@@ -11,7 +11,8 @@ use super::BootParams;
 
 /// What the installer tells the boot service. The client below speaks HTTP; tests use a recorder.
 pub trait Reporter {
-    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError>;
+    /// The inventory, and the profile it was judged against (`None` when no profile matched).
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError>;
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError>;
     fn ready(&self, results: &PlanResults) -> Result<(), RegisterError>;
     fn failed(&self, report: &FailedReport) -> Result<(), RegisterError>;
@@ -74,12 +75,17 @@ impl Client {
     }
 
     fn post(&self, what: &str, body: &impl Serialize) -> Result<(), RegisterError> {
+        self.post_with_query(what, &[], body)
+    }
+
+    fn post_with_query(&self, what: &str, query: &[(&str, &str)], body: &impl Serialize) -> Result<(), RegisterError> {
         let url = self.url(what);
         let bearer = format!("Bearer {}", self.params.token.expose());
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent = self.agent.post(&url).header("Authorization", &bearer).send_json(body);
+            let request = self.agent.post(&url).header("Authorization", &bearer);
+            let sent = query.iter().fold(request, |r, (k, v)| r.query(*k, *v)).send_json(body);
             let last = match sent {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
@@ -105,8 +111,9 @@ impl Client {
 }
 
 impl Reporter for Client {
-    fn inventory(&self, inventory: &Inventory) -> Result<(), RegisterError> {
-        self.post("inventory", inventory)
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError> {
+        let query: Vec<(&str, &str)> = profile.map(|p| ("profile", p)).into_iter().collect();
+        self.post_with_query("inventory", &query, inventory)
     }
 
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {

@@ -95,6 +95,7 @@ fn happy_path_installs_and_reports_the_hardware() {
     let spec = ServerSpec::standard("happy", 1);
     let (_lab, server, node) = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    assert_eq!(node.profile.as_deref(), Some("qemu-lab"), "the installer reports the profile it matched");
 
     let inventory = node.inventory.as_ref().expect("inventory posted");
     assert_eq!(inventory.psus.len(), 2);
