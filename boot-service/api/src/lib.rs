@@ -21,7 +21,7 @@ pub use manifest::{
 pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError};
 pub use report::{
     ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport, Severity, Stage,
-    StepStatus,
+    StepStatus, human_bytes,
 };
 pub use verdict::Verdict;
 

@@ -1,5 +1,7 @@
 //! Screen state → text, `width` columns wide (80 on a serial console). Pure.
 
+use rackhand_api::human_bytes;
+
 use super::{Failure, NodeIdentity, Progress, ScreenState};
 
 /// One screen line; headlines are bold on an ANSI terminal.
@@ -83,7 +85,8 @@ fn identity(node: &NodeIdentity, profile: Option<&str>) -> Vec<String> {
 
 fn progress_lines(p: &Progress, width: usize) -> Vec<String> {
     let pct = if p.total == 0 { 0 } else { (p.done.min(p.total) as u128 * 100 / p.total as u128) as usize };
-    let numbers = format!(" {pct:>3}%  {} / {}  {}/s", human(p.done), human(p.total), human(p.bytes_per_sec));
+    let numbers =
+        format!(" {pct:>3}%  {} / {}  {}/s", human_bytes(p.done), human_bytes(p.total), human_bytes(p.bytes_per_sec));
     let label = format!("  {} ", p.label);
     let room = width.saturating_sub(label.len() + numbers.len() + 2).clamp(10, 50);
     let filled = room * pct / 100;
@@ -157,16 +160,4 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
     }
     lines.push(line);
     lines
-}
-
-/// `1.5 GiB`, `512 B`.
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

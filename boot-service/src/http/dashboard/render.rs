@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
-use rackhand_api::{EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus};
+use rackhand_api::{EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
 
 /// Seconds between reloads of the list.
 pub const REFRESH_SECS: u32 = 5;
@@ -133,7 +133,7 @@ fn progress(p: &ProgressReport) -> Markup {
             @if total > 0 {
                 " " (done * 100 / total) "%"
                 br; progress value=(done) max=(total) {}
-                " " span.bytes { (bytes(done)) " of " (bytes(total)) }
+                " " span.bytes { (human_bytes(done)) " of " (human_bytes(total)) }
             }
         }
         @if let Some(message) = &p.message { br; span.message { (message) } }
@@ -224,16 +224,4 @@ pub fn ago(now: Timestamp, then: Timestamp) -> String {
         3600..86400 => format!("{} h ago", secs / 3600),
         _ => format!("{} d ago", secs / 86400),
     }
-}
-
-/// Bytes in binary units, one decimal.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

@@ -6,7 +6,9 @@ use rackhand_api::{
     ProgressReport, Severity, Stage, StepStatus,
 };
 
-use super::render::{NodeView, ago, bytes, node_detail, node_list};
+use rackhand_api::human_bytes;
+
+use super::render::{NodeView, ago, node_detail, node_list};
 
 const NOW: i64 = 1_790_000_000;
 
@@ -142,7 +144,7 @@ fn times_and_sizes_read_as_people_say_them() {
     assert_eq!(ago(at(0), at(5 * 3600)), "5 h ago");
     assert_eq!(ago(at(0), at(3 * 86400)), "3 d ago");
     assert_eq!(ago(at(10), at(0)), "0 s ago", "a clock running ahead is not the future");
-    assert_eq!(bytes(512), "512 B");
-    assert_eq!(bytes(3 << 29), "1.5 GiB");
-    assert_eq!(bytes(48 << 20), "48.0 MiB");
+    assert_eq!(human_bytes(512), "512 B");
+    assert_eq!(human_bytes(3 << 29), "1.5 GiB");
+    assert_eq!(human_bytes(48 << 20), "48.0 MiB");
 }
