@@ -272,7 +272,7 @@ async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
     assert!(failed_row < page.find("52:54:00:00:00:0a").expect(&page), "the failure is listed first");
     assert!(page.contains("Fix: insert an HDD of at least 1 TB"), "{page}");
     assert!(page.contains("image running 25%"), "{page}");
-    assert!(page.contains("<td>qemu-lab</td>"), "the matched profile: {page}");
+    assert!(page.contains(r#"<td class="nowrap">qemu-lab</td>"#), "the matched profile: {page}");
 
     let detail = server.client.get(server.url("/nodes/2")).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("→ failed: hardware does not match profile qemu-lab"), "{detail}");

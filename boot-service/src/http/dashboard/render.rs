@@ -34,7 +34,9 @@ pub fn node_list(mut nodes: Vec<NodeView>, now: Timestamp) -> Markup {
         key(a).cmp(&key(b)).then(b.record.updated_at.cmp(&a.record.updated_at))
     });
     let count = |state| nodes.iter().filter(|n| n.record.state == state).count();
-    let summary: Vec<String> = NodeState::ALL
+    let mut states = NodeState::ALL;
+    states.sort_by_key(|s| urgency(*s));
+    let summary: Vec<String> = states
         .into_iter()
         .map(|state| (state, count(state)))
         .filter(|(_, n)| *n > 0)
@@ -77,9 +79,9 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
             }
             td { span class={ "badge " (r.state.as_str()) } { (r.state) } }
             td.what { (what_is_happening(node)) }
-            td { (r.profile.as_deref().unwrap_or("—")) }
-            td { @if let Some(ip) = r.ipv4 { (ip) } @else { "—" } }
-            td { (ago(now, r.updated_at)) }
+            td.nowrap { (r.profile.as_deref().unwrap_or("—")) }
+            td.nowrap { @if let Some(ip) = r.ipv4 { (ip) } @else { "—" } }
+            td.nowrap { (ago(now, r.updated_at)) }
         }
     }
 }
@@ -213,6 +215,8 @@ tr.failed { background: #fdecea; }
 .problems { margin: .3em 0; padding-left: 1.2em; } .fix { color: #1e5d1e; font-weight: 600; }
 .hint, .updated, .ago, .bytes { color: #666; font-size: .9em; }
 progress { width: 14em; }
+.nowrap { white-space: nowrap; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .4em 1.2em; } dd { margin: 0; }
 ";
 
 /// `now - then` as a person says it.

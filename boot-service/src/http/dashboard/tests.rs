@@ -72,7 +72,7 @@ fn failures_come_first_with_their_fixes() {
         position(text);
     }
     assert!(page.contains("<title>Rackhand: 1 failed</title>"), "{page}");
-    assert!(page.contains("3 servers: 1 installing · 1 ready · 1 failed"), "{page}");
+    assert!(page.contains("3 servers: 1 failed · 1 installing · 1 ready"), "{page}");
     assert!(page.contains(r#"<meta http-equiv="refresh" content="5">"#), "{page}");
 }
 
