@@ -11,6 +11,7 @@ use rackhand_netns::Netns;
 use serde::{Deserialize, Serialize};
 
 use crate::assets::Assets;
+use crate::site_dhcp::SiteDhcp;
 
 pub const SERVER_IP: &str = "10.77.0.1";
 pub const BRIDGE: &str = "br-lab";
@@ -29,23 +30,49 @@ pub struct LabInfo {
     pub boot_service_pid: u32,
 }
 
+/// How the lab's servers get their addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabDhcp {
+    /// The boot service hands out addresses and boot files (DHCP mode `full`).
+    Full,
+    /// A site DHCP server (dnsmasq, [`SiteDhcp`]) hands out addresses, the boot service only boot files.
+    Proxy,
+}
+
 pub struct Lab {
     ns: Option<Netns>,
     pub dir: PathBuf,
     service: Option<Child>,
+    /// Held for its lifetime: dropping it stops the site DHCP server and removes its namespace.
+    _site: Option<SiteDhcp>,
 }
 
 impl Lab {
     /// Bring a lab up under `base` (its own directory is `base/<namespace>`), serving `assets` and
     /// the images published in `images`.
     pub fn up(base: &Path, boot_service: &Path, assets: &Assets, images: &Path) -> anyhow::Result<Lab> {
+        Lab::up_with(base, boot_service, assets, images, LabDhcp::Full)
+    }
+
+    /// [`Lab::up`] with the DHCP arrangement `dhcp`.
+    pub fn up_with(
+        base: &Path,
+        boot_service: &Path,
+        assets: &Assets,
+        images: &Path,
+        dhcp: LabDhcp,
+    ) -> anyhow::Result<Lab> {
         let ns = Netns::create("lab")?;
         ns.bridge(BRIDGE)?;
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
         let dir = base.join(ns.name());
         std::fs::create_dir_all(&dir)?;
+        let site = match dhcp {
+            LabDhcp::Full => None,
+            LabDhcp::Proxy => Some(SiteDhcp::start(&ns, &dir)?),
+        };
         let config = dir.join("boot-service.toml");
-        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images))?;
+        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images, dhcp))?;
         let log = std::fs::File::create(dir.join("boot-service.log"))?;
         let service = ns
             .command(boot_service.to_str().context("boot-service path")?)
@@ -55,7 +82,7 @@ impl Lab {
             .stderr(log)
             .spawn()
             .context("starting the boot service")?;
-        let mut lab = Lab { ns: Some(ns), dir, service: Some(service) };
+        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), _site: site };
         lab.wait_healthy()?;
         std::fs::write(lab.dir.join("lab.json"), serde_json::to_string_pretty(&lab.info())?)?;
         Ok(lab)
@@ -148,7 +175,7 @@ impl Lab {
     /// Take charge of a detached lab again (dropping it then tears it down).
     pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
         let ns = Netns::adopt(&info.namespace)?;
-        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None })
+        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None })
     }
 }
 
@@ -161,7 +188,12 @@ impl Drop for Lab {
     }
 }
 
-fn boot_service_config(data: &Path, assets: &Path, images: &Path) -> String {
+fn boot_service_config(data: &Path, assets: &Path, images: &Path, dhcp: LabDhcp) -> String {
+    let (mode, pools) = match dhcp {
+        LabDhcp::Full => ("full", r#"pools = [{ start = "10.77.0.100", end = "10.77.0.149" }]"#),
+        // The site server owns the addresses; the boot service only answers PXE clients.
+        LabDhcp::Proxy => ("proxy", ""),
+    };
     format!(
         r#"# Written by the Rackhand lab.
 [server]
@@ -175,7 +207,7 @@ assets_dir = "{assets}"
 images_dir = "{images}"
 cmdline = "console=ttyS0,115200n8 loglevel=5 panic=-1"
 [dhcp]
-mode = "full"
+mode = "{mode}"
 interfaces = ["{BRIDGE}"]
 ipv6_null_router_advertisements = true
 [[dhcp.subnet]]
@@ -183,7 +215,7 @@ network = "10.77.0.0/24"
 router = "{SERVER_IP}"
 lease_secs = 3600
 enrolment = "auto"
-pools = [{{ start = "10.77.0.100", end = "10.77.0.199" }}]
+{pools}
 "#,
         data = data.display(),
         assets = assets.display(),

@@ -9,8 +9,9 @@ use rackhand_api::{DiskClass, NodeRecord, NodeState};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
 use rackhand_lab::images::{IMAGE_NAME, corrupt_copy};
-use rackhand_lab::lab::Lab;
+use rackhand_lab::lab::{Lab, LabDhcp};
 use rackhand_lab::server::{PsuSpec, ServerSpec, VirtualServer};
+use rackhand_lab::site_dhcp::SITE_POOL;
 
 const INSTALL_LIMIT: Duration = Duration::from_secs(12 * 60);
 
@@ -68,9 +69,18 @@ impl Drop for Slot {
 
 /// Boot `spec` in a lab of its own serving `images`, wait until the node is ready or failed.
 fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> (Lab, VirtualServer, NodeRecord) {
+    install_with(env, spec, images, LabDhcp::Full)
+}
+
+fn install_with(
+    env: &LabEnv,
+    spec: &ServerSpec,
+    images: &std::path::Path,
+    dhcp: LabDhcp,
+) -> (Lab, VirtualServer, NodeRecord) {
     let _slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let lab = Lab::up(&base, &env.boot_service, &env.assets, images).expect("lab up");
+    let lab = Lab::up_with(&base, &env.boot_service, &env.assets, images, dhcp).expect("lab up");
     let mut server = VirtualServer::start(&lab, spec, env.accel).expect("server start");
     let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap_or_else(|e| {
         panic!("{e}\n--- serial ---\n{}\n--- boot service ---\n{}", server.serial_log(), lab.service_log())
@@ -80,6 +90,19 @@ fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> (Lab, V
         server.wait_exit(Duration::from_secs(120)).expect("qemu");
     }
     (lab, server, node)
+}
+
+#[test]
+fn proxy_dhcp_beside_a_site_dhcp_server_installs() {
+    let Some(env) = lab_env() else { return };
+    let spec = ServerSpec::standard("proxy", 6);
+    let (lab, server, node) = install_with(&env, &spec, &env.images, LabDhcp::Proxy);
+    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}\n{}", server.serial_log(), lab.service_log());
+    // Every address came from the site's dnsmasq; the boot service only told the firmware what to boot.
+    let ip = node.ipv4.expect("the node's address, seen when it asked for its script");
+    assert!(SITE_POOL.contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 0], "{ip} is not the site's");
+    let site_leases = std::fs::read_to_string(lab.dir.join("site-dhcp.leases")).unwrap();
+    assert!(site_leases.contains(&spec.mac(1).to_string()), "the site server leased to the PXE NIC:\n{site_leases}");
 }
 
 fn failure_text(node: &NodeRecord) -> String {

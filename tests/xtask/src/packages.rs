@@ -27,6 +27,8 @@ pub const LAB: &[Package] = &[
     Package { name: "ipxe-qemu", provides: "/usr/lib/ipxe/qemu/efi-e1000e.rom" },
     Package { name: "mdadm", provides: "/sbin/mdadm" },
     Package { name: "kmod", provides: "/sbin/depmod" },
+    // The site DHCP server of the proxyDHCP lab.
+    Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },
 ];
 
 /// The peers `cargo xtask bench` compares against. `dnsmasq-base` is dnsmasq without its service.
