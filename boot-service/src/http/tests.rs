@@ -276,5 +276,8 @@ async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
 
     let detail = server.client.get(server.url("/nodes/2")).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("→ failed: hardware does not match profile qemu-lab"), "{detail}");
-    assert_eq!(server.client.get(server.url("/nodes/99")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let missing = server.client.get(server.url("/nodes/99")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "a page, not JSON");
+    assert!(missing.text().await.unwrap().contains("<h1>Not Found</h1>"));
 }

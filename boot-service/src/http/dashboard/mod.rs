@@ -9,6 +9,7 @@ mod tests;
 
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use maud::Markup;
@@ -22,7 +23,26 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(list)).route("/nodes/{id}", get(detail))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Markup, ApiError> {
+/// An error as a page a person reads (the API's own errors are JSON for programs).
+struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError(error)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let ApiError { status, message } = self.0;
+        if status.is_server_error() {
+            tracing::error!(%status, error = %message, "dashboard page failed");
+        }
+        (status, render::error_page(status.canonical_reason().unwrap_or("Error"), &message)).into_response()
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Markup, PageError> {
     let views = on_nodes(&state, |nodes| {
         nodes
             .list()?
@@ -45,7 +65,7 @@ async fn list(State(state): State<AppState>) -> Result<Markup, ApiError> {
     Ok(render::node_list(views, Timestamp::now()))
 }
 
-async fn detail(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Markup, ApiError> {
+async fn detail(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Markup, PageError> {
     let record = on_nodes(&state, move |nodes| nodes.get(NodeId(id))).await?;
     Ok(render::node_detail(&record, Timestamp::now()))
 }

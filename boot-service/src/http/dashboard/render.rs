@@ -187,6 +187,19 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
     )
 }
 
+/// What went wrong, for a person who followed a link.
+pub fn error_page(what: &str, message: &str) -> Markup {
+    page(
+        &format!("Rackhand: {what}"),
+        None,
+        html! {
+            p { a href="/" { "← all servers" } }
+            h1 { (what) }
+            p { (message) }
+        },
+    )
+}
+
 fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
