@@ -148,3 +148,42 @@ fn times_and_sizes_read_as_people_say_them() {
     assert_eq!(human_bytes(3 << 29), "1.5 GiB");
     assert_eq!(human_bytes(48 << 20), "48.0 MiB");
 }
+
+#[test]
+fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
+    let mut record = node(8, NodeState::Failed, 5);
+    let psu = |index, powered| {
+        serde_json::json!({"index": index, "present": true, "powered": powered, "status": if powered { "ok" } else { "critical" },
+            "hot_replaceable": true, "source": "smbios", "model": "DPS-800"})
+    };
+    let inventory = serde_json::json!({
+        "system": {"vendor": "QEMU", "product": "Standard PC", "serial": "RH-0008"},
+        "psus": [psu(1, true), psu(2, false)],
+        "nics": [
+            {"name": "eth0", "mac": "52:54:00:7a:08:01", "vendor_name": "Intel", "carrier": true, "speed_mbps": 1000,
+             "lldp": {"chassis_id": "02:00:00:00:00:0a", "port_id": "swp8", "system_name": "sw-a"}},
+            {"name": "eth1", "mac": "52:54:00:7a:08:02", "vendor_name": "Realtek", "carrier": false}
+        ],
+        "disks": [
+            {"name": "sdb", "size_bytes": 2147483648u64, "class": "hdd", "bay": 2, "hot_swap": true},
+            {"name": "sda", "size_bytes": 1073741824u64, "class": "ssd", "bay": 0, "hot_swap": true}
+        ]
+    });
+    record.inventory = Some(serde_json::from_value(inventory).unwrap());
+    let page = node_detail(&record, at(0)).into_string();
+    for text in ["QEMU Standard PC, serial RH-0008", "sw-a port swp8", "up 1000 Mb/s", "<td>SSD</td>", "2.0 GiB"] {
+        assert!(page.contains(text), "`{text}` missing:\n{page}");
+    }
+    let unpowered = page.find("<td>PSU 2</td>").expect(&page);
+    assert!(page[..unpowered].ends_with(r#"<tr class="failed">"#), "the unpowered PSU's row stands out:\n{page}");
+    assert!(page.find("<td>sda</td>").unwrap() < page.find("<td>sdb</td>").unwrap(), "disks in bay order");
+}
+
+#[test]
+fn an_empty_inventory_says_so_instead_of_empty_tables() {
+    let mut record = node(9, NodeState::Inspecting, 5);
+    record.inventory = Some(rackhand_api::Inventory::default());
+    let page = node_detail(&record, at(0)).into_string();
+    assert!(page.contains("reported no power supplies, NICs or disks"), "{page}");
+    assert!(!page.contains("<th>Power supply</th>"), "{page}");
+}
