@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
-use rackhand_api::{EventKind, Inventory, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
+use rackhand_api::{EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
 
 /// Seconds between reloads of the list.
 pub const REFRESH_SECS: u32 = 5;
@@ -163,7 +163,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "Now" } dd.what { (what_is_happening(&view)) }
                 dt { "Known since" } dd { (record.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
             }
-            @if let Some(inventory) = &record.inventory { (inventory_section(inventory)) }
+            @if let Some(inventory) = &record.inventory { (super::hardware::section(inventory)) }
             h2 { "History" }
             table {
                 thead { tr { th { "When" } th { "What" } } }
@@ -186,67 +186,6 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
             }
         },
     )
-}
-
-/// What the installer found, as a technician checks it against the chassis: power, cabling, bays.
-fn inventory_section(inventory: &Inventory) -> Markup {
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let mut disks: Vec<_> = inventory.disks.iter().collect();
-    disks.sort_by_key(|d| (d.bay.is_none(), d.bay, d.name.clone()));
-    html! {
-        h2 { "Hardware" }
-        @if let (Some(vendor), Some(product)) = (&inventory.system.vendor, &inventory.system.product) {
-            p { (vendor) " " (product) @if let Some(serial) = &inventory.system.serial { ", serial " (serial) } }
-        }
-        @if inventory.psus.is_empty() && inventory.nics.is_empty() && inventory.disks.is_empty() {
-            p { "The installer reported no power supplies, NICs or disks." }
-        }
-        @if !inventory.psus.is_empty() { table {
-            thead { tr { th { "Power supply" } th { "Present" } th { "Powered" } th { "Model" } } }
-            tbody {
-                @for psu in &inventory.psus {
-                    tr class=(if psu.present && psu.powered { "" } else { "failed" }) {
-                        td { "PSU " (psu.index) } td { (yes_no(psu.present)) } td { (yes_no(psu.powered)) }
-                        td { (psu.model.as_deref().unwrap_or("—")) }
-                    }
-                }
-            }
-        } }
-        @if !inventory.nics.is_empty() { table {
-            thead { tr { th { "NIC" } th { "Vendor" } th { "Link" } th { "Switch and port (LLDP)" } } }
-            tbody {
-                @for nic in &inventory.nics {
-                    tr class=(if nic.carrier { "" } else { "failed" }) {
-                        td { (nic.name) br; span.mac { (nic.mac) } }
-                        td { (nic.vendor_name.as_deref().unwrap_or("—")) }
-                        td.nowrap {
-                            @if nic.carrier {
-                                "up" @if let Some(speed) = nic.speed_mbps { " " (speed) " Mb/s" }
-                            } @else { "down" }
-                        }
-                        td {
-                            @if let Some(lldp) = &nic.lldp {
-                                (lldp.system_name.as_deref().unwrap_or(&lldp.chassis_id)) " port "
-                                (lldp.port_description.as_deref().unwrap_or(&lldp.port_id))
-                            } @else { "—" }
-                        }
-                    }
-                }
-            }
-        } }
-        @if !disks.is_empty() { table {
-            thead { tr { th { "Bay" } th { "Disk" } th { "Kind" } th { "Size" } th { "Model" } } }
-            tbody {
-                @for disk in disks {
-                    tr {
-                        td { @if let Some(bay) = disk.bay { (bay) } @else { "—" } }
-                        td { (disk.name) } td { (disk.class.label()) } td.nowrap { (human_bytes(disk.size_bytes)) }
-                        td { (disk.model.as_deref().unwrap_or("—")) }
-                    }
-                }
-            }
-        } }
-    }
 }
 
 /// What went wrong, for a person who followed a link.
