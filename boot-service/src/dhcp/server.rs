@@ -8,24 +8,26 @@
 //! the replies that depend on them. Under load that is one commit per burst instead of one per ACK; an
 //! idle server still answers each packet as it comes.
 
+mod commit;
+
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use dhcproto::Encodable;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
-use super::respond::{Context, Destination, Outcome, Reply, respond};
+use super::respond::{Context, Outcome, respond};
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
 use crate::store::{LeaseWrite, Store};
+use commit::{Batch, PendingReply};
 
 /// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
 const QUEUE_LEN: usize = 1024;
@@ -112,21 +114,6 @@ struct Worker {
     metrics: DhcpMetrics,
     table: LeaseTable,
     outlets: Vec<DhcpSocket>,
-}
-
-/// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed.
-struct PendingReply {
-    span: tracing::Span,
-    socket: usize,
-    reply: Reply,
-    write: Option<usize>,
-}
-
-/// The lease writes and replies of one burst of packets.
-#[derive(Default)]
-struct Batch {
-    writes: Vec<LeaseWrite>,
-    replies: Vec<PendingReply>,
 }
 
 impl Worker {
@@ -226,59 +213,6 @@ impl Worker {
         }
         if let Some(reply) = outcome.reply {
             batch.replies.push(PendingReply { span, socket, reply, write });
-        }
-    }
-
-    /// Writes the batch's lease changes in one transaction, then sends its replies. If the transaction
-    /// fails, each write is retried alone, and only the replies whose writes stuck are sent.
-    fn commit(&mut self, batch: Batch) {
-        let mut stored = vec![true; batch.writes.len()];
-        if !batch.writes.is_empty()
-            && let Err(err) = self.store.write_leases(&batch.writes)
-        {
-            tracing::warn!(%err, writes = batch.writes.len(), "dhcp: lease batch not persisted; writing one by one");
-            for (write, ok) in batch.writes.iter().zip(&mut stored) {
-                if let Err(err) = self.store.write_leases(std::slice::from_ref(write)) {
-                    tracing::error!(%err, ?write, "dhcp: could not persist the lease change");
-                    *ok = false;
-                }
-            }
-        }
-        for pending in batch.replies {
-            let _entered = pending.span.enter();
-            if pending.write.is_some_and(|i| !stored[i]) {
-                tracing::error!("dhcp: the lease was not persisted; not answering");
-                self.metrics.count_drop(DropReason::StoreError);
-                continue;
-            }
-            self.send(pending.socket, pending.reply);
-        }
-    }
-
-    fn send(&self, socket: usize, reply: Reply) {
-        let Some(msg_type) = reply.message.opts().msg_type() else {
-            return;
-        };
-        let outlet = &self.outlets[socket];
-        let to = match reply.to {
-            Destination::Unicast(to) => to,
-            Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
-        };
-        match reply
-            .message
-            .to_vec()
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
-        {
-            Ok(_) => {
-                tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
-                let labels = super::metrics::TypeLabels { msg_type: type_label(msg_type) };
-                self.metrics.replies.get_or_create(&labels).inc();
-            }
-            Err(err) => {
-                tracing::warn!(%to, %err, "dhcp: could not send the reply");
-                self.metrics.count_drop(DropReason::SendError);
-            }
         }
     }
 
