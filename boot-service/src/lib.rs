@@ -1,6 +1,7 @@
 //! Rackhand boot service: DHCPv4 (full and proxy), TFTP, HTTP (iPXE scripts, assets, images, node API)
 //! on an embedded store. Decisions live in pure functions; sockets sit in thin loops around them.
 
+pub mod admin;
 pub mod boot_script;
 pub mod config;
 pub mod dhcp;

@@ -1,10 +1,13 @@
-//! `boot-service serve --config FILE`: the Rackhand boot service daemon.
+//! `boot-service serve --config FILE`: the Rackhand boot service daemon; `nodes`, `node`, `register` and
+//! `reprovision` talk to a running one (for people and scripts).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+use boot_service::admin::AdminClient;
 use boot_service::config::Config;
 use clap::{Parser, Subcommand, ValueEnum};
+use rackhand_api::node_table;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -35,6 +38,54 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// List the nodes of a running boot service.
+    Nodes {
+        #[command(flatten)]
+        remote: Remote,
+        /// The records as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One node, with its events, as JSON.
+    Node {
+        #[command(flatten)]
+        remote: Remote,
+        id: i64,
+    },
+    /// Pre-register a server by MAC (admin).
+    Register {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        mac: rackhand_api::MacAddr,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        hostname: Option<String>,
+    },
+    /// Send a ready or failed node through the installer again at its next network boot (admin).
+    Reprovision {
+        #[command(flatten)]
+        remote: Remote,
+        id: i64,
+    },
+}
+
+/// Which boot service to talk to, and as whom.
+#[derive(clap::Args)]
+struct Remote {
+    /// The boot service's HTTP base URL.
+    #[arg(long, env = "RACKHAND_SERVER", default_value = "http://127.0.0.1")]
+    server: String,
+    /// `server.admin_token`, for admin calls.
+    #[arg(long, env = "RACKHAND_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+impl Remote {
+    fn client(self) -> AdminClient {
+        AdminClient::new(&self.server, self.admin_token)
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -69,5 +120,31 @@ async fn main() -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        command => tokio::task::spawn_blocking(move || remote(command)).await?,
     }
+}
+
+/// The commands that talk to a running boot service (blocking HTTP, off the runtime's threads).
+fn remote(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Nodes { remote, json } => {
+            let nodes = remote.client().nodes()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&nodes)?);
+            } else {
+                print!("{}", node_table(&nodes));
+            }
+        }
+        Command::Node { remote, id } => println!("{}", serde_json::to_string_pretty(&remote.client().node(id)?)?),
+        Command::Register { remote, mac, profile, hostname } => {
+            let node = remote.client().register(&rackhand_api::RegisterNode { mac, profile, hostname })?;
+            println!("registered node {} ({mac})", node.id);
+        }
+        Command::Reprovision { remote, id } => {
+            let node = remote.client().reprovision(id)?;
+            println!("node {} is {}: it installs again at its next network boot", node.id, node.state);
+        }
+        Command::Serve { .. } | Command::CheckConfig { .. } => unreachable!("handled in main"),
+    }
+    Ok(())
 }

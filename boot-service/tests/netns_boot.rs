@@ -236,6 +236,40 @@ fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
     let metrics = a.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/metrics")]).unwrap();
     assert!(metrics.contains("rackhand_nodes{state=\"discovered\"} 1"), "b was enrolled: {metrics}");
     assert!(!service.log().contains(script.split("rackhand.token=").nth(1).unwrap().split(' ').next().unwrap()));
+
+    // The CLI a person or a script uses against the running service: a table, and refusals in the API's words.
+    let cli = |args: &[&str]| {
+        let out =
+            a.ns.command(env!("CARGO_BIN_EXE_boot-service"))
+                .args(args)
+                .env("RACKHAND_SERVER", format!("http://{SERVER_IP}:8080"))
+                .env_remove("RACKHAND_ADMIN_TOKEN")
+                .output()
+                .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, table, _) = cli(&["nodes"]);
+    assert!(ok && table.lines().any(|l| l.contains("52:54:00:aa:00:01") && l.contains("booting")), "{table}");
+    let (ok, _, err) = cli(&["register", "--mac", "52:54:00:aa:00:09"]);
+    assert!(!ok && err.contains("HTTP 401"), "no admin token: {err}");
+    let (ok, _, err) = cli(&["reprovision", "1", "--admin-token", "netns-test-admin-token"]);
+    assert!(!ok && err.contains("HTTP 409") && err.contains("booting"), "a booting node is not reprovisioned: {err}");
+    let (ok, out, err) = cli(&[
+        "register",
+        "--mac",
+        "52:54:00:aa:00:09",
+        "--profile",
+        "qemu-lab",
+        "--admin-token",
+        "netns-test-admin-token",
+    ]);
+    assert!(ok && out.starts_with("registered node 3"), "{out}{err}");
+    let (ok, json, _) = cli(&["node", "3"]);
+    assert!(ok && json.contains("\"profile\": \"qemu-lab\""), "{json}");
 }
 
 /// Wait (inside a client namespace) for one ICMPv6 router advertisement; its bytes.

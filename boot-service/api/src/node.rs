@@ -151,6 +151,19 @@ pub struct NodeRecord {
     pub events: Vec<Event>,
 }
 
+/// Nodes as a table a person reads: id, MAC, state, address, profile, and why a failed one failed.
+pub fn node_table(nodes: &[NodeRecord]) -> String {
+    let mut out = format!("{:<5}{:<19}{:<12}{:<16}{:<15}{}\n", "ID", "MAC", "STATE", "IPV4", "PROFILE", "REASON");
+    for n in nodes {
+        let mac = n.macs.first().map(ToString::to_string).unwrap_or_else(|| "-".into());
+        let ip = n.ipv4.map_or_else(|| "-".into(), |ip| ip.to_string());
+        let reason = n.failure.as_ref().map_or("", |f| f.reason.as_str());
+        let profile = n.profile.as_deref().unwrap_or("-");
+        out.push_str(&format!("{:<5}{:<19}{:<12}{:<16}{:<15}{reason}\n", n.id.0, mac, n.state.as_str(), ip, profile));
+    }
+    out
+}
+
 /// `POST /api/v1/nodes` (admin): pre-register a server by MAC, optionally pinning its profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +179,35 @@ pub struct RegisterNode {
 mod tests {
     use super::NodeState::*;
     use super::*;
+
+    #[test]
+    fn the_node_table_has_one_aligned_row_per_node_and_the_failure_reason() {
+        let at = Timestamp::from_second(1_790_000_000).unwrap();
+        let node = |id, state, failure: Option<&str>| NodeRecord {
+            id: NodeId(id),
+            macs: vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])],
+            state,
+            hostname: None,
+            profile: Some("qemu-lab".into()),
+            ipv4: None,
+            inventory: None,
+            failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![] }),
+            results: None,
+            created_at: at,
+            updated_at: at,
+            events: vec![],
+        };
+        let table = node_table(&[node(1, Ready, None), node(12, Failed, Some("PSU 2 unplugged"))]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("ID   MAC"), "{table}");
+        assert!(
+            lines[2].starts_with("12   52:54:00:00:00:0c  failed      -               qemu-lab       PSU 2 unplugged"),
+            "{table}"
+        );
+        let column = |line: &str| line.find("qemu-lab");
+        assert_eq!(column(lines[1]), column(lines[2]), "columns line up:\n{table}");
+    }
 
     #[test]
     fn happy_path_is_allowed() {

@@ -117,16 +117,5 @@ fn tail(log: &str) -> String {
 }
 
 pub fn print_table(nodes: &[NodeRecord]) {
-    println!("\n{:<4} {:<19} {:<12} {:<15} {:<14} REASON", "ID", "MAC", "STATE", "IPV4", "PROFILE");
-    for node in nodes {
-        println!(
-            "{:<4} {:<19} {:<12} {:<15} {:<14} {}",
-            node.id.to_string(),
-            node.macs.first().map(ToString::to_string).unwrap_or_default(),
-            node.state.to_string(),
-            node.ipv4.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
-            node.profile.as_deref().unwrap_or("-"),
-            node.failure.as_ref().map(|f| f.reason.as_str()).unwrap_or(""),
-        );
-    }
+    print!("\n{}", rackhand_api::node_table(nodes));
 }
