@@ -45,6 +45,8 @@ pub struct Lab {
     service: Option<Child>,
     /// Held for its lifetime: dropping it stops the site DHCP server and removes its namespace.
     _site: Option<SiteDhcp>,
+    /// Remove `dir` when the lab is dropped, unless a panic (a failing test) is unwinding.
+    clean_up: bool,
 }
 
 impl Lab {
@@ -82,7 +84,7 @@ impl Lab {
             .stderr(log)
             .spawn()
             .context("starting the boot service")?;
-        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), _site: site };
+        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), _site: site, clean_up: false };
         lab.wait_healthy()?;
         std::fs::write(lab.dir.join("lab.json"), serde_json::to_string_pretty(&lab.info())?)?;
         Ok(lab)
@@ -175,7 +177,15 @@ impl Lab {
     /// Take charge of a detached lab again (dropping it then tears it down).
     pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
         let ns = Netns::adopt(&info.namespace)?;
-        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None })
+        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None, clean_up: false })
+    }
+}
+
+impl Lab {
+    /// Remove the lab's directory (disks, logs) when it is dropped, unless a failing test is unwinding:
+    /// a failure keeps everything for a post-mortem.
+    pub fn clean_up_on_success(&mut self) {
+        self.clean_up = true;
     }
 }
 
@@ -184,6 +194,9 @@ impl Drop for Lab {
         if let Some(mut child) = self.service.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if self.clean_up && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }

@@ -80,7 +80,8 @@ fn install_with(
 ) -> (Lab, VirtualServer, NodeRecord) {
     let _slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let lab = Lab::up_with(&base, &env.boot_service, &env.assets, images, dhcp).expect("lab up");
+    let mut lab = Lab::up_with(&base, &env.boot_service, &env.assets, images, dhcp).expect("lab up");
+    lab.clean_up_on_success();
     let mut server = VirtualServer::start(&lab, spec, env.accel).expect("server start");
     let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap_or_else(|e| {
         panic!("{e}\n--- serial ---\n{}\n--- boot service ---\n{}", server.serial_log(), lab.service_log())
