@@ -215,7 +215,8 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     let Some(env) = lab_env() else { return };
     let _slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
+    let mut lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
+    lab.clean_up_on_success();
     let spec = ServerSpec::standard("failover", 5);
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     server
