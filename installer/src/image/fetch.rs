@@ -13,7 +13,7 @@ use super::source::http_agent;
 pub const TRUSTED_KEYS_DIR: &str = "/etc/rackhand/keys";
 
 /// A manifest is a few hundred bytes; anything much larger is not one.
-const MANIFEST_LIMIT: u64 = 64 << 10;
+pub(super) const MANIFEST_LIMIT: u64 = 64 << 10;
 
 /// Every `*.pub` key in `dir`; none at all is an error, never "trust nothing, so check nothing".
 pub fn load_trusted_keys(dir: &Path) -> Result<Vec<PublicKey>, ImageError> {

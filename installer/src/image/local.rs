@@ -10,12 +10,9 @@ use images::PublicKey;
 use rackhand_api::{IMAGE_FILE, ImageResult, MANIFEST_FILE, Manifest, OUTBOARD_FILE};
 
 use super::error::ImageError;
-use super::fetch::check_manifest;
+use super::fetch::{MANIFEST_LIMIT, check_manifest};
 use super::install_image;
 use super::source::{ImageBody, ImageSource};
-
-/// A manifest is a few hundred bytes; anything much larger is not one.
-const MANIFEST_LIMIT: u64 = 64 << 10;
 
 /// The image and outboard files of one published image.
 pub struct FileImageSource {

@@ -174,18 +174,16 @@ impl Lab {
         info
     }
 
-    /// Take charge of a detached lab again (dropping it then tears it down).
-    pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
-        let ns = Netns::adopt(&info.namespace)?;
-        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None, clean_up: false })
-    }
-}
-
-impl Lab {
     /// Remove the lab's directory (disks, logs) when it is dropped, unless a failing test is unwinding:
     /// a failure keeps everything for a post-mortem.
     pub fn clean_up_on_success(&mut self) {
         self.clean_up = true;
+    }
+
+    /// Take charge of a detached lab again (dropping it then tears it down).
+    pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
+        let ns = Netns::adopt(&info.namespace)?;
+        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None, clean_up: false })
     }
 }
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use maud::Markup;
-use rackhand_api::{EventKind, NodeId, NodeState};
+use rackhand_api::{NodeId, NodeState};
 
 use super::api::on_nodes;
 use super::{ApiError, AppState};
@@ -51,10 +51,7 @@ async fn list(State(state): State<AppState>) -> Result<Markup, PageError> {
             .map(|record| {
                 // Only a node being worked on has a step worth showing; its history says which.
                 let progress = if matches!(record.state, NodeState::Inspecting | NodeState::Installing) {
-                    nodes.get(record.id)?.events.into_iter().rev().find_map(|e| match e.kind {
-                        EventKind::Progress(p) => Some(p),
-                        EventKind::Transition { .. } => None,
-                    })
+                    render::latest_progress(&nodes.store().events(record.id)?).cloned()
                 } else {
                     None
                 };

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
-use rackhand_api::{EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
+use rackhand_api::{Event, EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
 
 /// Seconds between reloads of the list.
 pub const REFRESH_SECS: u32 = 5;
@@ -13,6 +13,14 @@ pub const REFRESH_SECS: u32 = 5;
 pub struct NodeView {
     pub record: NodeRecord,
     pub progress: Option<ProgressReport>,
+}
+
+/// The installer's latest progress report in `events`, if it sent any.
+pub fn latest_progress(events: &[Event]) -> Option<&ProgressReport> {
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Progress(p) => Some(p),
+        EventKind::Transition { .. } => None,
+    })
 }
 
 /// The order a technician works in: failures, then nodes being worked on, then the rest; newest first.
@@ -78,7 +86,7 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
                 @for mac in &r.macs { br; span.mac { (mac) } }
             }
             td { span class={ "badge " (r.state.as_str()) } { (r.state) } }
-            td.what { (what_is_happening(node)) }
+            td.what { (what_is_happening(&node.record, node.progress.as_ref())) }
             td.nowrap { (r.profile.as_deref().unwrap_or("—")) }
             td.nowrap { @if let Some(ip) = r.ipv4 { (ip) } @else { "—" } }
             td.nowrap { (ago(now, r.updated_at)) }
@@ -87,8 +95,7 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
 }
 
 /// The one cell a technician reads: the failure and its fixes, the step under way, or what was installed.
-fn what_is_happening(node: &NodeView) -> Markup {
-    let r = &node.record;
+fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>) -> Markup {
     html! {
         @match r.state {
             NodeState::Failed => {
@@ -116,7 +123,7 @@ fn what_is_happening(node: &NodeView) -> Markup {
             NodeState::Discovered => "seen on the network; not booted into the installer yet",
             NodeState::Booting => "booting the installer",
             NodeState::Inspecting | NodeState::Installing => {
-                @if let Some(p) = &node.progress { (progress(p)) } @else { "starting" }
+                @if let Some(p) = progress_report { (progress(p)) } @else { "starting" }
             }
         }
     }
@@ -145,11 +152,6 @@ fn progress(p: &ProgressReport) -> Markup {
 /// `GET /nodes/{id}`: one node, its failure or results, and its whole history.
 pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
     let name = record.hostname.clone().unwrap_or_else(|| format!("node {}", record.id));
-    let latest = record.events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::Progress(p) => Some(p.clone()),
-        EventKind::Transition { .. } => None,
-    });
-    let view = NodeView { record: record.clone(), progress: latest };
     page(
         &format!("Rackhand: {name}"),
         None,
@@ -160,7 +162,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "MACs" } dd { @for mac in &record.macs { span.mac { (mac) } " " } }
                 dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
                 dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
-                dt { "Now" } dd.what { (what_is_happening(&view)) }
+                dt { "Now" } dd.what { (what_is_happening(record, latest_progress(&record.events))) }
                 dt { "Known since" } dd { (record.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
             }
             @if let Some(inventory) = &record.inventory { (super::hardware::section(inventory)) }

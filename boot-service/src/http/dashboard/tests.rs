@@ -8,7 +8,7 @@ use rackhand_api::{
 
 use rackhand_api::human_bytes;
 
-use super::render::{NodeView, ago, node_detail, node_list};
+use super::render::{NodeView, ago, latest_progress, node_detail, node_list};
 
 const NOW: i64 = 1_790_000_000;
 
@@ -186,4 +186,17 @@ fn an_empty_inventory_says_so_instead_of_empty_tables() {
     let page = node_detail(&record, at(0)).into_string();
     assert!(page.contains("reported no power supplies, NICs or disks"), "{page}");
     assert!(!page.contains("<th>Power supply</th>"), "{page}");
+}
+
+#[test]
+fn the_latest_progress_is_the_last_report_whatever_transitions_follow() {
+    let transition =
+        EventKind::Transition { from: Some(NodeState::Inspecting), to: NodeState::Installing, reason: None };
+    let events = vec![
+        Event { at: at(30), kind: EventKind::Progress(image_progress(1, 4)) },
+        Event { at: at(20), kind: EventKind::Progress(image_progress(3, 4)) },
+        Event { at: at(10), kind: transition },
+    ];
+    assert_eq!(latest_progress(&events).and_then(|p| p.done), Some(3));
+    assert_eq!(latest_progress(&events[2..]), None);
 }
