@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Bytes per verified chunk group: a power of two from 1KiB to 16MiB.
-        #[arg(long, default_value = "16KiB", value_parser = images::parse_size)]
+        #[arg(long, default_value = "64KiB", value_parser = images::parse_size)]
         chunk_size: u64,
     },
     /// Check a manifest's signature and an image's contents against it.

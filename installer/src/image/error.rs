@@ -37,12 +37,16 @@ pub enum ImageError {
     Connection { url: String, offset: u64, reason: String },
     #[error("image {url}: connection lost at byte {offset}, gave up after {attempts} attempts: {reason}")]
     ConnectionLost { url: String, offset: u64, attempts: u32, reason: String },
+    #[error("reading image {url} at byte {offset}: {source}")]
+    Read { url: String, offset: u64, source: io::Error },
     #[error("image {url} ends at byte {offset}, the manifest says {size} bytes (truncated)")]
     Truncated { url: String, offset: u64, size: u64 },
     #[error("image {url} has more than the manifest's {size} bytes")]
     TooLong { url: String, size: u64 },
     #[error("image {url}: chunk {index} (bytes {offset}..{end}) does not match the outboard (corrupt)")]
     CorruptChunk { url: String, index: u64, offset: u64, end: u64 },
+    #[error("image {url}: verification stopped at byte {offset} of {size}; nothing more was written")]
+    Unfinished { url: String, offset: u64, size: u64 },
     #[error("target {device}: {source}")]
     TargetOpen { device: String, source: io::Error },
     #[error("target {device} holds {capacity} bytes, the image needs {size}")]

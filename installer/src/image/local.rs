@@ -3,7 +3,8 @@
 //! against the trusted keys exactly as one fetched over HTTP, and the bytes are verified the same way.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use images::PublicKey;
@@ -12,28 +13,39 @@ use rackhand_api::{IMAGE_FILE, ImageResult, MANIFEST_FILE, Manifest, OUTBOARD_FI
 use super::error::ImageError;
 use super::fetch::{MANIFEST_LIMIT, check_manifest};
 use super::install_image;
-use super::source::{ImageBody, ImageSource};
+use super::source::{ImageBody, ImageSource, ReadAt};
 
-/// The image and outboard files of one published image.
+/// The image and outboard files of one published image. The image is read at any offset from any thread
+/// ([`ReadAt`]), so the installer reads and verifies it on every core.
 pub struct FileImageSource {
-    image: PathBuf,
+    image: ImageFile,
     outboard: PathBuf,
-    image_name: String,
     outboard_name: String,
 }
 
+/// The open image file, its length when opened, and its path for messages.
+struct ImageFile {
+    file: File,
+    size: u64,
+    name: String,
+}
+
 impl FileImageSource {
-    /// The image published in `image_dir` (the directory holding `manifest`, `image` and `outboard`).
-    pub fn new(image_dir: &Path) -> Self {
+    /// Opens the image published in `image_dir` (the directory holding `manifest`, `image` and `outboard`).
+    pub fn open(image_dir: &Path) -> Result<Self, ImageError> {
         let (image, outboard) = (image_dir.join(IMAGE_FILE), image_dir.join(OUTBOARD_FILE));
-        let (image_name, outboard_name) = (image.display().to_string(), outboard.display().to_string());
-        Self { image, outboard, image_name, outboard_name }
+        let name = image.display().to_string();
+        let read_error = |source| ImageError::Read { url: name.clone(), offset: 0, source };
+        let file = File::open(&image).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
+        let outboard_name = outboard.display().to_string();
+        Ok(Self { image: ImageFile { file, size, name }, outboard, outboard_name })
     }
 }
 
 impl ImageSource for FileImageSource {
     fn image_url(&self) -> &str {
-        &self.image_name
+        &self.image.name
     }
 
     fn outboard_url(&self) -> &str {
@@ -48,13 +60,34 @@ impl ImageSource for FileImageSource {
         Ok(outboard)
     }
 
+    /// The file as a stream from `offset` (the installer reads it with [`ReadAt`] instead).
     fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
-        let read_error =
-            |e: std::io::Error| ImageError::Connection { url: self.image_name.clone(), offset, reason: e.to_string() };
-        let mut file = File::open(&self.image).map_err(read_error)?;
-        let length = file.metadata().map_err(read_error)?.len().saturating_sub(offset);
+        let name = &self.image.name;
+        let read_error = |source| ImageError::Read { url: name.clone(), offset, source };
+        let mut file = self.image.file.try_clone().map_err(read_error)?;
         file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
-        Ok(ImageBody { reader: Box::new(file), length: Some(length) })
+        Ok(ImageBody { reader: Box::new(file), length: Some(self.image.size.saturating_sub(offset)) })
+    }
+
+    fn read_at(&self) -> Option<&dyn ReadAt> {
+        Some(&self.image)
+    }
+}
+
+impl ReadAt for ImageFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ImageError> {
+        self.file.read_exact_at(buf, offset).map_err(|source| match source.kind() {
+            // The file shrank under us: its length was checked against the manifest before reading.
+            ErrorKind::UnexpectedEof => {
+                let end = self.file.metadata().map_or(offset, |m| m.len());
+                ImageError::Truncated { url: self.name.clone(), offset: end, size: self.size }
+            }
+            _ => ImageError::Read { url: self.name.clone(), offset, source },
+        })
     }
 }
 
@@ -81,6 +114,6 @@ pub fn install_from_dir(
     progress: impl FnMut(u64, u64),
 ) -> Result<ImageResult, ImageError> {
     let manifest = read_manifest(images_dir, image_name, trusted)?;
-    let mut source = FileImageSource::new(&images_dir.join(image_name));
+    let mut source = FileImageSource::open(&images_dir.join(image_name))?;
     install_image(&manifest, &mut source, device, progress)
 }

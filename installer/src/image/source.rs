@@ -53,6 +53,20 @@ pub trait ImageSource {
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
     }
+    /// Random access to the image from any thread, for sources that have it (a local file). With it every
+    /// verifying core reads and checks its own part of a block while the bytes are still in its cache,
+    /// instead of one thread streaming them all and the others hashing them out of memory.
+    fn read_at(&self) -> Option<&dyn ReadAt> {
+        None
+    }
+}
+
+/// The image's bytes read at any offset, from any thread.
+pub trait ReadAt: Sync {
+    /// The image's length as stored (checked against the manifest before reading).
+    fn size(&self) -> u64;
+    /// Fills `buf` with the image's bytes from `offset` on.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ImageError>;
 }
 
 /// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume. The outboard comes

@@ -3,9 +3,12 @@
 //! `attempts` times in a row at the same place is given up on, one that keeps making progress never is.
 
 use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
 
+use super::buffer::AlignedBuf;
 use super::error::ImageError;
 use super::source::{ImageBody, ImageSource};
+use super::write::Block;
 
 pub(super) struct BlockFetcher<'s, S: ImageSource> {
     source: &'s mut S,
@@ -98,5 +101,29 @@ impl<'s, S: ImageSource> BlockFetcher<'s, S> {
         }
         std::thread::sleep(policy.backoff(self.failures));
         Ok(())
+    }
+}
+
+/// The fetch thread: fills pool buffers block by block and sends them on; an error ends it, sent on too.
+pub(super) fn fetch_blocks<S: ImageSource>(
+    mut fetcher: BlockFetcher<'_, S>,
+    size: u64,
+    block_size: u64,
+    empties: Receiver<AlignedBuf>,
+    fetched: SyncSender<Result<Block, ImageError>>,
+) {
+    let mut offset = 0;
+    while offset < size {
+        let Ok(mut buf) = empties.recv() else { return }; // the writers have stopped
+        let len = (size - offset).min(block_size) as usize;
+        let block = fetcher.fill(offset, &mut buf.as_mut_slice()[..len]).map(|()| Block { offset, buf, len, held: 0 });
+        let failed = block.is_err();
+        if fetched.send(block).is_err() || failed {
+            return;
+        }
+        offset += len as u64;
+    }
+    if let Err(e) = fetcher.finish() {
+        let _ = fetched.send(Err(e));
     }
 }

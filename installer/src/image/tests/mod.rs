@@ -1,5 +1,7 @@
 //! Verified streaming against a real HTTP server on loopback that can misbehave (see `server.rs`).
 
+mod local;
+mod order;
 mod server;
 
 use std::collections::HashMap;
@@ -10,12 +12,12 @@ use images::{PublicKey, PublishRequest, SecretKey};
 use rackhand_api::{ImageResult, Manifest};
 use server::{Faults, SeenRequest, TestServer};
 
-use super::{ImageError, RetryPolicy, install_from_dir, install_from_server_with, load_trusted_keys, resolve_url};
+use super::{ImageError, RetryPolicy, install_from_server_with, load_trusted_keys, resolve_url};
 
 const NAME: &str = "debian-12";
 const CHUNK: u64 = 16 << 10;
 const MIB: u64 = 1 << 20;
-/// Three 4 MiB blocks (the last one short) and a short last chunk.
+/// Several blocks (the last one short) and a short last chunk.
 const SIZE: u64 = 9 * MIB + 1536;
 const MARKER: &[u8] = b"UNTOUCHED-MARKER";
 
@@ -124,6 +126,18 @@ fn happy_path_writes_exactly_the_image_and_reports_it() {
     let paths: Vec<String> = server.seen().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["manifest", "outboard", "image"].map(|f| format!("/images/{NAME}/{f}")));
     assert_eq!(image_requests(&server), [None]);
+}
+
+#[test]
+fn a_target_that_refuses_writes_stops_the_stream_and_is_the_error_reported() {
+    let lab = lab();
+    let server = lab.serve(Faults::default());
+    let trusted = [lab.key.public()];
+    let err = install_from_server_with(&server.url(), NAME, &trusted, Path::new("/dev/full"), fast_retry(), |_, _| {})
+        .unwrap_err();
+    let ImageError::TargetWrite { offset, source } = &err else { panic!("{err}") };
+    assert!(*offset >= MIB, "the held-back first MiB was written first: {err}");
+    assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{err}");
 }
 
 /// Serves the image with one byte flipped at `offset`; the install must name that byte's chunk.
@@ -266,54 +280,4 @@ fn image_urls_resolve_against_the_manifest_url() {
     assert_eq!(resolve_url(manifest, "image"), "http://10.77.0.1:8080/images/debian-12/image");
     assert_eq!(resolve_url(manifest, "/mirror/debian.img"), "http://10.77.0.1:8080/mirror/debian.img");
     assert_eq!(resolve_url(manifest, "http://mirror/x.img"), "http://mirror/x.img");
-}
-
-#[test]
-fn install_from_a_local_directory_writes_exactly_the_image() {
-    let lab = lab();
-    let images_dir = lab.dir.path().join("images");
-    let result = install_from_dir(&images_dir, NAME, &[lab.key.public()], &lab.target, |_, _| {}).unwrap();
-    assert_eq!(result.blake3, lab.manifest.blake3);
-    assert!(lab.target()[..SIZE as usize] == lab.image[..]);
-}
-
-#[test]
-fn a_corrupt_local_image_is_refused_with_the_first_mib_untouched() {
-    let lab = lab();
-    let images_dir = lab.dir.path().join("images");
-    let image = images_dir.join(NAME).join("image");
-    let mut bytes = std::fs::read(&image).unwrap();
-    bytes[(5 * MIB + 3) as usize] ^= 0x80;
-    std::fs::write(&image, bytes).unwrap();
-    let err = install_from_dir(&images_dir, NAME, &[lab.key.public()], &lab.target, |_, _| {}).unwrap_err();
-    let ImageError::CorruptChunk { index, url, .. } = &err else { panic!("{err}") };
-    assert_eq!(*index, 5 * MIB / CHUNK, "{err}");
-    assert_eq!(Path::new(url), image);
-    lab.assert_first_mib_untouched();
-}
-
-#[test]
-fn a_dry_run_to_dev_null_verifies_everything_and_keeps_nothing() {
-    let lab = lab();
-    let images_dir = lab.dir.path().join("images");
-    let trusted = [lab.key.public()];
-    install_from_dir(&images_dir, NAME, &trusted, Path::new("/dev/null"), |_, _| {}).unwrap();
-    let image = images_dir.join(NAME).join("image");
-    let mut bytes = std::fs::read(&image).unwrap();
-    *bytes.last_mut().unwrap() ^= 0x01;
-    std::fs::write(&image, bytes).unwrap();
-    let err = install_from_dir(&images_dir, NAME, &trusted, Path::new("/dev/null"), |_, _| {}).unwrap_err();
-    assert!(matches!(err, ImageError::CorruptChunk { end: SIZE, .. }), "{err}");
-}
-
-#[test]
-fn a_local_manifest_is_checked_like_a_fetched_one() {
-    let lab = lab();
-    let images_dir = lab.dir.path().join("images");
-    let untrusted = [SecretKey::from_seed(&[12; 32]).public()];
-    let err = install_from_dir(&images_dir, NAME, &untrusted, &lab.target, |_, _| {}).unwrap_err();
-    assert!(matches!(err, ImageError::UntrustedKey { .. }), "{err}");
-    let err = install_from_dir(&images_dir, "missing", &[lab.key.public()], &lab.target, |_, _| {}).unwrap_err();
-    assert!(err.to_string().contains("images/missing/manifest"), "{err}");
-    lab.assert_nothing_written();
 }
