@@ -28,6 +28,9 @@ pub struct LabInfo {
     pub admin_token: String,
     pub dir: PathBuf,
     pub boot_service_pid: u32,
+    /// The site DHCP server's namespace, in a proxyDHCP lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_dhcp_namespace: Option<String>,
 }
 
 /// How the lab's servers get their addresses.
@@ -44,7 +47,7 @@ pub struct Lab {
     pub dir: PathBuf,
     service: Option<Child>,
     /// Held for its lifetime: dropping it stops the site DHCP server and removes its namespace.
-    _site: Option<SiteDhcp>,
+    site: Option<SiteDhcp>,
     /// Remove `dir` when the lab is dropped, unless a panic (a failing test) is unwinding.
     clean_up: bool,
 }
@@ -84,7 +87,7 @@ impl Lab {
             .stderr(log)
             .spawn()
             .context("starting the boot service")?;
-        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), _site: site, clean_up: false };
+        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), site, clean_up: false };
         lab.wait_healthy()?;
         std::fs::write(lab.dir.join("lab.json"), serde_json::to_string_pretty(&lab.info())?)?;
         Ok(lab)
@@ -104,6 +107,7 @@ impl Lab {
             admin_token: ADMIN_TOKEN.into(),
             dir: self.dir.clone(),
             boot_service_pid: self.service.as_ref().map_or(0, Child::id),
+            site_dhcp_namespace: self.site.as_ref().map(|site| site.namespace().to_owned()),
         }
     }
 
@@ -171,6 +175,9 @@ impl Lab {
         if let Some(ns) = self.ns.take() {
             ns.persist();
         }
+        if let Some(site) = self.site.take() {
+            site.detach();
+        }
         info
     }
 
@@ -183,7 +190,8 @@ impl Lab {
     /// Take charge of a detached lab again (dropping it then tears it down).
     pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
         let ns = Netns::adopt(&info.namespace)?;
-        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, _site: None, clean_up: false })
+        let site = info.site_dhcp_namespace.as_deref().map(SiteDhcp::adopt).transpose()?;
+        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, site, clean_up: false })
     }
 }
 

@@ -16,9 +16,11 @@ pub const SITE_DHCP_IP: &str = "10.77.0.2";
 /// The addresses the site server hands out: 10.77.0.150 to .199.
 pub const SITE_POOL: std::ops::RangeInclusive<u8> = 150..=199;
 
+/// The running site server. Dropping it stops dnsmasq and removes its namespace, unless detached.
 pub struct SiteDhcp {
-    child: Child,
-    _ns: Netns,
+    /// None once adopted from another process (the namespace's processes are killed when it drops).
+    child: Option<Child>,
+    ns: Option<Netns>,
 }
 
 impl SiteDhcp {
@@ -43,7 +45,7 @@ impl SiteDhcp {
             .stderr(log)
             .spawn()
             .context("starting dnsmasq as the site DHCP server")?;
-        let mut site = SiteDhcp { child, _ns: ns };
+        let mut site = SiteDhcp { child: Some(child), ns: Some(ns) };
         site.wait_listening(dir)?;
         Ok(site)
     }
@@ -56,7 +58,7 @@ impl SiteDhcp {
             if log.contains("DHCP, IP range") {
                 return Ok(());
             }
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.child.as_mut().map(Child::try_wait).transpose()?.flatten() {
                 bail!("dnsmasq exited ({status}):\n{log}");
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -65,9 +67,30 @@ impl SiteDhcp {
     }
 }
 
+impl SiteDhcp {
+    /// The namespace dnsmasq runs in.
+    pub fn namespace(&self) -> &str {
+        self.ns.as_ref().expect("a site server has its namespace until detached").name()
+    }
+
+    /// Leaves dnsmasq running after this process ends (`cargo xtask lab up --proxy`); the namespace name
+    /// it returns finds it again with [`SiteDhcp::adopt`].
+    pub fn detach(mut self) -> String {
+        drop(self.child.take()); // dropping a Child handle neither kills nor waits
+        self.ns.take().expect("a site server has its namespace until detached").persist()
+    }
+
+    /// Takes charge of a detached site server again: dropping it stops dnsmasq and removes its namespace.
+    pub fn adopt(namespace: &str) -> std::io::Result<SiteDhcp> {
+        Ok(SiteDhcp { child: None, ns: Some(Netns::adopt(namespace)?) })
+    }
+}
+
 impl Drop for SiteDhcp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -9,7 +9,7 @@ use rackhand_api::{DiskClass, NodeRecord, NodeState};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
 use rackhand_lab::images::{IMAGE_NAME, corrupt_copy};
-use rackhand_lab::lab::{Lab, LabDhcp};
+use rackhand_lab::lab::{Lab, LabDhcp, LabInfo};
 use rackhand_lab::server::{PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
 
@@ -104,6 +104,29 @@ fn proxy_dhcp_beside_a_site_dhcp_server_installs() {
     assert!(SITE_POOL.contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 0], "{ip} is not the site's");
     let site_leases = std::fs::read_to_string(lab.dir.join("site-dhcp.leases")).unwrap();
     assert!(site_leases.contains(&spec.mac(1).to_string()), "the site server leased to the PXE NIC:\n{site_leases}");
+}
+
+#[test]
+fn a_detached_proxy_lab_keeps_its_site_dhcp_server_until_it_is_taken_down() {
+    let Some(env) = lab_env() else { return };
+    let base = rackhand_lab::lab_dir().join("e2e");
+    let lab = Lab::up_with(&base, &env.boot_service, &env.assets, &env.images, LabDhcp::Proxy).expect("lab up");
+    let dir = lab.dir.clone();
+    // `cargo xtask lab up --proxy`: this process lets go, lab.json is what finds the lab again.
+    let info: LabInfo = serde_json::from_str(&serde_json::to_string(&lab.detach()).unwrap()).unwrap();
+    let site = info.site_dhcp_namespace.clone().expect("a proxy lab names its site DHCP server's namespace");
+    let site_ns = rackhand_netns::Netns::adopt(&site).expect("the site namespace outlives the detach");
+    let dnsmasq_running = site_ns.pids().unwrap();
+    site_ns.persist();
+    assert!(!dnsmasq_running.is_empty(), "dnsmasq is still serving addresses in {site}");
+    assert!(rackhand_netns::exists(&info.namespace).unwrap());
+
+    // `cargo xtask lab down`: attaching takes charge of both namespaces, dropping removes them.
+    drop(Lab::attach(&info).expect("attach"));
+    for namespace in [&site, &info.namespace] {
+        assert!(!rackhand_netns::exists(namespace).unwrap(), "{namespace} is still there after the lab went down");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn failure_text(node: &NodeRecord) -> String {

@@ -79,8 +79,7 @@ impl Netns {
 
     /// Take charge of an existing namespace by name (it is removed when the handle drops).
     pub fn adopt(name: &str) -> io::Result<Netns> {
-        let list = run(Command::new("ip").args(["netns", "list"]))?;
-        if list.lines().any(|l| l.split_whitespace().next() == Some(name)) {
+        if exists(name)? {
             Ok(Netns { name: name.to_owned() })
         } else {
             Err(io::Error::new(io::ErrorKind::NotFound, format!("no network namespace `{name}`")))
@@ -141,12 +140,16 @@ impl Netns {
         }))
     }
 
+    /// The processes running inside the namespace.
+    pub fn pids(&self) -> io::Result<Vec<u32>> {
+        let pids = run(Command::new("ip").args(["netns", "pids", &self.name]))?;
+        Ok(pids.split_whitespace().filter_map(|pid| pid.parse().ok()).collect())
+    }
+
     /// Kill every process still running inside the namespace.
     pub fn kill_all(&self) {
-        if let Ok(pids) = run(Command::new("ip").args(["netns", "pids", &self.name])) {
-            for pid in pids.split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).output();
-            }
+        for pid in self.pids().unwrap_or_default() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
         }
     }
 }
@@ -156,6 +159,12 @@ impl Drop for Netns {
         self.kill_all();
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
+}
+
+/// Whether a namespace called `name` exists.
+pub fn exists(name: &str) -> io::Result<bool> {
+    let list = run(Command::new("ip").args(["netns", "list"]))?;
+    Ok(list.lines().any(|l| l.split_whitespace().next() == Some(name)))
 }
 
 /// A veth pair with one end in each namespace: `a_if` inside `a`, `b_if` inside `b`. Both ends are up.

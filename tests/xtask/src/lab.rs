@@ -8,14 +8,19 @@ use anyhow::Context;
 use clap::Subcommand;
 use rackhand_lab::accel::{self, Accel};
 use rackhand_lab::assets::{self, Assets, PROBE_MARKER};
-use rackhand_lab::lab::{HTTP_PORT, Lab, LabInfo, SERVER_IP};
+use rackhand_lab::lab::{HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 
 use crate::{packages, run_cmd, workspace_root};
 
 #[derive(Subcommand)]
 pub enum LabCommand {
     /// Build what the lab serves and bring a lab up (namespace, bridge, boot service); writes target/lab/lab.json.
-    Up,
+    Up {
+        /// Beside a site DHCP server: dnsmasq in a namespace of its own hands out the addresses, the boot
+        /// service runs in proxyDHCP mode and only answers PXE clients.
+        #[arg(long)]
+        proxy: bool,
+    },
     /// Boot one virtual server in the running lab and follow it until it is ready or failed.
     Boot {
         #[arg(long, default_value = "rack1-u1")]
@@ -90,12 +95,14 @@ fn running_lab() -> anyhow::Result<LabInfo> {
 
 pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
     match command {
-        LabCommand::Up => {
+        LabCommand::Up { proxy } => {
             if let Ok(info) = running_lab() {
                 anyhow::bail!("a lab is already up in namespace {} (cargo xtask lab down)", info.namespace);
             }
             let prepared = prepare(install)?;
-            let lab = Lab::up(&rackhand_lab::lab_dir(), &prepared.boot_service, &prepared.assets, &prepared.images)?;
+            let dhcp = if proxy { LabDhcp::Proxy } else { LabDhcp::Full };
+            let (base, assets) = (rackhand_lab::lab_dir(), &prepared.assets);
+            let lab = Lab::up_with(&base, &prepared.boot_service, assets, &prepared.images, dhcp)?;
             let info = lab.detach();
             std::fs::write(lab_json(), serde_json::to_string_pretty(&info)?)?;
             println!("{}", serde_json::to_string_pretty(&info)?);
