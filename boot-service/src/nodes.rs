@@ -26,6 +26,9 @@ pub enum NodeError {
     Unauthorized,
     #[error("node {node}: {source}")]
     Transition { node: NodeId, source: TransitionError },
+    /// A field's value breaks its rule; the message names the field and the rule.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What a PXE boot of a known node should do.
@@ -73,6 +76,7 @@ impl Nodes {
 
     /// An admin pre-registers a server.
     pub fn register(&self, req: RegisterNode) -> Result<NodeRecord, NodeError> {
+        req.check().map_err(NodeError::Invalid)?;
         let _g = self.guard();
         let new = NewNode {
             mac: req.mac,
@@ -155,6 +159,9 @@ impl Nodes {
     ) -> Result<NodeRecord, NodeError> {
         let _g = self.guard();
         let node = self.authenticate(id, presented)?;
+        if let Some(name) = matched_profile.as_deref().filter(|name| !rackhand_api::is_profile_name(name)) {
+            return Err(NodeError::Invalid(rackhand_api::profile_name_rule(name)));
+        }
         let profile = matched_profile.filter(|_| node.record.profile.is_none());
         let mut change = NodeChange { inventory: Some(inventory), profile, ..NodeChange::default() };
         if node.record.state != NodeState::Inspecting {

@@ -18,7 +18,10 @@ pub use manifest::{
     IMAGE_FILE, MANIFEST_ENCODING, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, Manifest, ManifestError,
     OUTBOARD_FILE, is_image_name,
 };
-pub use node::{Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError, node_table};
+pub use node::{
+    Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError, is_hostname, is_profile_name,
+    node_table, profile_name_rule,
+};
 pub use report::{
     ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport, Severity, Stage,
     StepStatus, human_bytes,

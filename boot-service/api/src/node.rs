@@ -175,10 +175,81 @@ pub struct RegisterNode {
     pub hostname: Option<String>,
 }
 
+impl RegisterNode {
+    /// The fields' rules: a profile name as [`is_profile_name`], a hostname as [`is_hostname`].
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.profile, &self.hostname) {
+            (Some(profile), _) if !is_profile_name(profile) => Err(profile_name_rule(profile)),
+            (_, Some(hostname)) if !is_hostname(hostname) => Err(format!(
+                "hostname `{}`: labels of letters, digits and hyphens (1 to 63, no hyphen at either end), \
+                 253 characters at most",
+                hostname.escape_debug()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `name` can name a hardware profile in a node record: 1 to 128 characters, no control characters.
+pub fn is_profile_name(name: &str) -> bool {
+    (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control)
+}
+
+/// What [`is_profile_name`] asks, for a refusal of `name`.
+pub fn profile_name_rule(name: &str) -> String {
+    format!("profile `{}`: 1 to 128 printable characters", name.escape_debug())
+}
+
+/// Whether `name` is a host name (RFC 1123): dot-separated labels of ASCII letters, digits and hyphens,
+/// each 1 to 63 long and not starting or ending with a hyphen, 253 characters in all at most.
+pub fn is_hostname(name: &str) -> bool {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    name.len() <= 253 && name.split('.').all(label_ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::NodeState::*;
     use super::*;
+
+    #[test]
+    fn profile_names_are_one_to_128_printable_characters() {
+        assert!(
+            is_profile_name("qemu-lab") && is_profile_name("Dell R650 (2 PSU)") && is_profile_name(&"é".repeat(128))
+        );
+        for bad in ["", "a\nb", "tab\there", &"x".repeat(129)] {
+            assert!(!is_profile_name(bad), "{bad:?}");
+        }
+        assert_eq!(profile_name_rule("a\nb"), "profile `a\\nb`: 1 to 128 printable characters");
+    }
+
+    #[test]
+    fn hostnames_follow_rfc_1123() {
+        for good in ["rack1-u1", "web01.dc1.example.net", "1u", &format!("{}.b", "a".repeat(63))] {
+            assert!(is_hostname(good), "{good}");
+        }
+        for bad in ["", "-rack", "rack-", "rack_1", "rack 1", "a..b", "trailing.", &"a".repeat(64), &"a.".repeat(127)] {
+            assert!(!is_hostname(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_registration_names_the_field_it_refuses() {
+        let req = |profile: Option<&str>, hostname: Option<&str>| RegisterNode {
+            mac: MacAddr::new([0x52, 0x54, 0, 0, 0, 1]),
+            profile: profile.map(Into::into),
+            hostname: hostname.map(Into::into),
+        };
+        assert_eq!(req(Some("qemu-lab"), Some("rack1-u1")).check(), Ok(()));
+        assert_eq!(req(None, None).check(), Ok(()));
+        assert!(req(Some(""), None).check().unwrap_err().starts_with("profile ``"));
+        assert!(req(None, Some("rack_1")).check().unwrap_err().starts_with("hostname `rack_1`"));
+    }
 
     #[test]
     fn the_node_table_has_one_aligned_row_per_node_and_the_failure_reason() {

@@ -97,14 +97,6 @@ async fn inventory(
     NodeToken(token): NodeToken,
     Body(inventory): Body<Inventory>,
 ) -> Result<Json<NodeRecord>, ApiError> {
-    if let Some(profile) = &query.profile
-        && (profile.is_empty() || profile.len() > 128 || profile.chars().any(char::is_control))
-    {
-        return Err(ApiError::bad_request(format!(
-            "profile `{}`: 1 to 128 printable characters",
-            profile.escape_debug()
-        )));
-    }
     on_nodes(&state, move |n| n.post_inventory(NodeId(id), token.expose(), inventory, query.profile)).await.map(Json)
 }
 

@@ -45,6 +45,7 @@ impl From<NodeError> for ApiError {
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::MacTaken(_) | NodeError::Transition { .. } => StatusCode::CONFLICT,
             NodeError::Unauthorized => StatusCode::UNAUTHORIZED,
+            NodeError::Invalid(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, err.to_string())

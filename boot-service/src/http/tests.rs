@@ -182,6 +182,9 @@ async fn admin_registration_and_reprovision() {
     assert!(typo.text().await.unwrap().contains("unknown field `profle`"));
     let bad_mac = server.post("/api/v1/nodes", ADMIN, json!({"mac": "52:54:00"})).await;
     assert!(bad_mac.text().await.unwrap().contains("`52:54:00` is not a MAC address"));
+    let bad_host = server.post("/api/v1/nodes", ADMIN, json!({"mac": "52:54:00:00:00:07", "hostname": "web_1"})).await;
+    assert_eq!(bad_host.status(), StatusCode::BAD_REQUEST);
+    assert!(bad_host.text().await.unwrap().contains("hostname `web_1`: labels of letters, digits and hyphens"));
 
     // Reprovision only applies to finished nodes.
     let response = server.post("/api/v1/nodes/1/reprovision", ADMIN, json!(null)).await;

@@ -127,6 +127,21 @@ fn register_refuses_a_known_mac_and_enroll_is_idempotent() {
 }
 
 #[test]
+fn a_registration_or_inventory_with_a_bad_name_is_refused_and_changes_nothing() {
+    let nodes = service();
+    let bad_host = RegisterNode { mac: MAC, profile: None, hostname: Some("rack 1".into()) };
+    assert!(matches!(nodes.register(bad_host), Err(NodeError::Invalid(why)) if why.starts_with("hostname `rack 1`")));
+    assert!(nodes.list().unwrap().is_empty(), "nothing registered");
+
+    nodes.enroll(MAC, "DHCP").unwrap();
+    let (node, token) = boot(&nodes);
+    let err = nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("a\nb".into())).unwrap_err();
+    assert!(matches!(&err, NodeError::Invalid(why) if why.starts_with("profile `a\\nb`")), "{err}");
+    let after = nodes.get(node.id).unwrap();
+    assert_eq!((after.state, after.profile, after.inventory), (NodeState::Booting, None, None));
+}
+
+#[test]
 fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
     let nodes = service();
     nodes.enroll(MAC, "DHCP").unwrap();
