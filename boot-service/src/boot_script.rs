@@ -6,6 +6,12 @@ use rackhand_api::{MacAddr, NodeRecord};
 use crate::config::BootConfig;
 use crate::token::Secret;
 
+/// The kernel announces its whole command line, token included, at `KERN_NOTICE` (5); consoles below
+/// that level keep it off the screen and out of serial-over-LAN archives (the token is never logged).
+/// Kernel warnings and errors still show, the installer's own screen is unaffected, and a `loglevel` in
+/// `boot.cmdline` comes later on the line, so it wins.
+const QUIET_CONSOLE: &str = "loglevel=5";
+
 /// Boot the installer: kernel + initramfs from `/assets`, and the kernel command line that tells the
 /// installer where the boot service is, who it is, and its one-time token (DESIGN.md "Kernel command line").
 pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacAddr, token: &Secret) -> String {
@@ -13,7 +19,8 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
     let (kernel, initrd) = (&boot.kernel, &boot.initrd);
     let initrd_name = initrd.rsplit('/').next().unwrap_or(initrd);
     let cmdline = format!(
-        "initrd={initrd_name} rackhand.server={public_url} rackhand.node={id} rackhand.mac={mac} rackhand.token={token} {extra}",
+        "initrd={initrd_name} rackhand.server={public_url} rackhand.node={id} rackhand.mac={mac} rackhand.token={token} \
+         {QUIET_CONSOLE} {extra}",
         id = node.id,
         token = token.expose(),
         extra = boot.cmdline,
@@ -105,7 +112,8 @@ mod tests {
         assert_eq!(
             kernel,
             "kernel http://10.77.0.1:8080/assets/vmlinuz initrd=initrd.img rackhand.server=http://10.77.0.1:8080 \
-             rackhand.node=7 rackhand.mac=52:54:00:00:00:07 rackhand.token=t0k3n console=ttyS0,115200n8 || goto failed"
+             rackhand.node=7 rackhand.mac=52:54:00:00:00:07 rackhand.token=t0k3n loglevel=5 console=ttyS0,115200n8 \
+             || goto failed"
         );
         assert!(script.contains("\ninitrd http://10.77.0.1:8080/assets/initrd.img || goto failed\n"));
         assert_eq!(script.matches("t0k3n").count(), 1, "the token appears once, on the kernel line");

@@ -224,7 +224,7 @@ listen = "0.0.0.0:{HTTP_PORT}"
 [boot]
 assets_dir = "{assets}"
 images_dir = "{images}"
-cmdline = "console=ttyS0,115200n8 loglevel=5 panic=-1"
+cmdline = "console=ttyS0,115200n8 panic=-1"
 [dhcp]
 mode = "{mode}"
 interfaces = ["{BRIDGE}"]

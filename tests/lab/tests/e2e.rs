@@ -143,6 +143,10 @@ fn happy_path_installs_and_reports_the_hardware() {
     let (_lab, server, node) = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
     assert_eq!(node.profile.as_deref(), Some("qemu-lab"), "the installer reports the profile it matched");
+    // The token rides on the kernel command line; the console (a BMC may archive it) never shows it.
+    let serial = server.serial_log();
+    assert!(serial.contains("reporting to http://10.77.0.1:8080"), "the serial log covers the boot:\n{serial}");
+    assert!(!serial.contains("rackhand.token="), "the node token reached the console:\n{serial}");
 
     let inventory = node.inventory.as_ref().expect("inventory posted");
     assert_eq!(inventory.psus.len(), 2);
