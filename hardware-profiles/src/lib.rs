@@ -18,8 +18,8 @@ pub mod wire;
 pub use error::{FieldError, ProfileError};
 pub use load::{load_dir, load_file, load_str, shipped_profiles_dir};
 pub use profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, Finish, HctlPattern, InstallSpec, NetworkSpec, PowerSpec, Profile,
-    RaidLevel, RaidSpec, Recognition,
+    BayMap, BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, HctlPattern, InstallSpec,
+    NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec, Recognition,
 };
 pub use select::{SelectError, select};
 pub use vendors::{PciVendor, vendor_by_id, vendor_by_slug};

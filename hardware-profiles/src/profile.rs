@@ -273,6 +273,38 @@ pub struct RaidSpec {
     pub level: RaidLevel,
     pub group: String,
     pub metadata: String,
+    /// Made on the array once it is built (data arrays only: the OS array gets the image).
+    pub filesystem: Option<FilesystemSpec>,
+}
+
+/// A filesystem the installer makes on a data array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemSpec {
+    pub kind: FilesystemKind,
+    /// At most 16 bytes of letters, digits, `-` and `_`.
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilesystemKind {
+    Ext4,
+}
+
+impl FilesystemKind {
+    pub const NAMES: &str = "ext4";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ext4" => Some(Self::Ext4),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ext4 => "ext4",
+        }
+    }
 }
 
 /// What the machine does once the install is done.

@@ -7,8 +7,8 @@ use serde_spanned::Spanned;
 
 use crate::error::FieldError;
 use crate::profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, Finish, HctlPattern, InstallSpec, NetworkSpec, PowerSpec, Profile,
-    RaidLevel, RaidSpec, Recognition,
+    BayMap, BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, HctlPattern, InstallSpec,
+    NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec, Recognition,
 };
 use crate::vendors::known_slugs;
 use crate::wire::{self, ProfileFile};
@@ -206,6 +206,42 @@ fn disk_groups(groups: Vec<wire::DiskGroupSection>) -> Result<Vec<DiskGroup>, Fi
     Ok(out)
 }
 
+/// `raid[i].filesystem` and `.label`: only on data arrays (the first array is the OS array, the image is
+/// written over it), a known kind, a label ext4 can hold.
+fn filesystem(
+    i: usize,
+    kind: Option<Spanned<String>>,
+    label: Option<Spanned<String>>,
+) -> Result<Option<FilesystemSpec>, FieldError> {
+    let at = |key: &str| format!("raid[{i}].{key}");
+    let Some(kind) = kind else {
+        return match label {
+            Some(label) => Err(err(at("label"), &label, "a label needs a `filesystem` to be the label of")),
+            None => Ok(None),
+        };
+    };
+    if i == 0 {
+        return Err(err(at("filesystem"), &kind, "the first array is the OS array: the image is written over it"));
+    }
+    let parsed = FilesystemKind::parse(kind.get_ref()).ok_or_else(|| {
+        err(
+            at("filesystem"),
+            &kind,
+            format!("unknown filesystem `{}` (one of {})", kind.get_ref(), FilesystemKind::NAMES),
+        )
+    })?;
+    if let Some(label) = &label {
+        let text = label.get_ref();
+        if text.is_empty()
+            || text.len() > 16
+            || !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(err(at("label"), label, format!("label `{text}`: 1 to 16 of A-Z a-z 0-9 - _")));
+        }
+    }
+    Ok(Some(FilesystemSpec { kind: parsed, label: label.map(Spanned::into_inner) }))
+}
+
 fn raid(arrays: Vec<wire::RaidSection>, groups: &[DiskGroup]) -> Result<Vec<RaidSpec>, FieldError> {
     let mut devices = BTreeSet::new();
     let mut used_groups = BTreeSet::new();
@@ -245,11 +281,13 @@ fn raid(arrays: Vec<wire::RaidSection>, groups: &[DiskGroup]) -> Result<Vec<Raid
                 format!("unknown metadata `{}` (one of {})", r.metadata.get_ref(), METADATA_VERSIONS.join(", ")),
             ));
         }
+        let filesystem = filesystem(i, r.filesystem, r.label)?;
         out.push(RaidSpec {
             device: r.device.into_inner(),
             level,
             group: group.name.clone(),
             metadata: r.metadata.into_inner(),
+            filesystem,
         });
     }
     Ok(out)

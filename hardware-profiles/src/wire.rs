@@ -118,6 +118,12 @@ pub struct RaidSection {
     pub group: Spanned<String>,
     #[serde(default = "metadata_1_2")]
     pub metadata: Spanned<String>,
+    /// A filesystem to make on a data array (`ext4`); without it the array is left unformatted.
+    #[serde(default)]
+    pub filesystem: Option<Spanned<String>>,
+    /// The filesystem's label, for the installed OS to mount it by (`LABEL=data`).
+    #[serde(default)]
+    pub label: Option<Spanned<String>>,
 }
 
 /// What the installer does around the install itself.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use hardware_profiles::{
-    BondMode, ProfileError, RaidLevel, SelectError, load_dir, load_str, select, shipped_profiles_dir,
+    BondMode, FilesystemKind, ProfileError, RaidLevel, SelectError, load_dir, load_str, select, shipped_profiles_dir,
 };
 use rackhand_api::{DiskClass, SystemIdentity};
 
@@ -38,6 +38,9 @@ fn lab_profile_fits_the_lab() {
     assert_eq!(lab.disk_group("data").unwrap().class, DiskClass::Hdd);
     assert_eq!(lab.raid[0].level, RaidLevel::Raid1);
     assert_eq!(lab.raid[1].metadata, "1.2");
+    assert_eq!(lab.raid[0].filesystem, None, "the OS array gets the image");
+    let data = lab.raid[1].filesystem.as_ref().expect("the data array gets a filesystem");
+    assert_eq!((data.kind, data.label.as_deref()), (FilesystemKind::Ext4, Some("data")));
 }
 
 /// Replace `from` with `to` in the lab profile and return the error it now gives.
@@ -98,12 +101,25 @@ fn semantic_errors_name_their_field() {
         ("bays = [2, 3]", "bays = [2]", "disks[1].bays"),
         ("feeds = [\"A\", \"B\"]", "feeds = [\"A\"]", "power.feeds"),
         ("\"*:0:3:0\" = 3", "\"0:0:3\" = 3", "bays.map"),
+        ("filesystem = \"ext4\"", "filesystem = \"zfs\"", "raid[1].filesystem"),
+        ("label = \"data\"", "label = \"customer data\"", "raid[1].label"),
+        ("label = \"data\"", "label = \"seventeen-letters\"", "raid[1].label"),
     ];
     for (from, to, want_field) in cases {
         let (line, field, message) = broken(from, to);
         assert_eq!(field, want_field, "{to}: {message}");
         assert_eq!(line, line_of(from), "{to}");
     }
+}
+
+#[test]
+fn the_os_array_takes_no_filesystem_and_a_label_needs_one() {
+    let os_array = LAB.replacen("metadata = \"1.2\"\n", "metadata = \"1.2\"\nfilesystem = \"ext4\"\n", 1);
+    let err = load_str(Path::new("p.toml"), &os_array).unwrap_err().to_string();
+    assert!(err.contains("`raid[0].filesystem`: the first array is the OS array"), "{err}");
+    let (_, field, message) = broken("filesystem = \"ext4\"\n", "");
+    assert_eq!(field, "raid[1].label");
+    assert!(message.contains("needs a `filesystem`"), "{message}");
 }
 
 #[test]

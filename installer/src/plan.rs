@@ -17,7 +17,7 @@ pub struct Plan {
     pub arrays: Vec<ArrayPlan>,
     /// The image to install and the device it is written to (the first array, the OS array).
     pub image: ImagePlan,
-    /// Arrays other than the OS array: built, left unformatted for the installed OS.
+    /// Arrays other than the OS array: built, and formatted when their `filesystem` says so.
     pub data_arrays: Vec<String>,
     /// Member disks that already carry data may be wiped (profile `[install] wipe`).
     pub wipe: bool,
@@ -44,6 +44,25 @@ pub struct ArrayPlan {
     /// `/dev/sda`, in bay order.
     pub members: Vec<String>,
     pub metadata: String,
+    /// Made on the array once it is built (data arrays only).
+    pub filesystem: Option<FilesystemPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilesystemPlan {
+    /// `ext4`.
+    pub kind: String,
+    pub label: Option<String>,
+}
+
+impl FilesystemPlan {
+    /// `ext4 labelled data`, for screens.
+    pub fn describe(&self) -> String {
+        match &self.label {
+            Some(label) => format!("{} labelled {label}", self.kind),
+            None => self.kind.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -137,6 +156,10 @@ fn array_plans(profile: &Profile, disks: &[Disk]) -> Result<Vec<ArrayPlan>, Plan
             level: array.level.mdadm_name().to_owned(),
             members: members.iter().map(|d| format!("/dev/{}", d.name)).collect(),
             metadata: array.metadata.clone(),
+            filesystem: array
+                .filesystem
+                .as_ref()
+                .map(|fs| FilesystemPlan { kind: fs.kind.name().to_owned(), label: fs.label.clone() }),
         });
     }
     Ok(out)
@@ -183,8 +206,11 @@ pub fn plan_text(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "image {} -> {}", plan.image.name, plan.image.device);
-    for d in &plan.data_arrays {
-        let _ = writeln!(out, "data {d}: left unformatted for the installed OS");
+    for a in plan.arrays.iter().filter(|a| plan.data_arrays.contains(&a.device)) {
+        let _ = match &a.filesystem {
+            Some(fs) => writeln!(out, "data {}: {}", a.device, fs.describe()),
+            None => writeln!(out, "data {}: left unformatted for the installed OS", a.device),
+        };
     }
     let wipe = if plan.wipe { "wiped" } else { "refused" };
     let _ = writeln!(out, "disks with existing data: {wipe}");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
 use installer::apply::Installer;
-use installer::apply::fake::{FakeImage, FakeNetwork, FakeRaid, Posted, RecordingReporter};
+use installer::apply::fake::{FakeFilesystems, FakeImage, FakeNetwork, FakeRaid, Posted, RecordingReporter};
 use installer::console::{Console, StepState};
 use installer::pid1::{Inputs, Outcome, provision};
 use installer::plan::FinishAction;
@@ -23,19 +23,38 @@ struct Run {
     posted: Vec<Posted>,
     net: Vec<String>,
     raid: Vec<String>,
+    mkfs: Vec<String>,
     console: Console,
 }
 
-fn run(spec: &ServerSpec, profile: Profile, network: FakeNetwork, raid: FakeRaid, mut image: FakeImage) -> Run {
+fn run(spec: &ServerSpec, profile: Profile, network: FakeNetwork, raid: FakeRaid, image: FakeImage) -> Run {
+    run_with(spec, profile, network, raid, FakeFilesystems::default(), image)
+}
+
+fn run_with(
+    spec: &ServerSpec,
+    profile: Profile,
+    network: FakeNetwork,
+    raid: FakeRaid,
+    filesystems: FakeFilesystems,
+    mut image: FakeImage,
+) -> Run {
     let fixture = spec.write();
     let inventory = fixture.observe(Some(&profile));
     let reporter = RecordingReporter::default();
     let mut console = Console::log_only();
-    let mut installer =
-        Installer { network: &network, raid: &raid, image: &mut image, reporter: &reporter, console: &mut console };
+    let mut installer = Installer {
+        network: &network,
+        raid: &raid,
+        filesystems: &filesystems,
+        image: &mut image,
+        reporter: &reporter,
+        console: &mut console,
+    };
     let inputs = Inputs { inventory, profile: Ok(profile), fallback_nic: Some("eth0".into()) };
     let outcome = provision(inputs, &mut installer);
-    Run { outcome, posted: reporter.posted(), net: network.calls(), raid: raid.calls(), console }
+    let (posted, net, raid, mkfs) = (reporter.posted(), network.calls(), raid.calls(), filesystems.calls());
+    Run { outcome, posted, net, raid, mkfs, console }
 }
 
 fn image() -> FakeImage {
@@ -65,9 +84,19 @@ fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
     let Posted::Progress(first) = &r.posted[1] else { panic!("{:?}", r.posted[1]) };
     assert_eq!((first.stage, first.step.as_str(), first.status), (Stage::Install, "bond", StepStatus::Done));
     use StepStatus::*;
-    let expected = [("bond", Done), ("raid md0", Started), ("raid md0", Done), ("raid md1", Started)];
+    assert_eq!(r.mkfs, ["mkfs /dev/md1 ext4 labelled data"], "the data array only: md0 gets the image");
+    let expected = [
+        ("bond", Done),
+        ("raid md0", Started),
+        ("raid md0", Done),
+        ("raid md1", Started),
+        ("raid md1", Done),
+        ("format md1", Started),
+        ("format md1", Done),
+        ("image", Started),
+    ];
     let got = steps(&r.posted);
-    assert_eq!(got[..4].iter().map(|(s, st)| (s.as_str(), *st)).collect::<Vec<_>>(), expected);
+    assert_eq!(got[..8].iter().map(|(s, st)| (s.as_str(), *st)).collect::<Vec<_>>(), expected);
     let image_running: Vec<_> = r
         .posted
         .iter()
@@ -80,10 +109,13 @@ fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
     assert_eq!(image_running.last(), Some(&(1000, 1000)));
     let Some(Posted::Ready(results)) = r.posted.last() else { panic!("{:?}", r.posted.last()) };
     assert_eq!(results.arrays[1].uuid, "fake-uuid-md1");
+    let fs = results.arrays[1].filesystem.as_ref().expect("md1's filesystem is in the results");
+    assert_eq!((fs.kind.as_str(), fs.label.as_deref(), fs.uuid.as_str()), ("ext4", Some("data"), "fake-fs-uuid-md1"));
+    assert_eq!(results.arrays[0].filesystem, None);
     assert_eq!(results.arrays[0].level, "raid1");
     assert_eq!(results.bond.as_ref().unwrap().primary.as_deref(), Some("eth0"));
     assert_eq!(results.image.as_ref().unwrap().device, "/dev/md0");
-    for step in ["inspect", "bond", "raid md0", "raid md1", "image"] {
+    for step in ["inspect", "bond", "raid md0", "raid md1", "format md1", "image"] {
         assert_eq!(r.console.state.step_state(step), Some(StepState::Done), "{step}");
     }
 }
@@ -150,4 +182,14 @@ fn an_image_failure_fails_the_node_with_the_step() {
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
     assert_eq!(report.reason, "image: chunk 3: BLAKE3 mismatch");
     assert_eq!(r.console.state.step_state("image"), Some(StepState::Failed));
+}
+
+#[test]
+fn a_failed_mkfs_fails_the_node_before_the_image_is_written() {
+    let fs = FakeFilesystems { fail_on: Some("/dev/md1".into()), ..Default::default() };
+    let r = run_with(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), fs, image());
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert!(report.reason.starts_with("format md1: making ext4 labelled data on /dev/md1"), "{}", report.reason);
+    assert_eq!(r.console.state.step_state("format md1"), Some(StepState::Failed));
+    assert!(!steps(&r.posted).iter().any(|(step, _)| step == "image"), "the image was not started");
 }

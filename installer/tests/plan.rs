@@ -36,6 +36,10 @@ fn qemu_lab_plan() {
     assert_eq!(plan.arrays[0].metadata, "1.2");
     assert_eq!((plan.image.name.as_str(), plan.image.device.as_str()), ("rackhand-base", "/dev/md0"));
     assert_eq!(plan.data_arrays, ["/dev/md1"]);
+    assert_eq!(plan.arrays[0].filesystem, None, "the image goes over the OS array");
+    let fs = plan.arrays[1].filesystem.as_ref().expect("the data array's filesystem");
+    assert_eq!((fs.kind.as_str(), fs.label.as_deref()), ("ext4", Some("data")));
+    assert!(plan_text(&plan).contains("data /dev/md1: ext4 labelled data\n"), "{}", plan_text(&plan));
     assert_eq!(plan.finish, FinishAction::PowerOff, "the lab powers off so QEMU exits");
     assert!(!plan.wipe);
 }
@@ -63,6 +67,7 @@ fn storage_2u_plan_has_raid6_over_the_enclosure_bays() {
     assert_eq!(plan.image.name, "rackhand-storage");
     let text = plan_text(&plan);
     assert!(text.contains("array /dev/md1: raid6 of /dev/sdc"), "{text}");
+    assert!(text.contains("data /dev/md1: left unformatted for the installed OS"), "{text}");
     assert!(text.contains("bond bond0: active-backup over ens4f0 + ens3f0, primary ens4f0"), "{text}");
 }
 

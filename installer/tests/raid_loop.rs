@@ -1,13 +1,15 @@
 //! RAID with the real mdadm on loop devices (sparse files in a tempdir): data signatures are found on a
-//! real block device and wiped; an array is created and its UUID read back. Loop devices, the md driver
+//! real block device and wiped; an array is created and its UUID read back; the real mke2fs makes a data
+//! array's filesystem. Loop devices, the md driver
 //! and mdadm may be missing (containers, kernels without md): those tests say SKIPPED with the reason,
 //! even under RACKHAND_REQUIRE_NETNS, which only makes a missing root a failure.
 
 use std::path::Path;
 use std::process::Command;
 
-use installer::apply::{Mdadm, Raid};
-use installer::plan::ArrayPlan;
+use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
+use installer::apply::{Filesystems, Mdadm, Mke2fs, Raid};
+use installer::plan::{ArrayPlan, FilesystemPlan};
 
 /// A loop device over a sparse file, detached on drop.
 struct Loop {
@@ -115,6 +117,7 @@ fn mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid() {
         level: "1".into(),
         members: disks.iter().map(|d| d.device.clone()).collect(),
         metadata: "1.2".into(),
+        filesystem: None,
     };
     let mdadm = Mdadm::default();
     let uuid = mdadm.create(&array).unwrap();
@@ -124,4 +127,21 @@ fn mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid() {
     assert!(String::from_utf8_lossy(&detail.stdout).contains(&format!("MD_UUID={uuid}")));
     let found = mdadm.existing_data(&disks[0].device).unwrap();
     assert!(found.as_deref().is_some_and(|f| f.contains("md superblock")), "{found:?}");
+}
+
+#[test]
+fn mke2fs_makes_a_labelled_ext4_and_reports_the_uuid_blkid_sees() {
+    let what = "mke2fs_makes_a_labelled_ext4_and_reports_the_uuid_blkid_sees";
+    let Some(disks) = loops(what, 1) else { return };
+    let device = &disks[0].device;
+    let fs = FilesystemPlan { kind: "ext4".into(), label: Some("data".into()) };
+    let uuid = Mke2fs::default().make(device, &fs).unwrap();
+    let blkid = Command::new("blkid").args(["-o", "export", device]).output().unwrap();
+    let blkid = String::from_utf8_lossy(&blkid.stdout);
+    for line in [format!("UUID={uuid}"), "TYPE=ext4".into(), "LABEL=data".into()] {
+        assert!(blkid.lines().any(|l| l == line), "{line} not in blkid's view:\n{blkid}");
+    }
+    let head = std::fs::read(device).unwrap();
+    assert_eq!(ext_superblock(&head[SUPERBLOCK_OFFSET..]).unwrap().label, "data");
+    assert_eq!(Mdadm::default().existing_data(device).unwrap().as_deref(), Some("ext2/3/4 filesystem"));
 }

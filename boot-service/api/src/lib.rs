@@ -23,8 +23,8 @@ pub use node::{
     node_table, profile_name_rule,
 };
 pub use report::{
-    ArrayResult, BondResult, FailedReport, ImageResult, PlanResults, Problem, ProgressReport, Severity, Stage,
-    StepStatus, human_bytes,
+    ArrayResult, BondResult, FailedReport, FilesystemResult, ImageResult, PlanResults, Problem, ProgressReport,
+    Severity, Stage, StepStatus, human_bytes,
 };
 pub use verdict::Verdict;
 

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use rackhand_api::{FailedReport, ImageResult, Inventory, PlanResults, ProgressReport};
 
-use crate::plan::{ArrayPlan, BondPlan};
+use crate::plan::{ArrayPlan, BondPlan, FilesystemPlan};
 use crate::register::{RegisterError, Reporter};
 
-use super::{ApplyError, ImageInstaller, Lease, Network, Raid};
+use super::{ApplyError, Filesystems, ImageInstaller, Lease, Network, Raid};
 
 fn fake_error(what: &str) -> ApplyError {
     ApplyError::Command { what: what.to_owned(), status: "exit status: 1".into(), stderr: "fake failure".into() }
@@ -89,6 +89,29 @@ impl Raid for FakeRaid {
             array.members.join(" ")
         ));
         Ok(format!("fake-uuid-{}", array.device.trim_start_matches("/dev/")))
+    }
+}
+
+/// Records `mkfs` calls; filesystems get UUIDs `fake-fs-uuid-mdN`; `fail_on` makes that device's fail.
+#[derive(Debug, Default)]
+pub struct FakeFilesystems {
+    pub calls: Mutex<Vec<String>>,
+    pub fail_on: Option<String>,
+}
+
+impl FakeFilesystems {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Filesystems for FakeFilesystems {
+    fn make(&self, device: &str, fs: &FilesystemPlan) -> Result<String, ApplyError> {
+        self.calls.lock().unwrap().push(format!("mkfs {device} {}", fs.describe()));
+        if self.fail_on.as_deref() == Some(device) {
+            return Err(fake_error(&format!("making {} on {device}", fs.describe())));
+        }
+        Ok(format!("fake-fs-uuid-{}", device.trim_start_matches("/dev/")))
     }
 }
 

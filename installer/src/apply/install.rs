@@ -1,19 +1,21 @@
-//! The install steps in order — network (bond, or the fallback NIC), each md array, the image — each
+//! The install steps in order — network (bond, or the fallback NIC), each md array, the data arrays'
+//! filesystems, the image — each
 //! shown on the console, logged as a `rackhand:` line and posted as an install-stage progress event.
 
 use std::time::Instant;
 
-use rackhand_api::{ArrayResult, BondResult, PlanResults, ProgressReport, Stage, StepStatus};
+use rackhand_api::{ArrayResult, BondResult, FilesystemResult, PlanResults, ProgressReport, Stage, StepStatus};
 
 use crate::console::{Console, Progress, StepState};
 use crate::plan::{ArrayPlan, BondPlan, Plan};
 use crate::register::Reporter;
 
-use super::{ApplyError, ImageInstaller, Lease, Network, Raid};
+use super::{ApplyError, Filesystems, ImageInstaller, Lease, Network, Raid};
 
 pub struct Installer<'a> {
     pub network: &'a dyn Network,
     pub raid: &'a dyn Raid,
+    pub filesystems: &'a dyn Filesystems,
     pub image: &'a mut dyn ImageInstaller,
     pub reporter: &'a dyn Reporter,
     pub console: &'a mut Console,
@@ -74,7 +76,8 @@ impl Installer<'_> {
         NetworkOutcome { bond: None, lease, bond_error }
     }
 
-    /// Report the bond, build every array, write the image. The first event moves the node to installing.
+    /// Report the bond, build every array, make the data arrays' filesystems, write the image. The first
+    /// event moves the node to installing.
     pub fn install(&mut self, plan: &Plan, bond: BondResult) -> Result<PlanResults, StepFailure> {
         let message = format!("{} over {}", bond.name, bond.legs.join(" + "));
         self.post("bond", StepStatus::Done, Some(message), None);
@@ -92,7 +95,22 @@ impl Installer<'_> {
                         level: array.level_name(),
                         uuid,
                         members: array.members.clone(),
+                        filesystem: None,
                     });
+                }
+                Err(e) => return Err(self.fail(&step, e)),
+            }
+        }
+        for (array, result) in plan.arrays.iter().zip(&mut results.arrays) {
+            let Some(fs) = &array.filesystem else { continue };
+            let step = format!("format {}", array.device.trim_start_matches("/dev/"));
+            self.console.step(&step, StepState::Running, Some(fs.describe()));
+            self.post(&step, StepStatus::Started, Some(fs.describe()), None);
+            match self.filesystems.make(&array.device, fs) {
+                Ok(uuid) => {
+                    self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", fs.describe())));
+                    self.post(&step, StepStatus::Done, Some(format!("{} {uuid}", fs.describe())), None);
+                    result.filesystem = Some(FilesystemResult { kind: fs.kind.clone(), label: fs.label.clone(), uuid });
                 }
                 Err(e) => return Err(self.fail(&step, e)),
             }

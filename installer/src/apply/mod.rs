@@ -1,9 +1,10 @@
 //! Applying an install plan to the machine: the network (bond over netlink, DHCP with udhcpc), RAID
-//! (mdadm), the image. Each is a small trait with a real implementation here and a fake in [`fake`];
+//! (mdadm), filesystems on data arrays (mke2fs), the image. Each is a small trait with a real implementation here and a fake in [`fake`];
 //! [`install`] runs the steps in order and reports each.
 
 pub mod dhcp;
 pub mod fake;
+pub mod filesystem;
 pub mod install;
 pub mod netlink;
 pub mod raid;
@@ -15,6 +16,7 @@ use thiserror::Error;
 use crate::plan::BondPlan;
 
 pub use dhcp::{Lease, Udhcpc};
+pub use filesystem::{Filesystems, Mke2fs};
 pub use install::{Installer, NetworkOutcome, StepFailure};
 pub use raid::{Mdadm, Raid};
 

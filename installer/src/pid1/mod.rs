@@ -12,7 +12,7 @@ use std::time::Duration;
 use hardware_profiles::{Profile, load_dir, select};
 use rackhand_api::ImageResult;
 
-use crate::apply::{ApplyError, ImageInstaller, Installer, Mdadm, Network, SystemNetwork};
+use crate::apply::{ApplyError, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork};
 use crate::console::{Console, Failure, NodeIdentity, StepState, log_line};
 use crate::ipmi::IpmiTool;
 use crate::lldp::RawSocketListener;
@@ -102,8 +102,15 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     let fallback_nic = inventory.nics.iter().find(|n| n.mac == params.mac).map(|n| n.name.clone());
     let client = Client::new(params.clone(), Backoff::PATIENT);
     let mut image = ServerImage { server: params.server.clone(), keys: opts.keys.clone() };
-    let raid = Mdadm::default();
-    let mut installer = Installer { network: &network, raid: &raid, image: &mut image, reporter: &client, console };
+    let (raid, filesystems) = (Mdadm::default(), Mke2fs::default());
+    let mut installer = Installer {
+        network: &network,
+        raid: &raid,
+        filesystems: &filesystems,
+        image: &mut image,
+        reporter: &client,
+        console,
+    };
     provision(Inputs { inventory, profile, fallback_nic }, &mut installer)
 }
 

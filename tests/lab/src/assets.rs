@@ -57,14 +57,15 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     std::fs::copy(kernel.vmlinuz(), out.join("vmlinuz")).context("copying vmlinuz")?;
 
     let busybox = Path::new("/bin/busybox");
-    let mdadm = PathBuf::from("/sbin/mdadm");
+    let (mdadm, mke2fs) = (PathBuf::from("/sbin/mdadm"), PathBuf::from("/sbin/mke2fs"));
     anyhow::ensure!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
     anyhow::ensure!(mdadm.exists(), "/sbin/mdadm missing: apt-get install mdadm");
+    anyhow::ensure!(mke2fs.exists(), "/sbin/mke2fs missing: apt-get install e2fsprogs");
     let spec = initramfs::Spec {
         kernel: &kernel,
         installer: inputs.installer,
         busybox,
-        binaries: &[mdadm],
+        binaries: &[mdadm, mke2fs],
         modules: &lab_modules(),
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
 use rackhand_api::{DiskClass, NodeRecord, NodeState};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
@@ -182,6 +183,14 @@ fn happy_path_installs_and_reports_the_hardware() {
     assert_eq!(image.blake3, manifest.blake3);
     let on_disk = rackhand_lab::md::read_member_data(&server.disk_path(0).unwrap(), 0, manifest.size).unwrap();
     assert_eq!(blake3::hash(&on_disk).to_hex().to_string(), manifest.blake3);
+
+    // The data array (HDD bays 2-3) carries the profile's ext4, labelled for the installed OS to mount.
+    let fs = results.arrays[1].filesystem.as_ref().expect("md1's filesystem in the results");
+    assert_eq!((fs.kind.as_str(), fs.label.as_deref()), ("ext4", Some("data")));
+    let head = rackhand_lab::md::read_member_data(&server.disk_path(2).unwrap(), 0, 2048).unwrap();
+    let superblock = ext_superblock(&head[SUPERBLOCK_OFFSET..]).expect("an ext superblock on md1");
+    assert_eq!((superblock.label.as_str(), superblock.uuid.as_str()), ("data", fs.uuid.as_str()));
+    assert_eq!(results.arrays[0].filesystem, None);
 }
 
 #[test]

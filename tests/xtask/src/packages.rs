@@ -19,6 +19,8 @@ pub const TEST: &[Package] = &[
     Package { name: "atftp", provides: "/usr/bin/atftp" },
     Package { name: "curl", provides: "/usr/bin/curl" },
     Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
+    // mke2fs: the installer's data-array filesystems (tested on a loop device, shipped in the initramfs).
+    Package { name: "e2fsprogs", provides: "/sbin/mke2fs" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).
