@@ -149,7 +149,7 @@ fn progress(p: &ProgressReport) -> Markup {
     }
 }
 
-/// `GET /nodes/{id}`: one node, its failure or results, and its whole history.
+/// `GET /nodes/{id}`: one node, its failure or what was built, its hardware, and its whole history.
 pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
     let name = record.hostname.clone().unwrap_or_else(|| format!("node {}", record.id));
     page(
@@ -166,6 +166,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "Known since" } dd { (record.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
             }
             @if let Some(inventory) = &record.inventory { (super::hardware::section(inventory)) }
+            @if let Some(results) = &record.results { (super::built::section(results)) }
             h2 { "History" }
             table {
                 thead { tr { th { "When" } th { "What" } } }

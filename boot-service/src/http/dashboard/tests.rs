@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 use rackhand_api::{
-    Event, EventKind, FailedReport, ImageResult, MacAddr, NodeId, NodeRecord, NodeState, PlanResults, Problem,
-    ProgressReport, Severity, Stage, StepStatus,
+    ArrayResult, BondResult, Event, EventKind, FailedReport, FilesystemResult, ImageResult, MacAddr, NodeId,
+    NodeRecord, NodeState, PlanResults, Problem, ProgressReport, Severity, Stage, StepStatus,
 };
 
 use rackhand_api::human_bytes;
@@ -97,6 +97,48 @@ fn ready_nodes_say_what_was_installed() {
     record.results = Some(PlanResults { image: Some(image), ..PlanResults::default() });
     let page = node_list(vec![NodeView { record, progress: None }], at(0)).into_string();
     assert!(page.contains("installed debian-12 2025.1 on /dev/md0"), "{page}");
+}
+
+#[test]
+fn the_detail_page_shows_what_was_built_with_the_uuids_to_find_it_by() {
+    let mut record = node(5, NodeState::Ready, 30);
+    let array = |n: u8, filesystem| ArrayResult {
+        device: format!("/dev/md{n}"),
+        level: "raid1".into(),
+        uuid: format!("md-uuid-{n}"),
+        members: vec![format!("/dev/sd{}", (b'a' + 2 * n) as char), format!("/dev/sd{}", (b'b' + 2 * n) as char)],
+        filesystem,
+    };
+    let data_fs = FilesystemResult { kind: "ext4".into(), label: Some("data".into()), uuid: "fs-uuid-1".into() };
+    record.results = Some(PlanResults {
+        arrays: vec![array(0, None), array(1, Some(data_fs))],
+        bond: Some(BondResult {
+            name: "bond0".into(),
+            mode: "active-backup".into(),
+            legs: vec!["eth0".into(), "eth1".into()],
+            primary: Some("eth0".into()),
+        }),
+        image: Some(ImageResult {
+            name: "debian-12".into(),
+            version: "2025.1".into(),
+            blake3: "ab".repeat(32),
+            device: "/dev/md0".into(),
+        }),
+    });
+    let page = node_detail(&record, at(0)).into_string();
+    let built = &page[page.find("<h2>Built</h2>").expect("a Built section")..];
+    for expected in [
+        "<th>bond0</th><td>active-backup over eth0 + eth1, primary eth0</td>",
+        "<th>/dev/md0</th><td>raid1 of /dev/sda /dev/sdb<br><span class=\"mac\">md UUID md-uuid-0</span></td>",
+        "raid1 of /dev/sdc /dev/sdd",
+        "ext4 labelled <b>data</b><br><span class=\"mac\">filesystem UUID fs-uuid-1</span>",
+        "debian-12 2025.1 on /dev/md0",
+    ] {
+        assert!(built.contains(expected), "{expected} missing from {built}");
+    }
+    assert_eq!(built.matches("filesystem UUID").count(), 1, "md0 has no filesystem of its own");
+    record.results = None;
+    assert!(!node_detail(&record, at(0)).into_string().contains("<h2>Built</h2>"));
 }
 
 #[test]
