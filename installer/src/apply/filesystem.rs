@@ -3,12 +3,11 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use crate::plan::FilesystemPlan;
 
-use super::ApplyError;
+use super::{ApplyError, find_tool, run_tool};
 
 /// What the install needs to make a filesystem.
 pub trait Filesystems {
@@ -24,8 +23,7 @@ pub struct Mke2fs {
 
 impl Default for Mke2fs {
     fn default() -> Self {
-        let found = ["/sbin/mke2fs", "/usr/sbin/mke2fs"].into_iter().map(Path::new).find(|p| p.exists());
-        Self { program: found.map_or_else(|| "mke2fs".into(), Path::to_path_buf) }
+        Self { program: find_tool(&["/sbin/mke2fs", "/usr/sbin/mke2fs"], "mke2fs") }
     }
 }
 
@@ -42,17 +40,7 @@ pub fn mke2fs_args<'a>(device: &'a str, fs: &'a FilesystemPlan) -> Vec<&'a str> 
 impl Filesystems for Mke2fs {
     fn make(&self, device: &str, fs: &FilesystemPlan) -> Result<String, ApplyError> {
         let what = format!("making {} on {device}", fs.describe());
-        let out = Command::new(&self.program).args(mke2fs_args(device, fs)).output().map_err(|e| ApplyError::Io {
-            what: format!("running {} for {what}", self.program.display()),
-            source: e,
-        })?;
-        if !out.status.success() {
-            return Err(ApplyError::Command {
-                what,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
+        run_tool(&self.program, &what, &mke2fs_args(device, fs))?;
         let io = |e| ApplyError::Io { what: format!("reading {device}'s new superblock"), source: e };
         let mut head = Vec::with_capacity(2048);
         File::open(device).map_err(io)?.take(2048).read_to_end(&mut head).map_err(io)?;

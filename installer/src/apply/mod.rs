@@ -10,6 +10,9 @@ pub mod netlink;
 pub mod raid;
 pub mod signature;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use rackhand_api::ImageResult;
 use thiserror::Error;
 
@@ -32,6 +35,28 @@ pub enum ApplyError {
     DiskHasData { device: String, found: String },
     #[error("{0}")]
     Image(String),
+}
+
+/// A tool shipped in the initramfs: the first of `paths` that exists, else `name` from `$PATH`.
+fn find_tool(paths: &[&str], name: &str) -> PathBuf {
+    paths.iter().map(Path::new).find(|p| p.exists()).map_or_else(|| name.into(), Path::to_path_buf)
+}
+
+/// Runs `program args`: its standard output, or an error naming `what` with the tool's own words.
+fn run_tool(program: &Path, what: &str, args: &[&str]) -> Result<String, ApplyError> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| ApplyError::Io { what: format!("running {} for {what}", program.display()), source: e })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(ApplyError::Command {
+            what: what.to_owned(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
 }
 
 /// What the install needs from the network.

@@ -3,13 +3,13 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::plan::ArrayPlan;
 
-use super::ApplyError;
 use super::signature::{PROBE_BYTES, detect_signature};
+use super::{ApplyError, find_tool, run_tool};
 
 /// What the install needs from the RAID tools.
 pub trait Raid {
@@ -29,26 +29,13 @@ pub struct Mdadm {
 
 impl Default for Mdadm {
     fn default() -> Self {
-        let found = ["/sbin/mdadm", "/usr/sbin/mdadm"].into_iter().map(Path::new).find(|p| p.exists());
-        Self { program: found.map_or_else(|| "mdadm".into(), Path::to_path_buf) }
+        Self { program: find_tool(&["/sbin/mdadm", "/usr/sbin/mdadm"], "mdadm") }
     }
 }
 
 impl Mdadm {
     fn run(&self, what: &str, args: &[&str]) -> Result<String, ApplyError> {
-        let out = Command::new(&self.program).args(args).output().map_err(|e| ApplyError::Io {
-            what: format!("running {} for {what}", self.program.display()),
-            source: e,
-        })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(ApplyError::Command {
-                what: what.to_owned(),
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            })
-        }
+        run_tool(&self.program, what, args)
     }
 }
 

@@ -90,8 +90,10 @@ fn write_image<S: ImageSource + Send>(
     }
     let block_size = BLOCK_SIZE.max(chunk_size).min(size.max(1));
     let verifiers = verifiers();
-    // One being fetched, one queued for the workers, one per worker, one queued for and one per writer.
-    let blocks = (verifiers + WRITERS + 3).min(size.div_ceil(block_size) as usize + 1);
+    // One per worker, one queued for and one per writer; a streamed source adds the one being fetched
+    // and the one queued for the workers. More only adds fresh memory to fault in.
+    let fetching = if source.read_at().is_some() { 0 } else { 2 };
+    let blocks = (verifiers + WRITERS + 1 + fetching).min(size.div_ceil(block_size) as usize + 1);
     let (pool, empties) = channel();
     for _ in 0..blocks {
         pool.send(AlignedBuf::zeroed(block_size as usize)).expect("the receiver is here");
