@@ -81,18 +81,18 @@ fn write_image<S: ImageSource + Send>(
 
     let (size, chunk_size) = (manifest.size, manifest.chunk_size);
     let url = source.image_url().to_string();
-    if let Some(reader) = source.read_at() {
-        match reader.size() {
-            stored if stored < size => return Err(ImageError::Truncated { url, offset: stored, size }),
-            stored if stored > size => return Err(ImageError::TooLong { url, size }),
-            _ => {}
-        }
+    // A source with random access is read by the verifying workers; its length is checked first.
+    let random_access = source.read_at().map(|reader| reader.size());
+    match random_access {
+        Some(stored) if stored < size => return Err(ImageError::Truncated { url, offset: stored, size }),
+        Some(stored) if stored > size => return Err(ImageError::TooLong { url, size }),
+        _ => {}
     }
     let block_size = BLOCK_SIZE.max(chunk_size).min(size.max(1));
     let verifiers = verifiers();
     // One per worker, one queued for and one per writer; a streamed source adds the one being fetched
     // and the one queued for the workers. More only adds fresh memory to fault in.
-    let fetching = if source.read_at().is_some() { 0 } else { 2 };
+    let fetching = if random_access.is_some() { 0 } else { 2 };
     let blocks = (verifiers + WRITERS + 1 + fetching).min(size.div_ceil(block_size) as usize + 1);
     let (pool, empties) = channel();
     for _ in 0..blocks {
@@ -114,8 +114,8 @@ fn write_image<S: ImageSource + Send>(
             .collect();
         drop((pool, to_write));
         let check = &check;
-        if source.read_at().is_some() {
-            let reader = source.read_at().expect("checked above");
+        if random_access.is_some() {
+            let reader = source.read_at().expect("a source keeps its random access");
             let claims = Arc::new(Claims { reader, next: AtomicU64::new(0), size, block_size });
             let empties = Arc::new(Mutex::new(empties));
             for _ in 0..verifiers {
