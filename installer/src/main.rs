@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use hardware_profiles::{Profile, load_dir, load_file, select};
 use installer::apply::{Network, SystemNetwork, Udhcpc};
 use installer::console::Console;
+use installer::image::{install_from_dir, install_from_server, load_trusted_keys};
 use installer::ipmi::IpmiTool;
 use installer::judge::judge;
 use installer::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
@@ -72,6 +73,26 @@ enum Command {
         #[arg(long, default_value_t = 31)]
         lldp_wait: u64,
     },
+    /// Write a signed image to a disk or file as `run` does: every chunk verified against the manifest's
+    /// BLAKE3 tree before it is written, the first MiB last. From a boot service (--server URL) or a
+    /// local image directory laid out as `images publish` writes it (--dir, e.g. a USB stick);
+    /// `--device /dev/null` only verifies.
+    Image {
+        /// The image's name, as published.
+        name: String,
+        /// The boot service's base URL (`http://10.77.0.1:8080`).
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        server: Option<String>,
+        /// A directory holding `<name>/{manifest,image,outboard}`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The disk (or file) to write; its contents are replaced.
+        #[arg(long)]
+        device: PathBuf,
+        /// Directory of the `*.pub` keys whose signatures are trusted.
+        #[arg(long, default_value = installer::image::TRUSTED_KEYS_DIR)]
+        keys: PathBuf,
+    },
     /// Lab helper: build a bond over netlink as the installer does and bring it up.
     #[command(hide = true)]
     ApplyBond {
@@ -128,6 +149,18 @@ enum Command {
         #[arg(long, default_value_t = 35)]
         wait: u64,
     },
+}
+
+/// Progress for a person at a terminal: a line on stderr at every tenth.
+fn tenths_on_stderr(name: &str) -> impl FnMut(u64, u64) + '_ {
+    let mut shown = None;
+    move |done, total| {
+        let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
+        if shown != Some(tenth) {
+            shown = Some(tenth);
+            eprintln!("image {name}: {}% of {}", tenth * 10, rackhand_api::human_bytes(total));
+        }
+    }
 }
 
 #[derive(Args)]
@@ -200,6 +233,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Outcome::Failed { .. } => Ok(ExitCode::from(1)),
             }
+        }
+        Command::Image { name, server, dir, device, keys } => {
+            let trusted = load_trusted_keys(&keys)?;
+            let progress = tenths_on_stderr(&name);
+            let written = match (&server, &dir) {
+                (Some(server), _) => install_from_server(server, &name, &trusted, &device, progress),
+                (None, Some(dir)) => install_from_dir(dir, &name, &trusted, &device, progress),
+                (None, None) => unreachable!("clap requires --server or --dir"),
+            };
+            let image = written.with_context(|| format!("writing image {name} to {}", device.display()))?;
+            println!("{} {} blake3 {} -> {}", image.name, image.version, image.blake3, image.device);
+            Ok(ExitCode::SUCCESS)
         }
         Command::ApplyBond { name, legs, mode, primary, miimon } => {
             let plan = BondPlan { name, mode, legs, primary, miimon_ms: miimon };
