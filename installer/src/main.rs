@@ -155,7 +155,7 @@ enum Command {
 fn tenths_on_stderr(name: &str) -> impl FnMut(u64, u64) + '_ {
     let mut shown = None;
     move |done, total| {
-        let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
+        let tenth = installer::console::tenths(done, total);
         if shown != Some(tenth) {
             shown = Some(tenth);
             eprintln!("image {name}: {}% of {}", tenth * 10, rackhand_api::human_bytes(total));

@@ -126,7 +126,7 @@ impl Installer<'_> {
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 let bytes_per_sec = (done as f64 / secs) as u64;
                 console.progress(Progress { label: "image".into(), done, total, bytes_per_sec });
-                let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
+                let tenth = crate::console::tenths(done, total);
                 if tenth > posted_tenth {
                     posted_tenth = tenth;
                     post_to(*reporter, "image", StepStatus::Running, None, Some((done, total)));

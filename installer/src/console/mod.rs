@@ -65,6 +65,12 @@ pub struct Progress {
     pub bytes_per_sec: u64,
 }
 
+/// Whole tenths of `total` that `done` has reached (10 for an empty total): the pace at which progress is
+/// posted to the boot service and printed by `installer image`.
+pub fn tenths(done: u64, total: u64) -> u64 {
+    done.saturating_mul(10).checked_div(total).unwrap_or(10)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub reason: String,

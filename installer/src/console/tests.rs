@@ -111,3 +111,13 @@ fn steps_change_state_in_place() {
     assert_eq!(state.step_state("bond"), Some(StepState::Done));
     assert_eq!(state.steps[0].detail.as_deref(), Some("up"));
 }
+
+#[test]
+fn progress_is_counted_in_whole_tenths() {
+    assert_eq!(
+        [tenths(0, 1000), tenths(99, 1000), tenths(100, 1000), tenths(999, 1000), tenths(1000, 1000)],
+        [0, 0, 1, 9, 10]
+    );
+    assert_eq!(tenths(0, 0), 10, "nothing to write is done");
+    assert_eq!(tenths(u64::MAX / 2, u64::MAX), 1, "saturates instead of overflowing");
+}
