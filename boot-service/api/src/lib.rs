@@ -7,6 +7,7 @@ mod inventory;
 mod mac;
 mod manifest;
 mod node;
+mod os;
 mod report;
 mod verdict;
 
@@ -21,6 +22,9 @@ pub use manifest::{
 pub use node::{
     Event, EventKind, NodeId, NodeRecord, NodeState, RegisterNode, TransitionError, is_hostname, is_profile_name,
     node_table, profile_name_rule,
+};
+pub use os::{
+    AgentCredential, Deadline, DeploySettings, Installed, OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport,
 };
 pub use report::{
     ArrayResult, BondResult, FailedReport, FilesystemResult, ImageResult, PlanResults, Problem, ProgressReport,

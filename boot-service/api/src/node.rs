@@ -3,7 +3,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{FailedReport, Inventory, MacAddr, PlanResults, ProgressReport};
+use crate::{Deadline, FailedReport, Inventory, MacAddr, OsReport, PlanResults, ProgressReport};
 
 /// A node's identifier, assigned by the boot service when it first sees (or is told about) a MAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,9 +18,13 @@ impl fmt::Display for NodeId {
 
 /// Where a node is on its way from power-on to "ready for customer accounts".
 ///
-/// `discovered → booting → inspecting → installing → ready`, and `failed` from any step before ready.
-/// A PXE boot of a failed node is a retry (the technician fixed something and power-cycled it), so
-/// `failed → booting` is allowed; `ready → booting` only through an admin's reprovision.
+/// `discovered → booting → inspecting → installing → rebooting → first_boot → ready`, and `failed` from
+/// any step before ready. `rebooting`: the installer is done and restarted the server, which must
+/// network-boot again and be handed over to its disk; `first_boot`: it was handed over, and its installed
+/// OS must report in (it may also report straight from `rebooting`, when its firmware boots the disk
+/// first). Both wait with a deadline. A PXE boot of a failed node is a retry (the technician fixed
+/// something and power-cycled it), so `failed → booting` is allowed; `ready → booting` only through an
+/// admin's reprovision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeState {
@@ -28,16 +32,20 @@ pub enum NodeState {
     Booting,
     Inspecting,
     Installing,
+    Rebooting,
+    FirstBoot,
     Ready,
     Failed,
 }
 
 impl NodeState {
-    pub const ALL: [NodeState; 6] = [
+    pub const ALL: [NodeState; 8] = [
         NodeState::Discovered,
         NodeState::Booting,
         NodeState::Inspecting,
         NodeState::Installing,
+        NodeState::Rebooting,
+        NodeState::FirstBoot,
         NodeState::Ready,
         NodeState::Failed,
     ];
@@ -48,6 +56,8 @@ impl NodeState {
             NodeState::Booting => "booting",
             NodeState::Inspecting => "inspecting",
             NodeState::Installing => "installing",
+            NodeState::Rebooting => "rebooting",
+            NodeState::FirstBoot => "first_boot",
             NodeState::Ready => "ready",
             NodeState::Failed => "failed",
         }
@@ -58,6 +68,16 @@ impl NodeState {
         matches!(self, NodeState::Booting | NodeState::Inspecting | NodeState::Installing)
     }
 
+    /// Whether the installed OS's deploy credential may be used in this state.
+    pub fn accepts_deploy_credential(self) -> bool {
+        matches!(self, NodeState::Rebooting | NodeState::FirstBoot)
+    }
+
+    /// Whether the boot service is waiting on the server itself (and so holds a deadline).
+    pub fn waits_on_server(self) -> bool {
+        matches!(self, NodeState::Rebooting | NodeState::FirstBoot)
+    }
+
     /// Check a transition of the node's own lifecycle (PXE boots and installer reports).
     pub fn transition(self, to: NodeState) -> Result<NodeState, TransitionError> {
         use NodeState::*;
@@ -66,8 +86,10 @@ impl NodeState {
             (Discovered | Booting | Inspecting | Installing | Failed, Booting)
                 | (Booting, Inspecting)
                 | (Inspecting, Installing)
-                | (Installing, Ready)
-                | (Discovered | Booting | Inspecting | Installing, Failed)
+                | (Installing, Rebooting)
+                | (Rebooting, FirstBoot)
+                | (Rebooting | FirstBoot, Ready)
+                | (Discovered | Booting | Inspecting | Installing | Rebooting | FirstBoot, Failed)
         );
         if allowed { Ok(to) } else { Err(TransitionError { from: self, to }) }
     }
@@ -145,6 +167,12 @@ pub struct NodeRecord {
     pub failure: Option<FailedReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<PlanResults>,
+    /// The installed OS's latest report of itself (first boot, then health reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsReport>,
+    /// Set while the node waits on its server (`rebooting`, `first_boot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     #[serde(default)]
@@ -264,6 +292,8 @@ mod tests {
             inventory: None,
             failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![] }),
             results: None,
+            os: None,
+            deadline: None,
             created_at: at,
             updated_at: at,
             events: vec![],
@@ -283,7 +313,7 @@ mod tests {
     #[test]
     fn happy_path_is_allowed() {
         let mut state = Discovered;
-        for next in [Booting, Inspecting, Installing, Ready] {
+        for next in [Booting, Inspecting, Installing, Rebooting, FirstBoot, Ready] {
             state = state.transition(next).unwrap();
         }
         assert_eq!(state, Ready);
@@ -304,11 +334,28 @@ mod tests {
         assert!(Booting.transition(Ready).is_err());
         assert!(Failed.transition(Ready).is_err());
         assert!(Inspecting.transition(Ready).is_err());
+        assert!(Installing.transition(Ready).is_err(), "bytes written is not ready: the OS must report");
+        assert!(Installing.transition(FirstBoot).is_err());
+    }
+
+    #[test]
+    fn the_installed_os_may_report_before_its_handover_is_seen() {
+        assert_eq!(Rebooting.transition(Ready), Ok(Ready));
+        assert_eq!(FirstBoot.transition(Ready), Ok(Ready));
+        assert!(FirstBoot.transition(Rebooting).is_err());
+    }
+
+    #[test]
+    fn only_the_waiting_states_take_the_deploy_credential() {
+        let valid: Vec<_> = NodeState::ALL.into_iter().filter(|s| s.accepts_deploy_credential()).collect();
+        assert_eq!(valid, [Rebooting, FirstBoot]);
+        let waiting: Vec<_> = NodeState::ALL.into_iter().filter(|s| s.waits_on_server()).collect();
+        assert_eq!(waiting, valid);
     }
 
     #[test]
     fn failed_from_any_step_and_retry_by_pxe() {
-        for from in [Discovered, Booting, Inspecting, Installing] {
+        for from in [Discovered, Booting, Inspecting, Installing, Rebooting, FirstBoot] {
             assert_eq!(from.transition(Failed), Ok(Failed));
         }
         assert_eq!(Failed.transition(Booting), Ok(Booting));
