@@ -93,6 +93,15 @@ enum Command {
         #[arg(long, default_value = installer::image::TRUSTED_KEYS_DIR)]
         keys: PathBuf,
     },
+    /// The installed OS's reporter (run by systemd on every boot): report `ready` with the one-time deploy
+    /// credential the installer left, or health with the agent credential.
+    Agent {
+        #[arg(long, default_value = installer::os_config::AGENT_CONFIG)]
+        config: PathBuf,
+        /// The installed system's root (a fixture tree in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
     /// Lab helper: build a bond over netlink as the installer does and bring it up.
     #[command(hide = true)]
     ApplyBond {
@@ -244,6 +253,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let image = written.with_context(|| format!("writing image {name} to {}", device.display()))?;
             println!("{} {} blake3 {} -> {}", image.name, image.version, image.blake3, image.device);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent { config, root } => {
+            installer::agent::run(&installer::agent::AgentPaths { root, config })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ApplyBond { name, legs, mode, primary, miimon } => {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::judge::choose_bond_legs;
+use crate::layout::{BootDisk, TooSmall};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -17,6 +18,9 @@ pub struct Plan {
     pub arrays: Vec<ArrayPlan>,
     /// The image to install and the device it is written to (the first array, the OS array).
     pub image: ImagePlan,
+    /// The OS array's disks, in bay order: each gets the boot layout ([`BootDisk`]) and gives its RAID
+    /// partition to the OS array, so the server boots from whichever of them is left.
+    pub boot_disks: Vec<BootDisk>,
     /// Arrays other than the OS array: built, and formatted when their `filesystem` says so.
     pub data_arrays: Vec<String>,
     /// Member disks that already carry data may be wiped (profile `[install] wipe`).
@@ -90,6 +94,8 @@ pub enum PlanError {
     Members { device: String, group: String, wanted: u32, found: usize },
     #[error("profile `{0}` builds no RAID array, so there is no device to write the image to")]
     NoOsArray(String),
+    #[error(transparent)]
+    DiskTooSmall(#[from] TooSmall),
 }
 
 pub fn plan(verdict: &Verdict, profile: &Profile, inventory: &Inventory) -> Result<Plan, PlanError> {
@@ -101,11 +107,15 @@ pub fn plan(verdict: &Verdict, profile: &Profile, inventory: &Inventory) -> Resu
         return Err(PlanError::Blocked(first));
     }
     let bond = bond_plan(profile, inventory)?;
-    let arrays = array_plans(profile, &inventory.disks)?;
-    let os = arrays.first().ok_or_else(|| PlanError::NoOsArray(profile.name.clone()))?;
+    let mut arrays = array_plans(profile, &inventory.disks)?;
+    let os = arrays.first_mut().ok_or_else(|| PlanError::NoOsArray(profile.name.clone()))?;
+    let boot_disks = boot_disks(&os.members, &inventory.disks)?;
+    os.members = boot_disks.iter().map(BootDisk::raid_member).collect();
+    let os_device = os.device.clone();
     Ok(Plan {
         profile: profile.name.clone(),
-        image: ImagePlan { name: profile.image.clone(), device: os.device.clone() },
+        image: ImagePlan { name: profile.image.clone(), device: os_device },
+        boot_disks,
         data_arrays: arrays[1..].iter().map(|a| a.device.clone()).collect(),
         bond,
         arrays,
@@ -165,6 +175,18 @@ fn array_plans(profile: &Profile, disks: &[Disk]) -> Result<Vec<ArrayPlan>, Plan
     Ok(out)
 }
 
+/// The boot layout of each OS array member (`/dev/sda`), sized from the inventory.
+fn boot_disks(members: &[String], disks: &[Disk]) -> Result<Vec<BootDisk>, PlanError> {
+    members
+        .iter()
+        .map(|member| {
+            let disk = disks.iter().find(|d| format!("/dev/{}", d.name) == *member);
+            let (bay, size) = disk.map_or((None, 0), |d| (d.bay, d.size_bytes));
+            Ok(BootDisk::new(member, bay, size)?)
+        })
+        .collect()
+}
+
 /// The group's disks: by its bays in order, or (for a group without bays) the first unclaimed disks of
 /// its class and size, as the judge counts them.
 fn group_members<'a>(group: &DiskGroup, disks: &'a [Disk], unclaimed: &mut Vec<&'a Disk>) -> Vec<&'a Disk> {
@@ -204,6 +226,10 @@ pub fn plan_text(plan: &Plan) -> String {
             a.members.join(" "),
             a.metadata
         );
+    }
+    for d in &plan.boot_disks {
+        let bay = d.bay.map_or(String::new(), |b| format!(" (bay {b})"));
+        let _ = writeln!(out, "boot disk {}{bay}: BIOS boot + EFI system partition + {}", d.disk, d.raid_member());
     }
     let _ = writeln!(out, "image {} -> {}", plan.image.name, plan.image.device);
     for a in plan.arrays.iter().filter(|a| plan.data_arrays.contains(&a.device)) {

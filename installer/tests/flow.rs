@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 
 use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
 use installer::apply::Installer;
-use installer::apply::fake::{FakeFilesystems, FakeImage, FakeNetwork, FakeRaid, Posted, RecordingReporter};
+use installer::apply::fake::{
+    FAKE_DEPLOY_CREDENTIAL, FakeFilesystems, FakeImage, FakeNetwork, FakePartitioner, FakeRaid, FakeSystem, Posted,
+    RecordingReporter,
+};
+use installer::os_config::{DEPLOY_CREDENTIAL, OsFile};
 use installer::console::{Console, StepState};
 use installer::pid1::{Inputs, Outcome, provision};
 use installer::plan::FinishAction;
-use rackhand_api::{Stage, StepStatus};
+use rackhand_api::{DeploySettings, NodeId, Stage, StepStatus};
 use support::{ServerSpec, qemu_lab};
 
 fn lab() -> Profile {
@@ -24,11 +28,23 @@ struct Run {
     net: Vec<String>,
     raid: Vec<String>,
     mkfs: Vec<String>,
+    parts: Vec<String>,
+    system: Vec<String>,
+    files: Vec<OsFile>,
     console: Console,
 }
 
 fn run(spec: &ServerSpec, profile: Profile, network: FakeNetwork, raid: FakeRaid, image: FakeImage) -> Run {
     run_with(spec, profile, network, raid, FakeFilesystems::default(), image)
+}
+
+/// Settings as the boot service answers them for a node whose earlier install built `owned`.
+fn settings(owned: &[&str]) -> DeploySettings {
+    DeploySettings {
+        hostname: "rack1-u2".into(),
+        ssh_authorized_keys: vec!["ssh-ed25519 AAAA ops".into()],
+        owned_arrays: owned.iter().map(|o| (*o).into()).collect(),
+    }
 }
 
 fn run_with(
@@ -37,11 +53,26 @@ fn run_with(
     network: FakeNetwork,
     raid: FakeRaid,
     filesystems: FakeFilesystems,
+    image: FakeImage,
+) -> Run {
+    run_full(spec, profile, network, raid, filesystems, image, settings(&[]), FakeSystem::default())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_full(
+    spec: &ServerSpec,
+    profile: Profile,
+    network: FakeNetwork,
+    raid: FakeRaid,
+    filesystems: FakeFilesystems,
     mut image: FakeImage,
+    settings: DeploySettings,
+    system: FakeSystem,
 ) -> Run {
     let fixture = spec.write();
     let inventory = fixture.observe(Some(&profile));
-    let reporter = RecordingReporter::default();
+    let reporter = RecordingReporter { settings: Some(settings), ..Default::default() };
+    let partitioner = FakePartitioner::default();
     let mut console = Console::log_only();
     let mut installer = Installer {
         network: &network,
@@ -50,11 +81,20 @@ fn run_with(
         image: &mut image,
         reporter: &reporter,
         console: &mut console,
+        partitioner: &partitioner,
+        system: &system,
     };
-    let inputs = Inputs { inventory, profile: Ok(profile), fallback_nic: Some("eth0".into()) };
+    let inputs = Inputs {
+        inventory,
+        profile: Ok(profile),
+        fallback_nic: Some("eth0".into()),
+        server: "http://10.77.0.1:8080".into(),
+        node: NodeId(7),
+    };
     let outcome = provision(inputs, &mut installer);
     let (posted, net, raid, mkfs) = (reporter.posted(), network.calls(), raid.calls(), filesystems.calls());
-    Run { outcome, posted, net, raid, mkfs, console }
+    let (parts, files, system) = (partitioner.calls(), system.files(), system.calls());
+    Run { outcome, posted, net, raid, mkfs, parts, system, files, console }
 }
 
 fn image() -> FakeImage {
@@ -72,11 +112,12 @@ fn steps(posted: &[Posted]) -> Vec<(String, StepStatus)> {
 }
 
 #[test]
-fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
+fn a_healthy_node_is_bonded_raided_imaged_made_bootable_and_reported_installed() {
     let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), image());
-    assert_eq!(r.outcome, Outcome::Ready(FinishAction::PowerOff));
+    assert_eq!(r.outcome, Outcome::Ready(FinishAction::Reboot));
     assert_eq!(r.net, ["bond bond0 active-backup eth0,eth1", "dhcp bond0"]);
-    assert_eq!(r.raid, ["create /dev/md0 level 1 /dev/sda /dev/sdb", "create /dev/md1 level 1 /dev/sdc /dev/sdd"]);
+    assert_eq!(r.raid, ["create /dev/md0 level 1 /dev/sda3 /dev/sdb3", "create /dev/md1 level 1 /dev/sdc /dev/sdd"]);
+    assert_eq!(r.parts, ["announce /dev/sda", "announce /dev/sdb", "table /dev/sda", "table /dev/sdb"]);
     assert!(
         matches!(&r.posted[0], Posted::Inventory(_, Some(p)) if p == "qemu-lab"),
         "inventory first, with its profile"
@@ -107,7 +148,10 @@ fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
         .collect();
     assert_eq!(image_running.len(), 10, "one event per tenth: {image_running:?}");
     assert_eq!(image_running.last(), Some(&(1000, 1000)));
-    let Some(Posted::Ready(results)) = r.posted.last() else { panic!("{:?}", r.posted.last()) };
+    let all = steps(&r.posted);
+    let got: Vec<(&str, StepStatus)> = all.iter().map(|(s, st)| (s.as_str(), *st)).collect();
+    assert_eq!(got[8..], [("image", Done), ("boot", Started), ("boot", Done)]);
+    let Some(Posted::Installed(results)) = r.posted.last() else { panic!("{:?}", r.posted.last()) };
     assert_eq!(results.arrays[1].uuid, "fake-uuid-md1");
     let fs = results.arrays[1].filesystem.as_ref().expect("md1's filesystem is in the results");
     assert_eq!((fs.kind.as_str(), fs.label.as_deref(), fs.uuid.as_str()), ("ext4", Some("data"), "fake-fs-uuid-md1"));
@@ -115,7 +159,16 @@ fn a_healthy_node_is_bonded_raided_imaged_and_reported_ready() {
     assert_eq!(results.arrays[0].level, "raid1");
     assert_eq!(results.bond.as_ref().unwrap().primary.as_deref(), Some("eth0"));
     assert_eq!(results.image.as_ref().unwrap().device, "/dev/md0");
-    for step in ["inspect", "bond", "raid md0", "raid md1", "format md1", "image"] {
+    // The installed system: mounted after the image, its files, then the boot loaders, the deploy
+    // credential the boot service answered `installed` with, and unmounted last.
+    assert_eq!(r.system.first().map(String::as_str), Some("mount /dev/md0"));
+    assert!(r.system.contains(&"write /etc/hostname".to_owned()), "{:#?}", r.system);
+    assert!(r.system.contains(&"run grub-install --target=i386-pc /dev/sdb".to_owned()), "{:#?}", r.system);
+    let n = r.system.len();
+    assert_eq!(r.system[n - 2..], [format!("write {DEPLOY_CREDENTIAL}"), "unmount".to_owned()]);
+    let credential = r.files.last().unwrap();
+    assert!(matches!(credential, OsFile::Write { contents, mode: 0o600, .. } if contents.trim() == FAKE_DEPLOY_CREDENTIAL));
+    for step in ["inspect", "bond", "raid md0", "raid md1", "format md1", "image", "boot"] {
         assert_eq!(r.console.state.step_state(step), Some(StepState::Done), "{step}");
     }
 }
@@ -165,7 +218,8 @@ fn disks_with_data_are_refused_unless_the_profile_says_wipe() {
         run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid { data: data.clone(), ..Default::default() }, image());
     assert!(r.raid.is_empty(), "nothing created: {:?}", r.raid);
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
-    assert!(report.reason.contains("raid md0") && report.reason.contains("/dev/sdb already holds data"), "{report:?}");
+    assert!(report.reason.contains("raid md0: the disk in bay 1 (/dev/sdb) already holds data"), "{report:?}");
+    assert!(report.reason.contains("wipe = true") && report.reason.contains("wipefs -a /dev/sdb"), "{report:?}");
     assert!(steps(&r.posted).contains(&("raid md0".into(), StepStatus::Failed)));
 
     let mut wiping = lab();
@@ -192,4 +246,65 @@ fn a_failed_mkfs_fails_the_node_before_the_image_is_written() {
     assert!(report.reason.starts_with("format md1: making ext4 labelled data on /dev/md1"), "{}", report.reason);
     assert_eq!(r.console.state.step_state("format md1"), Some(StepState::Failed));
     assert!(!steps(&r.posted).iter().any(|(step, _)| step == "image"), "the image was not started");
+}
+
+#[test]
+fn nothing_is_made_bootable_when_the_image_fails() {
+    let bad = FakeImage { fail: Some("chunk 3: BLAKE3 mismatch".into()), ..image() };
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), bad);
+    assert!(matches!(r.outcome, Outcome::Failed { reported: true, .. }));
+    assert_eq!(r.parts, ["announce /dev/sda", "announce /dev/sdb"], "no partition table written");
+    assert_eq!(r.system, ["unmount"], "the installed system was never mounted or touched");
+    assert!(!r.posted.iter().any(|p| matches!(p, Posted::Installed(_))));
+}
+
+#[test]
+fn a_failing_boot_loader_fails_the_node_without_reporting_it_installed() {
+    let system = FakeSystem { fail_on: Some("grub-install".into()), ..Default::default() };
+    let r = run_full(
+        &qemu_lab(),
+        lab(),
+        FakeNetwork::default(),
+        FakeRaid::default(),
+        FakeFilesystems::default(),
+        image(),
+        settings(&[]),
+        system,
+    );
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert!(report.reason.starts_with("boot: grub-install"), "{}", report.reason);
+    assert_eq!(r.system.last().map(String::as_str), Some("unmount"));
+    assert!(!r.files.iter().any(|f| matches!(f, OsFile::Write { path, .. } if path == DEPLOY_CREDENTIAL)));
+}
+
+#[test]
+fn a_reinstall_wipes_the_arrays_this_node_built_and_nothing_else() {
+    // After an earlier install: a GPT on each OS disk with md0's member on partition 3, md1 on the HDDs.
+    let mut data = BTreeMap::new();
+    let mut member_of = BTreeMap::new();
+    for disk in ["/dev/sda", "/dev/sdb"] {
+        data.insert(disk.to_owned(), "GPT partition table".to_owned());
+        data.insert(format!("{disk}3"), "md superblock (metadata 1.2)".to_owned());
+        member_of.insert(format!("{disk}3"), "aaaa:0000:1111:2222".to_owned());
+    }
+    for disk in ["/dev/sdc", "/dev/sdd"] {
+        data.insert(disk.to_owned(), "md superblock (metadata 1.2)".to_owned());
+        member_of.insert(disk.to_owned(), "bbbb:0000:1111:2222".to_owned());
+    }
+    let raid = || FakeRaid { data: data.clone(), member_of: member_of.clone(), ..Default::default() };
+    let owned = ["aaaa0000-1111-2222", "bbbb:0000:1111:2222"];
+    let run_with_settings = |settings| {
+        let (fs, sys) = (FakeFilesystems::default(), FakeSystem::default());
+        run_full(&qemu_lab(), lab(), FakeNetwork::default(), raid(), fs, image(), settings, sys)
+    };
+    let r = run_with_settings(settings(&owned));
+    assert!(matches!(r.outcome, Outcome::Ready(_)), "{:?}", r.posted.last());
+    for wiped in ["wipe /dev/sda", "wipe /dev/sda3", "wipe /dev/sdb", "wipe /dev/sdb3", "wipe /dev/sdc", "wipe /dev/sdd"] {
+        assert!(r.raid.contains(&wiped.to_owned()), "{wiped}: {:?}", r.raid);
+    }
+    // The same disks for a node that did not build them: refused, nothing wiped.
+    let r = run_with_settings(settings(&["cccc:0000:1111:2222"]));
+    assert!(!r.raid.iter().any(|c| c.starts_with("wipe")), "{:?}", r.raid);
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert!(report.reason.contains("bay 0 (/dev/sda) already holds data Rackhand did not build"), "{}", report.reason);
 }

@@ -31,16 +31,18 @@ fn qemu_lab_plan() {
     assert_eq!(plan.arrays.len(), 2);
     assert_eq!(plan.arrays[0].device, "/dev/md0");
     assert_eq!(plan.arrays[0].level, "1");
-    assert_eq!(plan.arrays[0].members, ["/dev/sda", "/dev/sdb"]);
+    assert_eq!(plan.arrays[0].members, ["/dev/sda3", "/dev/sdb3"], "the OS array is built on RAID partitions");
+    let boot: Vec<(&str, Option<u32>)> = plan.boot_disks.iter().map(|d| (d.disk.as_str(), d.bay)).collect();
+    assert_eq!(boot, [("/dev/sda", Some(0)), ("/dev/sdb", Some(1))], "both OS disks boot, by bay");
     assert_eq!(plan.arrays[1].members, ["/dev/sdc", "/dev/sdd"]);
     assert_eq!(plan.arrays[0].metadata, "1.2");
-    assert_eq!((plan.image.name.as_str(), plan.image.device.as_str()), ("rackhand-base", "/dev/md0"));
+    assert_eq!((plan.image.name.as_str(), plan.image.device.as_str()), ("debian-12", "/dev/md0"));
     assert_eq!(plan.data_arrays, ["/dev/md1"]);
     assert_eq!(plan.arrays[0].filesystem, None, "the image goes over the OS array");
     let fs = plan.arrays[1].filesystem.as_ref().expect("the data array's filesystem");
     assert_eq!((fs.kind.as_str(), fs.label.as_deref()), ("ext4", Some("data")));
     assert!(plan_text(&plan).contains("data /dev/md1: ext4 labelled data\n"), "{}", plan_text(&plan));
-    assert_eq!(plan.finish, FinishAction::PowerOff, "the lab powers off so QEMU exits");
+    assert_eq!(plan.finish, FinishAction::Reboot, "the lab reboots into the installed OS");
     assert!(!plan.wipe);
 }
 
@@ -50,7 +52,9 @@ fn edge_1u_plan_uses_the_cabled_ports_across_vendors() {
     assert_eq!(plan.bond.legs, ["ens1f0", "eno1"]);
     assert_eq!(plan.bond.primary.as_deref(), Some("ens1f0"));
     assert_eq!(plan.arrays.len(), 1);
-    assert_eq!(plan.arrays[0].members, ["/dev/sda", "/dev/sdb"]);
+    assert_eq!(plan.arrays[0].members, ["/dev/sda3", "/dev/sdb3"], "the OS array is built on RAID partitions");
+    let boot: Vec<(&str, Option<u32>)> = plan.boot_disks.iter().map(|d| (d.disk.as_str(), d.bay)).collect();
+    assert_eq!(boot, [("/dev/sda", Some(0)), ("/dev/sdb", Some(1))], "both OS disks boot, by bay");
     assert_eq!(plan.image.device, "/dev/md0");
     assert!(plan.data_arrays.is_empty());
     assert_eq!(plan.finish, FinishAction::Reboot, "reboot is the default");
@@ -60,7 +64,9 @@ fn edge_1u_plan_uses_the_cabled_ports_across_vendors() {
 fn storage_2u_plan_has_raid6_over_the_enclosure_bays() {
     let plan = plan_for(&storage_2u(), &profile("storage-2u")).unwrap();
     assert_eq!(plan.bond.legs, ["ens4f0", "ens3f0"], "Mellanox is the primary vendor");
-    assert_eq!(plan.arrays[0].members, ["/dev/sda", "/dev/sdb"]);
+    assert_eq!(plan.arrays[0].members, ["/dev/sda3", "/dev/sdb3"], "the OS array is built on RAID partitions");
+    let boot: Vec<(&str, Option<u32>)> = plan.boot_disks.iter().map(|d| (d.disk.as_str(), d.bay)).collect();
+    assert_eq!(boot, [("/dev/sda", Some(8)), ("/dev/sdb", Some(9))], "the enclosure's OS bays");
     assert_eq!(plan.arrays[1].level, "6");
     let data: Vec<String> = "cdefghij".chars().map(|c| format!("/dev/sd{c}")).collect();
     assert_eq!(plan.arrays[1].members, data);
@@ -102,12 +108,12 @@ fn plan_cli_prints_text_and_json_selecting_from_a_directory() {
     let out = installer(&["plan", "--profile", dir, "--root", root]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("image rackhand-base -> /dev/md0"), "{text}");
-    assert!(text.contains("then: power off"), "{text}");
+    assert!(text.contains("image debian-12 -> /dev/md0"), "{text}");
+    assert!(text.contains("then: reboot"), "{text}");
     let out = installer(&["plan", "--json", "--profile", dir, "--root", root]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["bond"]["legs"], serde_json::json!(["eth0", "eth1"]));
-    assert_eq!(json["finish"], "power_off");
+    assert_eq!(json["finish"], "reboot");
 }
 
 #[test]

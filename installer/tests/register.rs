@@ -53,7 +53,12 @@ fn serve(statuses: Vec<u16>, extra: usize) -> (SocketAddr, Arc<Mutex<Vec<Request
             let body = String::from_utf8(body).unwrap();
             record.lock().unwrap().push(Request { line: line.trim_end().to_owned(), authorization, body });
             let status = statuses.get(i).copied().unwrap_or(200);
-            let text = if status == 200 { "{}" } else { "{\"error\":\"nope\"}" };
+            let text = match status {
+                200 if line.contains("/installed ") => "{\"deploy_credential\":\"d3pl0y\"}",
+                200 if line.contains("/deploy ") => "{\"hostname\":\"rack1-u2\",\"ssh_authorized_keys\":[\"ssh-ed25519 AAAA ops\"]}",
+                200 => "{}",
+                _ => "{\"error\":\"nope\"}",
+            };
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                 text.len()
@@ -80,9 +85,11 @@ fn quick() -> Backoff {
 
 #[test]
 fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
-    let (addr, seen) = serve(vec![], 4);
+    let (addr, seen) = serve(vec![], 5);
     let client = Client::new(params(format!("http://{addr}")), quick());
     client.inventory(&rackhand_api::Inventory::default(), Some("edge 1u/v2")).unwrap();
+    let settings = client.deploy_settings().unwrap();
+    assert_eq!((settings.hostname.as_str(), settings.ssh_authorized_keys.len()), ("rack1-u2", 1));
     let progress = ProgressReport {
         stage: Stage::Install,
         step: "raid md0".into(),
@@ -92,7 +99,7 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
         total: None,
     };
     client.progress(&progress).unwrap();
-    client.ready(&PlanResults::default()).unwrap();
+    assert_eq!(client.installed(&PlanResults::default()).unwrap().deploy_credential, "d3pl0y");
     let failed = FailedReport { reason: "r".into(), problems: vec![Problem::blocking("PSU 2", "m", "f")] };
     client.failed(&failed).unwrap();
     let seen = seen.lock().unwrap().clone();
@@ -101,8 +108,9 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
         lines,
         [
             "POST /api/v1/nodes/7/inventory?profile=edge%201u%2Fv2 HTTP/1.1",
+            "GET /api/v1/nodes/7/deploy HTTP/1.1",
             "POST /api/v1/nodes/7/events HTTP/1.1",
-            "POST /api/v1/nodes/7/ready HTTP/1.1",
+            "POST /api/v1/nodes/7/installed HTTP/1.1",
             "POST /api/v1/nodes/7/failed HTTP/1.1",
         ]
     );
@@ -110,9 +118,9 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
         assert_eq!(r.authorization.as_deref(), Some(format!("Bearer {SECRET}").as_str()));
         assert!(!r.body.contains(SECRET) && !r.line.contains(SECRET), "{r:?}");
     }
-    let posted: ProgressReport = serde_json::from_str(&seen[1].body).unwrap();
+    let posted: ProgressReport = serde_json::from_str(&seen[2].body).unwrap();
     assert_eq!(posted, progress);
-    let posted: FailedReport = serde_json::from_str(&seen[3].body).unwrap();
+    let posted: FailedReport = serde_json::from_str(&seen[4].body).unwrap();
     assert_eq!(posted, failed);
 }
 
@@ -123,7 +131,7 @@ fn server_errors_are_retried_with_backoff_until_it_answers() {
     let slept = delays.clone();
     let client = Client::new(params(format!("http://{addr}")), quick())
         .with_sleep(move |d| slept.lock().unwrap().push(d.as_millis()));
-    client.ready(&PlanResults::default()).unwrap();
+    client.installed(&PlanResults::default()).unwrap();
     assert_eq!(seen.lock().unwrap().len(), 3);
     assert_eq!(*delays.lock().unwrap(), [10, 20]);
 }
@@ -165,7 +173,7 @@ fn the_service_coming_up_late_is_waited_for_with_real_delays() {
 #[test]
 fn client_errors_are_not_retried() {
     let (addr, seen) = serve(vec![401], 0);
-    let err = Client::new(params(format!("http://{addr}")), quick()).ready(&PlanResults::default()).unwrap_err();
+    let err = Client::new(params(format!("http://{addr}")), quick()).installed(&PlanResults::default()).unwrap_err();
     assert!(matches!(&err, RegisterError::Rejected { status: 401, body, .. } if body.contains("nope")), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 1);
 }

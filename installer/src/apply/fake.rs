@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use rackhand_api::{FailedReport, ImageResult, Inventory, PlanResults, ProgressReport};
+use rackhand_api::{DeploySettings, FailedReport, ImageResult, Installed, Inventory, PlanResults, ProgressReport};
 
+use crate::layout::BootDisk;
+use crate::os_config::{BootStep, OsFile};
 use crate::plan::{ArrayPlan, BondPlan, FilesystemPlan};
 use crate::register::{RegisterError, Reporter};
 
-use super::{ApplyError, Filesystems, ImageInstaller, Lease, Network, Raid};
+use super::{ApplyError, Filesystems, ImageInstaller, InstalledSystem, Lease, Network, Partitioner, Raid};
 
 fn fake_error(what: &str) -> ApplyError {
     ApplyError::Command { what: what.to_owned(), status: "exit status: 1".into(), stderr: "fake failure".into() }
@@ -58,10 +60,12 @@ impl Network for FakeNetwork {
     }
 }
 
-/// Disks by device name → what they already hold; arrays get UUIDs `fake-uuid-mdN`.
+/// Disks by device name → what they already hold (and, for md members, their array's UUID); arrays get
+/// UUIDs `fake-uuid-mdN`.
 #[derive(Debug, Default)]
 pub struct FakeRaid {
     pub data: BTreeMap<String, String>,
+    pub member_of: BTreeMap<String, String>,
     pub calls: Mutex<Vec<String>>,
 }
 
@@ -74,6 +78,10 @@ impl FakeRaid {
 impl Raid for FakeRaid {
     fn existing_data(&self, device: &str) -> Result<Option<String>, ApplyError> {
         Ok(self.data.get(device).cloned())
+    }
+
+    fn array_uuid_on(&self, device: &str) -> Option<String> {
+        self.member_of.get(device).cloned()
     }
 
     fn wipe(&self, device: &str) -> Result<(), ApplyError> {
@@ -147,14 +155,20 @@ pub enum Posted {
     /// The inventory and the profile it was judged against.
     Inventory(Box<Inventory>, Option<String>),
     Progress(ProgressReport),
-    Ready(PlanResults),
+    Installed(PlanResults),
     Failed(FailedReport),
 }
 
+/// Records what was posted; answers deploy settings (`settings`, or host name `node1` and no keys) and
+/// `installed` with the credential `fake-deploy-credential`.
 #[derive(Debug, Default)]
 pub struct RecordingReporter {
     pub posted: Mutex<Vec<Posted>>,
+    pub settings: Option<DeploySettings>,
 }
+
+/// The credential [`RecordingReporter`] answers `installed` with.
+pub const FAKE_DEPLOY_CREDENTIAL: &str = "fake-deploy-credential";
 
 impl RecordingReporter {
     pub fn posted(&self) -> Vec<Posted> {
@@ -176,11 +190,106 @@ impl Reporter for RecordingReporter {
         self.push(Posted::Progress(report.clone()))
     }
 
-    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError> {
-        self.push(Posted::Ready(results.clone()))
+    fn deploy_settings(&self) -> Result<DeploySettings, RegisterError> {
+        Ok(self.settings.clone().unwrap_or_else(|| DeploySettings {
+            hostname: "node1".into(),
+            ssh_authorized_keys: Vec::new(),
+            owned_arrays: Vec::new(),
+        }))
+    }
+
+    fn installed(&self, results: &PlanResults) -> Result<Installed, RegisterError> {
+        self.push(Posted::Installed(results.clone()))?;
+        Ok(Installed { deploy_credential: FAKE_DEPLOY_CREDENTIAL.into() })
     }
 
     fn failed(&self, report: &FailedReport) -> Result<(), RegisterError> {
         self.push(Posted::Failed(report.clone()))
+    }
+}
+
+/// Records announcements and tables; `partitions` are what the kernel knows per disk before.
+#[derive(Debug, Default)]
+pub struct FakePartitioner {
+    pub partitions: BTreeMap<String, Vec<String>>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakePartitioner {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Partitioner for FakePartitioner {
+    fn kernel_partitions(&self, disk: &str) -> Result<Vec<String>, ApplyError> {
+        Ok(self.partitions.get(disk).cloned().unwrap_or_default())
+    }
+
+    fn announce(&self, layout: &BootDisk) -> Result<(), ApplyError> {
+        self.calls.lock().unwrap().push(format!("announce {}", layout.disk));
+        Ok(())
+    }
+
+    fn write_table(&self, layout: &BootDisk) -> Result<(), ApplyError> {
+        self.calls.lock().unwrap().push(format!("table {}", layout.disk));
+        Ok(())
+    }
+}
+
+/// Records what would be done to the installed system, in order; `fail_on` makes a boot command whose
+/// first word it is fail.
+#[derive(Debug, Default)]
+pub struct FakeSystem {
+    pub calls: Mutex<Vec<String>>,
+    pub files: Mutex<Vec<OsFile>>,
+    pub fail_on: Option<String>,
+}
+
+impl FakeSystem {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn files(&self) -> Vec<OsFile> {
+        self.files.lock().unwrap().clone()
+    }
+}
+
+impl InstalledSystem for FakeSystem {
+    fn mount_root(&self, device: &str) -> Result<(), ApplyError> {
+        self.calls.lock().unwrap().push(format!("mount {device}"));
+        Ok(())
+    }
+
+    fn write(&self, file: &OsFile) -> Result<(), ApplyError> {
+        let path = match file {
+            OsFile::Write { path, .. }
+            | OsFile::Append { path, .. }
+            | OsFile::Link { path, .. }
+            | OsFile::ThisBinary { path } => path,
+        };
+        self.calls.lock().unwrap().push(format!("write {path}"));
+        self.files.lock().unwrap().push(file.clone());
+        Ok(())
+    }
+
+    fn boot_step(&self, step: &BootStep) -> Result<(), ApplyError> {
+        let call = match step {
+            BootStep::Run(args) => format!("run {}", args.join(" ")),
+            BootStep::Remove(paths) => format!("rm {}", paths.join(" ")),
+            BootStep::MountEsp(device) => format!("mount-esp {device}"),
+            BootStep::UnmountEsp => "umount-esp".to_owned(),
+        };
+        self.calls.lock().unwrap().push(call);
+        match (step, &self.fail_on) {
+            (BootStep::Run(args), Some(word)) if args.first() == Some(word) => Err(fake_error(word)),
+            _ => Ok(()),
+        }
+    }
+
+    fn unmount_all(&self) -> Result<(), ApplyError> {
+        self.calls.lock().unwrap().push("unmount".into());
+        Ok(())
     }
 }

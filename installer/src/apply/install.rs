@@ -1,16 +1,23 @@
-//! The install steps in order — network (bond, or the fallback NIC), each md array, the data arrays'
-//! filesystems, the image — each
-//! shown on the console, logged as a `rackhand:` line and posted as an install-stage progress event.
+//! The install steps in order — network (bond, or the fallback NIC), each md array (on the OS disks'
+//! RAID partitions, which the kernel is told about first), the data arrays' filesystems, the image, and
+//! last what makes the disks bootable (partition tables, the installed system's files, ESPs and GRUB) —
+//! each shown on the console, logged as a `rackhand:` line and posted as an install-stage progress event.
 
 use std::time::Instant;
 
-use rackhand_api::{ArrayResult, BondResult, FilesystemResult, PlanResults, ProgressReport, Stage, StepStatus};
+use rackhand_api::{
+    ArrayResult, BondResult, DeploySettings, FilesystemResult, Inventory, NodeId, PlanResults, ProgressReport, Stage,
+    StepStatus,
+};
 
 use crate::console::{Console, Progress, StepState};
+use crate::layout::BootDisk;
+use crate::os_config::{OsInputs, boot_loader_steps, os_files};
 use crate::plan::{ArrayPlan, BondPlan, Plan};
 use crate::register::Reporter;
+use crate::wipe::{Found, WipeDecision, decide_wipe};
 
-use super::{ApplyError, Filesystems, ImageInstaller, Lease, Network, Raid};
+use super::{ApplyError, Filesystems, ImageInstaller, InstalledSystem, Lease, Network, Partitioner, Raid};
 
 pub struct Installer<'a> {
     pub network: &'a dyn Network,
@@ -19,6 +26,17 @@ pub struct Installer<'a> {
     pub image: &'a mut dyn ImageInstaller,
     pub reporter: &'a dyn Reporter,
     pub console: &'a mut Console,
+    pub partitioner: &'a dyn Partitioner,
+    pub system: &'a dyn InstalledSystem,
+}
+
+/// What the installed system is configured from, besides the plan.
+pub struct Deployment<'a> {
+    pub settings: &'a DeploySettings,
+    pub inventory: &'a Inventory,
+    /// The boot service's base URL, for the agent.
+    pub server: &'a str,
+    pub node: NodeId,
 }
 
 /// How the node got onto the network.
@@ -76,17 +94,28 @@ impl Installer<'_> {
         NetworkOutcome { bond: None, lease, bond_error }
     }
 
-    /// Report the bond, build every array, make the data arrays' filesystems, write the image. The first
-    /// event moves the node to installing.
-    pub fn install(&mut self, plan: &Plan, bond: BondResult) -> Result<PlanResults, StepFailure> {
+    /// Report the bond, build every array, make the data arrays' filesystems, write the image, then make
+    /// the disks bootable and configure the installed system (left mounted for [`Self::finish_target`]).
+    /// The first event moves the node to installing. On a failure, `built` holds what was built so far.
+    pub fn install(
+        &mut self,
+        plan: &Plan,
+        bond: BondResult,
+        deployment: &Deployment,
+        built: &mut PlanResults,
+    ) -> Result<(), StepFailure> {
         let message = format!("{} over {}", bond.name, bond.legs.join(" + "));
         self.post("bond", StepStatus::Done, Some(message), None);
-        let mut results = PlanResults { arrays: Vec::new(), bond: Some(bond), image: None };
-        for array in &plan.arrays {
+        *built = PlanResults { arrays: Vec::new(), bond: Some(bond), image: None };
+        let results = built;
+        let owned = &deployment.settings.owned_arrays;
+        for (index, array) in plan.arrays.iter().enumerate() {
             let step = format!("raid {}", array.device.trim_start_matches("/dev/"));
             self.console.step(&step, StepState::Running, Some(array.members.join(" ")));
             self.post(&step, StepStatus::Started, None, None);
-            match self.build_array(array, plan.wipe) {
+            let boot_disks: &[BootDisk] = if index == 0 { &plan.boot_disks } else { &[] };
+            let prepared = self.prepare_members(array, boot_disks, owned, plan);
+            match prepared.and_then(|()| self.raid.create(array)) {
                 Ok(uuid) => {
                     self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", array.level_name())));
                     self.post(&step, StepStatus::Done, Some(uuid.clone()), None);
@@ -140,23 +169,111 @@ impl Installer<'_> {
                 self.console.step("image", StepState::Done, Some(detail.clone()));
                 self.post("image", StepStatus::Done, Some(detail), None);
                 results.image = Some(image);
-                Ok(results)
             }
-            Err(e) => Err(self.fail("image", e)),
+            Err(e) => return Err(self.fail("image", e)),
+        }
+        // Only now, with every byte of the image verified, does anything become bootable.
+        let disks: Vec<&str> = plan.boot_disks.iter().map(|d| d.disk.as_str()).collect();
+        let detail = format!("GPT, ESP and GRUB (BIOS + UEFI) on {}", disks.join(" "));
+        self.console.step("boot", StepState::Running, Some(detail.clone()));
+        self.post("boot", StepStatus::Started, Some(detail.clone()), None);
+        match self.make_bootable(plan, deployment, results) {
+            Ok(()) => {
+                self.console.step("boot", StepState::Done, Some(detail.clone()));
+                self.post("boot", StepStatus::Done, Some(detail), None);
+                Ok(())
+            }
+            Err(e) => Err(self.fail("boot", e)),
         }
     }
 
-    fn build_array(&self, array: &ArrayPlan, wipe: bool) -> Result<String, ApplyError> {
-        for member in &array.members {
-            if let Some(found) = self.raid.existing_data(member)? {
-                if !wipe {
-                    return Err(ApplyError::DiskHasData { device: member.clone(), found });
+    /// Partition tables, the installed system's files, ESPs, host keys and GRUB on every OS disk.
+    fn make_bootable(&self, plan: &Plan, deployment: &Deployment, results: &PlanResults) -> Result<(), ApplyError> {
+        for disk in &plan.boot_disks {
+            self.partitioner.write_table(disk)?;
+        }
+        self.system.mount_root(&plan.image.device)?;
+        let inputs = OsInputs {
+            plan,
+            results,
+            inventory: deployment.inventory,
+            settings: deployment.settings,
+            server: deployment.server,
+            node: deployment.node,
+        };
+        for file in os_files(&inputs) {
+            self.system.write(&file)?;
+        }
+        for step in boot_loader_steps(&plan.boot_disks) {
+            self.system.boot_step(&step)?;
+        }
+        Ok(())
+    }
+
+    /// Whatever the array's disks hold is either blank, provably this node's own (wiped), allowed to be
+    /// wiped by the profile, or refused. OS disks are then given their boot layout (in the kernel only).
+    fn prepare_members(
+        &self,
+        array: &ArrayPlan,
+        boot_disks: &[BootDisk],
+        owned: &[String],
+        plan: &Plan,
+    ) -> Result<(), ApplyError> {
+        let disks: Vec<(String, Option<u32>)> = if boot_disks.is_empty() {
+            array.members.iter().map(|m| (m.clone(), None)).collect()
+        } else {
+            boot_disks.iter().map(|d| (d.disk.clone(), d.bay)).collect()
+        };
+        for (i, (disk, bay)) in disks.iter().enumerate() {
+            let mut found = self.found_on(disk)?;
+            if let Some(layout) = boot_disks.get(i) {
+                self.partitioner.announce(layout)?;
+                found.extend(self.found_on_device(&layout.raid_member())?);
+            }
+            match decide_wipe(disk, *bay, &found, owned, plan.wipe, &plan.profile) {
+                WipeDecision::Blank => {}
+                WipeDecision::Wipe { because } => {
+                    crate::console::log_line(&format!("wiping {disk}: {because}"));
+                    self.raid.wipe(disk)?;
+                    if let Some(layout) = boot_disks.get(i) {
+                        self.raid.wipe(&layout.raid_member())?;
+                    }
                 }
-                crate::console::log_line(&format!("wiping {member} ({found})"));
-                self.raid.wipe(member)?;
+                WipeDecision::Refuse { reason } => return Err(ApplyError::DiskHasData(reason)),
             }
         }
-        self.raid.create(array)
+        Ok(())
+    }
+
+    /// What `disk` and the partitions the kernel knows on it hold.
+    fn found_on(&self, disk: &str) -> Result<Vec<Found>, ApplyError> {
+        let mut found = self.found_on_device(disk)?;
+        for partition in self.partitioner.kernel_partitions(disk)? {
+            found.extend(self.found_on_device(&partition)?);
+        }
+        Ok(found)
+    }
+
+    fn found_on_device(&self, device: &str) -> Result<Vec<Found>, ApplyError> {
+        let what = self.raid.existing_data(device)?;
+        Ok(what
+            .map(|what| Found { device: device.to_owned(), what, md_uuid: self.raid.array_uuid_on(device) })
+            .into_iter()
+            .collect())
+    }
+
+    /// The installed system's last file (the deploy credential the boot service just issued), then
+    /// unmount it all. `credential` is `None` when the install is not going to be reported as done.
+    pub fn finish_target(&self, credential: Option<&str>) -> Result<(), ApplyError> {
+        let written = credential.map_or(Ok(()), |secret| {
+            self.system.write(&crate::os_config::OsFile::Write {
+                path: crate::os_config::DEPLOY_CREDENTIAL.into(),
+                contents: format!("{secret}\n"),
+                mode: 0o600,
+            })
+        });
+        let unmounted = self.system.unmount_all();
+        written.and(unmounted)
     }
 
     fn fail(&mut self, step: &str, error: ApplyError) -> StepFailure {

@@ -7,8 +7,10 @@ pub mod fake;
 pub mod filesystem;
 pub mod install;
 pub mod netlink;
+pub mod partition;
 pub mod raid;
 pub mod signature;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,8 +22,10 @@ use crate::plan::BondPlan;
 
 pub use dhcp::{Lease, Udhcpc};
 pub use filesystem::{Filesystems, Mke2fs};
-pub use install::{Installer, NetworkOutcome, StepFailure};
+pub use install::{Deployment, Installer, NetworkOutcome, StepFailure};
+pub use partition::{Partitioner, UtilLinux};
 pub use raid::{Mdadm, Raid};
+pub use target::{ChrootSystem, InstalledSystem};
 
 #[derive(Debug, Error)]
 pub enum ApplyError {
@@ -31,8 +35,11 @@ pub enum ApplyError {
     Command { what: String, status: String, stderr: String },
     #[error("{what}: netlink: {message}")]
     Netlink { what: String, message: String },
-    #[error("{device} already holds data ({found}); the profile does not allow wiping it")]
-    DiskHasData { device: String, found: String },
+    /// Data on a disk that may not be wiped; the reason says what was found and what to do.
+    #[error("{0}")]
+    DiskHasData(String),
+    #[error(transparent)]
+    TooSmall(#[from] crate::layout::TooSmall),
     #[error("{0}")]
     Image(String),
 }

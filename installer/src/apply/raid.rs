@@ -19,6 +19,8 @@ pub trait Raid {
     fn wipe(&self, device: &str) -> Result<(), ApplyError>;
     /// Create the array and return its UUID.
     fn create(&self, array: &ArrayPlan) -> Result<String, ApplyError>;
+    /// The UUID of the array `device` is a member of, from its md superblock.
+    fn array_uuid_on(&self, device: &str) -> Option<String>;
 }
 
 /// `mdadm` from the initramfs (or `$PATH`).
@@ -81,6 +83,18 @@ impl Raid for Mdadm {
             status: "ok".into(),
             stderr: format!("no MD_UUID in `mdadm --detail --export`: {detail}"),
         })
+    }
+
+    fn array_uuid_on(&self, device: &str) -> Option<String> {
+        self.examine_uuid(device)
+    }
+}
+
+impl Mdadm {
+    /// `mdadm --examine --export` of a member names its array's UUID.
+    fn examine_uuid(&self, device: &str) -> Option<String> {
+        let out = Command::new(&self.program).args(["--examine", "--export", device]).output().ok()?;
+        out.status.success().then(|| md_uuid(&String::from_utf8_lossy(&out.stdout))).flatten()
     }
 }
 

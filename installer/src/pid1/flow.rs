@@ -1,11 +1,13 @@
 //! One node's provisioning once the hardware is observed: judge, plan, network (bond or fallback), post
-//! the inventory, then `failed` with the problems or the install steps and `ready`. All I/O goes through
-//! the [`Installer`]'s traits, so the whole flow runs against fakes in tests.
+//! the inventory, then `failed` with the problems, or the deploy settings, the install steps, `installed`
+//! (whose answer, the deploy credential, is the installed system's last file) and a reboot into the
+//! installed OS, which reports `ready` itself. All I/O goes through the [`Installer`]'s traits, so the
+//! whole flow runs against fakes in tests.
 
 use hardware_profiles::Profile;
-use rackhand_api::{FailedReport, Inventory, Problem, Severity};
+use rackhand_api::{FailedReport, Inventory, NodeId, PlanResults, Problem, Severity};
 
-use crate::apply::Installer;
+use crate::apply::{Deployment, Installer};
 use crate::console::{Failure, StepState, log_line};
 use crate::judge::judge;
 use crate::plan::{FinishAction, plan};
@@ -13,7 +15,7 @@ use crate::plan::{FinishAction, plan};
 /// What the node ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Installed and reported ready: reboot or power off.
+    /// Installed, bootable and reported: reboot (into the installed OS) or power off.
     Ready(FinishAction),
     /// Stopped: stay on the failure screen. `reported` says whether the boot service heard about it.
     Failed { reason: String, problems: Vec<Problem>, reported: bool },
@@ -25,10 +27,13 @@ pub struct Inputs {
     pub profile: Result<Profile, String>,
     /// The NIC the node PXE-booted from (`rackhand.mac`), for the fallback network.
     pub fallback_nic: Option<String>,
+    /// The boot service's base URL and this node's id (for the installed OS's agent).
+    pub server: String,
+    pub node: NodeId,
 }
 
 pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
-    let Inputs { inventory, profile, fallback_nic } = inputs;
+    let Inputs { inventory, profile, fallback_nic, server, node } = inputs;
     let (verdict_failure, plan) = match &profile {
         Err(why) => (Some((format!("no hardware profile: {why}"), Vec::new())), None),
         Ok(profile) => {
@@ -78,15 +83,31 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         let reason = net.bond_error.unwrap_or_else(|| "the bond was not built".into());
         return report_failure(installer, reason, Vec::new());
     };
-    match installer.install(&plan, bond) {
-        Err(step) => report_failure(installer, format!("{}: {}", step.step, step.reason), Vec::new()),
-        Ok(results) => match installer.reporter.ready(&results) {
-            Ok(()) => {
-                log_line("node ready");
-                Outcome::Ready(plan.finish)
+    let settings = match installer.reporter.deploy_settings() {
+        Ok(settings) => settings,
+        Err(e) => return report_failure(installer, format!("could not get the deploy settings: {e}"), Vec::new()),
+    };
+    let deployment = Deployment { settings: &settings, inventory: &inventory, server: &server, node };
+    let mut built = PlanResults::default();
+    if let Err(step) = installer.install(&plan, bond, &deployment, &mut built) {
+        if let Err(e) = installer.finish_target(None) {
+            log_line(&format!("unmounting the installed system: {e}"));
+        }
+        return report_failure(installer, format!("{}: {}", step.step, step.reason), Vec::new());
+    }
+    match installer.reporter.installed(&built) {
+        Ok(installed) => {
+            if let Err(e) = installer.finish_target(Some(&installed.deploy_credential)) {
+                // The node token is spent: the boot service's first-boot deadline reports this node.
+                log_line(&format!("finishing the installed system: {e}"));
             }
-            Err(e) => fail(installer, format!("installed, but could not report ready: {e}"), Vec::new(), false),
-        },
+            log_line("install done: the installed OS reports ready on its first boot");
+            Outcome::Ready(plan.finish)
+        }
+        Err(e) => {
+            let _ = installer.finish_target(None);
+            report_failure(installer, format!("installed, but could not report it: {e}"), Vec::new())
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 use hardware_profiles::{Profile, load_dir, select};
 use rackhand_api::ImageResult;
 
-use crate::apply::{ApplyError, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork};
+use crate::apply::{
+    ApplyError, ChrootSystem, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork, UtilLinux,
+};
 use crate::console::{Console, Failure, NodeIdentity, StepState, log_line};
 use crate::ipmi::IpmiTool;
 use crate::lldp::RawSocketListener;
@@ -103,6 +105,7 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     let client = Client::new(params.clone(), Backoff::PATIENT);
     let mut image = ServerImage { server: params.server.clone(), keys: opts.keys.clone() };
     let (raid, filesystems) = (Mdadm::default(), Mke2fs::default());
+    let (partitioner, system) = (UtilLinux::default(), ChrootSystem::default());
     let mut installer = Installer {
         network: &network,
         raid: &raid,
@@ -110,8 +113,11 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
         image: &mut image,
         reporter: &client,
         console,
+        partitioner: &partitioner,
+        system: &system,
     };
-    provision(Inputs { inventory, profile, fallback_nic }, &mut installer)
+    let inputs = Inputs { inventory, profile, fallback_nic, server: params.server.clone(), node: params.node };
+    provision(inputs, &mut installer)
 }
 
 fn unreported(console: &mut Console, reason: String) -> Outcome {

@@ -1,10 +1,13 @@
-//! The HTTP client for the node API: `POST /api/v1/nodes/{id}/inventory|events|ready|failed` with the
-//! node token as a bearer token, retrying with backoff while the boot service is unreachable.
+//! The HTTP client for the node API: `GET /api/v1/nodes/{id}/deploy` and
+//! `POST /api/v1/nodes/{id}/inventory|events|installed|failed` with the node token as a bearer token,
+//! retrying with backoff while the boot service is unreachable. The installed OS's agent uses the same
+//! client with its own credentials (`ready`, `health`).
 
 use std::time::Duration;
 
-use rackhand_api::{API_PREFIX, FailedReport, Inventory, PlanResults, ProgressReport};
+use rackhand_api::{API_PREFIX, DeploySettings, FailedReport, Installed, Inventory, PlanResults, ProgressReport};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::BootParams;
@@ -14,7 +17,11 @@ pub trait Reporter {
     /// The inventory, and the profile it was judged against (`None` when no profile matched).
     fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError>;
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError>;
-    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError>;
+    /// How to configure the installed OS (host name, SSH keys, arrays earlier installs built).
+    fn deploy_settings(&self) -> Result<DeploySettings, RegisterError>;
+    /// The install is done and the disks bootable: the node token is spent, the answer carries the
+    /// credential the installed OS reports with.
+    fn installed(&self, results: &PlanResults) -> Result<Installed, RegisterError>;
     fn failed(&self, report: &FailedReport) -> Result<(), RegisterError>;
 }
 
@@ -24,6 +31,8 @@ pub enum RegisterError {
     Unreachable { url: String, attempts: u32, last: String },
     #[error("boot service refused {url}: HTTP {status}: {body}")]
     Rejected { url: String, status: u16, body: String },
+    #[error("boot service answered {url} with something unexpected: {message}")]
+    BadAnswer { url: String, message: String },
 }
 
 /// How often and how long to retry: `first` doubling up to `max`, `attempts` tries in all.
@@ -75,22 +84,46 @@ impl Client {
     }
 
     fn post(&self, what: &str, body: &impl Serialize) -> Result<(), RegisterError> {
-        self.post_with_query(what, &[], body)
+        self.post_with_query(what, &[], body).map(drop)
     }
 
-    fn post_with_query(&self, what: &str, query: &[(&str, &str)], body: &impl Serialize) -> Result<(), RegisterError> {
+    /// POST `body` and read the answer as JSON.
+    pub fn post_for<T: DeserializeOwned>(&self, what: &str, body: &impl Serialize) -> Result<T, RegisterError> {
+        let text = self.post_with_query(what, &[], body)?;
+        serde_json::from_str(&text).map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, what: &str) -> Result<T, RegisterError> {
+        let text = self.send(what, &[], None::<&()>)?;
+        serde_json::from_str(&text).map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
+    }
+
+    fn post_with_query(&self, what: &str, query: &[(&str, &str)], body: &impl Serialize) -> Result<String, RegisterError> {
+        self.send(what, query, Some(body))
+    }
+
+    /// POST `body` (GET without one) with the bearer token, retrying; the answer's text.
+    fn send(&self, what: &str, query: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<String, RegisterError> {
         let url = self.url(what);
         let bearer = format!("Bearer {}", self.params.token.expose());
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.agent.post(&url).header("Authorization", &bearer);
-            let sent = query.iter().fold(request, |r, (k, v)| r.query(*k, *v)).send_json(body);
+            let sent = match body {
+                Some(body) => {
+                    let request = self.agent.post(&url).header("Authorization", &bearer);
+                    query.iter().fold(request, |r, (k, v)| r.query(*k, *v)).send_json(body)
+                }
+                None => {
+                    let request = self.agent.get(&url).header("Authorization", &bearer);
+                    query.iter().fold(request, |r, (k, v)| r.query(*k, *v)).call()
+                }
+            };
             let last = match sent {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     if resp.status().is_success() {
-                        return Ok(());
+                        return Ok(resp.body_mut().read_to_string().unwrap_or_default());
                     }
                     let body = resp.body_mut().read_to_string().unwrap_or_default();
                     if status < 500 {
@@ -113,15 +146,19 @@ impl Client {
 impl Reporter for Client {
     fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError> {
         let query: Vec<(&str, &str)> = profile.map(|p| ("profile", p)).into_iter().collect();
-        self.post_with_query("inventory", &query, inventory)
+        self.post_with_query("inventory", &query, inventory).map(drop)
     }
 
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {
         self.post("events", report)
     }
 
-    fn ready(&self, results: &PlanResults) -> Result<(), RegisterError> {
-        self.post("ready", results)
+    fn deploy_settings(&self) -> Result<DeploySettings, RegisterError> {
+        self.get_json("deploy")
+    }
+
+    fn installed(&self, results: &PlanResults) -> Result<Installed, RegisterError> {
+        self.post_for("installed", results)
     }
 
     fn failed(&self, report: &FailedReport) -> Result<(), RegisterError> {

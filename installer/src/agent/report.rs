@@ -1,0 +1,233 @@
+//! The installed OS's report of itself, and what is wrong with it, from what it observed and what it was
+//! built as ([`AgentConfig`]). Pure.
+
+use std::net::Ipv4Addr;
+
+use rackhand_api::{OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport, Problem, Severity};
+
+use super::observe::{SeenArray, SeenBond, bond_mode_name};
+use crate::layout::parent_disk;
+use crate::os_config::AgentConfig;
+
+/// Everything observed, for [`build_report`].
+pub struct Seen {
+    pub hostname: String,
+    pub kernel: String,
+    pub arrays: Vec<SeenArray>,
+    /// Disk kernel name → serial.
+    pub disks: Vec<(String, Option<String>)>,
+    pub bond: Option<SeenBond>,
+    pub ssh_host_keys: Vec<String>,
+    pub addresses: Vec<Ipv4Addr>,
+}
+
+fn same_uuid(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    digits(a) == digits(b)
+}
+
+pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
+    let bay_of = |member: &str| {
+        let disk = parent_disk(member);
+        let serial = seen.disks.iter().find(|(name, _)| name == disk)?.1.as_deref()?;
+        config.bays.iter().find(|b| b.serial == serial).map(|b| b.bay)
+    };
+    let class_of = |bay: u32| config.bays.iter().find(|b| b.bay == bay).map_or("disk", |b| b.class.as_str());
+    let mut problems = Vec::new();
+    let mut arrays = Vec::new();
+    for expected in &config.arrays {
+        let Some(array) = seen.arrays.iter().find(|a| a.uuid.as_deref().is_some_and(|u| same_uuid(u, &expected.uuid)))
+        else {
+            problems.push(Problem {
+                severity: Severity::Blocking,
+                part: expected.device.clone(),
+                message: format!("{} (UUID {}) is not running", expected.device, expected.uuid),
+                fix: "check that its disks are seated (bays in the node record), then reboot the server".into(),
+            });
+            continue;
+        };
+        let members: Vec<OsArrayMember> = array
+            .members
+            .iter()
+            .map(|(device, state)| OsArrayMember { device: device.clone(), bay: bay_of(device), state: state.clone() })
+            .collect();
+        let working = members.iter().filter(|m| m.state.split(',').any(|s| s == "in_sync")).count();
+        let missing_bays: Vec<u32> =
+            expected.bays.iter().copied().filter(|bay| !members.iter().any(|m| m.bay == Some(*bay))).collect();
+        let degraded = working < array.raid_disks as usize || !missing_bays.is_empty();
+        let left: Vec<String> = members.iter().filter_map(|m| m.bay).map(|b| format!("bay {b}")).collect();
+        for bay in &missing_bays {
+            let class = class_of(*bay);
+            problems.push(Problem {
+                severity: Severity::Warning,
+                part: format!("bay {bay}"),
+                message: format!(
+                    "{} ({}) is degraded: the {class} in bay {bay} is missing; it runs on {}",
+                    expected.device,
+                    array.level,
+                    if left.is_empty() { "no disk".to_owned() } else { left.join(", ") }
+                ),
+                fix: format!(
+                    "insert a working {class} of at least the same size in bay {bay}, then add it back to the array \
+                     (`mdadm {} --add` its RAID partition); until then a second failure loses the array",
+                    expected.device
+                ),
+            });
+        }
+        arrays.push(OsArray {
+            device: format!("/dev/{}", array.name),
+            uuid: expected.uuid.clone(),
+            level: array.level.clone(),
+            state: array.state.clone(),
+            degraded,
+            members,
+            missing_bays,
+        });
+    }
+    let bond = config.bond.as_ref().zip(seen.bond.as_ref()).map(|(expected, bond)| {
+        for leg in &expected.legs {
+            let slave = bond.slaves.iter().find(|(_, mac, _)| *mac == Some(leg.mac));
+            if slave.is_some_and(|(_, _, up)| *up) {
+                continue;
+            }
+            let name = slave.map_or_else(|| leg.mac.to_string(), |(n, _, _)| format!("{n} ({})", leg.mac));
+            let cable = match (&leg.switch, &leg.port) {
+                (Some(switch), Some(port)) => format!("check its cable to switch {switch} port {port}"),
+                _ => "check its cable and the switch port".to_owned(),
+            };
+            problems.push(Problem {
+                severity: Severity::Warning,
+                part: format!("NIC {name}"),
+                message: format!("{} leg {name} has no link: the server has lost network redundancy", expected.name),
+                fix: cable,
+            });
+        }
+        OsBond {
+            name: expected.name.clone(),
+            mode: bond_mode_name(&bond.mode),
+            active: bond.active.clone(),
+            slaves: bond
+                .slaves
+                .iter()
+                .filter_map(|(name, mac, up)| Some(OsBondSlave { name: name.clone(), mac: (*mac)?, link_up: *up }))
+                .collect(),
+        }
+    });
+    OsReport {
+        hostname: seen.hostname.clone(),
+        kernel: seen.kernel.clone(),
+        arrays,
+        bond,
+        ssh_host_keys: seen.ssh_host_keys.clone(),
+        addresses: seen.addresses.clone(),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rackhand_api::{MacAddr, NodeId};
+
+    use super::*;
+    use crate::os_config::{BayDisk, ExpectedArray, ExpectedBond, ExpectedLeg};
+
+    fn mac(last: u8) -> MacAddr {
+        MacAddr::new([0x52, 0x54, 0, 0x7a, 1, last])
+    }
+
+    fn config() -> AgentConfig {
+        let bay = |serial: &str, bay, class: &str| BayDisk { serial: serial.into(), bay, class: class.into() };
+        AgentConfig {
+            server: "http://10.77.0.1:8080".into(),
+            node: NodeId(7),
+            bays: vec![bay("S0", 0, "SSD"), bay("S1", 1, "SSD"), bay("H2", 2, "HDD"), bay("H3", 3, "HDD")],
+            arrays: vec![
+                ExpectedArray { uuid: "aa:bb".into(), device: "/dev/md0".into(), bays: vec![0, 1] },
+                ExpectedArray { uuid: "cc:dd".into(), device: "/dev/md1".into(), bays: vec![2, 3] },
+            ],
+            bond: Some(ExpectedBond {
+                name: "bond0".into(),
+                legs: vec![
+                    ExpectedLeg { mac: mac(1), switch: Some("sw-a".into()), port: Some("Ethernet1".into()) },
+                    ExpectedLeg { mac: mac(2), switch: Some("sw-b".into()), port: Some("Ethernet1".into()) },
+                ],
+            }),
+        }
+    }
+
+    fn array(name: &str, uuid: &str, members: &[&str]) -> SeenArray {
+        SeenArray {
+            name: name.into(),
+            uuid: Some(uuid.into()),
+            level: "raid1".into(),
+            state: "clean".into(),
+            raid_disks: 2,
+            members: members.iter().map(|m| ((*m).into(), "in_sync".into())).collect(),
+        }
+    }
+
+    fn seen(os_members: &[&str], disks: &[(&str, &str)], second_leg_up: bool) -> Seen {
+        Seen {
+            hostname: "rack1-u2".into(),
+            kernel: "6.1.0-28-amd64".into(),
+            arrays: vec![array("md127", "AA-BB", os_members), array("md126", "ccdd", &["sdc", "sdd"])],
+            disks: disks.iter().map(|(n, s)| ((*n).into(), Some((*s).into()))).collect(),
+            bond: Some(SeenBond {
+                mode: "fault-tolerance (active-backup)".into(),
+                active: Some("enp0s2".into()),
+                slaves: vec![("enp0s2".into(), Some(mac(1)), true), ("enp0s3".into(), Some(mac(2)), second_leg_up)],
+            }),
+            ssh_host_keys: vec!["ED25519 SHA256:abc".into()],
+            addresses: vec![Ipv4Addr::new(10, 77, 0, 101)],
+        }
+    }
+
+    const ALL_DISKS: [(&str, &str); 4] = [("sda", "S0"), ("sdb", "S1"), ("sdc", "H2"), ("sdd", "H3")];
+
+    #[test]
+    fn a_healthy_server_reports_arrays_by_bay_and_both_legs_without_problems() {
+        let report = build_report(&seen(&["sda3", "sdb3"], &ALL_DISKS, true), &config());
+        assert_eq!(report.problems, []);
+        let md0 = &report.arrays[0];
+        assert_eq!((md0.device.as_str(), md0.uuid.as_str(), md0.degraded), ("/dev/md127", "aa:bb", false));
+        let bays: Vec<Option<u32>> = md0.members.iter().map(|m| m.bay).collect();
+        assert_eq!(bays, [Some(0), Some(1)]);
+        let bond = report.bond.unwrap();
+        assert_eq!((bond.mode.as_str(), bond.active.as_deref(), bond.slaves.len()), ("active-backup", Some("enp0s2"), 2));
+    }
+
+    #[test]
+    fn a_pulled_ssd_is_named_by_its_bay_with_the_fix() {
+        // Bay 0 is gone: the kernel now calls bay 1's SSD `sda`.
+        let disks = [("sda", "S1"), ("sdb", "H2"), ("sdc", "H3")];
+        let mut seen = seen(&["sda3"], &disks, true);
+        seen.arrays[1].members = vec![("sdb".into(), "in_sync".into()), ("sdc".into(), "in_sync".into())];
+        let report = build_report(&seen, &config());
+        let md0 = &report.arrays[0];
+        assert!(md0.degraded);
+        assert_eq!(md0.missing_bays, [0]);
+        assert_eq!(md0.members[0].bay, Some(1));
+        assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+        let problem = &report.problems[0];
+        assert_eq!(problem.part, "bay 0");
+        assert!(problem.message.contains("the SSD in bay 0 is missing; it runs on bay 1"), "{}", problem.message);
+        assert!(problem.fix.starts_with("insert a working SSD"), "{}", problem.fix);
+    }
+
+    #[test]
+    fn a_bond_leg_without_link_names_its_switch_port() {
+        let report = build_report(&seen(&["sda3", "sdb3"], &ALL_DISKS, false), &config());
+        assert_eq!(report.problems.len(), 1);
+        assert_eq!(report.problems[0].part, "NIC enp0s3 (52:54:00:7a:01:02)");
+        assert_eq!(report.problems[0].fix, "check its cable to switch sw-b port Ethernet1");
+    }
+
+    #[test]
+    fn an_array_that_did_not_assemble_is_a_problem() {
+        let mut seen = seen(&["sda3", "sdb3"], &ALL_DISKS, true);
+        seen.arrays.remove(1);
+        let report = build_report(&seen, &config());
+        assert_eq!(report.arrays.len(), 1);
+        assert_eq!(report.problems[0].part, "/dev/md1");
+    }
+}
