@@ -42,13 +42,21 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
     )
 }
 
-/// The node is ready: leave the network boot and start from the first local disk.
-pub fn local_disk(node: &NodeRecord, mac: MacAddr) -> String {
+/// The install is done: leave the network boot and start the installed OS from the local disk, under
+/// either firmware. BIOS: `sanboot` the first disk, and if that fails `exit 1` back to the BIOS, which
+/// tries its next boot device. UEFI: `exit 1` at once: a non-zero status makes the boot manager go on to
+/// the next boot option (the disk), where EDK2's BDS stops at its boot menu after an option that returned
+/// success.
+pub fn handover(node: &NodeRecord, mac: MacAddr) -> String {
+    let name = node.hostname.clone().unwrap_or_else(|| mac.to_string());
     format!(
         "#!ipxe\n\
-         # Rackhand: node {id} ({mac}) is ready\n\
-         echo Rackhand: node {id} is ready, booting from its local disk\n\
-         sanboot --no-describe --drive 0x80 || exit 0\n",
+         # Rackhand: node {id} ({mac}) hands over to its local disk\n\
+         echo Rackhand: node {id} ({name}) installed, booting from its local disk\n\
+         iseq ${{platform}} efi && goto efi ||\n\
+         sanboot --no-describe --drive 0x80 || exit 1\n\
+         :efi\n\
+         exit 1\n",
         id = node.id,
     )
 }
@@ -82,6 +90,8 @@ mod tests {
             inventory: None,
             failure: None,
             results: None,
+            os: None,
+            deadline: None,
             created_at: now,
             updated_at: now,
             events: vec![],
@@ -120,8 +130,25 @@ mod tests {
     }
 
     #[test]
-    fn ready_nodes_boot_their_disk_and_strangers_are_told_why() {
-        assert!(local_disk(&node(), MAC).contains("sanboot --no-describe --drive 0x80"));
+    fn the_handover_boots_the_disk_under_bios_and_leaves_uefi_to_its_next_boot_option() {
+        let mut node = node();
+        node.hostname = Some("rack1-u2".into());
+        assert_eq!(
+            handover(&node, MAC),
+            "#!ipxe\n\
+             # Rackhand: node 7 (52:54:00:00:00:07) hands over to its local disk\n\
+             echo Rackhand: node 7 (rack1-u2) installed, booting from its local disk\n\
+             iseq ${platform} efi && goto efi ||\n\
+             sanboot --no-describe --drive 0x80 || exit 1\n\
+             :efi\n\
+             exit 1\n"
+        );
+        node.hostname = None;
+        assert!(handover(&node, MAC).contains("echo Rackhand: node 7 (52:54:00:00:00:07) installed,"));
+    }
+
+    #[test]
+    fn strangers_are_told_why() {
         let script = not_enrolled(MAC);
         assert!(script.contains("52:54:00:00:00:07 is not registered"));
         assert!(!script.contains("kernel"));

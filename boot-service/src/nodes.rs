@@ -1,18 +1,22 @@
-//! The node service: the lifecycle rules on top of the store. Every state change goes through
-//! [`NodeState::transition`] and is stored with its event; node tokens are minted here, only their hash
-//! is kept, and they stop working once the node is ready or failed.
+//! The node service: the store, a write lock, and the lifecycle decisions of [`lifecycle::decide`]. Each
+//! call reads the node, decides, mints the credential the decision asks for (only its hash is stored), and
+//! writes the change with its event. Credentials are returned to the caller once and never logged.
+
+pub mod lifecycle;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use rackhand_api::{
-    EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, PlanResults, ProgressReport,
-    RegisterNode, Stage, TransitionError,
+    AgentCredential, DeploySettings, FailedReport, Installed, Inventory, MacAddr, NodeId, NodeRecord, OsReport,
+    PlanResults, ProgressReport, RegisterNode, TransitionError,
 };
 
-use crate::store::{NewNode, NodeChange, Store, StoreError, StoredNode};
+use crate::config::DeployConfig;
+use crate::store::{NewNode, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
+use lifecycle::{Decision, Input, Script};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -22,7 +26,7 @@ pub enum NodeError {
     NotFound(NodeId),
     #[error("MAC {0} is already registered")]
     MacTaken(MacAddr),
-    #[error("node token missing, wrong, or no longer valid")]
+    #[error("credential missing, wrong, or not valid for this node in its current state")]
     Unauthorized,
     #[error("node {node}: {source}")]
     Transition { node: NodeId, source: TransitionError },
@@ -36,19 +40,20 @@ pub enum NodeError {
 pub enum BootAction {
     /// Boot the installer with this one-time token.
     Install { node: NodeRecord, token: Secret },
-    /// The node is ready: boot its local disk.
-    LocalDisk { node: NodeRecord },
+    /// The install is done (the node waits for its OS, or is ready): hand over to the local disk.
+    Handover { node: NodeRecord },
 }
 
 pub struct Nodes {
     store: Arc<dyn Store>,
+    deploy: DeployConfig,
     /// Serialises read-decide-write sequences so two requests for one node cannot interleave.
     write: Mutex<()>,
 }
 
 impl Nodes {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, write: Mutex::new(()) }
+    pub fn new(store: Arc<dyn Store>, deploy: DeployConfig) -> Self {
+        Self { store, deploy, write: Mutex::new(()) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -101,50 +106,25 @@ impl Nodes {
         Ok(self.store.create_node(new, Timestamp::now())?.record)
     }
 
-    /// A node's PXE boot asks for its script: ready nodes boot their disk, every other node (re)starts the
-    /// installer with a fresh token, which replaces any earlier one.
+    /// A node's PXE boot asks for its script: a node whose install is done is handed over to its disk
+    /// (`rebooting → first_boot` the first time), every other node (re)starts the installer with a fresh
+    /// token, which replaces any earlier one.
     pub fn pxe_boot(&self, mac: MacAddr, client_ip: Option<Ipv4Addr>) -> Result<Option<BootAction>, NodeError> {
         let _g = self.guard();
         let Some(node) = self.store.node_by_mac(mac)? else { return Ok(None) };
-        let record = node.record;
-        if record.state == NodeState::Ready {
-            return Ok(Some(BootAction::LocalDisk { node: record }));
-        }
-        self.check(record.id, record.state, NodeState::Booting)?;
-        let token = token::new_node_token();
-        let change = NodeChange {
-            state: Some(NodeState::Booting),
-            ipv4: client_ip,
-            failure: Some(None),
-            token_hash: Some(Some(token::hash_token(token.expose()))),
-            event: Some(EventKind::Transition {
-                from: Some(record.state),
-                to: NodeState::Booting,
-                reason: Some("PXE boot: installer script served".into()),
-            }),
-            ..NodeChange::default()
-        };
-        let node = self.store.update_node(record.id, change, Timestamp::now())?;
-        Ok(Some(BootAction::Install { node: node.record, token }))
+        let now = Timestamp::now();
+        let decision = lifecycle::decide(&node, Input::PxeBoot { client_ip }, now, &self.deploy)?;
+        let script = decision.script;
+        let (node, token) = self.apply(node, decision, now)?;
+        Ok(Some(match (script, token) {
+            (Some(Script::Installer), Some(token)) => BootAction::Install { node, token },
+            _ => BootAction::Handover { node },
+        }))
     }
 
     /// Admin: send a ready or failed node back through the installer on its next boot.
     pub fn reprovision(&self, id: NodeId) -> Result<NodeRecord, NodeError> {
-        let _g = self.guard();
-        let node = self.load(id)?;
-        node.record.state.reprovision().map_err(|source| NodeError::Transition { node: id, source })?;
-        let change = NodeChange {
-            state: Some(NodeState::Booting),
-            failure: Some(None),
-            token_hash: Some(None),
-            event: Some(EventKind::Transition {
-                from: Some(node.record.state),
-                to: NodeState::Booting,
-                reason: Some("reprovision requested by admin".into()),
-            }),
-            ..NodeChange::default()
-        };
-        Ok(self.store.update_node(id, change, Timestamp::now())?.record)
+        Ok(self.run(id, Input::Reprovision)?.0)
     }
 
     /// The installer posts what it observed: `booting → inspecting` (re-posting while inspecting is fine).
@@ -157,87 +137,102 @@ impl Nodes {
         inventory: Inventory,
         matched_profile: Option<String>,
     ) -> Result<NodeRecord, NodeError> {
-        let _g = self.guard();
-        let node = self.authenticate(id, presented)?;
-        if let Some(name) = matched_profile.as_deref().filter(|name| !rackhand_api::is_profile_name(name)) {
-            return Err(NodeError::Invalid(rackhand_api::profile_name_rule(name)));
-        }
-        let profile = matched_profile.filter(|_| node.record.profile.is_none());
-        let mut change = NodeChange { inventory: Some(inventory), profile, ..NodeChange::default() };
-        if node.record.state != NodeState::Inspecting {
-            self.check(id, node.record.state, NodeState::Inspecting)?;
-            change.state = Some(NodeState::Inspecting);
-            change.event = Some(transition(node.record.state, NodeState::Inspecting, "inventory received"));
-        }
-        Ok(self.store.update_node(id, change, Timestamp::now())?.record)
+        Ok(self.run(id, Input::Inventory { token: presented, inventory, matched_profile })?.0)
     }
 
     /// A progress report; the first `install` one moves `inspecting → installing`.
     pub fn post_progress(&self, id: NodeId, presented: &str, report: ProgressReport) -> Result<NodeRecord, NodeError> {
-        let _g = self.guard();
-        let node = self.authenticate(id, presented)?;
-        let now = Timestamp::now();
-        if report.stage == Stage::Install && node.record.state == NodeState::Inspecting {
-            self.check(id, node.record.state, NodeState::Installing)?;
-            let change = NodeChange {
-                state: Some(NodeState::Installing),
-                event: Some(transition(NodeState::Inspecting, NodeState::Installing, "install started")),
-                ..NodeChange::default()
-            };
-            self.store.update_node(id, change, now)?;
-        }
-        let change = NodeChange { event: Some(EventKind::Progress(report)), ..NodeChange::default() };
-        Ok(self.store.update_node(id, change, now)?.record)
+        Ok(self.run(id, Input::Progress { token: presented, report })?.0)
     }
 
-    /// The install finished: `installing → ready`; the token dies with it.
-    pub fn mark_ready(&self, id: NodeId, presented: &str, results: PlanResults) -> Result<NodeRecord, NodeError> {
-        let _g = self.guard();
-        let node = self.authenticate(id, presented)?;
-        self.check(id, node.record.state, NodeState::Ready)?;
-        let change = NodeChange {
-            state: Some(NodeState::Ready),
-            results: Some(results),
-            token_hash: Some(None),
-            event: Some(transition(node.record.state, NodeState::Ready, "install complete")),
-            ..NodeChange::default()
-        };
-        Ok(self.store.update_node(id, change, Timestamp::now())?.record)
+    /// How the installer configures the installed OS (node token).
+    pub fn deploy_settings(&self, id: NodeId, presented: &str) -> Result<DeploySettings, NodeError> {
+        lifecycle::deploy_settings(&self.load(id)?, presented, &self.deploy)
+    }
+
+    /// The install finished: `installing → rebooting`, with a deadline; the node token dies, and the
+    /// installed OS's one-time deploy credential is minted.
+    pub fn mark_installed(
+        &self,
+        id: NodeId,
+        presented: &str,
+        results: PlanResults,
+    ) -> Result<(NodeRecord, Installed), NodeError> {
+        let (node, credential) = self.run(id, Input::Installed { token: presented, results })?;
+        let deploy_credential = credential.expect("installed mints a deploy credential").expose().to_owned();
+        Ok((node, Installed { deploy_credential }))
+    }
+
+    /// The installed OS reported in with its deploy credential: `rebooting | first_boot → ready`; the
+    /// credential is spent, and the agent token for its later reports is minted.
+    pub fn mark_ready(
+        &self,
+        id: NodeId,
+        presented: &str,
+        report: OsReport,
+    ) -> Result<(NodeRecord, AgentCredential), NodeError> {
+        let (node, credential) = self.run(id, Input::Ready { credential: presented, report })?;
+        let agent_token = credential.expect("ready mints an agent token").expose().to_owned();
+        Ok((node, AgentCredential { agent_token }))
+    }
+
+    /// A ready node's agent reports on its OS (agent token): the latest report is kept.
+    pub fn post_health(&self, id: NodeId, presented: &str, report: OsReport) -> Result<NodeRecord, NodeError> {
+        Ok(self.run(id, Input::Health { token: presented, report })?.0)
     }
 
     /// The install stopped: `failed(reason, problems)`; the token dies with it.
     pub fn mark_failed(&self, id: NodeId, presented: &str, report: FailedReport) -> Result<NodeRecord, NodeError> {
+        Ok(self.run(id, Input::Failed { token: presented, report })?.0)
+    }
+
+    /// Fail every node whose deadline passed by `now`, with the deadline's reason; returns them.
+    pub fn expire_deadlines(&self, now: Timestamp) -> Result<Vec<NodeRecord>, NodeError> {
         let _g = self.guard();
-        let node = self.authenticate(id, presented)?;
-        self.check(id, node.record.state, NodeState::Failed)?;
-        let change = NodeChange {
-            state: Some(NodeState::Failed),
-            token_hash: Some(None),
-            event: Some(EventKind::Transition {
-                from: Some(node.record.state),
-                to: NodeState::Failed,
-                reason: Some(report.reason.clone()),
-            }),
-            failure: Some(Some(report)),
-            ..NodeChange::default()
-        };
-        Ok(self.store.update_node(id, change, Timestamp::now())?.record)
+        let mut failed = Vec::new();
+        for node in self.store.nodes()? {
+            if lifecycle::expired(&node.record, now).is_some() {
+                let decision = lifecycle::decide(&node, Input::DeadlinePassed, now, &self.deploy)?;
+                failed.push(self.apply(node, decision, now)?.0);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Read, decide and write one node under the write lock.
+    fn run(&self, id: NodeId, input: Input) -> Result<(NodeRecord, Option<Secret>), NodeError> {
+        let _g = self.guard();
+        let node = self.load(id)?;
+        let now = Timestamp::now();
+        let decision = lifecycle::decide(&node, input, now, &self.deploy)?;
+        self.apply(node, decision, now)
+    }
+
+    /// Mint the credential the decision asks for (its hash goes into the first change) and write the
+    /// changes; the node as it is afterwards, and the minted secret.
+    fn apply(
+        &self,
+        node: StoredNode,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<(NodeRecord, Option<Secret>), NodeError> {
+        let mut changes = decision.changes;
+        let secret = decision.mint.map(|kind| {
+            let secret = token::new_secret();
+            if let Some(first) = changes.first_mut() {
+                kind.store_hash(first, token::hash_token(secret.expose()));
+            }
+            secret
+        });
+        let mut record = node.record;
+        for change in changes {
+            record = self.store.update_node(record.id, change, now)?.record;
+        }
+        Ok((record, secret))
     }
 
     fn load(&self, id: NodeId) -> Result<StoredNode, NodeError> {
         self.store.node(id)?.ok_or(NodeError::NotFound(id))
-    }
-
-    /// The node exists, is in a state that accepts its token, and `presented` is that token.
-    fn authenticate(&self, id: NodeId, presented: &str) -> Result<StoredNode, NodeError> {
-        let node = self.load(id)?;
-        let valid = node.record.state.accepts_node_token()
-            && node.token_hash.as_deref().is_some_and(|hash| token::token_matches_hash(presented, hash));
-        if valid { Ok(node) } else { Err(NodeError::Unauthorized) }
-    }
-
-    fn check(&self, node: NodeId, from: NodeState, to: NodeState) -> Result<(), NodeError> {
-        from.transition(to).map(drop).map_err(|source| NodeError::Transition { node, source })
     }
 }
 
@@ -259,10 +254,6 @@ impl crate::dhcp::NodeDirectory for Nodes {
             tracing::error!(%mac, %err, "auto-enrolment failed");
         }
     }
-}
-
-fn transition(from: NodeState, to: NodeState, reason: &str) -> EventKind {
-    EventKind::Transition { from: Some(from), to, reason: Some(reason.into()) }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! Wiring: open the store, bind every listener, and run DHCP, TFTP and HTTP until shutdown.
+//! Wiring: open the store, bind every listener, and run DHCP, TFTP and HTTP until shutdown, with the
+//! deadline check beside them.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use jiff::Timestamp;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +28,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
         }
     };
-    let nodes = Arc::new(Nodes::new(store.clone()));
+    let nodes = Arc::new(Nodes::new(store.clone(), config.deploy.clone()));
     let mut registry = Registry::default();
     let metrics = ServiceMetrics::register(&mut registry);
     let dhcp_metrics = DhcpMetrics::register(&mut registry);
@@ -74,6 +77,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         tokio::spawn(crate::ra::serve(config.dhcp.interfaces.clone(), stop.clone().cancelled_owned()));
     }
 
+    tokio::spawn(watch_deadlines(nodes.clone(), config.deploy.deadline_check_interval, stop.clone()));
+
     let watcher = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -89,4 +94,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     stop.cancel();
     result
+}
+
+/// Every `every`, fail the nodes whose deadline passed (the decision is `nodes::lifecycle::expired` and
+/// `decide`); until `stop`.
+pub async fn watch_deadlines(nodes: Arc<Nodes>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let nodes = nodes.clone();
+        match tokio::task::spawn_blocking(move || nodes.expire_deadlines(Timestamp::now())).await {
+            Ok(Ok(failed)) => {
+                for node in failed {
+                    let reason = node.failure.as_ref().map(|f| f.reason.as_str());
+                    tracing::warn!(node = %node.id, reason, "deadline passed: node failed");
+                }
+            }
+            Ok(Err(err)) => tracing::error!(%err, "checking deadlines failed"),
+            Err(err) => tracing::error!(%err, "deadline check panicked"),
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Secrets: the admin token from the config and the one-time node tokens. A secret never prints:
-//! its `Debug` is redacted, and only a BLAKE3 hash of a node token is stored.
+//! Secrets: the admin token from the config and the credentials minted for nodes (the installer's node
+//! token, the installed OS's deploy credential and agent token). A secret never prints: its `Debug` is
+//! redacted, and only a BLAKE3 hash of a minted credential is stored.
 
 use std::fmt;
 
@@ -32,14 +33,14 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A fresh one-time node token: 32 random bytes, hex.
-pub fn new_node_token() -> Secret {
+/// A fresh credential for a node: 32 random bytes, hex.
+pub fn new_secret() -> Secret {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     Secret(hex::encode(bytes))
 }
 
-/// What the store keeps of a node token.
+/// What the store keeps of a minted credential.
 pub fn hash_token(token: &str) -> String {
     blake3::hash(token.as_bytes()).to_hex().to_string()
 }
@@ -63,7 +64,7 @@ mod tests {
 
     #[test]
     fn node_tokens_are_unique_and_verified_by_hash() {
-        let (a, b) = (new_node_token(), new_node_token());
+        let (a, b) = (new_secret(), new_secret());
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 64);
         let stored = hash_token(a.expose());

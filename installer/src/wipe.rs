@@ -41,7 +41,9 @@ pub fn decide_wipe(
     let arrays: Vec<&str> = found.iter().filter_map(|f| f.md_uuid.as_deref()).collect();
     let ours = !arrays.is_empty() && arrays.iter().all(|uuid| owned_arrays.iter().any(|o| same_uuid(o, uuid)));
     if ours {
-        return WipeDecision::Wipe { because: format!("{disk} holds arrays this node's earlier install built ({what})") };
+        return WipeDecision::Wipe {
+            because: format!("{disk} holds arrays this node's earlier install built ({what})"),
+        };
     }
     if profile_wipes {
         return WipeDecision::Wipe { because: format!("{disk} holds {what}; profile {profile} says wipe = true") };
@@ -58,7 +60,8 @@ pub fn decide_wipe(
 
 /// md prints UUIDs as `a:b:c:d`, other tools with dashes; compare the hex digits.
 fn same_uuid(a: &str, b: &str) -> bool {
-    let digits = |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    let digits =
+        |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
     digits(a) == digits(b)
 }
 
@@ -112,6 +115,9 @@ mod tests {
     #[test]
     fn one_foreign_array_among_ours_is_foreign() {
         let found = [md("/dev/sda3", OURS), md("/dev/sda4", "aaaaaaaa:bbbbbbbb:cccccccc:dddddddd")];
-        assert!(matches!(decide_wipe("/dev/sda", None, &found, &[OURS.into()], false, "lab"), WipeDecision::Refuse { .. }));
+        assert!(matches!(
+            decide_wipe("/dev/sda", None, &found, &[OURS.into()], false, "lab"),
+            WipeDecision::Refuse { .. }
+        ));
     }
 }

@@ -11,8 +11,8 @@ use installer::apply::fake::{
     FAKE_DEPLOY_CREDENTIAL, FakeFilesystems, FakeImage, FakeNetwork, FakePartitioner, FakeRaid, FakeSystem, Posted,
     RecordingReporter,
 };
-use installer::os_config::{DEPLOY_CREDENTIAL, OsFile};
 use installer::console::{Console, StepState};
+use installer::os_config::{DEPLOY_CREDENTIAL, OsFile};
 use installer::pid1::{Inputs, Outcome, provision};
 use installer::plan::FinishAction;
 use rackhand_api::{DeploySettings, NodeId, Stage, StepStatus};
@@ -167,7 +167,9 @@ fn a_healthy_node_is_bonded_raided_imaged_made_bootable_and_reported_installed()
     let n = r.system.len();
     assert_eq!(r.system[n - 2..], [format!("write {DEPLOY_CREDENTIAL}"), "unmount".to_owned()]);
     let credential = r.files.last().unwrap();
-    assert!(matches!(credential, OsFile::Write { contents, mode: 0o600, .. } if contents.trim() == FAKE_DEPLOY_CREDENTIAL));
+    assert!(
+        matches!(credential, OsFile::Write { contents, mode: 0o600, .. } if contents.trim() == FAKE_DEPLOY_CREDENTIAL)
+    );
     for step in ["inspect", "bond", "raid md0", "raid md1", "format md1", "image", "boot"] {
         assert_eq!(r.console.state.step_state(step), Some(StepState::Done), "{step}");
     }
@@ -256,6 +258,10 @@ fn nothing_is_made_bootable_when_the_image_fails() {
     assert_eq!(r.parts, ["announce /dev/sda", "announce /dev/sdb"], "no partition table written");
     assert_eq!(r.system, ["unmount"], "the installed system was never mounted or touched");
     assert!(!r.posted.iter().any(|p| matches!(p, Posted::Installed(_))));
+    // What it built is reported with the failure, so the retry may wipe it.
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    let built: Vec<&str> = report.built.iter().flat_map(|b| &b.arrays).map(|a| a.uuid.as_str()).collect();
+    assert_eq!(built, ["fake-uuid-md0", "fake-uuid-md1"]);
 }
 
 #[test]
@@ -299,7 +305,9 @@ fn a_reinstall_wipes_the_arrays_this_node_built_and_nothing_else() {
     };
     let r = run_with_settings(settings(&owned));
     assert!(matches!(r.outcome, Outcome::Ready(_)), "{:?}", r.posted.last());
-    for wiped in ["wipe /dev/sda", "wipe /dev/sda3", "wipe /dev/sdb", "wipe /dev/sdb3", "wipe /dev/sdc", "wipe /dev/sdd"] {
+    for wiped in
+        ["wipe /dev/sda", "wipe /dev/sda3", "wipe /dev/sdb", "wipe /dev/sdb3", "wipe /dev/sdc", "wipe /dev/sdd"]
+    {
         assert!(r.raid.contains(&wiped.to_owned()), "{wiped}: {:?}", r.raid);
     }
     // The same disks for a node that did not build them: refused, nothing wiped.

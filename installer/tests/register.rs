@@ -55,7 +55,9 @@ fn serve(statuses: Vec<u16>, extra: usize) -> (SocketAddr, Arc<Mutex<Vec<Request
             let status = statuses.get(i).copied().unwrap_or(200);
             let text = match status {
                 200 if line.contains("/installed ") => "{\"deploy_credential\":\"d3pl0y\"}",
-                200 if line.contains("/deploy ") => "{\"hostname\":\"rack1-u2\",\"ssh_authorized_keys\":[\"ssh-ed25519 AAAA ops\"]}",
+                200 if line.contains("/deploy ") => {
+                    "{\"hostname\":\"rack1-u2\",\"ssh_authorized_keys\":[\"ssh-ed25519 AAAA ops\"]}"
+                }
                 200 => "{}",
                 _ => "{\"error\":\"nope\"}",
             };
@@ -100,7 +102,7 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
     };
     client.progress(&progress).unwrap();
     assert_eq!(client.installed(&PlanResults::default()).unwrap().deploy_credential, "d3pl0y");
-    let failed = FailedReport { reason: "r".into(), problems: vec![Problem::blocking("PSU 2", "m", "f")] };
+    let failed = FailedReport { reason: "r".into(), problems: vec![Problem::blocking("PSU 2", "m", "f")], built: None };
     client.failed(&failed).unwrap();
     let seen = seen.lock().unwrap().clone();
     let lines: Vec<&str> = seen.iter().map(|r| r.line.as_str()).collect();
@@ -165,7 +167,7 @@ fn the_service_coming_up_late_is_waited_for_with_real_delays() {
     });
     let backoff = Backoff { attempts: 10, first: Duration::from_millis(50), max: Duration::from_millis(100) };
     Client::new(params(format!("http://{addr}")), backoff)
-        .failed(&FailedReport { reason: "x".into(), problems: vec![] })
+        .failed(&FailedReport { reason: "x".into(), problems: vec![], built: None })
         .unwrap();
     late.join().unwrap();
 }

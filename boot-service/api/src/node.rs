@@ -290,7 +290,7 @@ mod tests {
             profile: Some("qemu-lab".into()),
             ipv4: None,
             inventory: None,
-            failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![] }),
+            failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None }),
             results: None,
             os: None,
             deadline: None,

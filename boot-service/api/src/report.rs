@@ -28,6 +28,10 @@ pub struct FailedReport {
     pub reason: String,
     #[serde(default)]
     pub problems: Vec<Problem>,
+    /// What the failed install had built before it stopped (arrays, with their UUIDs): the boot service
+    /// keeps it as the node's results, so a retry may wipe what this node itself built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<PlanResults>,
 }
 
 /// Which half of the installer a progress report belongs to. The first `install` report moves the node

@@ -1,11 +1,13 @@
 //! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`].
 
+mod deploy;
 mod validate;
 pub mod wire;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use rackhand_api::MacAddr;
@@ -25,6 +27,32 @@ pub struct Config {
     pub boot: BootConfig,
     pub store: StoreConfig,
     pub dhcp: DhcpConfig,
+    pub deploy: DeployConfig,
+}
+
+/// `[deploy]`: what the installer puts into the installed OS, and how long the boot service waits on the
+/// server after the install (see `nodes/lifecycle.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployConfig {
+    /// OpenSSH public key lines for the installed OS's `root`.
+    pub ssh_authorized_keys: Vec<String>,
+    /// From the installer's `installed` until the server network-boots again (`rebooting`).
+    pub reboot_deadline: Duration,
+    /// From the handover to the disk until the installed OS reports (`first_boot`).
+    pub first_boot_deadline: Duration,
+    /// How often the service fails the nodes whose deadline has passed.
+    pub deadline_check_interval: Duration,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            ssh_authorized_keys: Vec::new(),
+            reboot_deadline: Duration::from_secs(5 * 60),
+            first_boot_deadline: Duration::from_secs(10 * 60),
+            deadline_check_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

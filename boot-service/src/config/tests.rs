@@ -1,4 +1,5 @@
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use super::*;
 
@@ -34,6 +35,38 @@ fn shipped_example_parses_with_defaults() {
     assert_eq!(subnet.reservations[0].ip, Ipv4Addr::new(10, 77, 0, 10));
     assert!(matches!(config.store, StoreConfig::Sqlite { ref path } if path.ends_with("rackhand.db")));
     assert!(!format!("{config:?}").contains("change-me"), "the admin token must not show in Debug");
+    assert_eq!(config.deploy.ssh_authorized_keys.len(), 1);
+    assert!(config.deploy.ssh_authorized_keys[0].ends_with(" ops@site"));
+    assert_eq!(config.deploy.reboot_deadline, Duration::from_secs(300));
+    assert_eq!(config.deploy.first_boot_deadline, Duration::from_secs(600));
+    assert_eq!(config.deploy.deadline_check_interval, Duration::from_secs(5));
+}
+
+#[test]
+fn the_deploy_table_is_optional() {
+    let start = EXAMPLE.find("[deploy]").unwrap();
+    let end = EXAMPLE.find("[dhcp]").unwrap();
+    let without = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    assert_eq!(parse(&without).unwrap().deploy, DeployConfig::default());
+}
+
+#[test]
+fn deadlines_take_seconds_minutes_or_hours() {
+    let text = example_with("# reboot_deadline = \"5m\"", "reboot_deadline = \"90s\"");
+    assert_eq!(parse(&text).unwrap().deploy.reboot_deadline, Duration::from_secs(90));
+    let text = example_with("# first_boot_deadline = \"10m\"", "first_boot_deadline = \"1h\"");
+    assert_eq!(parse(&text).unwrap().deploy.first_boot_deadline, Duration::from_secs(3600));
+}
+
+#[test]
+fn a_bad_ssh_key_is_refused_by_its_index() {
+    let key = "    \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFu5+pKQ2y573dYFGYroQeYi1CNjkTfWOeomCln4ervB ops@site\",";
+    let text = example_with(key, &format!("{key}\n    \"ssh-ed25519 AAAAC3Nza ops@laptop\","));
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{err}") };
+    assert_eq!(field, "deploy.ssh_authorized_keys[1]");
+    assert!(message.contains("not base64"), "{message}");
+    assert_eq!(*line, line_containing(&text, "ops@laptop"));
 }
 
 #[test]
@@ -69,6 +102,19 @@ fn semantic_errors_name_field_and_line() {
         ("# lease_secs = 3600", "lease_secs = 5", "dhcp.subnet.lease_secs", "at least 60"),
         ("# backend = \"sqlite\"", "backend = \"postgres\"", "store.backend", "unknown backend"),
         ("interfaces = [\"br-rackhand\"]", "interfaces = []", "dhcp.interfaces", "at least one"),
+        (
+            "# reboot_deadline = \"5m\"",
+            "reboot_deadline = \"5 min\"",
+            "deploy.reboot_deadline",
+            "followed by s, m or h",
+        ),
+        ("# first_boot_deadline = \"10m\"", "first_boot_deadline = \"0s\"", "deploy.first_boot_deadline", "between 1s"),
+        (
+            "# deadline_check_interval = \"5s\"",
+            "deadline_check_interval = \"5\"",
+            "deploy.deadline_check_interval",
+            "followed by s, m or h",
+        ),
     ];
     for (from, to, want_field, want_message) in cases {
         let text = example_with(from, to);

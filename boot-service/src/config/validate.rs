@@ -5,10 +5,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_spanned::Spanned;
 
+use super::deploy::{check_ssh_key, parse_duration};
 use super::wire::{self, DhcpMode};
 use super::{
-    BootConfig, Config, ConfigError, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig, Subnet, TftpConfig,
-    line_of,
+    BootConfig, Config, ConfigError, DeployConfig, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig, Subnet,
+    TftpConfig, line_of,
 };
 use crate::token::Secret;
 
@@ -84,6 +85,7 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
     };
 
     let dhcp = validate_dhcp(&c, &file.dhcp)?;
+    let deploy = validate_deploy(&c, &file.deploy)?;
 
     Ok(Config {
         advertise: server.advertise,
@@ -94,6 +96,34 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         boot,
         store,
         dhcp,
+        deploy,
+    })
+}
+
+fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployConfig, ConfigError> {
+    let defaults = DeployConfig::default();
+    let mut ssh_authorized_keys = Vec::new();
+    for (index, key) in deploy.ssh_authorized_keys.iter().enumerate() {
+        check_ssh_key(key.get_ref()).map_err(|why| c.err(key, &format!("deploy.ssh_authorized_keys[{index}]"), why))?;
+        ssh_authorized_keys.push(key.get_ref().trim().to_owned());
+    }
+    let duration = |value: &Option<Spanned<String>>, field: &str, default| match value {
+        Some(text) => parse_duration(text.get_ref()).map_err(|why| c.err(text, &format!("deploy.{field}"), why)),
+        None => Ok(default),
+    };
+    Ok(DeployConfig {
+        ssh_authorized_keys,
+        reboot_deadline: duration(&deploy.reboot_deadline, "reboot_deadline", defaults.reboot_deadline)?,
+        first_boot_deadline: duration(
+            &deploy.first_boot_deadline,
+            "first_boot_deadline",
+            defaults.first_boot_deadline,
+        )?,
+        deadline_check_interval: duration(
+            &deploy.deadline_check_interval,
+            "deadline_check_interval",
+            defaults.deadline_check_interval,
+        )?,
     })
 }
 

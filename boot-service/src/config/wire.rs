@@ -23,6 +23,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub store: StoreSection,
     pub dhcp: Spanned<DhcpSection>,
+    #[serde(default)]
+    pub deploy: DeploySection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,18 @@ pub struct BootSection {
 pub struct StoreSection {
     pub backend: Option<Spanned<String>>,
     pub path: Option<PathBuf>,
+}
+
+/// What the installed OS gets, and how long the boot service waits for it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySection {
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<Spanned<String>>,
+    /// Durations as `90s`, `5m`, `2h`.
+    pub reboot_deadline: Option<Spanned<String>>,
+    pub first_boot_deadline: Option<Spanned<String>>,
+    pub deadline_check_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,15 +1,20 @@
 //! The node API under `/api/v1` (DESIGN.md "Node API"). Reads are open; admin calls take the admin
-//! bearer token; node calls take that node's one-time token.
+//! bearer token; the installer's calls take the node's one-time token (`inventory`, `events`, `deploy`,
+//! `installed`, `failed`); the installed OS's first report (`ready`) takes the one-time deploy credential
+//! that `installed` returned, and its later reports (`health`) the agent token that `ready` returned.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rackhand_api::{FailedReport, Inventory, NodeId, NodeRecord, PlanResults, ProgressReport, RegisterNode};
+use rackhand_api::{
+    AgentCredential, DeploySettings, FailedReport, Installed, Inventory, NodeId, NodeRecord, OsReport, PlanResults,
+    ProgressReport, RegisterNode,
+};
 use serde::de::DeserializeOwned;
 
-use super::auth::{Admin, NodeToken};
+use super::auth::{Admin, Bearer};
 use super::{ApiError, AppState};
 use crate::nodes::{NodeError, Nodes};
 
@@ -20,8 +25,11 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{id}/reprovision", post(reprovision))
         .route("/nodes/{id}/inventory", post(inventory))
         .route("/nodes/{id}/events", post(event))
-        .route("/nodes/{id}/ready", post(ready))
+        .route("/nodes/{id}/deploy", get(deploy))
+        .route("/nodes/{id}/installed", post(installed))
         .route("/nodes/{id}/failed", post(failed))
+        .route("/nodes/{id}/ready", post(ready))
+        .route("/nodes/{id}/health", post(health))
 }
 
 /// A JSON body whose rejection says what was wrong with it (field, line, column) as an API error.
@@ -94,7 +102,7 @@ async fn inventory(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<InventoryQuery>,
-    NodeToken(token): NodeToken,
+    Bearer(token): Bearer,
     Body(inventory): Body<Inventory>,
 ) -> Result<Json<NodeRecord>, ApiError> {
     on_nodes(&state, move |n| n.post_inventory(NodeId(id), token.expose(), inventory, query.profile)).await.map(Json)
@@ -103,27 +111,61 @@ async fn inventory(
 async fn event(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    NodeToken(token): NodeToken,
+    Bearer(token): Bearer,
     Body(report): Body<ProgressReport>,
 ) -> Result<Json<NodeRecord>, ApiError> {
     on_nodes(&state, move |n| n.post_progress(NodeId(id), token.expose(), report)).await.map(Json)
 }
 
+/// The installer asks how to configure the installed OS (node token).
+async fn deploy(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Bearer(token): Bearer,
+) -> Result<Json<DeploySettings>, ApiError> {
+    on_nodes(&state, move |n| n.deploy_settings(NodeId(id), token.expose())).await.map(Json)
+}
+
+/// The disk is written and the installer restarts the server (node token): `installing → rebooting`.
+async fn installed(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Bearer(token): Bearer,
+    Body(results): Body<PlanResults>,
+) -> Result<Json<Installed>, ApiError> {
+    let (node, installed) = on_nodes(&state, move |n| n.mark_installed(NodeId(id), token.expose(), results)).await?;
+    let deadline = node.deadline.as_ref().map(|d| d.at);
+    tracing::info!(node = %node.id, ?deadline, "install complete: waiting for the server to network-boot");
+    Ok(Json(installed))
+}
+
+/// The installed OS's first report (deploy credential): `rebooting | first_boot → ready`.
 async fn ready(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    NodeToken(token): NodeToken,
-    Body(results): Body<PlanResults>,
-) -> Result<Json<NodeRecord>, ApiError> {
-    let node = on_nodes(&state, move |n| n.mark_ready(NodeId(id), token.expose(), results)).await?;
-    tracing::info!(node = %node.id, "node is ready");
-    Ok(Json(node))
+    Bearer(credential): Bearer,
+    Body(report): Body<OsReport>,
+) -> Result<Json<AgentCredential>, ApiError> {
+    let (node, agent) = on_nodes(&state, move |n| n.mark_ready(NodeId(id), credential.expose(), report)).await?;
+    tracing::info!(node = %node.id, "the installed OS reported in: node is ready");
+    Ok(Json(agent))
+}
+
+/// The running OS's later reports (agent token): the latest is kept.
+async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Bearer(token): Bearer,
+    Body(report): Body<OsReport>,
+) -> Result<StatusCode, ApiError> {
+    on_nodes(&state, move |n| n.post_health(NodeId(id), token.expose(), report)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn failed(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    NodeToken(token): NodeToken,
+    Bearer(token): Bearer,
     Body(report): Body<FailedReport>,
 ) -> Result<Json<NodeRecord>, ApiError> {
     let node = on_nodes(&state, move |n| n.mark_failed(NodeId(id), token.expose(), report)).await?;

@@ -1,6 +1,7 @@
-//! Bearer tokens: the admin token from the config for mutating admin calls, and each node's one-time
-//! token for its own calls (checked by the node service against the stored hash). Tokens are never
-//! logged: the extractors keep them out of every span and error message.
+//! Bearer tokens: the admin token from the config for mutating admin calls, and the credentials minted
+//! for each node (node token, deploy credential, agent token) for its own calls, checked by the node
+//! service against the stored hash. Tokens are never logged: the extractors keep them out of every span
+//! and error message.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -9,8 +10,8 @@ use axum::http::request::Parts;
 use super::{ApiError, AppState};
 use crate::token::Secret;
 
-/// The bearer token a node presented; the node service decides whether it is valid.
-pub struct NodeToken(pub Secret);
+/// The bearer credential a node presented; the node service decides whether it is valid for the call.
+pub struct Bearer(pub Secret);
 
 /// Proof that the request carried the admin token.
 pub struct Admin;
@@ -28,11 +29,11 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("Authorization header must be `Bearer <token>`"))
 }
 
-impl FromRequestParts<AppState> for NodeToken {
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        Ok(NodeToken(Secret::new(bearer(parts)?.to_owned())))
+        Ok(Bearer(Secret::new(bearer(parts)?.to_owned())))
     }
 }
 

@@ -42,9 +42,9 @@ pub async fn script(
             tracing::info!(%mac, node = %node.id, "serving installer script");
             boot_script::install(&config.http.public_url, &config.boot, node, mac, token)
         }
-        Some(BootAction::LocalDisk { node }) => {
-            tracing::info!(%mac, node = %node.id, "node is ready: serving local-disk script");
-            boot_script::local_disk(node, mac)
+        Some(BootAction::Handover { node }) => {
+            tracing::info!(%mac, node = %node.id, state = %node.state, "install done: serving the handover to its disk");
+            boot_script::handover(node, mac)
         }
         None => {
             tracing::warn!(%mac, client = ?client_ip, "iPXE script asked for by an unregistered MAC");

@@ -101,8 +101,11 @@ fn known_route(path: &str) -> &'static str {
         "/api/v1/nodes/{id}",
         "/api/v1/nodes/{id}/inventory",
         "/api/v1/nodes/{id}/events",
-        "/api/v1/nodes/{id}/ready",
+        "/api/v1/nodes/{id}/deploy",
+        "/api/v1/nodes/{id}/installed",
         "/api/v1/nodes/{id}/failed",
+        "/api/v1/nodes/{id}/ready",
+        "/api/v1/nodes/{id}/health",
         "/api/v1/nodes/{id}/reprovision",
     ];
     ROUTES.iter().find(|r| **r == path).copied().unwrap_or("other")

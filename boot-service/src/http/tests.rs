@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use rackhand_api::{FailedReport, Inventory, NodeRecord, NodeState, PlanResults};
+use rackhand_api::{
+    AgentCredential, DeploySettings, FailedReport, Installed, Inventory, NodeRecord, NodeState, PlanResults,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -18,7 +20,7 @@ struct TestServer {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-fn config_text(dir: &std::path::Path, enrolment: &str) -> String {
+fn config_text(dir: &std::path::Path, enrolment: &str, deploy: &str) -> String {
     format!(
         r#"
 [server]
@@ -34,6 +36,8 @@ interfaces = ["lo"]
 network = "127.0.0.0/8"
 enrolment = "{enrolment}"
 pools = [{{ start = "127.0.0.100", end = "127.0.0.200" }}]
+[deploy]
+{deploy}
 "#,
         dir = dir.display()
     )
@@ -41,8 +45,13 @@ pools = [{{ start = "127.0.0.100", end = "127.0.0.200" }}]
 
 impl TestServer {
     async fn start(enrolment: &str) -> TestServer {
+        Self::start_with(enrolment, "").await
+    }
+
+    /// With `deploy` as the body of the config's `[deploy]` table, and the deadline check running.
+    async fn start_with(enrolment: &str, deploy: &str) -> TestServer {
         let dirs = tempfile::tempdir().unwrap();
-        let config = Config::parse(&config_text(dirs.path(), enrolment), "test.toml").unwrap();
+        let config = Config::parse(&config_text(dirs.path(), enrolment, deploy), "test.toml").unwrap();
         std::fs::create_dir_all(&config.boot.images_dir).unwrap();
         std::fs::create_dir_all(&config.boot.assets_dir).unwrap();
         let image: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
@@ -51,16 +60,20 @@ impl TestServer {
         let mut registry = Registry::default();
         let metrics = ServiceMetrics::register(&mut registry);
         let state = AppState {
+            nodes: Arc::new(Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), config.deploy.clone())),
             config: Arc::new(config),
-            nodes: Arc::new(Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()))),
             registry: Arc::new(registry),
             metrics,
         };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let every = state.config.deploy.deadline_check_interval;
+        tokio::spawn(crate::service::watch_deadlines(state.nodes.clone(), every, stop.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(listener, state, async move {
             let _ = rx.await;
+            stop.cancel();
         }));
         TestServer { base, client: reqwest::Client::new(), _dirs: dirs, _shutdown: tx }
     }
@@ -77,6 +90,10 @@ impl TestServer {
 
     async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
     async fn node(&self, id: i64) -> NodeRecord {
@@ -101,36 +118,105 @@ async fn health_and_unknown_routes() {
     assert!(bad.text().await.unwrap().contains("`not-a-mac` is not a MAC address"));
 }
 
+fn os_report(kernel: &str) -> serde_json::Value {
+    json!({"hostname": "node1", "kernel": kernel, "ssh_host_keys": ["ED25519 SHA256:GtjcdVr/TylDDK47+DldiNkbvk9kKco9lAudib6SpoU"]})
+}
+
+/// Script, inventory and an install progress report: node 1 installing; its node token.
+async fn install(server: &TestServer, mac: &str) -> String {
+    install_as(server, 1, mac).await
+}
+
+/// The same for the node that `mac` becomes, `id`.
+async fn install_as(server: &TestServer, id: i64, mac: &str) -> String {
+    let token = token_of(&server.script(mac).await);
+    let inv = serde_json::to_value(Inventory::default()).unwrap();
+    assert_eq!(server.post(&format!("/api/v1/nodes/{id}/inventory"), &token, inv).await.status(), StatusCode::OK);
+    let progress = json!({"stage": "install", "step": "image", "status": "running", "done": 10, "total": 100});
+    assert_eq!(server.post(&format!("/api/v1/nodes/{id}/events"), &token, progress).await.status(), StatusCode::OK);
+    assert_eq!(server.node(id).await.state, NodeState::Installing);
+    token
+}
+
 #[tokio::test]
 async fn a_node_goes_from_script_to_ready_over_http() {
     let server = TestServer::start("auto").await;
     let script = server.script("52-54-00-00-00-01").await;
     assert!(script.contains("rackhand.node=1 "), "{script}");
-    let token = token_of(&script);
+    let token = install(&server, "52-54-00-00-00-01").await;
+    assert_eq!(server.get("/api/v1/nodes/1/deploy", "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    let deploy: DeploySettings = server.get("/api/v1/nodes/1/deploy", &token).await.json().await.unwrap();
+    assert_eq!(deploy, DeploySettings { hostname: "node1".into(), ssh_authorized_keys: vec![], owned_arrays: vec![] });
 
-    let inv = serde_json::to_value(Inventory::default()).unwrap();
-    let response = server.post("/api/v1/nodes/1/inventory", &token, inv.clone()).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let progress = json!({"stage": "install", "step": "image", "status": "running", "done": 10, "total": 100});
-    assert_eq!(server.post("/api/v1/nodes/1/events", &token, progress).await.status(), StatusCode::OK);
-    assert_eq!(server.node(1).await.state, NodeState::Installing);
+    // installed: rebooting, with a deadline; the node token is spent.
     let results = serde_json::to_value(PlanResults::default()).unwrap();
-    assert_eq!(server.post("/api/v1/nodes/1/ready", &token, results.clone()).await.status(), StatusCode::OK);
-
+    let response = server.post("/api/v1/nodes/1/installed", &token, results.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let Installed { deploy_credential } = response.json().await.unwrap();
     let node = server.node(1).await;
-    assert_eq!(node.state, NodeState::Ready);
-    assert!(node.events.len() >= 5, "{:?}", node.events);
+    assert_eq!(node.state, NodeState::Rebooting);
+    assert!(node.deadline.as_ref().is_some_and(|d| d.reason.contains("did not network-boot within 5 min")), "{node:?}");
+    assert_eq!(server.post("/api/v1/nodes/1/installed", &token, results).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.get("/api/v1/nodes/1/deploy", &token).await.status(), StatusCode::UNAUTHORIZED);
 
-    // The token is dead now; the next boot goes to disk.
-    assert_eq!(server.post("/api/v1/nodes/1/ready", &token, results).await.status(), StatusCode::UNAUTHORIZED);
+    // The server network-boots: handed over to its disk, first_boot.
+    let handover = server.script("52:54:00:00:00:01").await;
+    assert!(handover.contains("sanboot --no-describe --drive 0x80 || exit 1"), "{handover}");
+    assert_eq!(server.node(1).await.state, NodeState::FirstBoot);
+
+    // The installed OS reports with the deploy credential (not the node token), once.
+    assert_eq!(
+        server.post("/api/v1/nodes/1/ready", &token, os_report("6.1.0")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = server.post("/api/v1/nodes/1/ready", &deploy_credential, os_report("6.1.0")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let AgentCredential { agent_token } = response.json().await.unwrap();
+    let node = server.node(1).await;
+    assert_eq!((node.state, node.deadline), (NodeState::Ready, None));
+    assert_eq!(node.os.map(|os| os.kernel), Some("6.1.0".into()));
+    let again = server.post("/api/v1/nodes/1/ready", &deploy_credential, os_report("6.1.0")).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "the deploy credential is one-time");
+
+    // Health reports take the agent token.
+    let health = server.post("/api/v1/nodes/1/health", &agent_token, os_report("6.1.1")).await;
+    assert_eq!(health.status(), StatusCode::NO_CONTENT);
+    let with_deploy = server.post("/api/v1/nodes/1/health", &deploy_credential, os_report("6.1.2")).await;
+    assert_eq!(with_deploy.status(), StatusCode::UNAUTHORIZED);
+    let bad = server.post("/api/v1/nodes/1/health", &agent_token, json!({"hostname": "node1"})).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY, "a report without its kernel");
+    let node = server.node(1).await;
+    assert_eq!((node.state, node.os.map(|os| os.kernel)), (NodeState::Ready, Some("6.1.1".into())));
+    assert!(node.events.len() >= 7, "{:?}", node.events);
+
     assert!(server.script("52:54:00:00:00:01").await.contains("sanboot"));
+}
+
+#[tokio::test]
+async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadline() {
+    let server = TestServer::start_with("auto", "reboot_deadline = \"1s\"\ndeadline_check_interval = \"1s\"").await;
+    let token = install(&server, "52-54-00-00-00-0c").await;
+    let results = serde_json::to_value(PlanResults::default()).unwrap();
+    assert_eq!(server.post("/api/v1/nodes/1/installed", &token, results).await.status(), StatusCode::OK);
+    assert_eq!(server.node(1).await.state, NodeState::Rebooting);
+    let started = std::time::Instant::now();
+    let node = loop {
+        let node = server.node(1).await;
+        if node.state != NodeState::Rebooting || started.elapsed() > std::time::Duration::from_secs(10) {
+            break node;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(node.state, NodeState::Failed, "{node:?}");
+    let reason = node.failure.map(|f| f.reason).unwrap_or_default();
+    assert!(reason.contains("did not network-boot within 1 s: check that it powers on"), "{reason}");
 }
 
 #[tokio::test]
 async fn failed_keeps_its_reason_and_problems() {
     let server = TestServer::start("auto").await;
     let token = token_of(&server.script("52-54-00-00-00-02").await);
-    let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![] };
+    let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![], built: None };
     let response = server.post("/api/v1/nodes/1/failed", &token, serde_json::to_value(&report).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let node = server.node(1).await;
@@ -210,6 +296,9 @@ async fn metrics_count_requests_and_nodes() {
     let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("rackhand_http_requests_total{route=\"/boot/{file}\",status=\"200\"} 1"), "{text}");
     assert!(text.contains("rackhand_nodes{state=\"booting\"} 1"), "{text}");
+    for waiting in ["rebooting", "first_boot"] {
+        assert!(text.contains(&format!("rackhand_nodes{{state=\"{waiting}\"}} 0")), "{text}");
+    }
 }
 
 #[derive(Clone, Default)]
@@ -243,9 +332,23 @@ async fn tokens_never_reach_the_logs() {
     let report = json!({"reason": "test", "problems": []});
     server.post("/api/v1/nodes/1/failed", &token, report).await;
 
+    // A second node through installed, ready and health: its deploy credential and agent token.
+    let token2 = install_as(&server, 3, "52-54-00-00-00-0d").await;
+    let results = serde_json::to_value(PlanResults::default()).unwrap();
+    let installed: Installed = server.post("/api/v1/nodes/3/installed", &token2, results).await.json().await.unwrap();
+    server.script("52-54-00-00-00-0d").await;
+    let response = server.post("/api/v1/nodes/3/ready", &installed.deploy_credential, os_report("6.1")).await;
+    let agent: AgentCredential = response.json().await.unwrap();
+    server.post("/api/v1/nodes/3/health", &agent.agent_token, os_report("6.1")).await;
+    assert_eq!(server.node(3).await.state, NodeState::Ready);
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("serving installer script"), "the test must see the service's logs: {logs}");
+    assert!(logs.contains("node is ready"), "the test must see the service's logs: {logs}");
     assert!(!logs.contains(&token), "node token leaked into logs");
+    assert!(!logs.contains(&token2), "node token leaked into logs");
+    assert!(!logs.contains(&installed.deploy_credential), "deploy credential leaked into logs");
+    assert!(!logs.contains(&agent.agent_token), "agent token leaked into logs");
     assert!(!logs.contains(ADMIN), "admin token leaked into logs");
 }
 

@@ -1,9 +1,44 @@
 use super::*;
 use crate::store::SqliteStore;
-use rackhand_api::{Problem, Severity, StepStatus};
+use rackhand_api::{ArrayResult, EventKind, NodeState, Problem, Severity, Stage, StepStatus};
 
 fn service() -> Nodes {
-    Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()))
+    Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), DeployConfig::default())
+}
+
+fn os_report(kernel: &str) -> OsReport {
+    OsReport {
+        hostname: "node1".into(),
+        kernel: kernel.into(),
+        arrays: vec![],
+        bond: None,
+        ssh_host_keys: vec![],
+        addresses: vec![],
+        problems: vec![],
+    }
+}
+
+/// A node booted, inspected and installing, with its node token.
+fn installing(nodes: &Nodes) -> (NodeRecord, Secret) {
+    nodes.enroll(MAC, "DHCP").unwrap();
+    let (node, token) = boot(nodes);
+    nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
+    let node = nodes.post_progress(node.id, token.expose(), progress(Stage::Install, "bond")).unwrap();
+    assert_eq!(node.state, NodeState::Installing);
+    (node, token)
+}
+
+fn transitions(nodes: &Nodes, id: NodeId) -> Vec<NodeState> {
+    nodes
+        .get(id)
+        .unwrap()
+        .events
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Transition { to, .. } => Some(to),
+            EventKind::Progress(_) => None,
+        })
+        .collect()
 }
 
 const MAC: MacAddr = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x42]);
@@ -32,30 +67,115 @@ fn full_lifecycle_records_every_transition() {
     assert_eq!(nodes.post_inventory(node.id, t, Inventory::default(), None).unwrap().state, NodeState::Inspecting);
     assert_eq!(nodes.post_progress(node.id, t, progress(Stage::Inspect, "lldp")).unwrap().state, NodeState::Inspecting);
     assert_eq!(nodes.post_progress(node.id, t, progress(Stage::Install, "bond")).unwrap().state, NodeState::Installing);
-    let ready = nodes.mark_ready(node.id, t, PlanResults::default()).unwrap();
-    assert_eq!(ready.state, NodeState::Ready);
+    let (rebooting, installed) = nodes.mark_installed(node.id, t, PlanResults::default()).unwrap();
+    assert_eq!(rebooting.state, NodeState::Rebooting);
+    assert!(rebooting.deadline.is_some());
 
-    let states: Vec<_> = nodes
-        .get(node.id)
-        .unwrap()
-        .events
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::Transition { to, .. } => Some(to),
-            EventKind::Progress(_) => None,
-        })
-        .collect();
-    use NodeState::*;
-    assert_eq!(states, [Discovered, Booting, Inspecting, Installing, Ready]);
-
-    // The token died with "ready", and the next PXE boot goes to the local disk.
+    // The token died with "installed"; the next PXE boot hands over to the disk.
     assert!(matches!(nodes.post_inventory(node.id, t, Inventory::default(), None), Err(NodeError::Unauthorized)));
-    assert!(matches!(nodes.pxe_boot(MAC, None).unwrap(), Some(BootAction::LocalDisk { .. })));
+    let Some(BootAction::Handover { node: first_boot }) = nodes.pxe_boot(MAC, None).unwrap() else { panic!() };
+    assert_eq!(first_boot.state, NodeState::FirstBoot);
 
-    // Until an admin asks for a reprovision.
+    let (ready, agent) = nodes.mark_ready(node.id, &installed.deploy_credential, os_report("6.1.0")).unwrap();
+    assert_eq!(ready.state, NodeState::Ready);
+    assert_eq!((ready.deadline, ready.os.map(|os| os.kernel)), (None, Some("6.1.0".into())));
+    assert!(matches!(
+        nodes.mark_ready(node.id, &installed.deploy_credential, os_report("6.1.0")),
+        Err(NodeError::Unauthorized)
+    ));
+    let healthy = nodes.post_health(node.id, &agent.agent_token, os_report("6.1.1")).unwrap();
+    assert_eq!((healthy.state, healthy.os.map(|os| os.kernel)), (NodeState::Ready, Some("6.1.1".into())));
+
+    use NodeState::*;
+    assert_eq!(
+        transitions(&nodes, node.id),
+        [Discovered, Booting, Inspecting, Installing, Rebooting, FirstBoot, Ready]
+    );
+    assert!(matches!(nodes.pxe_boot(MAC, None).unwrap(), Some(BootAction::Handover { .. })));
+
+    // Until an admin asks for a reprovision, which ends the agent's token too.
     assert_eq!(nodes.reprovision(node.id).unwrap().state, Booting);
+    assert!(matches!(nodes.post_health(node.id, &agent.agent_token, os_report("6.1.1")), Err(NodeError::Unauthorized)));
     let (again, _) = boot(&nodes);
     assert_eq!(again.state, Booting);
+}
+
+#[test]
+fn the_installed_os_may_report_before_its_handover_is_seen() {
+    let nodes = service();
+    let (node, token) = installing(&nodes);
+    let (_, installed) = nodes.mark_installed(node.id, token.expose(), PlanResults::default()).unwrap();
+    let (ready, _) = nodes.mark_ready(node.id, &installed.deploy_credential, os_report("6.1.0")).unwrap();
+    assert_eq!(ready.state, NodeState::Ready, "its firmware booted the disk first");
+}
+
+#[test]
+fn a_server_that_does_not_network_boot_after_the_install_fails_with_what_to_check() {
+    let nodes = service();
+    let (node, token) = installing(&nodes);
+    let (_, installed) = nodes.mark_installed(node.id, token.expose(), PlanResults::default()).unwrap();
+    let now = Timestamp::now();
+    assert!(nodes.expire_deadlines(now.checked_add(jiff::SignedDuration::from_mins(4)).unwrap()).unwrap().is_empty());
+
+    let failed = nodes.expire_deadlines(now.checked_add(jiff::SignedDuration::from_mins(6)).unwrap()).unwrap();
+    assert_eq!(failed.iter().map(|n| n.id).collect::<Vec<_>>(), [node.id]);
+    let node = nodes.get(node.id).unwrap();
+    assert_eq!(node.state, NodeState::Failed);
+    let reason = node.failure.map(|f| f.reason).unwrap_or_default();
+    assert!(reason.contains("did not network-boot within 5 min: check that it powers on"), "{reason}");
+    assert_eq!(node.deadline, None);
+    assert!(matches!(
+        node.events.last().map(|e| &e.kind),
+        Some(EventKind::Transition { from: Some(NodeState::Rebooting), to: NodeState::Failed, reason: Some(r) }) if *r == reason
+    ));
+    assert!(
+        matches!(
+            nodes.mark_ready(node.id, &installed.deploy_credential, os_report("6.1")),
+            Err(NodeError::Unauthorized)
+        ),
+        "a late report is refused: the deploy credential died with the failure"
+    );
+    // A power-cycle retries the install, as for any failure.
+    assert_eq!(boot(&nodes).0.state, NodeState::Booting);
+}
+
+#[test]
+fn an_os_that_does_not_report_after_the_handover_fails_with_what_to_watch() {
+    let nodes = service();
+    let (node, token) = installing(&nodes);
+    nodes.mark_installed(node.id, token.expose(), PlanResults::default()).unwrap();
+    nodes.pxe_boot(MAC, None).unwrap();
+    let first_deadline = nodes.get(node.id).unwrap().deadline.expect("first boot deadline");
+    let Some(BootAction::Handover { node: again }) = nodes.pxe_boot(MAC, None).unwrap() else { panic!() };
+    assert_eq!((again.state, again.deadline.as_ref()), (NodeState::FirstBoot, Some(&first_deadline)), "kept");
+
+    let later = Timestamp::now().checked_add(jiff::SignedDuration::from_mins(11)).unwrap();
+    let failed = nodes.expire_deadlines(later).unwrap();
+    let reason = failed[0].failure.as_ref().map(|f| f.reason.as_str()).unwrap_or_default();
+    assert!(reason.contains("but the installed OS did not report within 10 min"), "{reason}");
+}
+
+#[test]
+fn deploy_settings_carry_the_arrays_of_the_previous_install_across_a_reprovision() {
+    let nodes = service();
+    let (node, token) = installing(&nodes);
+    let deploy = nodes.deploy_settings(node.id, token.expose()).unwrap();
+    assert_eq!((deploy.hostname.as_str(), deploy.owned_arrays.len()), ("node1", 0));
+    let array = ArrayResult {
+        device: "/dev/md0".into(),
+        level: "raid1".into(),
+        uuid: "a1b2c3d4:00000000:00000000:00000001".into(),
+        members: vec![],
+        filesystem: None,
+    };
+    let results = PlanResults { arrays: vec![array], ..PlanResults::default() };
+    let (_, installed) = nodes.mark_installed(node.id, token.expose(), results).unwrap();
+    assert!(matches!(nodes.deploy_settings(node.id, token.expose()), Err(NodeError::Unauthorized)));
+    nodes.mark_ready(node.id, &installed.deploy_credential, os_report("6.1")).unwrap();
+    nodes.reprovision(node.id).unwrap();
+    let (_, token) = boot(&nodes);
+    let deploy = nodes.deploy_settings(node.id, token.expose()).unwrap();
+    assert_eq!(deploy.owned_arrays, ["a1b2c3d4:00000000:00000000:00000001"]);
 }
 
 #[test]
@@ -83,6 +203,7 @@ fn failure_keeps_reason_and_problems_and_a_pxe_boot_retries() {
     let (node, token) = boot(&nodes);
     nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
     let report = FailedReport {
+        built: None,
         reason: "PSU 2 present but not receiving power".into(),
         problems: vec![Problem {
             severity: Severity::Blocking,
@@ -109,8 +230,8 @@ fn skipping_steps_is_a_transition_error() {
     let nodes = service();
     nodes.enroll(MAC, "DHCP").unwrap();
     let (node, token) = boot(&nodes);
-    let err = nodes.mark_ready(node.id, token.expose(), PlanResults::default()).unwrap_err();
-    assert!(err.to_string().contains("cannot go from booting to ready"), "{err}");
+    let err = nodes.mark_installed(node.id, token.expose(), PlanResults::default()).unwrap_err();
+    assert!(err.to_string().contains("cannot go from booting to rebooting"), "{err}");
     let err = nodes.reprovision(node.id).unwrap_err();
     assert!(err.to_string().contains("cannot go from booting to booting"), "{err}");
 }

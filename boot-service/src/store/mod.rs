@@ -9,7 +9,9 @@ mod sqlite;
 use std::net::Ipv4Addr;
 
 use jiff::Timestamp;
-use rackhand_api::{EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, PlanResults};
+use rackhand_api::{
+    Deadline, EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, OsReport, PlanResults,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -27,11 +29,15 @@ pub enum StoreError {
     NoSuchNode(NodeId),
 }
 
-/// A node as stored: its record (without events) and the hash of its current one-time token.
+/// A node as stored: its record (without events) and the hashes of the credentials it holds now (never
+/// the credentials themselves): the installer's one-time node token, the installed OS's one-time deploy
+/// credential, and the agent token of the running OS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredNode {
     pub record: NodeRecord,
     pub token_hash: Option<String>,
+    pub deploy_hash: Option<String>,
+    pub agent_hash: Option<String>,
 }
 
 /// A new node: first seen by DHCP/HTTP (`discovered`) or pre-registered by an admin.
@@ -52,7 +58,11 @@ pub struct NodeChange {
     pub inventory: Option<Inventory>,
     pub failure: Option<Option<FailedReport>>,
     pub results: Option<PlanResults>,
+    pub os: Option<Option<OsReport>>,
+    pub deadline: Option<Option<Deadline>>,
     pub token_hash: Option<Option<String>>,
+    pub deploy_hash: Option<Option<String>>,
+    pub agent_hash: Option<Option<String>>,
     pub event: Option<EventKind>,
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
-use rackhand_api::{Event, EventKind, MacAddr, NodeId, NodeRecord, NodeState};
+use rackhand_api::{Deadline, Event, EventKind, MacAddr, NodeId, NodeRecord, NodeState};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 
 use super::{Lease, LeaseWrite, NewNode, NodeChange, Store, StoreError, StoredNode};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE nodes (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE nodes (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         state TEXT NOT NULL,
         hostname TEXT,
@@ -45,7 +46,17 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         expires_at INTEGER NOT NULL,
         hostname TEXT
     );",
-)];
+    ),
+    // Ready means booted: the installed OS's report, the deadline of a node that waits on its server, and
+    // the hashes of the deploy credential and the agent token.
+    M::up(
+        "ALTER TABLE nodes ADD COLUMN os TEXT;
+        ALTER TABLE nodes ADD COLUMN deadline_at TEXT;
+        ALTER TABLE nodes ADD COLUMN deadline_reason TEXT;
+        ALTER TABLE nodes ADD COLUMN deploy_hash TEXT;
+        ALTER TABLE nodes ADD COLUMN agent_hash TEXT;",
+    ),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -76,8 +87,8 @@ impl SqliteStore {
     }
 }
 
-const NODE_COLUMNS: &str =
-    "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, updated_at";
+const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, \
+     updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash";
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("wire types always serialize")
@@ -111,6 +122,11 @@ struct RawNode {
     token_hash: Option<String>,
     created_at: String,
     updated_at: String,
+    os: Option<String>,
+    deadline_at: Option<String>,
+    deadline_reason: Option<String>,
+    deploy_hash: Option<String>,
+    agent_hash: Option<String>,
 }
 
 impl RawNode {
@@ -127,6 +143,11 @@ impl RawNode {
             token_hash: row.get(8)?,
             created_at: row.get(9)?,
             updated_at: row.get(10)?,
+            os: row.get(11)?,
+            deadline_at: row.get(12)?,
+            deadline_reason: row.get(13)?,
+            deploy_hash: row.get(14)?,
+            agent_hash: row.get(15)?,
         })
     }
 
@@ -147,11 +168,21 @@ impl RawNode {
             inventory: from_json(id, "inventory", self.inventory)?,
             failure: from_json(id, "failure", self.failure)?,
             results: from_json(id, "results", self.results)?,
+            os: from_json(id, "os", self.os)?,
+            deadline: match (self.deadline_at, self.deadline_reason) {
+                (Some(at), Some(reason)) => Some(Deadline { at: parse(id, "deadline", &at)?, reason }),
+                _ => None,
+            },
             created_at: parse::<Timestamp>(id, "created_at", &self.created_at)?,
             updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
             events: Vec::new(),
         };
-        Ok(StoredNode { record, token_hash: self.token_hash })
+        Ok(StoredNode {
+            record,
+            token_hash: self.token_hash,
+            deploy_hash: self.deploy_hash,
+            agent_hash: self.agent_hash,
+        })
     }
 }
 
@@ -248,8 +279,25 @@ impl Store for SqliteStore {
         if let Some(results) = &change.results {
             tx.execute("UPDATE nodes SET results = ?2 WHERE id = ?1", params![id.0, to_json(results)])?;
         }
-        if let Some(hash) = &change.token_hash {
-            tx.execute("UPDATE nodes SET token_hash = ?2 WHERE id = ?1", params![id.0, hash])?;
+        if let Some(os) = &change.os {
+            let json = os.as_ref().map(to_json);
+            tx.execute("UPDATE nodes SET os = ?2 WHERE id = ?1", params![id.0, json])?;
+        }
+        if let Some(deadline) = &change.deadline {
+            let (at, reason) = deadline.as_ref().map(|d| (d.at.to_string(), d.reason.as_str())).unzip();
+            tx.execute(
+                "UPDATE nodes SET deadline_at = ?2, deadline_reason = ?3 WHERE id = ?1",
+                params![id.0, at, reason],
+            )?;
+        }
+        for (column, hash) in [
+            ("token_hash", &change.token_hash),
+            ("deploy_hash", &change.deploy_hash),
+            ("agent_hash", &change.agent_hash),
+        ] {
+            if let Some(hash) = hash {
+                tx.execute(&format!("UPDATE nodes SET {column} = ?2 WHERE id = ?1"), params![id.0, hash])?;
+            }
         }
         if let Some(event) = &change.event {
             insert_event(&tx, id.0, at, event)?;
@@ -323,6 +371,7 @@ mod tests {
         assert!(matches!(store.create_node(new_node(1), t0), Err(StoreError::DuplicateMac(m)) if m == mac(1)));
 
         let failure = FailedReport {
+            built: None,
             reason: "PSU 2 unplugged".into(),
             problems: vec![Problem {
                 severity: Severity::Blocking,
@@ -357,6 +406,57 @@ mod tests {
             store.update_node(NodeId(99), NodeChange::default(), t1),
             Err(StoreError::NoSuchNode(NodeId(99)))
         ));
+    }
+
+    #[test]
+    fn the_os_report_deadline_and_credential_hashes_round_trip_and_clear() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let id = store.create_node(new_node(4), t0).unwrap().record.id;
+        let os = rackhand_api::OsReport {
+            hostname: "node1".into(),
+            kernel: "6.1.0".into(),
+            arrays: vec![],
+            bond: None,
+            ssh_host_keys: vec!["ED25519 SHA256:x".into()],
+            addresses: vec![Ipv4Addr::new(10, 77, 0, 101)],
+            problems: vec![],
+        };
+        let deadline = Deadline { at: t0, reason: "it did not network-boot".into() };
+        let change = NodeChange {
+            os: Some(Some(os.clone())),
+            deadline: Some(Some(deadline.clone())),
+            deploy_hash: Some(Some("d".into())),
+            agent_hash: Some(Some("a".into())),
+            ..NodeChange::default()
+        };
+        let node = store.update_node(id, change, t0).unwrap();
+        assert_eq!((node.record.os, node.record.deadline), (Some(os.clone()), Some(deadline)));
+        assert_eq!((node.deploy_hash.as_deref(), node.agent_hash.as_deref()), (Some("d"), Some("a")));
+
+        let change = NodeChange { deadline: Some(None), deploy_hash: Some(None), ..NodeChange::default() };
+        let node = store.update_node(id, change, t0).unwrap();
+        assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
+        assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");
+    }
+
+    #[test]
+    fn a_store_of_the_first_schema_migrates_with_its_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rackhand.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..1]).to_latest(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO nodes (state, token_hash, created_at, updated_at) VALUES ('ready', NULL, ?1, ?1)",
+                [Timestamp::from_second(1_700_000_000).unwrap().to_string()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let node = store.node(NodeId(1)).unwrap().expect("the old node");
+        assert_eq!(node.record.state, NodeState::Ready);
+        assert_eq!((node.record.os, node.record.deadline, node.deploy_hash, node.agent_hash), (None, None, None, None));
     }
 
     #[test]

@@ -40,14 +40,13 @@ pub fn observe_report(root: &Path, config: &AgentConfig) -> OsReport {
     let disks = crate::observe::observe_disks(root).into_iter().map(|d| (d.name, d.serial)).collect();
     let addresses = nix::ifaddrs::getifaddrs()
         .map(|addrs| {
-            addrs
-                .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
-                .filter(|ip| !ip.is_loopback())
-                .collect()
+            addrs.filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip())).filter(|ip| !ip.is_loopback()).collect()
         })
         .unwrap_or_default();
     let seen = Seen {
-        hostname: std::fs::read_to_string(root.join("proc/sys/kernel/hostname")).map(|h| h.trim().to_owned()).unwrap_or_default(),
+        hostname: std::fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default(),
         kernel: uname.map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
         arrays: observe_arrays(root),
         disks,
@@ -101,8 +100,8 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

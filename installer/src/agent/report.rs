@@ -22,7 +22,8 @@ pub struct Seen {
 }
 
 fn same_uuid(a: &str, b: &str) -> bool {
-    let digits = |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    let digits =
+        |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
     digits(a) == digits(b)
 }
 
@@ -193,7 +194,10 @@ mod tests {
         let bays: Vec<Option<u32>> = md0.members.iter().map(|m| m.bay).collect();
         assert_eq!(bays, [Some(0), Some(1)]);
         let bond = report.bond.unwrap();
-        assert_eq!((bond.mode.as_str(), bond.active.as_deref(), bond.slaves.len()), ("active-backup", Some("enp0s2"), 2));
+        assert_eq!(
+            (bond.mode.as_str(), bond.active.as_deref(), bond.slaves.len()),
+            ("active-backup", Some("enp0s2"), 2)
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl Partitioner for UtilLinux {
         }
         for p in &layout.partitions {
             let device = partition_device(&layout.disk, p.number);
-            let (number, start, size) = (p.number.to_string(), (p.start / SECTOR).to_string(), (p.size / SECTOR).to_string());
+            let (number, start, size) =
+                (p.number.to_string(), (p.start / SECTOR).to_string(), (p.size / SECTOR).to_string());
             run_tool(&self.addpart, &format!("announcing {device}"), &[&layout.disk, &number, &start, &size])?;
             wait_for_node(Path::new(&device))?;
         }

@@ -93,13 +93,16 @@ impl InstalledSystem for ChrootSystem {
                     std::io::ErrorKind::NotFound => Ok(Vec::new()),
                     _ => Err(e),
                 });
-                (path, appended.and_then(|mut text| {
-                    if !text.is_empty() && !text.ends_with(b"\n") {
-                        text.push(b'\n');
-                    }
-                    text.extend_from_slice(contents.as_bytes());
-                    std::fs::write(&at, text)
-                }))
+                (
+                    path,
+                    appended.and_then(|mut text| {
+                        if !text.is_empty() && !text.ends_with(b"\n") {
+                            text.push(b'\n');
+                        }
+                        text.extend_from_slice(contents.as_bytes());
+                        std::fs::write(&at, text)
+                    }),
+                )
             }
             OsFile::Link { path, target } => {
                 let at = self.inside(path);
@@ -108,8 +111,10 @@ impl InstalledSystem for ChrootSystem {
             }
             OsFile::ThisBinary { path } => {
                 let at = self.inside(path);
-                let copied = std::fs::read("/proc/self/exe").and_then(|bytes| write_mode(&at, &bytes, 0o755));
-                (path, create_parent(&at).and_then(|()| copied))
+                let copied = create_parent(&at)
+                    .and_then(|()| std::fs::read("/proc/self/exe"))
+                    .and_then(|bytes| write_mode(&at, &bytes, 0o755));
+                (path, copied)
             }
         };
         result.map_err(|e| io(format!("writing {path} into the installed system"), e))

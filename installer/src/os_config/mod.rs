@@ -26,13 +26,25 @@ const AGENT_UNIT: &str = "/etc/systemd/system/rackhand-agent.service";
 /// One file (or link) to put into the installed system; paths are inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OsFile {
-    Write { path: String, contents: String, mode: u32 },
+    Write {
+        path: String,
+        contents: String,
+        mode: u32,
+    },
     /// Add to the end of a file the image has (`/etc/fstab`).
-    Append { path: String, contents: String },
+    Append {
+        path: String,
+        contents: String,
+    },
     /// A symbolic link `path` → `target`.
-    Link { path: String, target: String },
+    Link {
+        path: String,
+        target: String,
+    },
     /// The running installer binary itself, as the agent.
-    ThisBinary { path: String },
+    ThisBinary {
+        path: String,
+    },
 }
 
 /// What the agent knows of the server it runs on: who to report to, and what it was built as.
@@ -150,11 +162,8 @@ fn bond_files(bond: &BondPlan, inventory: &Inventory) -> Vec<OsFile> {
         "802.3ad" => netdev.push_str("LACPTransmitRate=fast\nTransmitHashPolicy=layer3+4\n"),
         _ => {}
     }
-    let mut files = vec![OsFile::Write {
-        path: format!("/etc/systemd/network/10-{name}.netdev"),
-        contents: netdev,
-        mode: 0o644,
-    }];
+    let mut files =
+        vec![OsFile::Write { path: format!("/etc/systemd/network/10-{name}.netdev"), contents: netdev, mode: 0o644 }];
     for leg in &bond.legs {
         let Some(mac) = mac_of(inventory, leg) else { continue };
         let primary = if bond.primary.as_deref() == Some(leg.as_str()) { "PrimarySlave=true\n" } else { "" };

@@ -173,7 +173,8 @@ fn every_os_disk_gets_an_esp_and_grub_for_both_firmwares() {
     for disk in ["/dev/sda", "/dev/sdb"] {
         assert!(runs.contains(&format!("grub-install --target=i386-pc {disk}")), "{runs:#?}");
     }
-    let efi: Vec<usize> = steps.iter().enumerate().filter(|(_, s)| matches!(s, BootStep::MountEsp(_))).map(|(i, _)| i).collect();
+    let efi: Vec<usize> =
+        steps.iter().enumerate().filter(|(_, s)| matches!(s, BootStep::MountEsp(_))).map(|(i, _)| i).collect();
     assert_eq!(efi.len(), 2, "each disk's ESP gets the UEFI loader");
     for i in efi {
         let BootStep::Run(args) = &steps[i + 1] else { panic!("{steps:#?}") };

@@ -93,7 +93,8 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         if let Err(e) = installer.finish_target(None) {
             log_line(&format!("unmounting the installed system: {e}"));
         }
-        return report_failure(installer, format!("{}: {}", step.step, step.reason), Vec::new());
+        let reason = format!("{}: {}", step.step, step.reason);
+        return report_failure_with(installer, reason, Vec::new(), Some(built));
     }
     match installer.reporter.installed(&built) {
         Ok(installed) => {
@@ -112,7 +113,18 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
 }
 
 fn report_failure(installer: &mut Installer<'_>, reason: String, problems: Vec<Problem>) -> Outcome {
-    let report = FailedReport { reason: reason.clone(), problems: problems.clone() };
+    report_failure_with(installer, reason, problems, None)
+}
+
+/// Report the failure with what the install had built (so a retry may wipe it).
+fn report_failure_with(
+    installer: &mut Installer<'_>,
+    reason: String,
+    problems: Vec<Problem>,
+    built: Option<PlanResults>,
+) -> Outcome {
+    let built = built.filter(|b| !b.arrays.is_empty());
+    let report = FailedReport { reason: reason.clone(), problems: problems.clone(), built };
     let reported = match installer.reporter.failed(&report) {
         Ok(()) => true,
         Err(e) => {

@@ -90,15 +90,22 @@ impl Client {
     /// POST `body` and read the answer as JSON.
     pub fn post_for<T: DeserializeOwned>(&self, what: &str, body: &impl Serialize) -> Result<T, RegisterError> {
         let text = self.post_with_query(what, &[], body)?;
-        serde_json::from_str(&text).map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
+        serde_json::from_str(&text)
+            .map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
     }
 
     fn get_json<T: DeserializeOwned>(&self, what: &str) -> Result<T, RegisterError> {
         let text = self.send(what, &[], None::<&()>)?;
-        serde_json::from_str(&text).map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
+        serde_json::from_str(&text)
+            .map_err(|e| RegisterError::BadAnswer { url: self.url(what), message: e.to_string() })
     }
 
-    fn post_with_query(&self, what: &str, query: &[(&str, &str)], body: &impl Serialize) -> Result<String, RegisterError> {
+    fn post_with_query(
+        &self,
+        what: &str,
+        query: &[(&str, &str)],
+        body: &impl Serialize,
+    ) -> Result<String, RegisterError> {
         self.send(what, query, Some(body))
     }
 

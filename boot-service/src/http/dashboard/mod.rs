@@ -4,6 +4,7 @@
 
 mod built;
 mod hardware;
+mod os;
 mod render;
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, html};
-use rackhand_api::{Event, EventKind, NodeRecord, NodeState, ProgressReport, Severity, StepStatus, human_bytes};
+use rackhand_api::{
+    Deadline, Event, EventKind, NodeRecord, NodeState, Problem, ProgressReport, Severity, StepStatus, human_bytes,
+};
 
 /// Seconds between reloads of the list.
 pub const REFRESH_SECS: u32 = 5;
@@ -23,15 +25,18 @@ pub fn latest_progress(events: &[Event]) -> Option<&ProgressReport> {
     })
 }
 
-/// The order a technician works in: failures, then nodes being worked on, then the rest; newest first.
+/// The order a technician works in: failures, then nodes being worked on (those waiting on a deadline
+/// first), then the rest; newest first.
 fn urgency(state: NodeState) -> u8 {
     match state {
         NodeState::Failed => 0,
-        NodeState::Installing => 1,
-        NodeState::Inspecting => 2,
-        NodeState::Booting => 3,
-        NodeState::Discovered => 4,
-        NodeState::Ready => 5,
+        NodeState::FirstBoot => 1,
+        NodeState::Rebooting => 2,
+        NodeState::Installing => 3,
+        NodeState::Inspecting => 4,
+        NodeState::Booting => 5,
+        NodeState::Discovered => 6,
+        NodeState::Ready => 7,
     }
 }
 
@@ -86,7 +91,7 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
                 @for mac in &r.macs { br; span.mac { (mac) } }
             }
             td { span class={ "badge " (r.state.as_str()) } { (r.state) } }
-            td.what { (what_is_happening(&node.record, node.progress.as_ref())) }
+            td.what { (what_is_happening(&node.record, node.progress.as_ref(), now)) }
             td.nowrap { (r.profile.as_deref().unwrap_or("—")) }
             td.nowrap { @if let Some(ip) = r.ipv4 { (ip) } @else { "—" } }
             td.nowrap { (ago(now, r.updated_at)) }
@@ -94,22 +99,15 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
     }
 }
 
-/// The one cell a technician reads: the failure and its fixes, the step under way, or what was installed.
-fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>) -> Markup {
+/// The one cell a technician reads: the failure and its fixes, the step under way, what the service
+/// waits for and until when, or what was installed and what its OS says is wrong.
+fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>, now: Timestamp) -> Markup {
     html! {
         @match r.state {
             NodeState::Failed => {
                 @if let Some(failure) = &r.failure {
                     strong { (failure.reason) }
-                    @if !failure.problems.is_empty() {
-                        ul.problems {
-                            @for p in &failure.problems {
-                                li class=(if p.severity == Severity::Blocking { "blocking" } else { "warning" }) {
-                                    b { (p.part) } ": " (p.message) br; span.fix { "Fix: " (p.fix) }
-                                }
-                            }
-                        }
-                    }
+                    (problems(&failure.problems))
                     span.hint { "Fixed it? Power-cycle the server: it installs again." }
                 } @else {
                     "failed without a report"
@@ -119,6 +117,15 @@ fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>) -
                 @if let Some(image) = r.results.as_ref().and_then(|res| res.image.as_ref()) {
                     "installed " (image.name) " " (image.version) " on " (image.device)
                 } @else { "ready" }
+                @if let Some(os) = &r.os { (problems(&os.problems)) }
+            }
+            NodeState::Rebooting => {
+                "installed; waiting for the server to network-boot again"
+                @if let Some(deadline) = &r.deadline { " " (until(deadline, now)) }
+            }
+            NodeState::FirstBoot => {
+                "handed over to its disk; waiting for the installed OS"
+                @if let Some(deadline) = &r.deadline { " " (until(deadline, now)) }
             }
             NodeState::Discovered => "seen on the network; not booted into the installer yet",
             NodeState::Booting => "booting the installer",
@@ -127,6 +134,32 @@ fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>) -
             }
         }
     }
+}
+
+/// Problems with their fixes, blocking ones marked.
+pub(super) fn problems(problems: &[Problem]) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            ul.problems {
+                @for p in problems {
+                    li class=(if p.severity == Severity::Blocking { "blocking" } else { "warning" }) {
+                        b { (p.part) } ": " (p.message) br; span.fix { "Fix: " (p.fix) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `until 14:32 UTC (10 min left)`, or `(overdue)` between the deadline and the check that fails the node.
+fn until(deadline: &Deadline, now: Timestamp) -> String {
+    let left = deadline.at.as_second() - now.as_second();
+    let left = match left {
+        ..=0 => "overdue".to_string(),
+        1..60 => format!("{left} s left"),
+        _ => format!("{} min left", (left + 59) / 60),
+    };
+    format!("until {} ({left})", deadline.at.strftime("%H:%M UTC"))
 }
 
 fn progress(p: &ProgressReport) -> Markup {
@@ -162,10 +195,14 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "MACs" } dd { @for mac in &record.macs { span.mac { (mac) } " " } }
                 dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
                 dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
-                dt { "Now" } dd.what { (what_is_happening(record, latest_progress(&record.events))) }
+                dt { "Now" } dd.what { (what_is_happening(record, latest_progress(&record.events), now)) }
+                @if let Some(deadline) = record.deadline.as_ref().filter(|_| record.state.waits_on_server()) {
+                    dt { "If it misses the deadline" } dd { "it fails with: " (deadline.reason) }
+                }
                 dt { "Known since" } dd { (record.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")) }
             }
             @if let Some(inventory) = &record.inventory { (super::hardware::section(inventory)) }
+            @if let Some(os) = &record.os { (super::os::section(os)) }
             @if let Some(results) = &record.results { (super::built::section(results)) }
             h2 { "History" }
             table {
@@ -228,6 +265,7 @@ th, td { text-align: left; vertical-align: top; padding: .5em .7em; border-botto
 .badge { padding: .1em .5em; border-radius: .3em; color: #fff; background: #777; font-weight: 600; }
 .badge.failed { background: #c0392b; } .badge.ready { background: #1e8449; }
 .badge.installing, .badge.inspecting, .badge.booting { background: #2461a8; }
+.badge.rebooting, .badge.first_boot { background: #7d5a00; }
 tr.failed { background: #fdecea; }
 .problems { margin: .3em 0; padding-left: 1.2em; } .fix { color: #1e5d1e; font-weight: 600; }
 .hint, .updated, .ago, .bytes { color: #666; font-size: .9em; }

@@ -2,8 +2,9 @@
 
 use jiff::Timestamp;
 use rackhand_api::{
-    ArrayResult, BondResult, Event, EventKind, FailedReport, FilesystemResult, ImageResult, MacAddr, NodeId,
-    NodeRecord, NodeState, PlanResults, Problem, ProgressReport, Severity, Stage, StepStatus,
+    ArrayResult, BondResult, Deadline, Event, EventKind, FailedReport, FilesystemResult, ImageResult, MacAddr, NodeId,
+    NodeRecord, NodeState, OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport, PlanResults, Problem, ProgressReport,
+    Severity, Stage, StepStatus,
 };
 
 use rackhand_api::human_bytes;
@@ -27,6 +28,8 @@ fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
         inventory: None,
         failure: None,
         results: None,
+        os: None,
+        deadline: None,
         created_at: at(3600),
         updated_at: at(updated_secs_ago),
         events: vec![],
@@ -35,6 +38,7 @@ fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
 
 fn psu_failure() -> FailedReport {
     FailedReport {
+        built: None,
         reason: "hardware does not match profile qemu-lab".into(),
         problems: vec![Problem {
             severity: Severity::Blocking,
@@ -145,7 +149,7 @@ fn the_detail_page_shows_what_was_built_with_the_uuids_to_find_it_by() {
 fn what_nodes_report_is_escaped() {
     let mut record = node(6, NodeState::Failed, 1);
     record.hostname = Some("<script>alert(1)</script>".into());
-    record.failure = Some(FailedReport { reason: "<b>bad</b> & worse".into(), problems: vec![] });
+    record.failure = Some(FailedReport { reason: "<b>bad</b> & worse".into(), problems: vec![], built: None });
     let page = node_list(vec![NodeView { record, progress: None }], at(0)).into_string();
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
@@ -241,4 +245,105 @@ fn the_latest_progress_is_the_last_report_whatever_transitions_follow() {
     ];
     assert_eq!(latest_progress(&events).and_then(|p| p.done), Some(3));
     assert_eq!(latest_progress(&events[2..]), None);
+}
+
+fn deadline_in(secs: i64, reason: &str) -> Option<Deadline> {
+    Some(Deadline { at: at(-secs), reason: reason.into() })
+}
+
+#[test]
+fn nodes_waiting_on_their_server_say_for_what_and_until_when() {
+    let mut first_boot = node(1, NodeState::FirstBoot, 30);
+    first_boot.deadline = deadline_in(600, "the OS did not report");
+    let mut rebooting = node(2, NodeState::Rebooting, 10);
+    rebooting.deadline = deadline_in(45, "it did not network-boot");
+    let mut overdue = node(3, NodeState::Rebooting, 400);
+    overdue.deadline = deadline_in(-2, "it did not network-boot");
+    let installing = node(4, NodeState::Installing, 1);
+    let views = [installing, overdue, rebooting, first_boot.clone()]
+        .into_iter()
+        .map(|record| NodeView { record, progress: None })
+        .collect();
+    let page = node_list(views, at(0)).into_string();
+    let until = |secs: i64| at(-secs).strftime("%H:%M UTC").to_string();
+    for text in [
+        format!("handed over to its disk; waiting for the installed OS until {} (10 min left)", until(600)),
+        format!("installed; waiting for the server to network-boot again until {} (45 s left)", until(45)),
+        format!("until {} (overdue)", until(-2)),
+        "4 servers: 1 first_boot · 2 rebooting · 1 installing".to_string(),
+    ] {
+        assert!(page.contains(&text), "`{text}` missing:\n{page}");
+    }
+    let position = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("`{needle}` missing from\n{page}"));
+    assert!(position("52:54:00:00:00:01") < position("52:54:00:00:00:02"), "first_boot before rebooting");
+    assert!(position("52:54:00:00:00:03") < position("52:54:00:00:00:04"), "rebooting before installing");
+
+    let detail = node_detail(&first_boot, at(0)).into_string();
+    assert!(detail.contains(&format!("waiting for the installed OS until {} (10 min left)", until(600))), "{detail}");
+    assert!(detail.contains("it fails with: the OS did not report"), "{detail}");
+}
+
+fn os_report() -> OsReport {
+    let member = |device: &str, bay, state: &str| OsArrayMember { device: device.into(), bay, state: state.into() };
+    let slave = |name: &str, last, link_up| OsBondSlave {
+        name: name.into(),
+        mac: MacAddr::new([0x52, 0x54, 0, 0x7a, 5, last]),
+        link_up,
+    };
+    OsReport {
+        hostname: "rack1-u2".into(),
+        kernel: "6.1.0-28-amd64".into(),
+        arrays: vec![OsArray {
+            device: "/dev/md127".into(),
+            uuid: "md-uuid-0".into(),
+            level: "raid1".into(),
+            state: "clean".into(),
+            degraded: true,
+            members: vec![member("sda3", Some(0), "in_sync")],
+            missing_bays: vec![1],
+        }],
+        bond: Some(OsBond {
+            name: "bond0".into(),
+            mode: "active-backup".into(),
+            active: Some("eth1".into()),
+            slaves: vec![slave("eth0", 1, false), slave("eth1", 2, true)],
+        }),
+        ssh_host_keys: vec!["ED25519 SHA256:GtjcdVr/TylDDK47+DldiNkbvk9kKco9lAudib6SpoU".into()],
+        addresses: vec![std::net::Ipv4Addr::new(10, 77, 0, 105)],
+        problems: vec![Problem {
+            severity: Severity::Warning,
+            part: "bay 1".into(),
+            message: "md127 runs without its disk in bay 1".into(),
+            fix: "insert a disk of at least 1 TB in bay 1; it joins the array".into(),
+        }],
+    }
+}
+
+#[test]
+fn the_detail_page_shows_the_installed_os_as_it_reports_itself() {
+    let mut record = node(5, NodeState::Ready, 30);
+    record.os = Some(os_report());
+    let page = node_detail(&record, at(0)).into_string();
+    let os = &page[page.find("<h2>Installed OS</h2>").expect("an Installed OS section")..];
+    for text in [
+        "<th>Kernel</th><td>6.1.0-28-amd64</td>",
+        "<th>Addresses</th><td>10.77.0.105</td>",
+        "raid1, clean, <b>degraded</b><br>bay 0: sda3 in_sync<br>bay 1: <b>missing</b>",
+        "md UUID md-uuid-0",
+        "active-backup, active leg <b>eth1</b>",
+        "eth0 <span class=\"mac\">52:54:00:7a:05:01</span> link <b>down</b>",
+        "eth1 <span class=\"mac\">52:54:00:7a:05:02</span> link up",
+        "ED25519 SHA256:GtjcdVr/TylDDK47+DldiNkbvk9kKco9lAudib6SpoU",
+        "md127 runs without its disk in bay 1",
+        "Fix: insert a disk of at least 1 TB in bay 1; it joins the array",
+    ] {
+        assert!(os.contains(text), "`{text}` missing:\n{os}");
+    }
+    let list = node_list(vec![NodeView { record: record.clone(), progress: None }], at(0)).into_string();
+    assert!(
+        list.contains("Fix: insert a disk of at least 1 TB in bay 1"),
+        "a ready node's problems show on the list: {list}"
+    );
+    record.os = None;
+    assert!(!node_detail(&record, at(0)).into_string().contains("Installed OS"));
 }
