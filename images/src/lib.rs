@@ -1,6 +1,8 @@
 //! Rackhand image tooling: ed25519 keys, signed manifests, BLAKE3 verified-streaming outboards
-//! (bao-tree), publishing into the boot service's images dir, and synthetic images for the lab.
+//! (bao-tree), publishing into the boot service's images dir, synthetic images for the lab, and a real
+//! Debian 12 root filesystem image built with mmdebstrap.
 
+pub mod debian;
 pub mod keys;
 pub mod outboard;
 pub mod publish;
@@ -8,6 +10,7 @@ pub mod signing;
 pub mod synth;
 pub mod verify;
 
+pub use debian::{DebianError, ROOT_FS_LABEL, ROOT_FS_UUID, Recipe};
 pub use keys::{KeyError, PublicKey, SecretKey, load_public_keys_dir, write_key_pair};
 pub use outboard::{CreatedOutboard, ExpectedChunk, OutboardError, create_outboard, expected_chunks, outboard_size};
 pub use publish::{DEFAULT_CHUNK_SIZE, PublishError, PublishRequest, publish};

@@ -10,7 +10,7 @@ use images::{PublicKey, PublishRequest, SecretKey};
 use rackhand_api::Manifest;
 
 #[derive(Parser)]
-#[command(version, about = "Keys, signed manifests and synthetic images for Rackhand")]
+#[command(version, about = "Keys, signed manifests, synthetic and Debian images for Rackhand")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,6 +65,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Build a Debian 12 (bookworm) root filesystem as a raw ext4 image (needs root, mmdebstrap, the
+    /// host's Debian mirror); skipped when OUT and OUT.recipe match the current recipe.
+    Debian {
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep downloaded packages in DIR/debs across builds.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -106,6 +115,26 @@ fn main() -> Result<()> {
             images::synth_image(&mut BufWriter::new(file), size, seed)
                 .with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} ({size} bytes, seed {seed})", out.display());
+            Ok(())
+        }
+        Command::Debian { out, cache } => {
+            let recipe = images::Recipe::from_host();
+            let started = std::time::Instant::now();
+            let built = images::debian::build(&recipe, &out, cache.as_deref())
+                .with_context(|| format!("building the Debian image {}", out.display()))?;
+            if built.cached {
+                println!("{} is current ({} bytes, recipe {})", out.display(), built.size, recipe.fingerprint());
+            } else {
+                println!(
+                    "built {}: {} bytes (tree {} bytes), ext4 UUID {}, recipe {}, in {:.0?}",
+                    out.display(),
+                    built.size,
+                    built.tree_bytes,
+                    images::ROOT_FS_UUID,
+                    recipe.fingerprint(),
+                    started.elapsed()
+                );
+            }
             Ok(())
         }
     }

@@ -35,6 +35,12 @@ pub const DEFAULT_MODULES: &[(&str, &str)] = &[
     ("raid0", ""),
     ("raid10", ""),
     ("raid456", ""),
+    // Mounting the installed system (its root on md0) and each disk's EFI system partition.
+    ("ext4", ""),
+    ("vfat", ""),
+    ("nls_cp437", ""),
+    ("nls_ascii", ""),
+    ("nls_utf8", ""),
 ];
 
 pub struct Spec<'a> {

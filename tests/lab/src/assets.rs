@@ -57,15 +57,28 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     std::fs::copy(kernel.vmlinuz(), out.join("vmlinuz")).context("copying vmlinuz")?;
 
     let busybox = Path::new("/bin/busybox");
-    let (mdadm, mke2fs) = (PathBuf::from("/sbin/mdadm"), PathBuf::from("/sbin/mke2fs"));
     anyhow::ensure!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
-    anyhow::ensure!(mdadm.exists(), "/sbin/mdadm missing: apt-get install mdadm");
-    anyhow::ensure!(mke2fs.exists(), "/sbin/mke2fs missing: apt-get install e2fsprogs");
+    // mdadm, mke2fs and resize2fs for the arrays and filesystems; util-linux's sfdisk, addpart and delpart
+    // for the OS disks' partitions (told to the kernel first, written last).
+    let binaries: Vec<PathBuf> = [
+        ("/sbin/mdadm", "mdadm"),
+        ("/sbin/mke2fs", "e2fsprogs"),
+        ("/sbin/resize2fs", "e2fsprogs"),
+        ("/sbin/sfdisk", "fdisk"),
+        ("/usr/bin/addpart", "util-linux"),
+        ("/usr/bin/delpart", "util-linux"),
+    ]
+    .into_iter()
+    .map(|(path, package)| {
+        anyhow::ensure!(Path::new(path).exists(), "{path} missing: apt-get install {package}");
+        Ok(PathBuf::from(path))
+    })
+    .collect::<anyhow::Result<_>>()?;
     let spec = initramfs::Spec {
         kernel: &kernel,
         installer: inputs.installer,
         busybox,
-        binaries: &[mdadm, mke2fs],
+        binaries: &binaries,
         modules: &lab_modules(),
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,

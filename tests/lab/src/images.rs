@@ -12,6 +12,9 @@ use rackhand_api::Manifest;
 pub const IMAGE_NAME: &str = "rackhand-base";
 pub const IMAGE_VERSION: &str = "lab-1";
 pub const IMAGE_SIZE: u64 = 48 << 20;
+/// The real OS image: a Debian 12 ext4 root filesystem (UUID `images::ROOT_FS_UUID`), built with
+/// mmdebstrap from the host's Debian mirror (needs root).
+pub const OS_IMAGE_NAME: &str = "debian-12";
 const KEY_SEED: [u8; 32] = *b"rackhand-lab-signing-key-seed-01";
 
 pub struct PublishedImage {
@@ -47,13 +50,43 @@ pub fn publish_lab_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
     Ok(PublishedImage { images_dir, public_key, manifest })
 }
 
-/// A copy of `images_dir` with one byte of the image flipped at `offset` (manifest and outboard as they
-/// were), for a lab that serves a corrupt image.
-pub fn corrupt_copy(images_dir: &Path, into: &Path, offset: u64) -> anyhow::Result<PathBuf> {
-    let dir = into.join(IMAGE_NAME);
+/// Build the Debian image (cached as `lab_dir/cache/debian-12.img` beside its `.recipe`, packages under
+/// `lab_dir/cache/debian/debs`; a rebuild with an unchanged recipe is free) and publish it as `debian-12`
+/// under `lab_dir/images`, beside `rackhand-base`, signed with the lab key. Its version names the
+/// recipe's fingerprint.
+pub fn publish_os_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
+    let key = SecretKey::from_seed(&KEY_SEED);
+    let keys_dir = lab_dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)?;
+    let public_key = keys_dir.join("lab.pub");
+    std::fs::write(&public_key, key.public().to_text())?;
+    let cache = lab_dir.join("cache");
+    std::fs::create_dir_all(&cache)?;
+    let raw = cache.join(format!("{OS_IMAGE_NAME}.img"));
+    let recipe = images::Recipe::from_host();
+    images::debian::build(&recipe, &raw, Some(&cache.join("debian")))
+        .with_context(|| format!("building the Debian image {}", raw.display()))?;
+    let images_dir = lab_dir.join("images");
+    let version = format!("bookworm-{}", &recipe.fingerprint()[..16]);
+    let manifest = publish(&PublishRequest {
+        name: OS_IMAGE_NAME,
+        version: &version,
+        image: &raw,
+        key: &key,
+        images_dir: &images_dir,
+        chunk_size: images::DEFAULT_CHUNK_SIZE,
+    })
+    .context("publishing the Debian image")?;
+    Ok(PublishedImage { images_dir, public_key, manifest })
+}
+
+/// A copy of image `name` of `images_dir` with one byte of the image flipped at `offset` (manifest and
+/// outboard as they were), for a lab that serves a corrupt image.
+pub fn corrupt_copy(images_dir: &Path, name: &str, into: &Path, offset: u64) -> anyhow::Result<PathBuf> {
+    let dir = into.join(name);
     std::fs::create_dir_all(&dir)?;
     for file in [rackhand_api::MANIFEST_FILE, rackhand_api::OUTBOARD_FILE, rackhand_api::IMAGE_FILE] {
-        std::fs::copy(images_dir.join(IMAGE_NAME).join(file), dir.join(file))?;
+        std::fs::copy(images_dir.join(name).join(file), dir.join(file))?;
     }
     let image = dir.join(rackhand_api::IMAGE_FILE);
     let mut bytes = std::fs::read(&image)?;

@@ -42,6 +42,14 @@ pub enum LabDhcp {
     Proxy,
 }
 
+/// How long the lab's boot service waits on a server after its install, before failing it
+/// (`[deploy] reboot_deadline`, `first_boot_deadline`); `None` keeps the service's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    pub reboot: Option<String>,
+    pub first_boot: Option<String>,
+}
+
 pub struct Lab {
     ns: Option<Netns>,
     pub dir: PathBuf,
@@ -67,6 +75,17 @@ impl Lab {
         images: &Path,
         dhcp: LabDhcp,
     ) -> anyhow::Result<Lab> {
+        Lab::up_with_deadlines(base, boot_service, assets, images, dhcp, &Deadlines::default())
+    }
+
+    pub fn up_with_deadlines(
+        base: &Path,
+        boot_service: &Path,
+        assets: &Assets,
+        images: &Path,
+        dhcp: LabDhcp,
+        deadlines: &Deadlines,
+    ) -> anyhow::Result<Lab> {
         let ns = Netns::create("lab")?;
         ns.bridge(BRIDGE)?;
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
@@ -77,7 +96,8 @@ impl Lab {
             LabDhcp::Proxy => Some(SiteDhcp::start(&ns, &dir)?),
         };
         let config = dir.join("boot-service.toml");
-        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images, dhcp))?;
+        let deploy = deploy_config(&crate::ssh::lab_public_key()?, deadlines);
+        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images, dhcp) + &deploy)?;
         let log = std::fs::File::create(dir.join("boot-service.log"))?;
         let service = ns
             .command(boot_service.to_str().context("boot-service path")?)
@@ -149,19 +169,57 @@ impl Lab {
     }
 
     /// Wait until the node with `mac` is ready or failed; its final record.
+    /// Wait until the node is ready (its installed OS reported in) or failed.
     pub fn wait_finished(&self, mac: &str, limit: Duration) -> anyhow::Result<NodeRecord> {
+        self.wait_state(mac, &[NodeState::Ready, NodeState::Failed], limit)
+    }
+
+    pub fn wait_state(&self, mac: &str, states: &[NodeState], limit: Duration) -> anyhow::Result<NodeRecord> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(node) = self.node_by_mac(mac)?
-                && matches!(node.state, NodeState::Ready | NodeState::Failed)
+                && states.contains(&node.state)
             {
                 return Ok(node);
             }
             if Instant::now() > deadline {
-                bail!("node {mac} did not finish within {limit:?}");
+                let now = self.node_by_mac(mac)?.map(|n| n.state.to_string()).unwrap_or_else(|| "unknown".into());
+                bail!("node {mac} did not reach {states:?} within {limit:?} (it is {now})");
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Run `command` on an installed server as root over SSH with the lab's operator key, from inside
+    /// the lab namespace; its standard output.
+    pub fn ssh(&self, address: std::net::Ipv4Addr, command: &str) -> anyhow::Result<String> {
+        let key = crate::ssh::lab_key()?;
+        let key = key.to_str().context("key path")?;
+        let target = format!("root@{address}");
+        let args = [
+            "-i",
+            key,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            &target,
+            command,
+        ];
+        Ok(self.ns().exec("ssh", &args)?)
+    }
+
+    /// An admin's call to the node API (`POST`), as the CLI makes it.
+    pub fn admin_post(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("http://{SERVER_IP}:{HTTP_PORT}{path}");
+        let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+        Ok(self.ns().exec("curl", &["-sf", "--max-time", "10", "-X", "POST", "-H", &auth, &url])?)
     }
 }
 
@@ -205,6 +263,17 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+fn deploy_config(public_key: &str, deadlines: &Deadlines) -> String {
+    let mut out = format!("[deploy]\nssh_authorized_keys = [\"{public_key}\"]\n");
+    if let Some(reboot) = &deadlines.reboot {
+        out.push_str(&format!("reboot_deadline = \"{reboot}\"\n"));
+    }
+    if let Some(first_boot) = &deadlines.first_boot {
+        out.push_str(&format!("first_boot_deadline = \"{first_boot}\"\n"));
+    }
+    out
 }
 
 fn boot_service_config(data: &Path, assets: &Path, images: &Path, dhcp: LabDhcp) -> String {

@@ -15,6 +15,7 @@ pub mod md;
 pub mod qmp;
 pub mod server;
 pub mod site_dhcp;
+pub mod ssh;
 pub mod switch;
 
 /// Set by `cargo xtask test` for the end-to-end tests: the built netboot assets, the boot-service

@@ -30,6 +30,17 @@ pub struct DiskSpec {
     pub size_mib: u64,
 }
 
+/// The server's firmware: SeaBIOS, or UEFI (Debian's OVMF, with a variable store of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    Bios,
+    Uefi,
+}
+
+/// OVMF as Debian's `ovmf` package installs it.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PsuSpec {
     Powered,
@@ -44,6 +55,10 @@ pub struct ServerSpec {
     pub psus: Vec<PsuSpec>,
     pub disks: Vec<DiskSpec>,
     pub memory_mib: u32,
+    pub firmware: Firmware,
+    /// QEMU exits instead of rebooting (a test that changes the disks between the install and the
+    /// first boot, then [`VirtualServer::power_on`]s it again).
+    pub exit_on_reboot: bool,
 }
 
 impl ServerSpec {
@@ -56,6 +71,8 @@ impl ServerSpec {
             psus: vec![PsuSpec::Powered, PsuSpec::Powered],
             disks: vec![disk(DiskKind::Ssd, 0), disk(DiskKind::Ssd, 1), disk(DiskKind::Hdd, 2), disk(DiskKind::Hdd, 3)],
             memory_mib: 1024,
+            firmware: Firmware::Bios,
+            exit_on_reboot: false,
         }
     }
 
@@ -73,6 +90,8 @@ pub struct VirtualServer {
     pub spec: ServerSpec,
     pub dir: PathBuf,
     qemu: Child,
+    /// The namespace QEMU runs in, to start it again.
+    netns: String,
     _switches: Switches,
 }
 
@@ -120,10 +139,22 @@ impl VirtualServer {
             "chardev:console".into(),
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-            "-no-reboot".into(),
             "-device".into(),
             "virtio-scsi-pci,id=scsi0".into(),
         ];
+        if spec.exit_on_reboot {
+            args.push("-no-reboot".into());
+        }
+        if spec.firmware == Firmware::Uefi {
+            let vars = dir.join("OVMF_VARS.fd");
+            std::fs::copy(OVMF_VARS, &vars).with_context(|| format!("copying {OVMF_VARS} (package ovmf)"))?;
+            args.extend([
+                "-drive".into(),
+                format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+                "-drive".into(),
+                format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+            ]);
+        }
         for (i, state) in spec.psus.iter().enumerate() {
             let file = dir.join(format!("psu{}.smbios", i + 1));
             std::fs::write(&file, psu_structure(i as u8 + 1, *state))?;
@@ -141,9 +172,15 @@ impl VirtualServer {
                 "-drive".into(),
                 format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
                 "-device".into(),
+                // After the network in the boot order, in bay order: the firmware falls through to the disks
+                // when the handover script leaves network boot.
                 format!(
-                    "scsi-hd,drive={id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},serial=LAB{}{kind}{}",
-                    disk.bay, spec.index, disk.bay
+                    "scsi-hd,drive={id},id=disk-{id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},\
+                     serial=LAB{}{kind}{},bootindex={}",
+                    disk.bay,
+                    spec.index,
+                    disk.bay,
+                    2 + u32::from(disk.bay)
                 ),
             ]);
         }
@@ -165,16 +202,31 @@ impl VirtualServer {
             });
         }
         std::fs::write(dir.join("qemu.args"), args.join("\n"))?;
-        let qemu = lab
-            .ns()
-            .command("qemu-system-x86_64")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("qemu.stderr"))?)
-            .spawn()
-            .context("starting qemu-system-x86_64 (package qemu-system-x86)")?;
+        let qemu = spawn_qemu(lab.ns(), &dir)?;
         let switches = Switches::start(lab.ns(), &ports)?;
-        Ok(VirtualServer { spec: spec.clone(), dir, qemu, _switches: switches })
+        Ok(VirtualServer { spec: spec.clone(), dir, qemu, netns: lab.ns().name().to_owned(), _switches: switches })
+    }
+
+    /// Start QEMU again with the same disks and NICs (after it exited: `exit_on_reboot`, a power-off).
+    pub fn power_on(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.is_running(), "{} is still running", self.spec.name);
+        let ns = rackhand_netns::Netns::adopt(&self.netns)?;
+        let spawned = spawn_qemu(&ns, &self.dir);
+        ns.persist();
+        self.qemu = spawned?;
+        Ok(())
+    }
+
+    /// Pull a disk out of its bay while the server runs (QMP `device_del`), as a technician would.
+    pub fn pull_disk(&mut self, bay: u8) -> anyhow::Result<()> {
+        self.qmp()?.execute("device_del", serde_json::json!({ "id": format!("disk-bay{bay}") }))?;
+        Ok(())
+    }
+
+    /// Press the reset button.
+    pub fn reset(&mut self) -> anyhow::Result<()> {
+        self.qmp()?.execute("system_reset", serde_json::json!({}))?;
+        Ok(())
     }
 
     pub fn serial_log(&self) -> String {
@@ -242,6 +294,16 @@ impl Drop for VirtualServer {
         let _ = self.qemu.kill();
         let _ = self.qemu.wait();
     }
+}
+
+fn spawn_qemu(ns: &rackhand_netns::Netns, dir: &Path) -> anyhow::Result<Child> {
+    let args = std::fs::read_to_string(dir.join("qemu.args"))?;
+    ns.command("qemu-system-x86_64")
+        .args(args.lines())
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("qemu.stderr"))?)
+        .spawn()
+        .context("starting qemu-system-x86_64 (package qemu-system-x86)")
 }
 
 /// The path of a server's directory, for tests that look at files after the server is gone.

@@ -57,6 +57,9 @@ pub fn prepare(install: bool) -> anyhow::Result<Prepared> {
     let installer = build_static_installer(&root, &cargo)?;
     let lab_dir = rackhand_lab::lab_dir();
     let published = rackhand_lab::images::publish_lab_image(&lab_dir)?;
+    // The OS the lab servers install: a real Debian 12 built from Debian's packages (cached).
+    eprintln!("xtask: building (or reusing) the Debian 12 OS image");
+    rackhand_lab::images::publish_os_image(&lab_dir)?;
     eprintln!("xtask: assembling the netboot initramfs");
     let assets = assets::build(
         &lab_dir.join("assets"),

@@ -21,6 +21,8 @@ pub const TEST: &[Package] = &[
     Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
     // mke2fs: the installer's data-array filesystems (tested on a loop device, shipped in the initramfs).
     Package { name: "e2fsprogs", provides: "/sbin/mke2fs" },
+    // sfdisk: the installer writes the OS disks' partition tables with it (shipped in the initramfs).
+    Package { name: "fdisk", provides: "/sbin/sfdisk" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).
@@ -31,6 +33,11 @@ pub const LAB: &[Package] = &[
     Package { name: "kmod", provides: "/sbin/depmod" },
     // The site DHCP server of the proxyDHCP lab.
     Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },
+    // The lab's OS image is built from Debian's packages; OVMF is the UEFI servers' firmware; the
+    // operators' SSH key and the end-to-end tests' SSH client; the dashboard seen in a browser.
+    Package { name: "mmdebstrap", provides: "/usr/bin/mmdebstrap" },
+    Package { name: "ovmf", provides: "/usr/share/OVMF/OVMF_CODE_4M.fd" },
+    Package { name: "openssh-client", provides: "/usr/bin/ssh" },
 ];
 
 /// The peers `cargo xtask bench` compares against. `dnsmasq-base` is dnsmasq without its service.
