@@ -19,6 +19,9 @@ use crate::register::{Backoff, BootParams, Client, Token};
 use self::observe::{observe_arrays, parse_bonding, ssh_host_keys};
 use self::report::{Seen, build_report};
 
+/// How long a bond leg may take to get link after boot before it counts as a problem.
+const LINK_SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where the agent reads and keeps its files (the installed system's root; a fixture tree in tests).
 pub struct AgentPaths {
     pub root: PathBuf,
@@ -72,7 +75,14 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     let text = std::fs::read_to_string(&paths.config).with_context(|| format!("reading {}", paths.config.display()))?;
     let config: AgentConfig =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", paths.config.display()))?;
-    let report = observe_report(&paths.root, &config);
+    // Links negotiate for a few seconds after boot (e1000e takes several): judge the bond once every leg
+    // is up, or after LINK_SETTLE, when a leg still down is a real finding.
+    let settle = std::time::Instant::now() + LINK_SETTLE;
+    let mut report = observe_report(&paths.root, &config);
+    while report.problems.iter().any(|p| p.part.starts_with("NIC ")) && std::time::Instant::now() < settle {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        report = observe_report(&paths.root, &config);
+    }
     for problem in &report.problems {
         log_line(&format!("problem: {} — {} / fix: {}", problem.part, problem.message, problem.fix));
     }

@@ -13,6 +13,9 @@ use crate::os_config::{BootStep, OsFile};
 
 use super::{ApplyError, find_tool, run_tool};
 
+/// `PATH` for the commands run inside the installed system.
+const CHROOT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What the install needs from the installed system.
 pub trait InstalledSystem {
     /// Grow the filesystem on `device` to fill it, then mount it as the installed system's root.
@@ -123,7 +126,8 @@ impl InstalledSystem for ChrootSystem {
     fn boot_step(&self, step: &BootStep) -> Result<(), ApplyError> {
         match step {
             BootStep::Run(args) => {
-                let mut full: Vec<&str> = vec![self.root.to_str().unwrap_or("/target")];
+                // The installed system's own PATH: PID 1 has none, and its tools live in /usr/sbin.
+                let mut full: Vec<&str> = vec![self.root.to_str().unwrap_or("/target"), "/usr/bin/env", CHROOT_PATH];
                 full.extend(args.iter().map(String::as_str));
                 let what = format!("running `{}` in the installed system", args.join(" "));
                 run_tool(&self.chroot, &what, &full).map(drop)

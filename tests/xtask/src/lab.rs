@@ -9,6 +9,7 @@ use clap::Subcommand;
 use rackhand_lab::accel::{self, Accel};
 use rackhand_lab::assets::{self, Assets, PROBE_MARKER};
 use rackhand_lab::lab::{HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
+use rackhand_lab::server::Firmware;
 
 use crate::{packages, run_cmd, workspace_root};
 
@@ -28,6 +29,9 @@ pub enum LabCommand {
         /// Server number within the lab (MACs and taps derive from it).
         #[arg(long, default_value_t = 1)]
         index: u8,
+        /// UEFI firmware (OVMF) instead of SeaBIOS.
+        #[arg(long)]
+        uefi: bool,
     },
     /// Tear the running lab down: processes, namespace, taps.
     Down,
@@ -111,11 +115,12 @@ pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(())
         }
-        LabCommand::Boot { name, index } => {
+        LabCommand::Boot { name, index, uefi } => {
             let info = running_lab()?;
             let prepared = prepare(install)?;
             let lab = Lab::attach(&info)?;
-            let result = crate::demo::boot_and_follow(&lab, &[(name, index)], prepared.accel);
+            let firmware = if uefi { Firmware::Uefi } else { Firmware::Bios };
+            let result = crate::demo::boot_and_follow(&lab, &[(name, index, firmware)], prepared.accel);
             // Attaching took charge of the lab; hand it back so it stays up.
             lab.detach();
             result.map(drop)
