@@ -3,6 +3,8 @@
 //! the profile allows wiping foreign data. A reprovision or a retry reinstalls onto disks Rackhand itself
 //! built; anything else is refused with what to do about it.
 
+use crate::apply::raid::same_md_uuid;
+
 /// One thing found on a disk or one of its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -39,7 +41,7 @@ pub fn decide_wipe(
     let what: Vec<String> = found.iter().map(|f| format!("{} on {}", f.what, f.device)).collect();
     let what = what.join(", ");
     let arrays: Vec<&str> = found.iter().filter_map(|f| f.md_uuid.as_deref()).collect();
-    let ours = !arrays.is_empty() && arrays.iter().all(|uuid| owned_arrays.iter().any(|o| same_uuid(o, uuid)));
+    let ours = !arrays.is_empty() && arrays.iter().all(|uuid| owned_arrays.iter().any(|o| same_md_uuid(o, uuid)));
     if ours {
         return WipeDecision::Wipe {
             because: format!("{disk} holds arrays this node's earlier install built ({what})"),
@@ -56,13 +58,6 @@ pub fn decide_wipe(
              then power-cycle the server; otherwise replace the disk"
         ),
     }
-}
-
-/// md prints UUIDs as `a:b:c:d`, other tools with dashes; compare the hex digits.
-fn same_uuid(a: &str, b: &str) -> bool {
-    let digits =
-        |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
-    digits(a) == digits(b)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod observe;
 pub mod report;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rackhand_api::{AgentCredential, MacAddr, OsReport};
@@ -16,11 +17,11 @@ use crate::console::log_line;
 use crate::os_config::{AGENT_TOKEN, AgentConfig, DEPLOY_CREDENTIAL};
 use crate::register::{Backoff, BootParams, Client, Token};
 
-use self::observe::{observe_arrays, parse_bonding, ssh_host_keys};
-use self::report::{Seen, build_report};
+use self::observe::{SeenBond, observe_arrays, parse_bonding, ssh_host_keys};
+use self::report::{Seen, all_legs_up, build_report};
 
 /// How long a bond leg may take to get link after boot before it counts as a problem.
-const LINK_SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+const LINK_SETTLE: Duration = Duration::from_secs(30);
 
 /// Where the agent reads and keeps its files (the installed system's root; a fixture tree in tests).
 pub struct AgentPaths {
@@ -34,12 +35,25 @@ impl AgentPaths {
     }
 }
 
+fn read_bond(root: &Path, config: &AgentConfig) -> Option<SeenBond> {
+    let name = &config.bond.as_ref()?.name;
+    std::fs::read_to_string(root.join("proc/net/bonding").join(name)).ok().map(|text| parse_bonding(&text))
+}
+
+/// Links negotiate for a few seconds after boot (e1000e takes several): the bond is judged once every
+/// leg is up, or after [`LINK_SETTLE`], when a leg still down is a real finding.
+fn wait_for_bond_legs(root: &Path, config: &AgentConfig) {
+    let Some(expected) = &config.bond else { return };
+    let settle = Instant::now() + LINK_SETTLE;
+    while Instant::now() < settle && !read_bond(root, config).is_some_and(|bond| all_legs_up(&bond, expected)) {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// What the running system sees of itself, as a report.
 pub fn observe_report(root: &Path, config: &AgentConfig) -> OsReport {
     let uname = nix::sys::utsname::uname().ok();
-    let bond = config.bond.as_ref().and_then(|b| {
-        std::fs::read_to_string(root.join("proc/net/bonding").join(&b.name)).ok().map(|t| parse_bonding(&t))
-    });
+    let bond = read_bond(root, config);
     let disks = crate::observe::observe_disks(root).into_iter().map(|d| (d.name, d.serial)).collect();
     let addresses = nix::ifaddrs::getifaddrs()
         .map(|addrs| {
@@ -75,14 +89,8 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     let text = std::fs::read_to_string(&paths.config).with_context(|| format!("reading {}", paths.config.display()))?;
     let config: AgentConfig =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", paths.config.display()))?;
-    // Links negotiate for a few seconds after boot (e1000e takes several): judge the bond once every leg
-    // is up, or after LINK_SETTLE, when a leg still down is a real finding.
-    let settle = std::time::Instant::now() + LINK_SETTLE;
-    let mut report = observe_report(&paths.root, &config);
-    while report.problems.iter().any(|p| p.part.starts_with("NIC ")) && std::time::Instant::now() < settle {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        report = observe_report(&paths.root, &config);
-    }
+    wait_for_bond_legs(&paths.root, &config);
+    let report = observe_report(&paths.root, &config);
     for problem in &report.problems {
         log_line(&format!("problem: {} — {} / fix: {}", problem.part, problem.message, problem.fix));
     }
@@ -98,13 +106,7 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     }
     let secret = std::fs::read_to_string(&token_file)
         .with_context(|| format!("no deploy credential and no agent token ({})", token_file.display()))?;
-    client(&config, secret.trim().to_owned()).post_for::<serde_json::Value>("health", &report).or_else(|e| {
-        // `health` may answer 204 with no body.
-        match e {
-            crate::register::RegisterError::BadAnswer { .. } => Ok(serde_json::Value::Null),
-            other => Err(other),
-        }
-    })?;
+    client(&config, secret.trim().to_owned()).post("health", &report).context("reporting health")?;
     log_line(&format!("node {}: reported health ({} problems)", config.node, report.problems.len()));
     Ok(())
 }

@@ -3,11 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use rackhand_api::{OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport, Problem, Severity};
+use rackhand_api::{MacAddr, OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport, Problem, Severity};
 
 use super::observe::{SeenArray, SeenBond, bond_mode_name};
+use crate::apply::raid::same_md_uuid;
 use crate::layout::parent_disk;
-use crate::os_config::AgentConfig;
+use crate::os_config::{AgentConfig, ExpectedBond};
 
 /// Everything observed, for [`build_report`].
 pub struct Seen {
@@ -21,10 +22,14 @@ pub struct Seen {
     pub addresses: Vec<Ipv4Addr>,
 }
 
-fn same_uuid(a: &str, b: &str) -> bool {
-    let digits =
-        |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
-    digits(a) == digits(b)
+/// The slave that is `mac` (its name and whether it has link), if the bond has it.
+fn slave(bond: &SeenBond, mac: MacAddr) -> Option<(&str, bool)> {
+    bond.slaves.iter().find(|(_, m, _)| *m == Some(mac)).map(|(name, _, up)| (name.as_str(), *up))
+}
+
+/// Whether every leg the bond was built with is one of its slaves and has link.
+pub fn all_legs_up(bond: &SeenBond, expected: &ExpectedBond) -> bool {
+    expected.legs.iter().all(|leg| slave(bond, leg.mac).is_some_and(|(_, up)| up))
 }
 
 pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
@@ -37,7 +42,8 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
     let mut problems = Vec::new();
     let mut arrays = Vec::new();
     for expected in &config.arrays {
-        let Some(array) = seen.arrays.iter().find(|a| a.uuid.as_deref().is_some_and(|u| same_uuid(u, &expected.uuid)))
+        let Some(array) =
+            seen.arrays.iter().find(|a| a.uuid.as_deref().is_some_and(|u| same_md_uuid(u, &expected.uuid)))
         else {
             problems.push(Problem {
                 severity: Severity::Blocking,
@@ -87,11 +93,11 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
     }
     let bond = config.bond.as_ref().zip(seen.bond.as_ref()).map(|(expected, bond)| {
         for leg in &expected.legs {
-            let slave = bond.slaves.iter().find(|(_, mac, _)| *mac == Some(leg.mac));
-            if slave.is_some_and(|(_, _, up)| *up) {
+            let slave = slave(bond, leg.mac);
+            if slave.is_some_and(|(_, up)| up) {
                 continue;
             }
-            let name = slave.map_or_else(|| leg.mac.to_string(), |(n, _, _)| format!("{n} ({})", leg.mac));
+            let name = slave.map_or_else(|| leg.mac.to_string(), |(n, _)| format!("{n} ({})", leg.mac));
             let cable = match (&leg.switch, &leg.port) {
                 (Some(switch), Some(port)) => format!("check its cable to switch {switch} port {port}"),
                 _ => "check its cable and the switch port".to_owned(),
@@ -127,7 +133,7 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
 
 #[cfg(test)]
 mod tests {
-    use rackhand_api::{MacAddr, NodeId};
+    use rackhand_api::NodeId;
 
     use super::*;
     use crate::os_config::{BayDisk, ExpectedArray, ExpectedBond, ExpectedLeg};
@@ -224,6 +230,17 @@ mod tests {
         assert_eq!(report.problems.len(), 1);
         assert_eq!(report.problems[0].part, "NIC enp0s3 (52:54:00:7a:01:02)");
         assert_eq!(report.problems[0].fix, "check its cable to switch sw-b port Ethernet1");
+    }
+
+    #[test]
+    fn the_bond_is_whole_when_every_leg_it_was_built_with_has_link() {
+        let expected = config().bond.unwrap();
+        let up = seen(&["sda3", "sdb3"], &ALL_DISKS, true).bond.unwrap();
+        assert!(all_legs_up(&up, &expected));
+        let down = seen(&["sda3", "sdb3"], &ALL_DISKS, false).bond.unwrap();
+        assert!(!all_legs_up(&down, &expected));
+        let one = SeenBond { slaves: up.slaves[..1].to_vec(), ..up };
+        assert!(!all_legs_up(&one, &expected), "a leg missing from the bond");
     }
 
     #[test]

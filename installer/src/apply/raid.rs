@@ -86,16 +86,17 @@ impl Raid for Mdadm {
     }
 
     fn array_uuid_on(&self, device: &str) -> Option<String> {
-        self.examine_uuid(device)
-    }
-}
-
-impl Mdadm {
-    /// `mdadm --examine --export` of a member names its array's UUID.
-    fn examine_uuid(&self, device: &str) -> Option<String> {
+        // `mdadm --examine --export` of a member names its array's UUID.
         let out = Command::new(&self.program).args(["--examine", "--export", device]).output().ok()?;
         out.status.success().then(|| md_uuid(&String::from_utf8_lossy(&out.stdout))).flatten()
     }
+}
+
+/// Whether two array UUIDs are the same: md prints them as `a:b:c:d`, other tools with dashes.
+pub fn same_md_uuid(a: &str, b: &str) -> bool {
+    let digits =
+        |s: &str| s.chars().filter(char::is_ascii_hexdigit).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    digits(a) == digits(b)
 }
 
 /// `MD_UUID=...` from `mdadm --detail --export`.
@@ -113,5 +114,11 @@ mod tests {
                       MD_NAME=lab:0\nMD_DEVICE_dev_loop0_ROLE=0\n";
         assert_eq!(md_uuid(export).as_deref(), Some("3b2f1c0e:8a9d7e6f:12345678:9abcdef0"));
         assert_eq!(md_uuid("MD_LEVEL=raid1\n"), None);
+    }
+
+    #[test]
+    fn array_uuids_compare_by_their_hex_digits() {
+        assert!(same_md_uuid("3b2f1c0e:8a9d7e6f:12345678:9abcdef0", "3B2F1C0E-8A9D-7E6F-1234-56789ABCDEF0"));
+        assert!(!same_md_uuid("3b2f1c0e:8a9d7e6f:12345678:9abcdef0", "3b2f1c0e:8a9d7e6f:12345678:9abcdef1"));
     }
 }

@@ -83,7 +83,8 @@ impl Client {
         format!("{}{API_PREFIX}/nodes/{}/{what}", self.params.server, self.params.node)
     }
 
-    fn post(&self, what: &str, body: &impl Serialize) -> Result<(), RegisterError> {
+    /// POST `body`; the answer's body is not read.
+    pub fn post(&self, what: &str, body: &impl Serialize) -> Result<(), RegisterError> {
         self.post_with_query(what, &[], body).map(drop)
     }
 
