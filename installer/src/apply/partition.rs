@@ -49,9 +49,9 @@ impl Partitioner for UtilLinux {
         let dir = self.sys.join("class/block").join(name);
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| ApplyError::Io { what: format!("listing {}", dir.display()), source: e })?;
+        // Only a partition's directory has a `partition` file (its number).
         let mut numbers: Vec<u32> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().join("partition").exists())
             .filter_map(|e| std::fs::read_to_string(e.path().join("partition")).ok()?.trim().parse().ok())
             .collect();
         numbers.sort_unstable();
