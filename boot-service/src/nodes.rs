@@ -190,7 +190,7 @@ impl Nodes {
     pub fn expire_deadlines(&self, now: Timestamp) -> Result<Vec<NodeRecord>, NodeError> {
         let _g = self.guard();
         let mut failed = Vec::new();
-        for node in self.store.nodes()? {
+        for node in self.store.nodes_with_deadline()? {
             if lifecycle::expired(&node.record, now).is_some() {
                 let decision = lifecycle::decide(&node, Input::DeadlinePassed, now, &self.deploy)?;
                 failed.push(self.apply(node, decision, now)?.0);

@@ -81,6 +81,9 @@ pub trait Store: Send + Sync + 'static {
     fn node(&self, id: NodeId) -> Result<Option<StoredNode>, StoreError>;
     fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError>;
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError>;
+    /// The nodes that hold a deadline (they wait on their server): what the deadline watch looks at
+    /// every few seconds, without reading the whole node table.
+    fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError>;
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
     /// Apply `change` and record its event, in one transaction.
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;

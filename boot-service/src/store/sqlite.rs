@@ -192,6 +192,12 @@ fn node_where(conn: &Connection, clause: &str, param: &dyn rusqlite::ToSql) -> R
     raw.map(|raw| raw.decode(conn)).transpose()
 }
 
+fn nodes_where(conn: &Connection, clause: &str) -> Result<Vec<StoredNode>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause} ORDER BY id"))?;
+    let raws = stmt.query_map([], RawNode::from_row)?.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(|raw| raw.decode(conn)).collect()
+}
+
 fn insert_event(conn: &Connection, node: i64, at: Timestamp, kind: &EventKind) -> Result<(), StoreError> {
     conn.prepare_cached("INSERT INTO events (node_id, at, body) VALUES (?1, ?2, ?3)")?.execute(params![
         node,
@@ -233,10 +239,11 @@ impl Store for SqliteStore {
     }
 
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY id"))?;
-        let raws = stmt.query_map([], RawNode::from_row)?.collect::<Result<Vec<_>, _>>()?;
-        raws.into_iter().map(|raw| raw.decode(&conn)).collect()
+        nodes_where(&self.conn(), "1")
+    }
+
+    fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError> {
+        nodes_where(&self.conn(), "deadline_at IS NOT NULL")
     }
 
     fn events(&self, id: NodeId) -> Result<Vec<Event>, StoreError> {
@@ -432,11 +439,15 @@ mod tests {
         };
         let node = store.update_node(id, change, t0).unwrap();
         assert_eq!((node.record.os, node.record.deadline), (Some(os.clone()), Some(deadline)));
+        store.create_node(new_node(5), t0).unwrap();
+        let waiting: Vec<NodeId> = store.nodes_with_deadline().unwrap().iter().map(|n| n.record.id).collect();
+        assert_eq!(waiting, [id], "only the node holding a deadline");
         assert_eq!((node.deploy_hash.as_deref(), node.agent_hash.as_deref()), (Some("d"), Some("a")));
 
         let change = NodeChange { deadline: Some(None), deploy_hash: Some(None), ..NodeChange::default() };
         let node = store.update_node(id, change, t0).unwrap();
         assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
+        assert!(store.nodes_with_deadline().unwrap().is_empty());
         assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");
     }
 

@@ -146,6 +146,9 @@ impl Store for PoisonedStore {
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
         self.inner().nodes()
     }
+    fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError> {
+        self.inner().nodes_with_deadline()
+    }
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError> {
         self.inner().events(id)
     }
