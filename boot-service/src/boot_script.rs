@@ -80,22 +80,7 @@ mod tests {
 
     fn node() -> NodeRecord {
         let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        NodeRecord {
-            id: NodeId(7),
-            macs: vec![MAC],
-            state: NodeState::Booting,
-            hostname: None,
-            profile: None,
-            ipv4: None,
-            inventory: None,
-            failure: None,
-            results: None,
-            os: None,
-            deadline: None,
-            created_at: now,
-            updated_at: now,
-            events: vec![],
-        }
+        NodeRecord::new(NodeId(7), vec![MAC], NodeState::Booting, now)
     }
 
     const MAC: MacAddr = MacAddr::new([0x52, 0x54, 0, 0, 0, 7]);

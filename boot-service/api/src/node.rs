@@ -179,6 +179,28 @@ pub struct NodeRecord {
     pub events: Vec<Event>,
 }
 
+impl NodeRecord {
+    /// A node known by its MACs and state only, created and last changed `at`: every other field empty.
+    pub fn new(id: NodeId, macs: Vec<MacAddr>, state: NodeState, at: Timestamp) -> NodeRecord {
+        NodeRecord {
+            id,
+            macs,
+            state,
+            hostname: None,
+            profile: None,
+            ipv4: None,
+            inventory: None,
+            failure: None,
+            results: None,
+            os: None,
+            deadline: None,
+            created_at: at,
+            updated_at: at,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// Nodes as a table a person reads: id, MAC, state, address, profile, and why a failed one failed.
 pub fn node_table(nodes: &[NodeRecord]) -> String {
     let mut out = format!("{:<5}{:<19}{:<12}{:<16}{:<15}{}\n", "ID", "MAC", "STATE", "IPV4", "PROFILE", "REASON");
@@ -283,20 +305,9 @@ mod tests {
     fn the_node_table_has_one_aligned_row_per_node_and_the_failure_reason() {
         let at = Timestamp::from_second(1_790_000_000).unwrap();
         let node = |id, state, failure: Option<&str>| NodeRecord {
-            id: NodeId(id),
-            macs: vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])],
-            state,
-            hostname: None,
             profile: Some("qemu-lab".into()),
-            ipv4: None,
-            inventory: None,
             failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None }),
-            results: None,
-            os: None,
-            deadline: None,
-            created_at: at,
-            updated_at: at,
-            events: vec![],
+            ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at)
         };
         let table = node_table(&[node(1, Ready, None), node(12, Failed, Some("PSU 2 unplugged"))]);
         let lines: Vec<&str> = table.lines().collect();

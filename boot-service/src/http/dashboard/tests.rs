@@ -19,20 +19,10 @@ fn at(secs_ago: i64) -> Timestamp {
 
 fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
     NodeRecord {
-        id: NodeId(id),
-        macs: vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])],
-        state,
-        hostname: None,
         profile: Some("qemu-lab".into()),
         ipv4: Some(std::net::Ipv4Addr::new(10, 77, 0, 100 + id as u8)),
-        inventory: None,
-        failure: None,
-        results: None,
-        os: None,
-        deadline: None,
-        created_at: at(3600),
         updated_at: at(updated_secs_ago),
-        events: vec![],
+        ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at(3600))
     }
 }
 

@@ -17,23 +17,11 @@ fn now() -> Timestamp {
 fn stored(state: NodeState, deadline_in: i64) -> StoredNode {
     let at = Timestamp::from_second(NOW - 3600).unwrap();
     let record = NodeRecord {
-        id: NodeId(7),
-        macs: vec![MacAddr::new([0x52, 0x54, 0, 0, 0, 7])],
-        state,
-        hostname: None,
-        profile: None,
-        ipv4: None,
-        inventory: None,
-        failure: None,
-        results: None,
-        os: None,
         deadline: state.waits_on_server().then(|| Deadline {
             at: Timestamp::from_second(NOW + deadline_in).unwrap(),
             reason: "it missed it".into(),
         }),
-        created_at: at,
-        updated_at: at,
-        events: vec![],
+        ..NodeRecord::new(NodeId(7), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, 7])], state, at)
     };
     let hash = |s: &str| Some(token::hash_token(s));
     StoredNode { record, token_hash: hash("node"), deploy_hash: hash("deploy"), agent_hash: hash("agent") }
