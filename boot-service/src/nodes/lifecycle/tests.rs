@@ -237,3 +237,23 @@ fn waits_read_as_people_say_them() {
     assert_eq!(for_people(Duration::from_secs(7200)), "2 h");
     assert_eq!(for_people(Duration::from_secs(5400)), "90 min");
 }
+
+#[test]
+fn a_failed_install_keeps_what_it_built_for_the_retry_to_wipe() {
+    let array = ArrayResult {
+        device: "/dev/md0".into(),
+        level: "raid1".into(),
+        uuid: "u-9".into(),
+        members: vec!["/dev/sda3".into(), "/dev/sdb3".into()],
+        filesystem: None,
+    };
+    let built = PlanResults { arrays: vec![array], ..PlanResults::default() };
+    let report = |built| FailedReport { reason: "image: chunk 320 corrupt".into(), problems: vec![], built };
+    let config = DeployConfig::default();
+    let node = stored(NodeState::Installing, 0);
+    let decision = decide(&node, Input::Failed { token: "node", report: report(Some(built.clone())) }, now(), &config);
+    assert_eq!(decision.unwrap().changes[0].results, Some(built), "kept as the node's results");
+    // A failure before anything was built leaves the previous install's results alone.
+    let decision = decide(&node, Input::Failed { token: "node", report: report(None) }, now(), &config);
+    assert_eq!(decision.unwrap().changes[0].results, None);
+}
