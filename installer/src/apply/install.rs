@@ -5,14 +5,11 @@
 
 use std::time::Instant;
 
-use rackhand_api::{
-    ArrayResult, BondResult, DeploySettings, FilesystemResult, Inventory, NodeId, PlanResults, ProgressReport, Stage,
-    StepStatus,
-};
+use rackhand_api::{ArrayResult, BondResult, FilesystemResult, PlanResults, ProgressReport, Stage, StepStatus};
 
 use crate::console::{Console, Progress, StepState};
 use crate::layout::BootDisk;
-use crate::os_config::{OsInputs, boot_loader_steps, os_files};
+use crate::os_config::{Deployment, boot_loader_steps, os_files};
 use crate::plan::{ArrayPlan, BondPlan, Plan};
 use crate::register::Reporter;
 use crate::wipe::{Found, WipeDecision, decide_wipe};
@@ -28,15 +25,6 @@ pub struct Installer<'a> {
     pub console: &'a mut Console,
     pub partitioner: &'a dyn Partitioner,
     pub system: &'a dyn InstalledSystem,
-}
-
-/// What the installed system is configured from, besides the plan.
-pub struct Deployment<'a> {
-    pub settings: &'a DeploySettings,
-    pub inventory: &'a Inventory,
-    /// The boot service's base URL, for the agent.
-    pub server: &'a str,
-    pub node: NodeId,
 }
 
 /// How the node got onto the network.
@@ -193,15 +181,7 @@ impl Installer<'_> {
             self.partitioner.write_table(disk)?;
         }
         self.system.mount_root(&plan.image.device)?;
-        let inputs = OsInputs {
-            plan,
-            results,
-            inventory: deployment.inventory,
-            settings: deployment.settings,
-            server: deployment.server,
-            node: deployment.node,
-        };
-        for file in os_files(&inputs) {
+        for file in os_files(plan, results, deployment) {
             self.system.write(&file)?;
         }
         for step in boot_loader_steps(&plan.boot_disks) {

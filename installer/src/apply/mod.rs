@@ -22,7 +22,7 @@ use crate::plan::BondPlan;
 
 pub use dhcp::{Lease, Udhcpc};
 pub use filesystem::{Filesystems, Mke2fs};
-pub use install::{Deployment, Installer, NetworkOutcome, StepFailure};
+pub use install::{Installer, NetworkOutcome, StepFailure};
 pub use partition::{Partitioner, UtilLinux};
 pub use raid::{Mdadm, Raid};
 pub use target::{ChrootSystem, InstalledSystem};

@@ -97,29 +97,28 @@ pub struct ExpectedLeg {
     pub port: Option<String>,
 }
 
-/// Everything the files are made from.
-pub struct OsInputs<'a> {
-    pub plan: &'a Plan,
-    pub results: &'a PlanResults,
-    pub inventory: &'a Inventory,
+/// What the installed system is configured from, besides the plan and what the install built.
+pub struct Deployment<'a> {
     pub settings: &'a DeploySettings,
+    pub inventory: &'a Inventory,
+    /// The boot service's base URL, for the agent.
     pub server: &'a str,
     pub node: NodeId,
 }
 
 /// The files of the installed system, in the order they are written.
-pub fn os_files(inputs: &OsInputs) -> Vec<OsFile> {
+pub fn os_files(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> Vec<OsFile> {
     let write = |path: &str, contents: String, mode| OsFile::Write { path: path.into(), contents, mode };
-    let hostname = &inputs.settings.hostname;
+    let hostname = &deployment.settings.hostname;
     let short = hostname.split('.').next().unwrap_or(hostname);
     let mut files = vec![
         write("/etc/hostname", format!("{hostname}\n"), 0o644),
         write("/etc/hosts", format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname} {short}\n"), 0o644),
     ];
-    files.extend(bond_files(&inputs.plan.bond, inputs.inventory));
-    files.push(write("/etc/mdadm/mdadm.conf", mdadm_conf(inputs.results), 0o644));
+    files.extend(bond_files(&plan.bond, deployment.inventory));
+    files.push(write("/etc/mdadm/mdadm.conf", mdadm_conf(results), 0o644));
     let mut fstab = String::new();
-    for array in &inputs.results.arrays {
+    for array in &results.arrays {
         if let Some(fs) = &array.filesystem {
             let dir = format!("/srv/{}", fs.label.as_deref().unwrap_or(array.device.trim_start_matches("/dev/")));
             let _ = writeln!(fstab, "UUID={}\t{dir}\t{}\tdefaults,nofail\t0\t2", fs.uuid, fs.kind);
@@ -129,9 +128,9 @@ pub fn os_files(inputs: &OsInputs) -> Vec<OsFile> {
     if !fstab.is_empty() {
         files.push(OsFile::Append { path: "/etc/fstab".into(), contents: fstab });
     }
-    let keys: String = inputs.settings.ssh_authorized_keys.iter().map(|k| format!("{}\n", k.trim())).collect();
+    let keys: String = deployment.settings.ssh_authorized_keys.iter().map(|k| format!("{}\n", k.trim())).collect();
     files.push(write("/root/.ssh/authorized_keys", keys, 0o600));
-    let config = agent_config(inputs);
+    let config = agent_config(plan, results, deployment);
     files.push(write(AGENT_CONFIG, serde_json::to_string_pretty(&config).expect("plain data") + "\n", 0o600));
     files.push(OsFile::ThisBinary { path: AGENT_BINARY.into() });
     files.push(write(AGENT_UNIT, agent_unit(), 0o644));
@@ -193,8 +192,8 @@ fn mdadm_conf(results: &PlanResults) -> String {
     out
 }
 
-fn agent_config(inputs: &OsInputs) -> AgentConfig {
-    let disks = &inputs.inventory.disks;
+fn agent_config(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> AgentConfig {
+    let disks = &deployment.inventory.disks;
     let bays = disks
         .iter()
         .filter_map(|d| {
@@ -206,8 +205,7 @@ fn agent_config(inputs: &OsInputs) -> AgentConfig {
         let disk = crate::layout::parent_disk(member.trim_start_matches("/dev/"));
         disks.iter().find(|d| d.name == disk).and_then(|d| d.bay)
     };
-    let arrays = inputs
-        .results
+    let arrays = results
         .arrays
         .iter()
         .map(|a| ExpectedArray {
@@ -216,11 +214,10 @@ fn agent_config(inputs: &OsInputs) -> AgentConfig {
             bays: a.members.iter().filter_map(|m| bay_of(m)).collect(),
         })
         .collect();
-    let nic = |leg: &str| inputs.inventory.nics.iter().find(|n| n.name == leg);
+    let nic = |leg: &str| deployment.inventory.nics.iter().find(|n| n.name == leg);
     let bond = ExpectedBond {
-        name: inputs.plan.bond.name.clone(),
-        legs: inputs
-            .plan
+        name: plan.bond.name.clone(),
+        legs: plan
             .bond
             .legs
             .iter()
@@ -232,7 +229,7 @@ fn agent_config(inputs: &OsInputs) -> AgentConfig {
             })
             .collect(),
     };
-    AgentConfig { server: inputs.server.to_owned(), node: inputs.node, bays, arrays, bond: Some(bond) }
+    AgentConfig { server: deployment.server.to_owned(), node: deployment.node, bays, arrays, bond: Some(bond) }
 }
 
 fn agent_unit() -> String {

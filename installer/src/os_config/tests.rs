@@ -93,14 +93,9 @@ fn files() -> Vec<OsFile> {
         ssh_authorized_keys: vec!["ssh-ed25519 AAAAC3Nz ops@site ".into()],
         owned_arrays: vec![],
     };
-    os_files(&OsInputs {
-        plan: &plan,
-        results: &results,
-        inventory: &inventory,
-        settings: &settings,
-        server: "http://10.77.0.1:8080",
-        node: NodeId(7),
-    })
+    let deployment =
+        Deployment { settings: &settings, inventory: &inventory, server: "http://10.77.0.1:8080", node: NodeId(7) };
+    os_files(&plan, &results, &deployment)
 }
 
 fn written(files: &[OsFile], wanted: &str) -> String {

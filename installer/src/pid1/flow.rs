@@ -7,9 +7,10 @@
 use hardware_profiles::Profile;
 use rackhand_api::{FailedReport, Inventory, NodeId, PlanResults, Problem, Severity};
 
-use crate::apply::{Deployment, Installer};
+use crate::apply::Installer;
 use crate::console::{Failure, StepState, log_line};
 use crate::judge::judge;
+use crate::os_config::Deployment;
 use crate::plan::{FinishAction, plan};
 
 /// What the node ends with.
