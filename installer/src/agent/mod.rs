@@ -96,11 +96,17 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     }
     let deploy = paths.inside(DEPLOY_CREDENTIAL);
     let token_file = paths.inside(AGENT_TOKEN);
+    // An agent token is kept only after `ready` was accepted: a deploy credential beside it is spent (the
+    // power went between the two), so it goes and the agent reports health.
+    if token_file.exists() && deploy.exists() {
+        remove_durably(&deploy)?;
+    }
     if let Ok(secret) = std::fs::read_to_string(&deploy) {
         let answer: AgentCredential =
             client(&config, secret.trim().to_owned()).post_for("ready", &report).context("reporting ready")?;
+        // On disk before the credential goes: a server may lose power right after reporting.
         write_secret(&token_file, &answer.agent_token)?;
-        std::fs::remove_file(&deploy).with_context(|| format!("removing {}", deploy.display()))?;
+        remove_durably(&deploy)?;
         log_line(&format!("node {}: reported ready to the boot service", config.node));
         return Ok(());
     }
@@ -109,6 +115,17 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     client(&config, secret.trim().to_owned()).post("health", &report).context("reporting health")?;
     log_line(&format!("node {}: reported health ({} problems)", config.node, report.problems.len()));
     Ok(())
+}
+
+/// Remove `path` and flush its directory, so the removal survives a power cut.
+fn remove_durably(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+    sync_parent(path)
+}
+
+fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("flushing {}", dir.display()))
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<()> {
@@ -122,5 +139,6 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(format!("{secret}\n").as_bytes())?;
-    Ok(())
+    file.sync_all().with_context(|| format!("flushing {}", path.display()))?;
+    sync_parent(path)
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod http;
 mod models;
 
 use std::collections::BTreeMap;
