@@ -28,6 +28,12 @@ impl MacAddr {
         Some(Self(six))
     }
 
+    /// A unicast address with something in it: the least significant bit of the first octet clear, not
+    /// all zeros. Only such an address can name one NIC.
+    pub fn is_unicast(&self) -> bool {
+        self.0[0] & 1 == 0 && self.0 != [0; 6]
+    }
+
     /// The form iPXE's `${net0/mac:hexhyp}` produces, used in file names: `52-54-00-12-34-56`.
     pub fn hyphenated(&self) -> String {
         self.to_string().replace(':', "-")
@@ -93,6 +99,14 @@ mod tests {
         assert_eq!(mac, "52-54-00-ab-cd-0f".parse().unwrap());
         assert_eq!(mac.to_string(), "52:54:00:ab:cd:0f");
         assert_eq!(mac.hyphenated(), "52-54-00-ab-cd-0f");
+    }
+
+    #[test]
+    fn only_unicast_addresses_name_a_nic() {
+        assert!(MacAddr::new([0x52, 0x54, 0, 0, 0, 1]).is_unicast());
+        for not_one_nic in [[0xff; 6], [0x01, 0x00, 0x5e, 0, 0, 1], [0x33, 0x33, 0, 0, 0, 1], [0; 6]] {
+            assert!(!MacAddr::new(not_one_nic).is_unicast(), "{not_one_nic:02x?}");
+        }
     }
 
     #[test]

@@ -108,7 +108,11 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
                 return Err(NodeError::Invalid(rackhand_api::profile_name_rule(name)));
             }
             let profile = matched_profile.filter(|_| record.profile.is_none());
-            let mut change = NodeChange { inventory: Some(inventory), profile, ..NodeChange::default() };
+            // The server's other NICs are the same node: its firmware may network-boot from any of them.
+            let add_macs =
+                inventory.nics.iter().map(|nic| nic.mac).filter(|mac| mac.is_unicast() && !record.macs.contains(mac));
+            let add_macs = add_macs.collect();
+            let mut change = NodeChange { inventory: Some(inventory), profile, add_macs, ..NodeChange::default() };
             if from != NodeState::Inspecting {
                 change.state = Some(check(record, NodeState::Inspecting)?);
                 change.event = Some(transition(from, NodeState::Inspecting, "inventory received"));

@@ -279,3 +279,24 @@ fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
         nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("edge-1u".into())).unwrap();
     assert_eq!(inspected.profile.as_deref(), Some("storage-2u"), "the admin's pin stands");
 }
+
+#[test]
+fn the_servers_other_nics_are_the_same_node_once_its_inventory_names_them() {
+    let nodes = service();
+    nodes.enroll(MAC, "DHCP").unwrap();
+    let second = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x43]);
+    let taken = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x44]);
+    let other = nodes.enroll(taken, "DHCP").unwrap();
+    let (node, token) = boot(&nodes);
+    let nic = |mac: MacAddr| -> rackhand_api::Nic {
+        serde_json::from_value(serde_json::json!({ "name": "eth", "mac": mac, "carrier": true })).unwrap()
+    };
+    let inventory = Inventory {
+        nics: vec![nic(MAC), nic(second), nic(taken), nic(MacAddr::new([0xff; 6]))],
+        ..Inventory::default()
+    };
+    let record = nodes.post_inventory(node.id, token.expose(), inventory, None).unwrap();
+    assert_eq!(record.macs, [MAC, second], "its own NICs, not another node's MAC nor a broadcast one");
+    assert_eq!(nodes.by_mac(second).unwrap().map(|n| n.id), Some(node.id), "a PXE boot from NIC 2 is this node");
+    assert_eq!(nodes.by_mac(taken).unwrap().map(|n| n.id), Some(other.id));
+}

@@ -63,6 +63,9 @@ pub struct NodeChange {
     pub token_hash: Option<Option<String>>,
     pub deploy_hash: Option<Option<String>>,
     pub agent_hash: Option<Option<String>>,
+    /// MACs to add to the node (its other NICs, once its inventory names them); a MAC that already
+    /// belongs to a node stays where it is.
+    pub add_macs: Vec<MacAddr>,
     pub event: Option<EventKind>,
 }
 

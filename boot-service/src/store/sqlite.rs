@@ -273,6 +273,12 @@ impl Store for SqliteStore {
         if let Some(profile) = &change.profile {
             tx.execute("UPDATE nodes SET profile = ?2 WHERE id = ?1", params![id.0, profile])?;
         }
+        for mac in &change.add_macs {
+            tx.execute(
+                "INSERT OR IGNORE INTO node_macs (mac, node_id) VALUES (?1, ?2)",
+                params![mac.to_string(), id.0],
+            )?;
+        }
         if let Some(ip) = change.ipv4 {
             tx.execute("UPDATE nodes SET ipv4 = ?2 WHERE id = ?1", params![id.0, ip.to_string()])?;
         }
