@@ -55,24 +55,39 @@ fn run_with(
     filesystems: FakeFilesystems,
     image: FakeImage,
 ) -> Run {
-    run_full(spec, profile, network, raid, filesystems, image, settings(&[]), FakeSystem::default())
+    run_full(spec, profile, Fakes { network, raid, filesystems, image, ..Fakes::default() })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_full(
-    spec: &ServerSpec,
-    profile: Profile,
+/// Every seam of the install, as fakes; the default is a blank lab server whose install goes well.
+struct Fakes {
     network: FakeNetwork,
     raid: FakeRaid,
     filesystems: FakeFilesystems,
-    mut image: FakeImage,
+    image: FakeImage,
     settings: DeploySettings,
     system: FakeSystem,
-) -> Run {
+    partitioner: FakePartitioner,
+}
+
+impl Default for Fakes {
+    fn default() -> Self {
+        Fakes {
+            network: FakeNetwork::default(),
+            raid: FakeRaid::default(),
+            filesystems: FakeFilesystems::default(),
+            image: image(),
+            settings: settings(&[]),
+            system: FakeSystem::default(),
+            partitioner: FakePartitioner::default(),
+        }
+    }
+}
+
+fn run_full(spec: &ServerSpec, profile: Profile, fakes: Fakes) -> Run {
+    let Fakes { network, raid, filesystems, mut image, settings, system, partitioner } = fakes;
     let fixture = spec.write();
     let inventory = fixture.observe(Some(&profile));
     let reporter = RecordingReporter { settings: Some(settings), ..Default::default() };
-    let partitioner = FakePartitioner::default();
     let mut console = Console::log_only();
     let mut installer = Installer {
         network: &network,
@@ -267,16 +282,7 @@ fn nothing_is_made_bootable_when_the_image_fails() {
 #[test]
 fn a_failing_boot_loader_fails_the_node_without_reporting_it_installed() {
     let system = FakeSystem { fail_on: Some("grub-install".into()), ..Default::default() };
-    let r = run_full(
-        &qemu_lab(),
-        lab(),
-        FakeNetwork::default(),
-        FakeRaid::default(),
-        FakeFilesystems::default(),
-        image(),
-        settings(&[]),
-        system,
-    );
+    let r = run_full(&qemu_lab(), lab(), Fakes { system, ..Fakes::default() });
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
     assert!(report.reason.starts_with("boot: grub-install"), "{}", report.reason);
     assert_eq!(r.system.last().map(String::as_str), Some("unmount"));
@@ -298,10 +304,12 @@ fn a_reinstall_wipes_the_arrays_this_node_built_and_nothing_else() {
         member_of.insert(disk.to_owned(), "bbbb:0000:1111:2222".to_owned());
     }
     let raid = || FakeRaid { data: data.clone(), member_of: member_of.clone(), ..Default::default() };
+    let old_table = |disk: &str| (disk.to_owned(), (1..=3).map(|n| format!("{disk}{n}")).collect::<Vec<_>>());
+    let partitions = BTreeMap::from([old_table("/dev/sda"), old_table("/dev/sdb")]);
     let owned = ["aaaa0000-1111-2222", "bbbb:0000:1111:2222"];
     let run_with_settings = |settings| {
-        let (fs, sys) = (FakeFilesystems::default(), FakeSystem::default());
-        run_full(&qemu_lab(), lab(), FakeNetwork::default(), raid(), fs, image(), settings, sys)
+        let partitioner = FakePartitioner { partitions: partitions.clone(), ..Default::default() };
+        run_full(&qemu_lab(), lab(), Fakes { raid: raid(), settings, partitioner, ..Fakes::default() })
     };
     let r = run_with_settings(settings(&owned));
     assert!(matches!(r.outcome, Outcome::Ready(_)), "{:?}", r.posted.last());
@@ -312,6 +320,8 @@ fn a_reinstall_wipes_the_arrays_this_node_built_and_nothing_else() {
     }
     // The same disks for a node that did not build them: refused, nothing wiped.
     let r = run_with_settings(settings(&["cccc:0000:1111:2222"]));
+    let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
+    assert_eq!(report.reason.matches("on /dev/sda3").count(), 1, "each finding once: {}", report.reason);
     assert!(!r.raid.iter().any(|c| c.starts_with("wipe")), "{:?}", r.raid);
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
     assert!(report.reason.contains("bay 0 (/dev/sda) already holds data Rackhand did not build"), "{}", report.reason);

@@ -208,7 +208,12 @@ impl Installer<'_> {
             let mut found = self.found_on(disk)?;
             if let Some(layout) = boot_disks.get(i) {
                 self.partitioner.announce(layout)?;
-                found.extend(self.found_on_device(&layout.raid_member())?);
+                // The RAID partition, which an old table may have shown the kernel already.
+                for seen in self.found_on_device(&layout.raid_member())? {
+                    if !found.contains(&seen) {
+                        found.push(seen);
+                    }
+                }
             }
             match decide_wipe(disk, *bay, &found, owned, plan.wipe, &plan.profile) {
                 WipeDecision::Blank => {}
