@@ -10,8 +10,8 @@ use rackhand_api::{DiskClass, NodeRecord, NodeState};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
 use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy};
-use rackhand_lab::lab::{Lab, LabDhcp, LabInfo};
-use rackhand_lab::server::{PsuSpec, ServerSpec, VirtualServer};
+use rackhand_lab::lab::{Deadlines, Lab, LabDhcp, LabInfo};
+use rackhand_lab::server::{Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
 
 /// From power-on to the installed OS's report under TCG: the installer (with a 31 s LLDP window), a real
@@ -70,9 +70,17 @@ impl Drop for Slot {
     }
 }
 
+/// A server installed in a lab of its own, holding its TCG slot for as long as the test uses it.
+struct Installed {
+    lab: Lab,
+    server: VirtualServer,
+    node: NodeRecord,
+    _slot: Slot,
+}
+
 /// Boot `spec` in a lab of its own serving `images`, wait until the node is ready or failed.
-fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> (Lab, VirtualServer, NodeRecord) {
-    install_with(env, spec, images, LabDhcp::Full)
+fn install(env: &LabEnv, spec: &ServerSpec, images: &std::path::Path) -> Installed {
+    install_with(env, spec, images, LabDhcp::Full, &Deadlines::default())
 }
 
 fn install_with(
@@ -80,23 +88,26 @@ fn install_with(
     spec: &ServerSpec,
     images: &std::path::Path,
     dhcp: LabDhcp,
-) -> (Lab, VirtualServer, NodeRecord) {
-    let _slot = Slot::take();
+    deadlines: &Deadlines,
+) -> Installed {
+    let slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let mut lab = Lab::up_with(&base, &env.boot_service, &env.assets, images, dhcp).expect("lab up");
+    let mut lab =
+        Lab::up_with_deadlines(&base, &env.boot_service, &env.assets, images, dhcp, deadlines).expect("lab up");
     lab.clean_up_on_success();
     let server = VirtualServer::start(&lab, spec, env.accel).expect("server start");
     let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap_or_else(|e| {
         panic!("{e}\n--- serial ---\n{}\n--- boot service ---\n{}", server.serial_log(), lab.service_log())
     });
-    (lab, server, node)
+    Installed { lab, server, node, _slot: slot }
 }
 
 #[test]
 fn proxy_dhcp_beside_a_site_dhcp_server_installs() {
     let Some(env) = lab_env() else { return };
     let spec = ServerSpec::standard("proxy", 6);
-    let (lab, server, node) = install_with(&env, &spec, &env.images, LabDhcp::Proxy);
+    let Installed { lab, server, node, _slot } =
+        install_with(&env, &spec, &env.images, LabDhcp::Proxy, &Deadlines::default());
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}\n{}", server.serial_log(), lab.service_log());
     // Every address came from the site's dnsmasq; the boot service only told the firmware what to boot.
     let ip = node.ipv4.expect("the node's address, seen when it asked for its script");
@@ -139,7 +150,7 @@ fn failure_text(node: &NodeRecord) -> String {
 fn happy_path_installs_and_reports_the_hardware() {
     let Some(env) = lab_env() else { return };
     let spec = ServerSpec::standard("happy", 1);
-    let (_lab, server, node) = install(&env, &spec, &env.images);
+    let Installed { lab: _lab, server, node, _slot } = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
     assert_eq!(node.profile.as_deref(), Some("qemu-lab"), "the installer reports the profile it matched");
     // The token rides on the kernel command line; the console (a BMC may archive it) never shows it.
@@ -215,7 +226,7 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     let Some(env) = lab_env() else { return };
     let mut spec = ServerSpec::standard("psu2-unplugged", 2);
     spec.psus = vec![PsuSpec::Powered, PsuSpec::Unplugged];
-    let (_lab, mut server, node) = install(&env, &spec, &env.images);
+    let Installed { lab: _lab, mut server, node, _slot } = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node);
     assert!(text.contains("PSU 2"), "{text}");
@@ -241,7 +252,7 @@ fn missing_disk_fails_the_node_naming_the_bay() {
     let Some(env) = lab_env() else { return };
     let mut spec = ServerSpec::standard("missing-hdd", 3);
     spec.disks.retain(|d| d.bay != 3);
-    let (_lab, _server, node) = install(&env, &spec, &env.images);
+    let Installed { lab: _lab, server: _server, node, _slot } = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node);
     assert!(text.contains("bay 3"), "{text}");
@@ -253,7 +264,7 @@ fn corrupt_image_fails_and_leaves_the_first_mib_untouched() {
     let corrupt = rackhand_lab::lab_dir().join("e2e").join("corrupt-images");
     let images = corrupt_copy(&env.images, OS_IMAGE_NAME, &corrupt, 20 << 20).unwrap();
     let spec = ServerSpec::standard("corrupt", 4);
-    let (_lab, server, node) = install(&env, &spec, &images);
+    let Installed { lab: _lab, server, node, _slot } = install(&env, &spec, &images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node).to_lowercase();
     assert!(text.contains("corrupt") || text.contains("verif"), "{text}");
@@ -291,4 +302,118 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
     let image = node.results.as_ref().and_then(|r| r.image.as_ref()).expect("image written");
     assert!(!image.blake3.is_empty());
+}
+
+/// Wait until the node's OS report satisfies `seen`; the latest record.
+fn wait_for_report(lab: &Lab, spec: &ServerSpec, seen: impl Fn(&rackhand_api::OsReport) -> bool) -> NodeRecord {
+    let deadline = std::time::Instant::now() + INSTALL_LIMIT;
+    loop {
+        let node = lab.node_by_mac(&spec.mac(1).to_string()).unwrap().expect("node known");
+        if node.os.as_ref().is_some_and(&seen) || std::time::Instant::now() > deadline {
+            return node;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn a_pulled_os_disk_degrades_the_array_and_the_server_boots_from_the_other_bay() {
+    let Some(env) = lab_env() else { return };
+    let spec = ServerSpec::standard("pulled", 8);
+    let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    // A technician pulls the bay-0 SSD and power-cycles the server.
+    server.pull_disk(0).unwrap();
+    server.reset().unwrap();
+    let node = wait_for_report(&lab, &spec, |os| os.arrays.first().is_some_and(|md0| md0.missing_bays == [0]));
+    let os = node.os.as_ref().unwrap();
+    let md0 = &os.arrays[0];
+    assert!(md0.degraded, "{md0:#?}\n{}", server.serial_log());
+    let bays: Vec<Option<u32>> = md0.members.iter().map(|m| m.bay).collect();
+    assert_eq!(bays, [Some(1)], "it runs on bay 1 alone: {md0:#?}");
+    assert_eq!(node.state, NodeState::Ready, "a degraded server stays ready, with its problem");
+    let problem = os.problems.iter().find(|p| p.part == "bay 0").expect("the missing bay is a problem");
+    assert!(problem.message.contains("the SSD in bay 0 is missing"), "{problem:#?}");
+    assert!(problem.fix.starts_with("insert a working SSD"), "{problem:#?}");
+}
+
+#[test]
+fn reprovisioning_a_ready_server_reinstalls_onto_the_disks_it_built() {
+    let Some(env) = lab_env() else { return };
+    let spec = ServerSpec::standard("reprovision", 9);
+    let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    let first: Vec<String> = node.results.as_ref().unwrap().arrays.iter().map(|a| a.uuid.clone()).collect();
+    lab.admin_post(&format!("/api/v1/nodes/{}/reprovision", node.id)).unwrap();
+    server.reset().unwrap();
+    let mac = spec.mac(1).to_string();
+    lab.wait_state(&mac, &[NodeState::Inspecting, NodeState::Installing], INSTALL_LIMIT).unwrap();
+    let node = lab
+        .wait_finished(&mac, INSTALL_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let second: Vec<String> = node.results.as_ref().unwrap().arrays.iter().map(|a| a.uuid.clone()).collect();
+    assert!(first.iter().all(|uuid| !second.contains(uuid)), "new arrays were built: {first:?} / {second:?}");
+    let log = server.serial_log();
+    assert!(log.contains("holds arrays this node's earlier install built"), "it wiped its own arrays:\n{log}");
+    assert!(node.os.as_ref().is_some_and(|os| os.problems.is_empty()), "{:#?}", node.os);
+}
+
+#[test]
+fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
+    let Some(env) = lab_env() else { return };
+    let _slot = Slot::take();
+    let base = rackhand_lab::lab_dir().join("e2e");
+    let deadlines = Deadlines { reboot: None, first_boot: Some("60s".into()) };
+    let mut lab = Lab::up_with_deadlines(&base, &env.boot_service, &env.assets, &env.images, LabDhcp::Full, &deadlines)
+        .expect("lab up");
+    lab.clean_up_on_success();
+    let mut spec = ServerSpec::standard("unbootable", 10);
+    spec.exit_on_reboot = true;
+    let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
+    let mac = spec.mac(1).to_string();
+    let node = lab.wait_state(&mac, &[NodeState::Rebooting, NodeState::Failed], INSTALL_LIMIT).unwrap();
+    assert_eq!(node.state, NodeState::Rebooting, "{:#?}\n{}", node.failure, server.serial_log());
+    // The installer's reboot ends QEMU here: break what boots (boot code, GPT, BIOS boot partition) on
+    // both OS disks before the server comes back, as a disk whose boot loader is gone.
+    server.wait_exit(Duration::from_secs(120)).unwrap().expect("QEMU exits at the installer's reboot");
+    for bay in [0, 1] {
+        let disk = std::fs::OpenOptions::new().write(true).open(server.disk_path(bay).unwrap()).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&disk, &vec![0u8; 2 << 20], 0).unwrap();
+    }
+    server.power_on().unwrap();
+    let node = lab
+        .wait_finished(&mac, Duration::from_secs(10 * 60))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
+    assert_eq!(node.state, NodeState::Failed, "{node:#?}");
+    let reason = &node.failure.as_ref().unwrap().reason;
+    assert!(reason.contains("did not report within 1 min"), "{reason}");
+    let handed_over = node
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, rackhand_api::EventKind::Transition { to: NodeState::FirstBoot, .. }));
+    assert!(handed_over, "the server was seen network-booting and handed over before the deadline");
+}
+
+#[test]
+fn uefi_server_boots_its_disk_under_ovmf_and_reports_ready() {
+    let Some(env) = lab_env() else { return };
+    let mut spec = ServerSpec::standard("uefi", 7);
+    spec.firmware = Firmware::Uefi;
+    let Installed { lab, server, node, _slot } = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}\n{}", server.serial_log(), lab.service_log());
+    let os = node.os.as_ref().expect("the installed OS's report");
+    assert!(os.arrays.iter().all(|a| !a.degraded && a.members.len() == 2), "{:#?}", os.arrays);
+    let states: Vec<NodeState> = node
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            rackhand_api::EventKind::Transition { to, .. } => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert!(states.ends_with(&[NodeState::Rebooting, NodeState::FirstBoot, NodeState::Ready]), "{states:?}");
+    let address = *os.addresses.first().expect("the OS's address");
+    let firmware = lab.ssh(address, "test -d /sys/firmware/efi && echo booted-by-uefi").unwrap();
+    assert!(firmware.contains("booted-by-uefi"), "the installed OS runs under UEFI: {firmware}");
 }
