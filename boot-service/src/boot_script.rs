@@ -1,7 +1,7 @@
 //! iPXE scripts, rendered from a decision the node service made. Pure text; the only secret in them is
 //! the node's one-time token on the kernel command line, and the script is never logged.
 
-use rackhand_api::{MacAddr, NodeRecord};
+use rackhand_api::{ESP_LABEL, ESP_LOADER, MacAddr, NodeRecord};
 
 use crate::config::BootConfig;
 use crate::token::Secret;
@@ -43,10 +43,11 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
 }
 
 /// The install is done: leave the network boot and start the installed OS from the local disk, under
-/// either firmware. BIOS: `sanboot` the first disk, and if that fails `exit 1` back to the BIOS, which
-/// tries its next boot device. UEFI: `exit 1` at once: a non-zero status makes the boot manager go on to
-/// the next boot option (the disk), where EDK2's BDS stops at its boot menu after an option that returned
-/// success.
+/// either firmware. BIOS: `sanboot` the first disk. UEFI: chain the installer's loader from an EFI system
+/// partition found by its label (iPXE's `file://LABEL/path` opens the volume so labelled), whichever OS
+/// disk is left. Only if that fails, `exit 1` back to the firmware: a non-zero status makes its boot
+/// manager go on to its next boot option (EDK2's BDS stops at its boot menu after one that returned
+/// success), which on a server with several NICs may be every other network boot option first.
 pub fn handover(node: &NodeRecord, mac: MacAddr) -> String {
     let name = node.hostname.clone().unwrap_or_else(|| mac.to_string());
     format!(
@@ -56,7 +57,7 @@ pub fn handover(node: &NodeRecord, mac: MacAddr) -> String {
          iseq ${{platform}} efi && goto efi ||\n\
          sanboot --no-describe --drive 0x80 || exit 1\n\
          :efi\n\
-         exit 1\n",
+         chain file://{ESP_LABEL}/{ESP_LOADER} || exit 1\n",
         id = node.id,
     )
 }
@@ -115,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn the_handover_boots_the_disk_under_bios_and_leaves_uefi_to_its_next_boot_option() {
+    fn the_handover_boots_the_disk_under_bios_and_chains_the_esp_loader_under_uefi() {
         let mut node = node();
         node.hostname = Some("rack1-u2".into());
         assert_eq!(
@@ -126,7 +127,7 @@ mod tests {
              iseq ${platform} efi && goto efi ||\n\
              sanboot --no-describe --drive 0x80 || exit 1\n\
              :efi\n\
-             exit 1\n"
+             chain file://RACKHANDESP/EFI/BOOT/BOOTX64.EFI || exit 1\n"
         );
         node.hostname = None;
         assert!(handover(&node, MAC).contains("echo Rackhand: node 7 (52:54:00:00:00:07) installed,"));

@@ -24,7 +24,8 @@ pub use node::{
     node_table, profile_name_rule,
 };
 pub use os::{
-    AgentCredential, Deadline, DeploySettings, Installed, OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport,
+    AgentCredential, Deadline, DeploySettings, ESP_LABEL, ESP_LOADER, Installed, OsArray, OsArrayMember, OsBond,
+    OsBondSlave, OsReport,
 };
 pub use report::{
     ArrayResult, BondResult, FailedReport, FilesystemResult, ImageResult, PlanResults, Problem, ProgressReport,

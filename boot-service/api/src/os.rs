@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{MacAddr, Problem};
 
+/// The FAT label of every EFI system partition the installer makes (one per OS disk, all alike), and
+/// the loader on it: under UEFI the boot service's handover script chains
+/// `file://ESP_LABEL/ESP_LOADER` from whichever disk is left.
+pub const ESP_LABEL: &str = "RACKHANDESP";
+pub const ESP_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+
 /// `GET /api/v1/nodes/{id}/deploy` (node token): how the installer configures the installed OS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use rackhand_api::{DeploySettings, Inventory, MacAddr, NodeId, PlanResults};
+use rackhand_api::{DeploySettings, ESP_LABEL, Inventory, MacAddr, NodeId, PlanResults};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::BootDisk;
@@ -242,16 +242,16 @@ fn agent_unit() -> String {
 }
 
 /// The commands (run inside the installed system) that make it bootable from every OS disk, after its
-/// partition tables are written: a FAT32 ESP per disk, the host keys of this server, GRUB for BIOS into
+/// partition tables are written: a FAT32 ESP per disk, all labelled [`ESP_LABEL`] (the boot service's
+/// UEFI handover finds the loader by that label on whichever disk is left), the host keys of this server, GRUB for BIOS into
 /// each disk's BIOS boot partition, and GRUB for UEFI as the removable-media loader of each ESP (no NVRAM
 /// entry: the firmware finds `\EFI\BOOT\BOOTX64.EFI` on whichever disk is left). `mount`/`umount` steps
 /// name the ESP mounted at `/boot/efi` in between.
 pub fn boot_loader_steps(disks: &[BootDisk]) -> Vec<BootStep> {
     let cmd = |args: &[&str]| BootStep::Run(args.iter().map(|a| (*a).to_owned()).collect());
     let mut steps = Vec::new();
-    for (i, disk) in disks.iter().enumerate() {
-        let label = format!("ESP{}", disk.bay.map_or(i as u32, |b| b));
-        steps.push(cmd(&["mkfs.vfat", "-F", "32", "-n", &label, &disk.esp()]));
+    for disk in disks {
+        steps.push(cmd(&["mkfs.vfat", "-F", "32", "-n", ESP_LABEL, &disk.esp()]));
     }
     for kind in ["ed25519", "ecdsa"] {
         let key = format!("/etc/ssh/ssh_host_{kind}_key");

@@ -162,8 +162,8 @@ fn every_os_disk_gets_an_esp_and_grub_for_both_firmwares() {
             _ => None,
         })
         .collect();
-    assert_eq!(runs[0], "mkfs.vfat -F 32 -n ESP0 /dev/sda2");
-    assert_eq!(runs[1], "mkfs.vfat -F 32 -n ESP1 /dev/sdb2");
+    assert_eq!(runs[0], "mkfs.vfat -F 32 -n RACKHANDESP /dev/sda2");
+    assert_eq!(runs[1], "mkfs.vfat -F 32 -n RACKHANDESP /dev/sdb2");
     assert!(runs.iter().any(|r| r.starts_with("ssh-keygen -q -t ed25519")));
     for disk in ["/dev/sda", "/dev/sdb"] {
         assert!(runs.contains(&format!("grub-install --target=i386-pc {disk}")), "{runs:#?}");
