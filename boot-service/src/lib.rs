@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod nodes;
 pub mod ra;
+pub mod served_root;
 pub mod service;
 pub mod store;
 pub mod tftp;

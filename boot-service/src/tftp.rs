@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServerBuilder};
@@ -15,39 +15,10 @@ use prometheus_client::metrics::family::Family;
 
 use crate::config::TftpConfig;
 use crate::metrics::ResultLabels;
+use crate::served_root::{PathError, resolve};
 
 /// How much of a file the TFTP reader fetches per trip to the blocking thread pool.
 const READ_AHEAD: usize = 1 << 20;
-
-/// Why a path was refused; each maps to a TFTP error code.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path leaves the served root")]
-    Outside,
-    #[error("no such file")]
-    NotFound,
-}
-
-/// Resolve a requested path inside `root` (which must be canonical). A leading `/` is taken as the
-/// root itself, as firmware often sends one.
-pub fn resolve(root: &Path, requested: &Path) -> Result<PathBuf, PathError> {
-    let mut relative = PathBuf::new();
-    for component in requested.components() {
-        match component {
-            Component::Normal(part) => relative.push(part),
-            Component::RootDir | Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => return Err(PathError::Outside),
-        }
-    }
-    let full = root.join(relative).canonicalize().map_err(|_| PathError::NotFound)?;
-    if !full.starts_with(root) {
-        return Err(PathError::Outside);
-    }
-    if !full.is_file() {
-        return Err(PathError::NotFound);
-    }
-    Ok(full)
-}
 
 /// The read-only handler: files under `root`, nothing written.
 pub struct ReadOnlyRoot {

@@ -6,6 +6,7 @@ mod auth;
 mod boot;
 mod dashboard;
 mod error;
+mod files;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +18,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use tower_http::services::ServeDir;
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -48,8 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/boot/{file}", get(boot::script))
         .nest(rackhand_api::API_PREFIX, api::routes())
         .merge(dashboard::routes())
-        .nest_service("/assets", ServeDir::new(&state.config.boot.assets_dir).with_buf_chunk_size(FILE_CHUNK))
-        .nest_service("/images", ServeDir::new(&state.config.boot.images_dir).with_buf_chunk_size(FILE_CHUNK))
+        .route("/assets/{*path}", get(files::asset))
+        .route("/images/{*path}", get(files::image))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
@@ -77,8 +77,6 @@ async fn render_metrics(State(state): State<AppState>) -> Result<Response, ApiEr
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = match request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
         Some(path) => known_route(path),
-        None if request.uri().path().starts_with("/assets/") => "/assets",
-        None if request.uri().path().starts_with("/images/") => "/images",
         None => "unmatched",
     };
     let span = tracing::info_span!("http", method = %request.method(), route);
@@ -89,8 +87,13 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-/// Route patterns as `'static` labels.
+/// Route patterns as `'static` labels; the file trees as their prefix.
 fn known_route(path: &str) -> &'static str {
+    match path {
+        "/assets/{*path}" => return "/assets",
+        "/images/{*path}" => return "/images",
+        _ => {}
+    }
     const ROUTES: &[&str] = &[
         "/",
         "/nodes/{id}",
@@ -113,3 +116,5 @@ fn known_route(path: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

@@ -13,9 +13,11 @@ use crate::store::SqliteStore;
 
 const ADMIN: &str = "admin-token-for-tests-only";
 
-struct TestServer {
+pub(super) struct TestServer {
+    pub(super) addr: std::net::SocketAddr,
     base: String,
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
+    pub(super) config: Arc<Config>,
     _dirs: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -44,14 +46,24 @@ pools = [{{ start = "127.0.0.100", end = "127.0.0.200" }}]
 }
 
 impl TestServer {
-    async fn start(enrolment: &str) -> TestServer {
+    pub(super) async fn start(enrolment: &str) -> TestServer {
         Self::start_with(enrolment, "").await
     }
 
     /// With `deploy` as the body of the config's `[deploy]` table, and the deadline check running.
     async fn start_with(enrolment: &str, deploy: &str) -> TestServer {
+        Self::start_configured(enrolment, deploy, |_| {}).await
+    }
+
+    /// The same, with the parsed config changed by `change` first (for values finer than the file takes).
+    pub(super) async fn start_configured(
+        enrolment: &str,
+        deploy: &str,
+        change: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dirs = tempfile::tempdir().unwrap();
-        let config = Config::parse(&config_text(dirs.path(), enrolment, deploy), "test.toml").unwrap();
+        let mut config = Config::parse(&config_text(dirs.path(), enrolment, deploy), "test.toml").unwrap();
+        change(&mut config);
         std::fs::create_dir_all(&config.boot.images_dir).unwrap();
         std::fs::create_dir_all(&config.boot.assets_dir).unwrap();
         let image: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
@@ -69,16 +81,18 @@ impl TestServer {
         let every = state.config.deploy.deadline_check_interval;
         tokio::spawn(crate::service::watch_deadlines(state.nodes.clone(), every, stop.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let config = state.config.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(listener, state, async move {
             let _ = rx.await;
             stop.cancel();
         }));
-        TestServer { base, client: reqwest::Client::new(), _dirs: dirs, _shutdown: tx }
+        TestServer { addr, base, client: reqwest::Client::new(), config, _dirs: dirs, _shutdown: tx }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
