@@ -60,6 +60,20 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Base URL put into iPXE scripts and the kernel command line, without a trailing slash.
     pub public_url: String,
+    /// How long a connection may take to send a request's headers, counted from when it opens or its
+    /// previous response ended: also how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moved either way for this long is closed (a client that stopped
+    /// reading, a body that stopped coming). A transfer that keeps moving is never cut.
+    pub idle_timeout: Duration,
+    /// Connections served at once; beyond it new ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 }
 
 #[derive(Debug, Clone)]

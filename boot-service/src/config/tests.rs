@@ -40,6 +40,29 @@ fn shipped_example_parses_with_defaults() {
     assert_eq!(config.deploy.reboot_deadline, Duration::from_secs(300));
     assert_eq!(config.deploy.first_boot_deadline, Duration::from_secs(600));
     assert_eq!(config.deploy.deadline_check_interval, Duration::from_secs(5));
+    assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.http.idle_timeout, Duration::from_secs(60));
+    assert_eq!(config.http.max_connections, 1024);
+}
+
+#[test]
+fn http_limits_are_read_and_checked() {
+    let text = example_with("# header_read_timeout = \"10s\"", "header_read_timeout = \"5s\"");
+    let text = text.replacen("# idle_timeout = \"60s\"", "idle_timeout = \"2m\"", 1);
+    let text = text.replacen("# max_connections = 1024", "max_connections = 64", 1);
+    let http = parse(&text).unwrap().http;
+    assert_eq!((http.header_read_timeout, http.idle_timeout), (Duration::from_secs(5), Duration::from_secs(120)));
+    assert_eq!(http.max_connections, 64);
+
+    let text = example_with("# idle_timeout = \"60s\"", "idle_timeout = \"0s\"");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), *line), ("http.idle_timeout", line_containing(&text, "idle_timeout = ")));
+    assert!(message.contains("between 1s and 24h"), "{message}");
+    let text = example_with("# max_connections = 1024", "max_connections = 0");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { field, message, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), message.as_str()), ("http.max_connections", "must be at least 1"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! naming the line and field it is about.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use serde_spanned::Spanned;
 
@@ -84,6 +85,21 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         max_window_size: file.tftp.max_window_size.unwrap_or(64).max(1),
     };
 
+    let http = HttpConfig {
+        listen: http_listen,
+        public_url,
+        header_read_timeout: duration(&c, &file.http.header_read_timeout, "http.header_read_timeout")?
+            .unwrap_or(HttpConfig::DEFAULT_HEADER_READ_TIMEOUT),
+        idle_timeout: duration(&c, &file.http.idle_timeout, "http.idle_timeout")?
+            .unwrap_or(HttpConfig::DEFAULT_IDLE_TIMEOUT),
+        max_connections: match &file.http.max_connections {
+            Some(max) if *max.get_ref() == 0 => {
+                return Err(c.err(max, "http.max_connections", "must be at least 1"));
+            }
+            Some(max) => *max.get_ref() as usize,
+            None => HttpConfig::DEFAULT_MAX_CONNECTIONS,
+        },
+    };
     let dhcp = validate_dhcp(&c, &file.dhcp)?;
     let deploy = validate_deploy(&c, &file.deploy)?;
 
@@ -91,13 +107,18 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         advertise: server.advertise,
         data_dir: server.data_dir,
         admin_token: Secret::new(server.admin_token.into_inner().trim().to_owned()),
-        http: HttpConfig { listen: http_listen, public_url },
+        http,
         tftp,
         boot,
         store,
         dhcp,
         deploy,
     })
+}
+
+/// An optional duration field, refused with its line when malformed.
+fn duration(c: &Checker, value: &Option<Spanned<String>>, field: &str) -> Result<Option<Duration>, ConfigError> {
+    value.as_ref().map(|text| parse_duration(text.get_ref()).map_err(|why| c.err(text, field, why))).transpose()
 }
 
 fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployConfig, ConfigError> {

@@ -40,6 +40,10 @@ pub struct ServerSection {
 pub struct HttpSection {
     pub listen: Option<SocketAddr>,
     pub public_url: Option<Spanned<String>>,
+    /// Durations as `10s`, `1m`.
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,9 +7,10 @@ mod boot;
 mod dashboard;
 mod error;
 mod files;
+mod idle;
+mod server;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -54,14 +55,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve until `shutdown` resolves.
+/// Serve until `shutdown` resolves, within the limits of `[http]` (see [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let config = state.config.clone();
+    server::serve(listener, router(state), &config.http, shutdown).await
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -114,6 +115,8 @@ fn known_route(path: &str) -> &'static str {
     ROUTES.iter().find(|r| **r == path).copied().unwrap_or("other")
 }
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

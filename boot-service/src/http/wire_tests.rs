@@ -13,7 +13,7 @@ use super::tests::TestServer;
 const SECRET: &str = "admin_token = \"secret-beside-the-roots\"";
 
 /// `GET target` exactly as written, then everything the server sends until it closes.
-async fn raw_get(addr: SocketAddr, target: &str) -> String {
+pub(super) async fn raw_get(addr: SocketAddr, target: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nHost: rackhand\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -85,4 +85,21 @@ async fn links_planted_in_the_roots_are_refused_and_links_inside_followed() {
     let inside = server.client.get(server.url("/images/latest.img")).header("range", "bytes=0-3").send().await.unwrap();
     assert_eq!(inside.status(), reqwest::StatusCode::PARTIAL_CONTENT);
     assert_eq!(inside.bytes().await.unwrap().as_ref(), [0, 1, 2, 3], "a link inside the root is served, with Range");
+}
+
+#[tokio::test]
+async fn the_dashboard_sends_its_security_headers() {
+    let server = TestServer::start("auto").await;
+    for (path, code) in [("/", 200), ("/nodes/99", 404)] {
+        let response = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), code, "{path}");
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        let csp = header("content-security-policy").unwrap_or_default();
+        for directive in ["default-src 'none'", "frame-ancestors 'none'"] {
+            assert!(csp.split(';').any(|d| d.trim() == directive), "{path}: `{directive}` missing from `{csp}`");
+        }
+        assert!(!csp.contains("script-src"), "{path}: the pages need no script: {csp}");
+    }
 }
