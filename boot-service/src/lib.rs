@@ -12,4 +12,5 @@ pub mod ra;
 pub mod service;
 pub mod store;
 pub mod tftp;
+pub mod tftp_limits;
 pub mod token;
