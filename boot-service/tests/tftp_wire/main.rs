@@ -1,11 +1,12 @@
 //! The TFTP server over real loopback sockets, spoken to byte for byte (no normalising client): the caps
-//! on transfers (`limits`), malformed datagrams (`fuzz`).
+//! on transfers (`limits`), path traversal and planted links (`traversal`), malformed datagrams (`fuzz`).
 //! 127.0.0.0/8 is all loopback on Linux, so 127.0.0.2 is a second source address with no setup.
 //!
 //! The tests run one at a time (`serial`): one of them counts this process's open file descriptors.
 
 mod fuzz;
 mod limits;
+mod traversal;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -169,10 +170,17 @@ impl Client {
         self.recv_raw().map(|(bytes, from)| (Reply::decode(&bytes), from))
     }
 
-    /// Send `request` to the server and return its first answer.
+    /// Send `request` to the server and return its first answer. The request is sent again each second
+    /// as real clients do: UDP may drop it, and does when a flood has filled the server's socket buffer.
+    /// (The server ignores a repeat from a port whose request it is serving.)
     pub fn ask(&self, server: SocketAddr, request: &[u8]) -> (Reply, SocketAddr) {
-        self.send(server, request);
-        self.recv().expect("the server did not answer")
+        self.socket.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let answer = (0..PATIENCE.as_secs()).find_map(|_| {
+            self.send(server, request);
+            self.recv()
+        });
+        self.socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        answer.expect("the server did not answer")
     }
 }
 
@@ -196,8 +204,8 @@ pub fn fetch(ip: Ipv4Addr, server: SocketAddr, path: &str) -> Result<Vec<u8>, Re
                 }
                 expected = expected.wrapping_add(1);
             }
-            // A resent block we already have.
-            Reply::Data(..) => {}
+            // A resent block we already have, or the answer to a repeated request.
+            Reply::Data(..) | Reply::OAck(_) => {}
             other => return Err(other),
         }
     }
