@@ -13,4 +13,5 @@ pub mod served_root;
 pub mod service;
 pub mod store;
 pub mod tftp;
+pub mod tftp_limits;
 pub mod token;

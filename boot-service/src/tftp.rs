@@ -24,11 +24,17 @@ const READ_AHEAD: usize = 1 << 20;
 pub struct ReadOnlyRoot {
     root: PathBuf,
     requests: Family<ResultLabels, Counter>,
+    /// Transfers open now; a request beyond the caps is refused (see `tftp_limits.rs`).
+    slots: crate::tftp_limits::Slots,
 }
 
 impl ReadOnlyRoot {
-    pub fn new(root: &Path, requests: Family<ResultLabels, Counter>) -> std::io::Result<Self> {
-        Ok(Self { root: root.canonicalize()?, requests })
+    pub fn new(
+        root: &Path,
+        requests: Family<ResultLabels, Counter>,
+        slots: crate::tftp_limits::Slots,
+    ) -> std::io::Result<Self> {
+        Ok(Self { root: root.canonicalize()?, requests, slots })
     }
 
     fn count(&self, result: &'static str) {
@@ -37,7 +43,7 @@ impl ReadOnlyRoot {
 }
 
 impl Handler for ReadOnlyRoot {
-    type Reader = Unblock<File>;
+    type Reader = crate::tftp_limits::Held<Unblock<File>>;
     type Writer = futures_lite::io::Sink;
 
     async fn read_req_open(
@@ -47,6 +53,13 @@ impl Handler for ReadOnlyRoot {
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
         let span = tracing::info_span!("tftp", %client, path = %path.display());
         let _enter = span.enter();
+        // The slot is taken first, so a flood is refused before any file is looked at; it is released
+        // when async-tftp drops the reader, however the transfer ends.
+        let slot = self.slots.acquire(client.ip()).map_err(|busy| {
+            tracing::warn!(%busy, "read refused");
+            self.count("busy");
+            packet::Error::Msg(busy.to_string())
+        })?;
         let full = match resolve(&self.root, path) {
             Ok(full) => full,
             Err(err) => {
@@ -64,7 +77,7 @@ impl Handler for ReadOnlyRoot {
         self.count("served");
         // Read ahead in large pieces: a lock-step transfer asks for one block per round trip, and each
         // small read through the blocking pool would add a thread hand-off to that round trip.
-        Ok((Unblock::with_capacity(READ_AHEAD, file), size))
+        Ok((crate::tftp_limits::Held::new(Unblock::with_capacity(READ_AHEAD, file), slot), size))
     }
 
     async fn write_req_open(
@@ -91,11 +104,18 @@ pub async fn serve(
     requests: Family<ResultLabels, Counter>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let handler = ReadOnlyRoot::new(&config.root, requests)
+    let slots = crate::tftp_limits::Slots::new(config.max_transfers, config.max_transfers_per_source);
+    let handler = ReadOnlyRoot::new(&config.root, requests, slots)
         .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", config.root.display()))?;
+    // The server's own timeout and retries, whatever the client asks: a client that goes silent is let
+    // go after timeout x (max_retries + 1). Block and window caps bound what one transfer holds.
     let server = TftpServerBuilder::with_handler(handler)
         .std_socket(socket)?
         .window_size_limit(config.max_window_size)
+        .block_size_limit(config.max_block_size)
+        .timeout(config.timeout)
+        .ignore_client_timeout()
+        .max_send_retries(config.max_retries)
         .build()
         .await?;
     tokio::select! {

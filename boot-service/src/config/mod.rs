@@ -1,6 +1,7 @@
 //! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`].
 
 mod deploy;
+mod tftp;
 mod validate;
 pub mod wire;
 
@@ -82,6 +83,15 @@ pub struct TftpConfig {
     /// Directory served read-only (iPXE binaries, kernel, initramfs).
     pub root: PathBuf,
     pub max_window_size: u16,
+    /// Largest block a client may ask for (RFC 2348); with the window it bounds a transfer's memory.
+    pub max_block_size: u16,
+    /// The server's retransmit timeout; a client's `timeout` option (RFC 2349) is not honoured.
+    pub timeout: Duration,
+    /// Retransmissions of an unacknowledged window before the transfer is abandoned.
+    pub max_retries: u32,
+    /// Transfers open at once, in total and from one source address.
+    pub max_transfers: usize,
+    pub max_transfers_per_source: usize,
 }
 
 #[derive(Debug, Clone)]

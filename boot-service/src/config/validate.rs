@@ -79,11 +79,12 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         assets_dir: assets_dir.clone(),
     };
 
-    let tftp = TftpConfig {
-        listen: file.tftp.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 69))),
-        root: file.tftp.root.unwrap_or(assets_dir),
-        max_window_size: file.tftp.max_window_size.unwrap_or(64).max(1),
-    };
+    let tftp: TftpConfig = super::tftp::validate(file.tftp, assets_dir).map_err(|refused| ConfigError::Invalid {
+        file: origin.to_owned(),
+        line: line_of(text, refused.at),
+        field: refused.field.to_owned(),
+        message: refused.message,
+    })?;
 
     let http = HttpConfig {
         listen: http_listen,

@@ -52,6 +52,12 @@ pub struct TftpSection {
     pub listen: Option<SocketAddr>,
     pub root: Option<PathBuf>,
     pub max_window_size: Option<u16>,
+    pub max_block_size: Option<Spanned<u16>>,
+    /// A duration as `2s`.
+    pub timeout: Option<Spanned<String>>,
+    pub max_retries: Option<u32>,
+    pub max_transfers: Option<Spanned<usize>>,
+    pub max_transfers_per_source: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
