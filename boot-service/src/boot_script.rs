@@ -28,7 +28,7 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
     format!(
         "#!ipxe\n\
          # Rackhand: install node {id} ({mac})\n\
-         echo Rackhand: booting the installer for node {id} ({mac})\n\
+         echo Rackhand: booting the installer for {label}, {mac}\n\
          :retry\n\
          kernel {assets}/{kernel} {cmdline} || goto failed\n\
          initrd {assets}/{initrd} || goto failed\n\
@@ -38,6 +38,7 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
          sleep 5\n\
          goto retry\n",
         id = node.id,
+        label = node.label(),
         cmdline = cmdline.trim_end(),
     )
 }
@@ -49,11 +50,12 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
 /// manager go on to its next boot option (EDK2's BDS stops at its boot menu after one that returned
 /// success), which on a server with several NICs may be every other network boot option first.
 pub fn handover(node: &NodeRecord, mac: MacAddr) -> String {
-    let name = node.hostname.clone().unwrap_or_else(|| mac.to_string());
+    // Names are host names or rack locations (letters, digits, `-`, `.`): nothing iPXE would expand.
+    let label = node.label();
     format!(
         "#!ipxe\n\
          # Rackhand: node {id} ({mac}) hands over to its local disk\n\
-         echo Rackhand: node {id} ({name}) installed, booting from its local disk\n\
+         echo Rackhand: {label}, {mac}, installed, booting from its local disk\n\
          iseq ${{platform}} efi && goto efi ||\n\
          sanboot --no-describe --drive 0x80 || exit 1\n\
          :efi\n\
@@ -123,14 +125,16 @@ mod tests {
             handover(&node, MAC),
             "#!ipxe\n\
              # Rackhand: node 7 (52:54:00:00:00:07) hands over to its local disk\n\
-             echo Rackhand: node 7 (rack1-u2) installed, booting from its local disk\n\
+             echo Rackhand: rack1-u2 (node 7), 52:54:00:00:00:07, installed, booting from its local disk\n\
              iseq ${platform} efi && goto efi ||\n\
              sanboot --no-describe --drive 0x80 || exit 1\n\
              :efi\n\
              chain file://RACKHANDESP/EFI/BOOT/BOOTX64.EFI || exit 1\n"
         );
         node.hostname = None;
-        assert!(handover(&node, MAC).contains("echo Rackhand: node 7 (52:54:00:00:00:07) installed,"));
+        assert!(handover(&node, MAC).contains("echo Rackhand: node 7, 52:54:00:00:00:07, installed,"));
+        let script = install("http://10.77.0.1:8080", &boot_config(), &node, MAC, &Secret::new("t".into()));
+        assert!(script.contains("echo Rackhand: booting the installer for node 7, 52:54:00:00:00:07\n"), "{script}");
     }
 
     #[test]

@@ -62,6 +62,12 @@ enum Command {
         profile: Option<String>,
         #[arg(long)]
         hostname: Option<String>,
+        /// The rack it stands in (with --unit); without, it is derived from its switch ports when it can be.
+        #[arg(long, requires = "unit")]
+        rack: Option<String>,
+        /// The rack unit its lowest edge sits in, counted from 1 at the bottom (with --rack).
+        #[arg(long, requires = "rack")]
+        unit: Option<u32>,
     },
     /// Send a ready or failed node through the installer again at its next network boot (admin).
     Reprovision {
@@ -136,13 +142,14 @@ fn remote(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Node { remote, id } => println!("{}", serde_json::to_string_pretty(&remote.client().node(id)?)?),
-        Command::Register { remote, mac, profile, hostname } => {
-            let node = remote.client().register(&rackhand_api::RegisterNode { mac, profile, hostname })?;
-            println!("registered node {} ({mac})", node.id);
+        Command::Register { remote, mac, profile, hostname, rack, unit } => {
+            let location = rack.zip(unit).map(|(rack, unit)| rackhand_api::Location { rack, unit });
+            let node = remote.client().register(&rackhand_api::RegisterNode { mac, profile, hostname, location })?;
+            println!("registered {} ({mac})", node.label());
         }
         Command::Reprovision { remote, id } => {
             let node = remote.client().reprovision(id)?;
-            println!("node {} is {}: it installs again at its next network boot", node.id, node.state);
+            println!("{} is {}: it installs again at its next network boot", node.label(), node.state);
         }
         Command::Serve { .. } | Command::CheckConfig { .. } => unreachable!("handled in main"),
     }

@@ -3,9 +3,13 @@
 //! writes the change with its event. Credentials are returned to the caller once and never logged.
 
 pub mod lifecycle;
+mod sightings;
+
+pub use sightings::{BootSightings, NotSeen, SIGHTING_WINDOW};
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use rackhand_api::{
@@ -13,7 +17,7 @@ use rackhand_api::{
     PlanResults, ProgressReport, RegisterNode, TransitionError,
 };
 
-use crate::config::DeployConfig;
+use crate::config::{DeployConfig, EnrolmentLimits, Locations};
 use crate::store::{NewNode, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
@@ -33,6 +37,14 @@ pub enum NodeError {
     /// A field's value breaks its rule; the message names the field and the rule.
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "auto-enrolment is full: {max} servers enrolled themselves and have not booted yet (they are forgotten \
+         after [dhcp] forget_discovered_after); register this server, or raise [dhcp] max_discovered"
+    )]
+    EnrolmentFull { max: usize },
+    /// A script request that no DHCP exchange of this server backs (see `sightings.rs`).
+    #[error(transparent)]
+    NotSeenBooting(#[from] NotSeen),
 }
 
 /// What a PXE boot of a known node should do.
@@ -44,16 +56,38 @@ pub enum BootAction {
     Handover { node: NodeRecord },
 }
 
+/// The configuration the node service decides by.
+#[derive(Debug, Clone, Default)]
+pub struct NodePolicy {
+    pub deploy: DeployConfig,
+    pub locations: Locations,
+    pub limits: EnrolmentLimits,
+}
+
+impl NodePolicy {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        NodePolicy {
+            deploy: config.deploy.clone(),
+            locations: config.locations.clone(),
+            limits: config.dhcp.enrolment_limits,
+        }
+    }
+}
+
 pub struct Nodes {
     store: Arc<dyn Store>,
     deploy: DeployConfig,
+    locations: Locations,
+    limits: EnrolmentLimits,
+    sightings: BootSightings,
     /// Serialises read-decide-write sequences so two requests for one node cannot interleave.
     write: Mutex<()>,
 }
 
 impl Nodes {
-    pub fn new(store: Arc<dyn Store>, deploy: DeployConfig) -> Self {
-        Self { store, deploy, write: Mutex::new(()) }
+    pub fn new(store: Arc<dyn Store>, policy: NodePolicy) -> Self {
+        let NodePolicy { deploy, locations, limits } = policy;
+        Self { store, deploy, locations, limits, sightings: BootSightings::default(), write: Mutex::new(()) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -87,6 +121,8 @@ impl Nodes {
             mac: req.mac,
             profile: req.profile,
             hostname: req.hostname,
+            location: req.location,
+            self_enrolled: false,
             reason: "registered by admin".into(),
         };
         match self.store.create_node(new, Timestamp::now()) {
@@ -102,14 +138,34 @@ impl Nodes {
         if let Some(node) = self.store.node_by_mac(mac)? {
             return Ok(node.record);
         }
-        let new = NewNode { mac, profile: None, hostname: None, reason: format!("enrolled automatically ({how})") };
+        let reason = format!("enrolled automatically ({how})");
+        if self.store.count_self_enrolled_waiting()? >= self.limits.max_discovered {
+            return Err(NodeError::EnrolmentFull { max: self.limits.max_discovered });
+        }
+        let new = NewNode { mac, profile: None, hostname: None, location: None, self_enrolled: true, reason };
         Ok(self.store.create_node(new, Timestamp::now())?.record)
+    }
+
+    /// iPXE asks for `mac`'s script from `client`: only the server DHCP just saw network-booting from
+    /// that address gets it (one script per DHCP boot), enrolled first when `enrol` (an auto-enrolment
+    /// subnet) and it is new. Refused, nothing changes.
+    pub fn script_request(
+        &self,
+        mac: MacAddr,
+        client: Option<Ipv4Addr>,
+        enrol: bool,
+    ) -> Result<Option<BootAction>, NodeError> {
+        self.sightings.take(mac, client, Instant::now())?;
+        if enrol {
+            self.enroll(mac, "iPXE script request")?;
+        }
+        self.pxe_boot(mac, client)
     }
 
     /// A node's PXE boot asks for its script: a node whose install is done is handed over to its disk
     /// (`rebooting → first_boot` the first time), every other node (re)starts the installer with a fresh
     /// token, which replaces any earlier one.
-    pub fn pxe_boot(&self, mac: MacAddr, client_ip: Option<Ipv4Addr>) -> Result<Option<BootAction>, NodeError> {
+    fn pxe_boot(&self, mac: MacAddr, client_ip: Option<Ipv4Addr>) -> Result<Option<BootAction>, NodeError> {
         let _g = self.guard();
         let Some(node) = self.store.node_by_mac(mac)? else { return Ok(None) };
         let now = Timestamp::now();
@@ -137,7 +193,8 @@ impl Nodes {
         inventory: Inventory,
         matched_profile: Option<String>,
     ) -> Result<NodeRecord, NodeError> {
-        Ok(self.run(id, Input::Inventory { token: presented, inventory, matched_profile })?.0)
+        let located = self.locations.locate(&inventory);
+        Ok(self.run(id, Input::Inventory { token: presented, inventory, matched_profile, located })?.0)
     }
 
     /// A progress report; the first `install` one moves `inspecting → installing`.
@@ -174,6 +231,17 @@ impl Nodes {
         let (node, credential) = self.run(id, Input::Ready { credential: presented, report })?;
         let agent_token = credential.expect("ready mints an agent token").expose().to_owned();
         Ok((node, AgentCredential { agent_token }))
+    }
+
+    /// Forget the servers that enrolled themselves but never booted the installer within
+    /// `[dhcp] forget_discovered_after` of `now` (a flood of spoofed MACs, or a server that went away):
+    /// the ids forgotten.
+    pub fn forget_stale_self_enrolled(&self, now: Timestamp) -> Result<Vec<NodeId>, NodeError> {
+        let _g = self.guard();
+        let age =
+            jiff::SignedDuration::try_from(self.limits.forget_discovered_after).unwrap_or(jiff::SignedDuration::MAX);
+        let before = now.checked_sub(age).unwrap_or(Timestamp::MIN);
+        Ok(self.store.forget_self_enrolled_waiting(before)?)
     }
 
     /// A ready node's agent reports on its OS (agent token): the latest report is kept.
@@ -253,6 +321,10 @@ impl crate::dhcp::NodeDirectory for Nodes {
         if let Err(err) = Nodes::enroll(self, mac, "DHCP") {
             tracing::error!(%mac, %err, "auto-enrolment failed");
         }
+    }
+
+    fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
+        self.sightings.saw(mac, address, Instant::now());
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::{Config, StoreConfig};
 use crate::dhcp::{self, DhcpMetrics, NodeDirectory};
 use crate::http::{self, AppState};
 use crate::metrics::ServiceMetrics;
-use crate::nodes::Nodes;
+use crate::nodes::{NodePolicy, Nodes};
 use crate::store::{SqliteStore, Store};
 use crate::tftp;
 
@@ -28,7 +28,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
         }
     };
-    let nodes = Arc::new(Nodes::new(store.clone(), config.deploy.clone()));
+    let nodes = Arc::new(Nodes::new(store.clone(), NodePolicy::from_config(&config)));
     let mut registry = Registry::default();
     let metrics = ServiceMetrics::register(&mut registry);
     let dhcp_metrics = DhcpMetrics::register(&mut registry);
@@ -105,6 +105,15 @@ pub async fn watch_deadlines(nodes: Arc<Nodes>, every: Duration, stop: Cancellat
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        let forget = nodes.clone();
+        match tokio::task::spawn_blocking(move || forget.forget_stale_self_enrolled(Timestamp::now())).await {
+            Ok(Ok(forgotten)) if !forgotten.is_empty() => {
+                tracing::info!(count = forgotten.len(), "forgot self-enrolled nodes that never booted");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(%err, "forgetting stale self-enrolled nodes failed"),
+            Err(err) => tracing::error!(%err, "forgetting stale self-enrolled nodes panicked"),
         }
         let nodes = nodes.clone();
         match tokio::task::spawn_blocking(move || nodes.expire_deadlines(Timestamp::now())).await {

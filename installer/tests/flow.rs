@@ -206,6 +206,8 @@ fn blocking_problems_are_reported_over_the_fallback_nic_without_touching_disks()
     let failure = r.console.state.failure.unwrap();
     assert!(failure.problems.iter().all(|p| p.severity == rackhand_api::Severity::Blocking));
     assert_eq!(failure.problems[0].part, "PSU 2");
+    let name = r.console.state.node.name.as_deref();
+    assert_eq!(name, Some("rack1-u2"), "the failure screen names the server as the boot service's answer does");
 }
 
 #[test]

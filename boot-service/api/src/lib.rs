@@ -4,6 +4,7 @@
 //! builds and posts them. Everything here is plain data with serde; no I/O.
 
 mod inventory;
+mod location;
 mod mac;
 mod manifest;
 mod node;
@@ -14,6 +15,7 @@ mod verdict;
 pub use inventory::{
     BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
 };
+pub use location::{Location, MAX_UNIT};
 pub use mac::{MacAddr, MacParseError};
 pub use manifest::{
     IMAGE_FILE, MANIFEST_ENCODING, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, Manifest, ManifestError,

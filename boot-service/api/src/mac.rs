@@ -56,14 +56,16 @@ impl fmt::Debug for MacAddr {
 impl FromStr for MacAddr {
     type Err = MacParseError;
 
-    /// Accepts `:` or `-` separated hex bytes, any case.
+    /// Six pairs of hex digits, any case, all separated by `:` or all by `-`; nothing else (no sign, no
+    /// spaces, no mixed separators).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || MacParseError { input: s.to_owned() };
+        let separator = if s.contains(':') { ':' } else { '-' };
         let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
+        let mut parts = s.split(separator);
         for byte in &mut out {
             let part = parts.next().ok_or_else(err)?;
-            if part.len() != 2 {
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| err())?;
@@ -111,7 +113,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_names_input() {
-        for bad in ["", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:11", "5:54:00:ab:cd:0f", "zz:54:00:ab:cd:0f"] {
+        let strictly = [
+            "+2-00-00-00-00-01", // u8::from_str_radix takes a sign
+            "52:54-00:ab:cd:0f", // mixed separators
+            " 2:54:00:ab:cd:0f",
+            "52:54:00:ab:cd:0\n",
+        ];
+        let malformed = ["", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:11", "5:54:00:ab:cd:0f", "zz:54:00:ab:cd:0f"];
+        for bad in malformed.into_iter().chain(strictly) {
             let err = bad.parse::<MacAddr>().unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains(bad));

@@ -3,7 +3,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Deadline, FailedReport, Inventory, MacAddr, OsReport, PlanResults, ProgressReport};
+use crate::{Deadline, FailedReport, Inventory, Location, MacAddr, OsReport, PlanResults, ProgressReport};
 
 /// A node's identifier, assigned by the boot service when it first sees (or is told about) a MAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -156,6 +156,9 @@ pub struct NodeRecord {
     pub state: NodeState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Rack and unit: registered, or derived from the switch port a NIC is cabled to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
     /// A profile pinned by an admin, or the one the installer matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
@@ -187,6 +190,7 @@ impl NodeRecord {
             macs,
             state,
             hostname: None,
+            location: None,
             profile: None,
             ipv4: None,
             inventory: None,
@@ -201,15 +205,27 @@ impl NodeRecord {
     }
 }
 
-/// Nodes as a table a person reads: id, MAC, state, address, profile, and why a failed one failed.
+/// Nodes as a table a person reads: name, id, MAC, state, address, profile, and why a failed one failed.
 pub fn node_table(nodes: &[NodeRecord]) -> String {
-    let mut out = format!("{:<5}{:<19}{:<12}{:<16}{:<15}{}\n", "ID", "MAC", "STATE", "IPV4", "PROFILE", "REASON");
+    let width = nodes.iter().filter_map(NodeRecord::name).map(|n| n.chars().count()).max().unwrap_or(0).max(4) + 2;
+    let mut out = format!(
+        "{:<width$}{:<5}{:<19}{:<12}{:<16}{:<15}{}\n",
+        "NAME", "ID", "MAC", "STATE", "IPV4", "PROFILE", "REASON"
+    );
     for n in nodes {
+        let name = n.name().unwrap_or_else(|| "-".into());
         let mac = n.macs.first().map(ToString::to_string).unwrap_or_else(|| "-".into());
         let ip = n.ipv4.map_or_else(|| "-".into(), |ip| ip.to_string());
         let reason = n.failure.as_ref().map_or("", |f| f.reason.as_str());
         let profile = n.profile.as_deref().unwrap_or("-");
-        out.push_str(&format!("{:<5}{:<19}{:<12}{:<16}{:<15}{reason}\n", n.id.0, mac, n.state.as_str(), ip, profile));
+        out.push_str(&format!(
+            "{name:<width$}{:<5}{:<19}{:<12}{:<16}{:<15}{reason}\n",
+            n.id.0,
+            mac,
+            n.state.as_str(),
+            ip,
+            profile
+        ));
     }
     out
 }
@@ -223,11 +239,21 @@ pub struct RegisterNode {
     pub profile: Option<String>,
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Where the server is racked; without one, the boot service derives it from LLDP when it can.
+    #[serde(default)]
+    pub location: Option<Location>,
 }
 
 impl RegisterNode {
-    /// The fields' rules: a profile name as [`is_profile_name`], a hostname as [`is_hostname`].
+    /// The fields' rules: a profile name as [`is_profile_name`], a hostname as [`is_hostname`], a location
+    /// as [`Location::check`].
     pub fn check(&self) -> Result<(), String> {
+        if !self.mac.is_unicast() {
+            return Err(format!("mac {}: a broadcast, multicast or all-zero address names no NIC", self.mac));
+        }
+        if let Some(location) = &self.location {
+            location.check()?;
+        }
         match (&self.profile, &self.hostname) {
             (Some(profile), _) if !is_profile_name(profile) => Err(profile_name_rule(profile)),
             (_, Some(hostname)) if !is_hostname(hostname) => Err(format!(
@@ -294,11 +320,18 @@ mod tests {
             mac: MacAddr::new([0x52, 0x54, 0, 0, 0, 1]),
             profile: profile.map(Into::into),
             hostname: hostname.map(Into::into),
+            location: None,
         };
         assert_eq!(req(Some("qemu-lab"), Some("rack1-u1")).check(), Ok(()));
         assert_eq!(req(None, None).check(), Ok(()));
         assert!(req(Some(""), None).check().unwrap_err().starts_with("profile ``"));
         assert!(req(None, Some("rack_1")).check().unwrap_err().starts_with("hostname `rack_1`"));
+        let located =
+            |rack: &str, unit| RegisterNode { location: Some(Location { rack: rack.into(), unit }), ..req(None, None) };
+        assert_eq!(located("rack1", 2).check(), Ok(()));
+        assert_eq!(located("rack1", 0).check().unwrap_err(), "unit 0: from 1 to 99");
+        let broadcast = RegisterNode { mac: MacAddr::new([0xff; 6]), ..req(None, None) };
+        assert!(broadcast.check().unwrap_err().starts_with("mac ff:ff:ff:ff:ff:ff: a broadcast"));
     }
 
     #[test]
@@ -306,15 +339,19 @@ mod tests {
         let at = Timestamp::from_second(1_790_000_000).unwrap();
         let node = |id, state, failure: Option<&str>| NodeRecord {
             profile: Some("qemu-lab".into()),
+            location: (id == 12).then(|| Location { rack: "rack10".into(), unit: 42 }),
             failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None }),
             ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at)
         };
         let table = node_table(&[node(1, Ready, None), node(12, Failed, Some("PSU 2 unplugged"))]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("ID   MAC"), "{table}");
+        assert!(lines[0].starts_with("NAME        ID   MAC"), "{table}");
+        assert!(lines[1].starts_with("-           1    52:54:00:00:00:01  ready"), "{table}");
         assert!(
-            lines[2].starts_with("12   52:54:00:00:00:0c  failed      -               qemu-lab       PSU 2 unplugged"),
+            lines[2].starts_with(
+                "rack10-u42  12   52:54:00:00:00:0c  failed      -               qemu-lab       PSU 2 unplugged"
+            ),
             "{table}"
         );
         let column = |line: &str| line.find("qemu-lab");

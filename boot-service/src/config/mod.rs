@@ -1,6 +1,7 @@
 //! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`].
 
 mod deploy;
+mod locations;
 mod tftp;
 mod validate;
 pub mod wire;
@@ -14,6 +15,7 @@ use ipnet::Ipv4Net;
 use rackhand_api::MacAddr;
 
 use crate::token::Secret;
+pub use locations::{Located, Locations, PortLocation};
 pub use wire::{DhcpMode, Enrolment};
 
 /// The validated configuration the service runs on.
@@ -29,6 +31,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub dhcp: DhcpConfig,
     pub deploy: DeployConfig,
+    /// `[[location]]`: switch port → rack unit.
+    pub locations: Locations,
 }
 
 /// `[deploy]`: what the installer puts into the installed OS, and how long the boot service waits on the
@@ -122,7 +126,24 @@ pub struct DhcpConfig {
     pub port: u16,
     /// Send IPv6 router advertisements with lifetime 0 on the served interfaces (see `ra.rs`).
     pub ipv6_null_router_advertisements: bool,
+    /// How far servers may enrol themselves before they boot.
+    pub enrolment_limits: EnrolmentLimits,
     pub subnets: Vec<Subnet>,
+}
+
+/// Auto-enrolment's bounds: spoofed DHCP with a new MAC per packet would otherwise add a node per packet.
+/// Servers that enrolled themselves but never booted the installer are counted against
+/// `max_discovered` and forgotten after `forget_discovered_after`; registered servers never are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrolmentLimits {
+    pub max_discovered: usize,
+    pub forget_discovered_after: Duration,
+}
+
+impl Default for EnrolmentLimits {
+    fn default() -> Self {
+        Self { max_discovered: 1024, forget_discovered_after: Duration::from_secs(3600) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -66,6 +66,44 @@ fn http_limits_are_read_and_checked() {
 }
 
 #[test]
+fn the_location_table_maps_switch_ports_to_rack_units() {
+    let config = parse(EXAMPLE).unwrap();
+    let rack1_u1 = rackhand_api::Location { rack: "rack1".into(), unit: 1 };
+    let ports: Vec<_> = config.locations.0.iter().map(|p| (p.switch.as_str(), p.port.as_str(), &p.location)).collect();
+    assert_eq!(ports, [("sw-a1", "swp1", &rack1_u1), ("sw-b1", "swp1", &rack1_u1)]);
+}
+
+#[test]
+fn a_location_is_refused_by_its_line_and_field() {
+    let text = example_with("unit = 1\n[[location]]", "unit = 0\n[[location]]");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), message.as_str()), ("location.unit", "unit 0: from 1 to 99"));
+    assert_eq!(*line, line_containing(&text, "unit = 0"));
+
+    let text = example_with("rack = \"rack1\"", "rack = \"rack 1\"");
+    let err = parse(&text).unwrap_err();
+    assert!(err.to_string().contains("`location.rack`: rack `rack 1`"), "{err}");
+
+    let text = example_with("switch = \"sw-b1\"", "switch = \"sw-a1\"");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { line, message, .. } = &err else { panic!("{err}") };
+    assert_eq!(message, "sw-a1 port swp1 is already cabled to rack1-u1");
+    assert_eq!(*line, text.lines().enumerate().filter(|(_, l)| l.contains("sw-a1")).nth(1).unwrap().0 + 1);
+}
+
+#[test]
+fn self_enrolment_is_bounded_by_default_and_a_zero_cap_is_refused() {
+    assert_eq!(parse(EXAMPLE).unwrap().dhcp.enrolment_limits, EnrolmentLimits::default());
+    let text = example_with("# max_discovered = 1024", "max_discovered = 0");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { line, field, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), *line), ("dhcp.max_discovered", line_containing(&text, "max_discovered = 0")));
+    let text = example_with("# forget_discovered_after = \"1h\"", "forget_discovered_after = \"10m\"");
+    assert_eq!(parse(&text).unwrap().dhcp.enrolment_limits.forget_discovered_after, Duration::from_secs(600));
+}
+
+#[test]
 fn the_deploy_table_is_optional() {
     let start = EXAMPLE.find("[deploy]").unwrap();
     let end = EXAMPLE.find("[dhcp]").unwrap();

@@ -9,10 +9,11 @@ use serde_spanned::Spanned;
 use super::deploy::{check_ssh_key, parse_duration};
 use super::wire::{self, DhcpMode};
 use super::{
-    BootConfig, Config, ConfigError, DeployConfig, DhcpConfig, HttpConfig, Pool, Reservation, StoreConfig, Subnet,
-    TftpConfig, line_of,
+    BootConfig, Config, ConfigError, DeployConfig, DhcpConfig, EnrolmentLimits, HttpConfig, Locations, Pool,
+    PortLocation, Reservation, StoreConfig, Subnet, TftpConfig, line_of,
 };
 use crate::token::Secret;
+use rackhand_api::Location;
 
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 const MIN_LEASE_SECS: u32 = 60;
@@ -103,6 +104,7 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
     };
     let dhcp = validate_dhcp(&c, &file.dhcp)?;
     let deploy = validate_deploy(&c, &file.deploy)?;
+    let locations = validate_locations(&c, &file.locations)?;
 
     Ok(Config {
         advertise: server.advertise,
@@ -114,12 +116,41 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         store,
         dhcp,
         deploy,
+        locations,
     })
 }
 
 /// An optional duration field, refused with its line when malformed.
 fn duration(c: &Checker, value: &Option<Spanned<String>>, field: &str) -> Result<Option<Duration>, ConfigError> {
     value.as_ref().map(|text| parse_duration(text.get_ref()).map_err(|why| c.err(text, field, why))).transpose()
+}
+
+fn validate_locations(c: &Checker, sections: &[wire::LocationSection]) -> Result<Locations, ConfigError> {
+    let mut ports: Vec<PortLocation> = Vec::new();
+    for section in sections {
+        let switch = section.switch.get_ref().trim();
+        if switch.is_empty() || section.port.trim().is_empty() {
+            return Err(c.err(&section.switch, "location", "name the switch and its port"));
+        }
+        let location = Location { rack: section.rack.get_ref().clone(), unit: *section.unit.get_ref() };
+        if let Err(why) = location.check() {
+            let (at, field) = if why.starts_with("unit") {
+                (section.unit.span(), "location.unit")
+            } else {
+                (section.rack.span(), "location.rack")
+            };
+            return Err(c.err(&Spanned::new(at, ()), field, why));
+        }
+        if let Some(other) = ports.iter().find(|p| p.switch == switch && p.port == section.port.trim()) {
+            return Err(c.err(
+                &section.switch,
+                "location",
+                format!("{switch} port {} is already cabled to {}", other.port, other.location),
+            ));
+        }
+        ports.push(PortLocation { switch: switch.to_owned(), port: section.port.trim().to_owned(), location });
+    }
+    Ok(Locations(ports))
 }
 
 fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployConfig, ConfigError> {
@@ -149,6 +180,23 @@ fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployCo
     })
 }
 
+fn enrolment_limits(c: &Checker, dhcp: &wire::DhcpSection) -> Result<EnrolmentLimits, ConfigError> {
+    let defaults = EnrolmentLimits::default();
+    let max_discovered = match &dhcp.max_discovered {
+        Some(max) if *max.get_ref() == 0 => {
+            return Err(c.err(
+                max,
+                "dhcp.max_discovered",
+                "at least 1 (register servers instead of closing the subnet)",
+            ));
+        }
+        Some(max) => *max.get_ref() as usize,
+        None => defaults.max_discovered,
+    };
+    let forget = duration(c, &dhcp.forget_discovered_after, "dhcp.forget_discovered_after")?;
+    Ok(EnrolmentLimits { max_discovered, forget_discovered_after: forget.unwrap_or(defaults.forget_discovered_after) })
+}
+
 fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<DhcpConfig, ConfigError> {
     let dhcp = section.get_ref();
     if dhcp.interfaces.get_ref().is_empty() {
@@ -173,6 +221,7 @@ fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<Dh
         interfaces: dhcp.interfaces.get_ref().clone(),
         port: dhcp.port.unwrap_or(67),
         ipv6_null_router_advertisements: dhcp.ipv6_null_router_advertisements.unwrap_or(false),
+        enrolment_limits: enrolment_limits(c, dhcp)?,
         subnets,
     })
 }

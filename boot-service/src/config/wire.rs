@@ -25,6 +25,20 @@ pub struct ConfigFile {
     pub dhcp: Spanned<DhcpSection>,
     #[serde(default)]
     pub deploy: DeploySection,
+    #[serde(default, rename = "location")]
+    pub locations: Vec<LocationSection>,
+}
+
+/// `[[location]]`: the rack unit cabled to one switch port (see `locations.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationSection {
+    /// The switch's LLDP system name or chassis id.
+    pub switch: Spanned<String>,
+    /// Its LLDP port id or port description.
+    pub port: String,
+    pub rack: Spanned<String>,
+    pub unit: Spanned<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +120,10 @@ pub struct DhcpSection {
     pub interfaces: Spanned<Vec<String>>,
     pub port: Option<u16>,
     pub ipv6_null_router_advertisements: Option<bool>,
+    /// Most self-enrolled servers that have not booted yet.
+    pub max_discovered: Option<Spanned<u32>>,
+    /// How long such a server is kept (`90s`, `5m`, `2h`).
+    pub forget_discovered_after: Option<Spanned<String>>,
     #[serde(default, rename = "subnet")]
     pub subnets: Vec<SubnetSection>,
 }

@@ -40,6 +40,9 @@ pub trait NodeDirectory: Send + Sync {
     fn is_registered(&self, mac: MacAddr) -> bool;
     /// Called for PXE/iPXE clients of auto-enrolment subnets; must be idempotent and cheap.
     fn enroll(&self, mac: MacAddr);
+    /// A boot client was answered with (or is known to use) `address`: its script request may come
+    /// from there (see `nodes/sightings.rs`).
+    fn saw_booting(&self, mac: MacAddr, address: std::net::Ipv4Addr);
 }
 
 #[cfg(test)]

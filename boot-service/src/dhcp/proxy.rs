@@ -17,8 +17,14 @@ pub(super) fn respond_server_port(request: &Request, ctx: &Context, subnet: &Sub
     if !request.client.class.is_boot_client() {
         return Outcome::dropped(DropReason::NotPxe);
     }
+    if request.client.msg_type == MessageType::Request {
+        // Between the client and the site's server, but broadcast: the address it asks for is the one
+        // its iPXE script request will come from.
+        let ciaddr = Some(request.message.ciaddr()).filter(|ip| !ip.is_unspecified());
+        return Outcome { sighting: request.requested_ip().or(ciaddr), ..Outcome::dropped(DropReason::NotOurs) };
+    }
     if request.client.msg_type != MessageType::Discover {
-        // REQUEST, RELEASE, DECLINE, INFORM: between the client and the real DHCP server.
+        // RELEASE, DECLINE, INFORM: between the client and the real DHCP server.
         return Outcome::dropped(DropReason::NotOurs);
     }
     let destination = if request.message.giaddr().is_unspecified() {
@@ -39,7 +45,13 @@ pub(super) fn respond_proxy_port(request: &Request, ctx: &Context, subnet: &Subn
         return Outcome::dropped(DropReason::WrongPort);
     }
     let destination = Destination::Unicast(request.source);
-    proxy_answer(request, ctx, subnet, MessageType::Ack, destination)
+    let mut outcome = proxy_answer(request, ctx, subnet, MessageType::Ack, destination);
+    if outcome.reply.is_some() {
+        // The client has its address by now: in ciaddr, or as the source it sent from.
+        let from = [request.message.ciaddr(), *request.source.ip()].into_iter().find(|ip| !ip.is_unspecified());
+        outcome.sighting = from;
+    }
+    outcome
 }
 
 fn proxy_answer(

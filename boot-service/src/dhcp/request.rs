@@ -25,6 +25,9 @@ pub enum DropReason {
     NotBootRequest,
     /// Hardware type not Ethernet or address length not 6.
     BadHardware,
+    /// A broadcast, multicast or all-zero client hardware address: no NIC sends from one, and none may
+    /// become a node (spoofed packets would fill the node table).
+    NotUnicast,
     NoMessageType,
     /// A message type a server does not answer (OFFER, ACK, lease query, ...).
     Unsupported,
@@ -60,6 +63,7 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::NotBootRequest => "not_boot_request",
             DropReason::BadHardware => "bad_hardware",
+            DropReason::NotUnicast => "not_unicast",
             DropReason::NoMessageType => "no_message_type",
             DropReason::Unsupported => "unsupported_message",
             DropReason::NoSubnet => "no_subnet",
@@ -237,6 +241,9 @@ pub fn classify(message: &Message) -> Result<ClientInfo, DropReason> {
         return Err(DropReason::BadHardware);
     }
     let mac = MacAddr::from_slice(message.chaddr()).ok_or(DropReason::BadHardware)?;
+    if !mac.is_unicast() {
+        return Err(DropReason::NotUnicast);
+    }
     let msg_type = message.opts().msg_type().ok_or(DropReason::NoMessageType)?;
     let opts = message.opts();
     let vendor_class = match opts.get(OptionCode::ClassIdentifier) {

@@ -61,6 +61,9 @@ pub struct Outcome {
     pub drop: Option<DropReason>,
     /// A boot client of an architecture we have no file for (served without one in full mode).
     pub unknown_arch: Option<u16>,
+    /// The address this boot client network-boots with (the one ACKed, or the one it asked another
+    /// server for): its iPXE script may be asked for from there, once the reply (if any) is sent.
+    pub sighting: Option<Ipv4Addr>,
 }
 
 impl Outcome {
@@ -196,6 +199,7 @@ impl Full<'_> {
         let mut outcome = Outcome::reply(ack, self.destination(), &target);
         outcome.lease = Some(LeaseChange::Bind(lease));
         outcome.enroll = enroll.then_some(self.mac());
+        outcome.sighting = self.request.client.class.is_boot_client().then_some(ip);
         outcome
     }
 

@@ -211,8 +211,14 @@ impl Worker {
             // Before the reply, so the node exists by the time its iPXE asks for a script.
             self.nodes.enroll(mac);
         }
-        if let Some(reply) = outcome.reply {
-            batch.replies.push(PendingReply { span, socket, reply, write });
+        let sighting = outcome.sighting.map(|address| (request.client.mac, address));
+        match outcome.reply {
+            Some(reply) => batch.replies.push(PendingReply { span, socket, reply, write, sighting }),
+            None => {
+                if let Some((mac, address)) = sighting {
+                    self.nodes.saw_booting(mac, address);
+                }
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use rackhand_api::MacAddr;
 
 use super::{ApiError, AppState};
 use crate::boot_script;
-use crate::nodes::BootAction;
+use crate::nodes::{BootAction, NodeError};
 
 pub async fn script(
     State(state): State<AppState>,
@@ -21,6 +21,11 @@ pub async fn script(
         .ok_or_else(|| ApiError::bad_request(format!("`{file}`: expected /boot/<mac>.ipxe")))?
         .parse()
         .map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    if !mac.is_unicast() {
+        return Err(ApiError::bad_request(format!(
+            "{mac} is a broadcast, multicast or all-zero MAC: no NIC boots from it"
+        )));
+    }
     let client_ip = match peer.ip() {
         IpAddr::V4(ip) => Some(ip),
         IpAddr::V6(ip) => ip.to_ipv4_mapped(),
@@ -28,13 +33,14 @@ pub async fn script(
     let enrol = state.config.dhcp.enrols_strangers_from(peer.ip());
 
     let nodes = state.nodes.clone();
-    let action = tokio::task::spawn_blocking(move || {
-        if enrol {
-            nodes.enroll(mac, "iPXE script request")?;
+    let action = match tokio::task::spawn_blocking(move || nodes.script_request(mac, client_ip, enrol)).await? {
+        Ok(action) => action,
+        Err(NodeError::NotSeenBooting(why)) => {
+            tracing::warn!(%mac, client = %peer.ip(), %why, "refused a script request no DHCP boot backs");
+            return Err(NodeError::NotSeenBooting(why).into());
         }
-        nodes.pxe_boot(mac, client_ip)
-    })
-    .await??;
+        Err(other) => return Err(other.into()),
+    };
 
     let config = &state.config;
     let body = match &action {

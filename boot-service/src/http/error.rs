@@ -45,6 +45,8 @@ impl From<NodeError> for ApiError {
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::MacTaken(_) | NodeError::Transition { .. } => StatusCode::CONFLICT,
             NodeError::Unauthorized => StatusCode::UNAUTHORIZED,
+            NodeError::NotSeenBooting(_) => StatusCode::FORBIDDEN,
+            NodeError::EnrolmentFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Invalid(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -118,6 +118,8 @@ fn known_route(path: &str) -> &'static str {
 #[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wire_tests;

@@ -18,6 +18,7 @@ pub(super) struct TestServer {
     base: String,
     pub(super) client: reqwest::Client,
     pub(super) config: Arc<Config>,
+    nodes: Arc<Nodes>,
     _dirs: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -72,7 +73,10 @@ impl TestServer {
         let mut registry = Registry::default();
         let metrics = ServiceMetrics::register(&mut registry);
         let state = AppState {
-            nodes: Arc::new(Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), config.deploy.clone())),
+            nodes: Arc::new(Nodes::new(
+                Arc::new(SqliteStore::in_memory().unwrap()),
+                crate::nodes::NodePolicy::from_config(&config),
+            )),
             config: Arc::new(config),
             registry: Arc::new(registry),
             metrics,
@@ -83,40 +87,58 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let config = state.config.clone();
+        let (config, nodes) = (state.config.clone(), state.nodes.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(listener, state, async move {
             let _ = rx.await;
             stop.cancel();
         }));
-        TestServer { addr, base, client: reqwest::Client::new(), config, _dirs: dirs, _shutdown: tx }
+        TestServer { addr, base, client: reqwest::Client::new(), config, nodes, _dirs: dirs, _shutdown: tx }
     }
 
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn script(&self, mac: &str) -> String {
-        let response = self.client.get(self.url(&format!("/boot/{mac}.ipxe"))).send().await.unwrap();
+    /// The server `mac` network-boots: DHCP answers it with this test's loopback address, then its iPXE
+    /// asks for its script.
+    pub(super) async fn script(&self, mac: &str) -> String {
+        self.dhcp_boot(mac, std::net::Ipv4Addr::LOCALHOST);
+        let response = self.fetch_script(mac).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.text().await.unwrap()
     }
 
-    async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+    /// What DHCP records when it answers boot client `mac` with `address`.
+    pub(super) fn dhcp_boot(&self, mac: &str, address: std::net::Ipv4Addr) {
+        crate::dhcp::NodeDirectory::saw_booting(&*self.nodes, mac.parse().unwrap(), address);
+    }
+
+    /// What DHCP does for a boot client it has not seen before in an auto-enrolment subnet.
+    pub(super) fn dhcp_enrol(&self, mac: &str) {
+        crate::dhcp::NodeDirectory::enroll(&*self.nodes, mac.parse().unwrap());
+    }
+
+    /// `GET /boot/<mac>.ipxe`, whatever DHCP saw.
+    pub(super) async fn fetch_script(&self, mac: &str) -> reqwest::Response {
+        self.client.get(self.url(&format!("/boot/{mac}.ipxe"))).send().await.unwrap()
+    }
+
+    pub(super) async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
     }
 
-    async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+    pub(super) async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
-    async fn node(&self, id: i64) -> NodeRecord {
+    pub(super) async fn node(&self, id: i64) -> NodeRecord {
         self.client.get(self.url(&format!("/api/v1/nodes/{id}"))).send().await.unwrap().json().await.unwrap()
     }
 }
 
 /// The token on the kernel line of an install script.
-fn token_of(script: &str) -> String {
+pub(super) fn token_of(script: &str) -> String {
     let start = script.find("rackhand.token=").expect("script has a token") + "rackhand.token=".len();
     script[start..].split_whitespace().next().unwrap().to_owned()
 }
@@ -132,17 +154,17 @@ async fn health_and_unknown_routes() {
     assert!(bad.text().await.unwrap().contains("`not-a-mac` is not a MAC address"));
 }
 
-fn os_report(kernel: &str) -> serde_json::Value {
+pub(super) fn os_report(kernel: &str) -> serde_json::Value {
     json!({"hostname": "node1", "kernel": kernel, "ssh_host_keys": ["ED25519 SHA256:GtjcdVr/TylDDK47+DldiNkbvk9kKco9lAudib6SpoU"]})
 }
 
 /// Script, inventory and an install progress report: node 1 installing; its node token.
-async fn install(server: &TestServer, mac: &str) -> String {
+pub(super) async fn install(server: &TestServer, mac: &str) -> String {
     install_as(server, 1, mac).await
 }
 
 /// The same for the node that `mac` becomes, `id`.
-async fn install_as(server: &TestServer, id: i64, mac: &str) -> String {
+pub(super) async fn install_as(server: &TestServer, id: i64, mac: &str) -> String {
     let token = token_of(&server.script(mac).await);
     let inv = serde_json::to_value(Inventory::default()).unwrap();
     assert_eq!(server.post(&format!("/api/v1/nodes/{id}/inventory"), &token, inv).await.status(), StatusCode::OK);

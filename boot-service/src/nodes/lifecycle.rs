@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rackhand_api::{
-    Deadline, DeploySettings, EventKind, FailedReport, Inventory, NodeRecord, NodeState, OsReport, PlanResults,
-    ProgressReport, Stage,
+    Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState, OsReport,
+    PlanResults, ProgressReport, Stage,
 };
 
 use super::NodeError;
-use crate::config::DeployConfig;
+use crate::config::{DeployConfig, Located};
 use crate::store::{NodeChange, StoredNode};
 use crate::token;
 
@@ -28,8 +28,9 @@ use crate::token;
 pub enum Input<'a> {
     /// Its PXE boot asks for its iPXE script.
     PxeBoot { client_ip: Option<Ipv4Addr> },
-    /// The installer's inventory and the profile it matched (node token).
-    Inventory { token: &'a str, inventory: Inventory, matched_profile: Option<String> },
+    /// The installer's inventory and the profile it matched (node token), with where the `[[location]]`
+    /// table places the server from its NICs' LLDP neighbours.
+    Inventory { token: &'a str, inventory: Inventory, matched_profile: Option<String>, located: Located },
     /// An installer progress report (node token).
     Progress { token: &'a str, report: ProgressReport },
     /// The installer wrote the disk and restarts the server (node token).
@@ -102,7 +103,7 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
     let from = record.state;
     match input {
         Input::PxeBoot { client_ip } => Ok(pxe_boot(record, client_ip, now, deploy)),
-        Input::Inventory { token, inventory, matched_profile } => {
+        Input::Inventory { token, inventory, matched_profile, located } => {
             check_node_token(node, token)?;
             if let Some(name) = matched_profile.as_deref().filter(|name| !rackhand_api::is_profile_name(name)) {
                 return Err(NodeError::Invalid(rackhand_api::profile_name_rule(name)));
@@ -112,10 +113,13 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
             let add_macs =
                 inventory.nics.iter().map(|nic| nic.mac).filter(|mac| mac.is_unicast() && !record.macs.contains(mac));
             let add_macs = add_macs.collect();
-            let mut change = NodeChange { inventory: Some(inventory), profile, add_macs, ..NodeChange::default() };
+            let (location, said) = locate(record, located);
+            let mut change =
+                NodeChange { inventory: Some(inventory), profile, location, add_macs, ..NodeChange::default() };
             if from != NodeState::Inspecting {
                 change.state = Some(check(record, NodeState::Inspecting)?);
-                change.event = Some(transition(from, NodeState::Inspecting, "inventory received"));
+                let reason = ["inventory received".to_owned()].into_iter().chain(said).collect::<Vec<_>>().join("; ");
+                change.event = Some(transition(from, NodeState::Inspecting, &reason));
             }
             Ok(Decision::change(change))
         }
@@ -275,12 +279,29 @@ pub fn expired(record: &NodeRecord, now: Timestamp) -> Option<&Deadline> {
     record.deadline.as_ref().filter(|d| record.state.waits_on_server() && d.at <= now)
 }
 
+/// The location to store from what the NICs heard, and what to say about it in the node's history: a
+/// registered location is kept (a disagreeing switch port is said), a cabling conflict is said.
+fn locate(record: &NodeRecord, located: Located) -> (Option<Location>, Option<String>) {
+    match (located, &record.location) {
+        (Located::At(heard), None) => {
+            let said = format!("located at {heard} by its switch ports");
+            (Some(heard), Some(said))
+        }
+        (Located::At(heard), Some(registered)) if heard != *registered => (
+            None,
+            Some(format!("its switch ports say {heard}, but it was registered at {registered}: check which is right")),
+        ),
+        (Located::Conflict(why), _) => (None, Some(why)),
+        _ => (None, None),
+    }
+}
+
 /// `GET /deploy` (node token): how the installer configures the installed OS.
 pub fn deploy_settings(node: &StoredNode, token: &str, deploy: &DeployConfig) -> Result<DeploySettings, NodeError> {
     check_node_token(node, token)?;
     let record = &node.record;
     Ok(DeploySettings {
-        hostname: record.hostname.clone().unwrap_or_else(|| format!("node{}", record.id)),
+        hostname: record.os_hostname(),
         ssh_authorized_keys: deploy.ssh_authorized_keys.clone(),
         owned_arrays: record.results.iter().flat_map(|r| &r.arrays).map(|a| a.uuid.clone()).collect(),
     })

@@ -1,9 +1,9 @@
 use super::*;
 use crate::store::SqliteStore;
-use rackhand_api::{ArrayResult, EventKind, NodeState, Problem, Severity, Stage, StepStatus};
+use rackhand_api::{ArrayResult, EventKind, Location, NodeState, Problem, Severity, Stage, StepStatus};
 
 fn service() -> Nodes {
-    Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), DeployConfig::default())
+    Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), NodePolicy::default())
 }
 
 fn os_report(kernel: &str) -> OsReport {
@@ -239,9 +239,11 @@ fn skipping_steps_is_a_transition_error() {
 #[test]
 fn register_refuses_a_known_mac_and_enroll_is_idempotent() {
     let nodes = service();
-    let req = RegisterNode { mac: MAC, profile: Some("lab".into()), hostname: Some("rack1-u1".into()) };
+    let location = Some(Location { rack: "rack1".into(), unit: 1 });
+    let req = RegisterNode { mac: MAC, profile: Some("lab".into()), hostname: None, location: location.clone() };
     let node = nodes.register(req.clone()).unwrap();
     assert_eq!(node.profile.as_deref(), Some("lab"));
+    assert_eq!((&node.location, node.label()), (&location, format!("rack1-u1 (node {})", node.id)));
     assert!(matches!(nodes.register(req), Err(NodeError::MacTaken(m)) if m == MAC));
     assert_eq!(nodes.enroll(MAC, "DHCP").unwrap().id, node.id);
     assert_eq!(nodes.list().unwrap().len(), 1);
@@ -250,7 +252,7 @@ fn register_refuses_a_known_mac_and_enroll_is_idempotent() {
 #[test]
 fn a_registration_or_inventory_with_a_bad_name_is_refused_and_changes_nothing() {
     let nodes = service();
-    let bad_host = RegisterNode { mac: MAC, profile: None, hostname: Some("rack 1".into()) };
+    let bad_host = RegisterNode { mac: MAC, profile: None, hostname: Some("rack 1".into()), location: None };
     assert!(matches!(nodes.register(bad_host), Err(NodeError::Invalid(why)) if why.starts_with("hostname `rack 1`")));
     assert!(nodes.list().unwrap().is_empty(), "nothing registered");
 
@@ -272,7 +274,7 @@ fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
     assert_eq!(inspected.profile.as_deref(), Some("edge-1u"));
 
     let pinned_mac = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x43]);
-    let req = RegisterNode { mac: pinned_mac, profile: Some("storage-2u".into()), hostname: None };
+    let req = RegisterNode { mac: pinned_mac, profile: Some("storage-2u".into()), hostname: None, location: None };
     nodes.register(req).unwrap();
     let Some(BootAction::Install { node, token }) = nodes.pxe_boot(pinned_mac, None).unwrap() else { panic!() };
     let inspected =
@@ -299,4 +301,61 @@ fn the_servers_other_nics_are_the_same_node_once_its_inventory_names_them() {
     assert_eq!(record.macs, [MAC, second], "its own NICs, not another node's MAC nor a broadcast one");
     assert_eq!(nodes.by_mac(second).unwrap().map(|n| n.id), Some(node.id), "a PXE boot from NIC 2 is this node");
     assert_eq!(nodes.by_mac(taken).unwrap().map(|n| n.id), Some(other.id));
+}
+
+#[test]
+fn a_server_is_named_by_the_switch_port_its_nic_hears_and_the_name_is_stored() {
+    let rack1_u2 = Location { rack: "rack1".into(), unit: 2 };
+    let table =
+        crate::config::PortLocation { switch: "sw-a".into(), port: "Ethernet2".into(), location: rack1_u2.clone() };
+    let nodes = Nodes::new(
+        Arc::new(SqliteStore::in_memory().unwrap()),
+        NodePolicy { locations: Locations(vec![table]), ..NodePolicy::default() },
+    );
+    nodes.enroll(MAC, "DHCP").unwrap();
+    let (node, token) = boot(&nodes);
+    assert_eq!(node.label(), format!("node {}", node.id));
+    let nic: rackhand_api::Nic = serde_json::from_value(serde_json::json!({
+        "name": "eth0", "mac": MAC, "carrier": true,
+        "lldp": { "chassis_id": "02:5a:00:00:01:00", "port_id": "Ethernet2", "system_name": "sw-a" },
+    }))
+    .unwrap();
+    let inventory = Inventory { nics: vec![nic], ..Inventory::default() };
+    nodes.post_inventory(node.id, token.expose(), inventory, None).unwrap();
+    let stored = nodes.get(node.id).unwrap();
+    assert_eq!(stored.location, Some(rack1_u2));
+    assert_eq!(stored.label(), format!("rack1-u2 (node {})", node.id));
+    assert_eq!(nodes.deploy_settings(node.id, token.expose()).unwrap().hostname, "rack1-u2");
+}
+
+#[test]
+fn self_enrolment_is_bounded_and_servers_that_never_boot_are_forgotten() {
+    let limits = EnrolmentLimits { max_discovered: 2, forget_discovered_after: std::time::Duration::from_secs(3600) };
+    let nodes = Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), NodePolicy { limits, ..NodePolicy::default() });
+    let mac = |n: u8| MacAddr::new([0x52, 0x54, 0, 0, 1, n]);
+    let registered = RegisterNode { mac: mac(9), profile: None, hostname: None, location: None };
+    nodes.register(registered).unwrap();
+    nodes.enroll(mac(1), "DHCP").unwrap();
+    nodes.enroll(mac(2), "DHCP").unwrap();
+    let full = nodes.enroll(mac(3), "DHCP").unwrap_err();
+    assert!(matches!(full, NodeError::EnrolmentFull { max: 2 }), "{full}");
+    assert!(full.to_string().contains("register this server, or raise [dhcp] max_discovered"), "{full}");
+    assert_eq!(nodes.enroll(mac(1), "DHCP").unwrap().macs, [mac(1)], "a known MAC is not a new enrolment");
+    // One of them boots the installer: it no longer waits, and there is room again.
+    nodes.sightings.saw(mac(1), Ipv4Addr::new(10, 77, 0, 100), std::time::Instant::now());
+    nodes.script_request(mac(1), Some(Ipv4Addr::new(10, 77, 0, 100)), false).unwrap();
+    nodes.enroll(mac(3), "DHCP").unwrap();
+
+    // An hour on, the self-enrolled servers that never booted are forgotten; the registered one and the
+    // one that booted stay.
+    let later = Timestamp::now() + jiff::SignedDuration::from_secs(3601);
+    let mut forgotten = nodes.forget_stale_self_enrolled(later).unwrap();
+    forgotten.sort();
+    let id = |n: u8| nodes.by_mac(mac(n)).unwrap().map(|r| r.id);
+    assert_eq!(forgotten.len(), 2, "{forgotten:?}");
+    assert_eq!((id(2), id(3)), (None, None));
+    assert!(id(1).is_some() && id(9).is_some());
+    nodes.enroll(mac(4), "DHCP").unwrap();
+    assert!(nodes.forget_stale_self_enrolled(Timestamp::now()).unwrap().is_empty(), "a fresh one is kept");
+    assert!(id(4).is_some());
 }

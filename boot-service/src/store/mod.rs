@@ -10,7 +10,8 @@ use std::net::Ipv4Addr;
 
 use jiff::Timestamp;
 use rackhand_api::{
-    Deadline, EventKind, FailedReport, Inventory, MacAddr, NodeId, NodeRecord, NodeState, OsReport, PlanResults,
+    Deadline, EventKind, FailedReport, Inventory, Location, MacAddr, NodeId, NodeRecord, NodeState, OsReport,
+    PlanResults,
 };
 
 pub use sqlite::SqliteStore;
@@ -46,6 +47,9 @@ pub struct NewNode {
     pub mac: MacAddr,
     pub profile: Option<String>,
     pub hostname: Option<String>,
+    pub location: Option<Location>,
+    /// Enrolled by its own network boot (auto-enrolment), not registered by an admin.
+    pub self_enrolled: bool,
     pub reason: String,
 }
 
@@ -54,6 +58,7 @@ pub struct NewNode {
 pub struct NodeChange {
     pub state: Option<NodeState>,
     pub profile: Option<String>,
+    pub location: Option<Location>,
     pub ipv4: Option<Ipv4Addr>,
     pub inventory: Option<Inventory>,
     pub failure: Option<Option<FailedReport>>,
@@ -88,6 +93,11 @@ pub trait Store: Send + Sync + 'static {
     /// every few seconds, without reading the whole node table.
     fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError>;
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
+    /// Self-enrolled nodes still `discovered` (they never booted the installer).
+    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError>;
+    /// Delete the self-enrolled nodes still `discovered` whose last change is before `before`, with
+    /// their MACs and events, in one transaction; their ids.
+    fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError>;
     /// Apply `change` and record its event, in one transaction.
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
 

@@ -56,6 +56,13 @@ const MIGRATIONS: &[M<'static>] = &[
         ALTER TABLE nodes ADD COLUMN deploy_hash TEXT;
         ALTER TABLE nodes ADD COLUMN agent_hash TEXT;",
     ),
+    // Servers named as technicians name them: rack and unit, as JSON. Nodes that enrolled themselves
+    // (bounded, and forgotten when they never boot) apart from registered ones.
+    M::up(
+        "ALTER TABLE nodes ADD COLUMN location TEXT;
+        ALTER TABLE nodes ADD COLUMN self_enrolled INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX nodes_waiting_self_enrolled ON nodes(state, self_enrolled, updated_at);",
+    ),
 ];
 
 pub struct SqliteStore {
@@ -88,7 +95,7 @@ impl SqliteStore {
 }
 
 const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, \
-     updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash";
+     updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location";
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("wire types always serialize")
@@ -127,6 +134,7 @@ struct RawNode {
     deadline_reason: Option<String>,
     deploy_hash: Option<String>,
     agent_hash: Option<String>,
+    location: Option<String>,
 }
 
 impl RawNode {
@@ -148,6 +156,7 @@ impl RawNode {
             deadline_reason: row.get(13)?,
             deploy_hash: row.get(14)?,
             agent_hash: row.get(15)?,
+            location: row.get(16)?,
         })
     }
 
@@ -163,6 +172,7 @@ impl RawNode {
             macs,
             state: parse::<NodeState>(id, "state", &self.state)?,
             hostname: self.hostname,
+            location: from_json(id, "location", self.location)?,
             profile: self.profile,
             ipv4: self.ipv4.map(|ip| parse::<Ipv4Addr>(id, "ipv4", &ip)).transpose()?,
             inventory: from_json(id, "inventory", self.inventory)?,
@@ -219,8 +229,16 @@ impl Store for SqliteStore {
         }
         let state = NodeState::Discovered;
         tx.execute(
-            "INSERT INTO nodes (state, hostname, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![state.as_str(), new.hostname, new.profile, at.to_string()],
+            "INSERT INTO nodes (state, hostname, profile, location, self_enrolled, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![
+                state.as_str(),
+                new.hostname,
+                new.profile,
+                new.location.as_ref().map(to_json),
+                new.self_enrolled,
+                at.to_string()
+            ],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute("INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)", params![new.mac.to_string(), id])?;
@@ -244,6 +262,38 @@ impl Store for SqliteStore {
 
     fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError> {
         nodes_where(&self.conn(), "deadline_at IS NOT NULL")
+    }
+
+    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError> {
+        let count: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM nodes WHERE state = 'discovered' AND self_enrolled = 1",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Timestamps are stored in jiff's RFC 3339 form, which sorts as text only at one precision:
+        // compare them as times here instead.
+        let mut stale = Vec::new();
+        {
+            let mut stmt =
+                tx.prepare_cached("SELECT id, updated_at FROM nodes WHERE state = 'discovered' AND self_enrolled = 1")?;
+            for row in stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))? {
+                let (id, at) = row?;
+                if parse::<Timestamp>(id, "updated_at", &at)? < before {
+                    stale.push(NodeId(id));
+                }
+            }
+        }
+        for id in &stale {
+            tx.execute("DELETE FROM nodes WHERE id = ?1", [id.0])?;
+        }
+        tx.commit()?;
+        Ok(stale)
     }
 
     fn events(&self, id: NodeId) -> Result<Vec<Event>, StoreError> {
@@ -272,6 +322,9 @@ impl Store for SqliteStore {
         }
         if let Some(profile) = &change.profile {
             tx.execute("UPDATE nodes SET profile = ?2 WHERE id = ?1", params![id.0, profile])?;
+        }
+        if let Some(location) = &change.location {
+            tx.execute("UPDATE nodes SET location = ?2 WHERE id = ?1", params![id.0, to_json(location)])?;
         }
         for mac in &change.add_macs {
             tx.execute(
@@ -370,7 +423,14 @@ mod tests {
     }
 
     fn new_node(last: u8) -> NewNode {
-        NewNode { mac: mac(last), profile: None, hostname: None, reason: "seen by DHCP".into() }
+        NewNode {
+            mac: mac(last),
+            profile: None,
+            hostname: None,
+            location: None,
+            self_enrolled: true,
+            reason: "seen by DHCP".into(),
+        }
     }
 
     #[test]

@@ -182,8 +182,9 @@ impl RecordingReporter {
 }
 
 impl Reporter for RecordingReporter {
-    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError> {
-        self.push(Posted::Inventory(Box::new(inventory.clone()), profile.map(str::to_string)))
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<Option<String>, RegisterError> {
+        self.push(Posted::Inventory(Box::new(inventory.clone()), profile.map(str::to_string)))?;
+        Ok(self.settings.as_ref().map(|s| s.hostname.clone()))
     }
 
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {

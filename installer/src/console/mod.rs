@@ -24,6 +24,8 @@ pub struct ScreenState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeIdentity {
     pub id: Option<String>,
+    /// What the boot service calls the server (`rack1-u2`), once it said.
+    pub name: Option<String>,
     pub mac: Option<String>,
     pub vendor: Option<String>,
     pub product: Option<String>,

@@ -67,7 +67,12 @@ fn lines(state: &ScreenState, width: usize) -> Vec<Line> {
 }
 
 fn header(node: &NodeIdentity) -> String {
-    let id = node.id.as_deref().map_or(String::new(), |id| format!("  node {id}"));
+    let id = match (&node.name, &node.id) {
+        (Some(name), Some(id)) => format!("  {name} (node {id})"),
+        (Some(name), None) => format!("  {name}"),
+        (None, Some(id)) => format!("  node {id}"),
+        (None, None) => String::new(),
+    };
     let mac = node.mac.as_deref().map_or(String::new(), |m| format!("  {m}"));
     format!("RACKHAND INSTALLER{id}{mac}")
 }

@@ -5,6 +5,7 @@ use super::*;
 fn node() -> NodeIdentity {
     NodeIdentity {
         id: Some("7".into()),
+        name: None,
         mac: Some("52:54:00:00:01:01".into()),
         vendor: Some("QEMU".into()),
         product: Some("Standard PC (Q35 + ICH9, 2009)".into()),
@@ -120,4 +121,12 @@ fn progress_is_counted_in_whole_tenths() {
     );
     assert_eq!(tenths(0, 0), 10, "nothing to write is done");
     assert_eq!(tenths(u64::MAX / 2, u64::MAX), 1, "saturates instead of overflowing");
+}
+
+#[test]
+fn the_header_names_the_server_as_technicians_do_once_the_boot_service_said() {
+    let mut state = ScreenState { node: node(), ..Default::default() };
+    assert!(render_screen(&state, 80).starts_with("RACKHAND INSTALLER  node 7  52:54:00:00:01:01\n"));
+    state.node.name = Some("rack1-u2".into());
+    assert!(render_screen(&state, 80).starts_with("RACKHAND INSTALLER  rack1-u2 (node 7)  52:54:00:00:01:01\n"));
 }

@@ -71,9 +71,13 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
     }
     installer.console.step("report", StepState::Running, Some("posting the inventory".into()));
     let judged_by = profile.as_ref().ok().map(|p| p.name.as_str());
-    if let Err(e) = installer.reporter.inventory(&inventory, judged_by) {
-        let reason = verdict_failure.map_or_else(|| format!("could not post the inventory: {e}"), |(r, _)| r);
-        return fail(installer, reason, Vec::new(), false);
+    match installer.reporter.inventory(&inventory, judged_by) {
+        // From here on the console names the server as the technicians do.
+        Ok(name) => installer.console.state.node.name = name,
+        Err(e) => {
+            let reason = verdict_failure.map_or_else(|| format!("could not post the inventory: {e}"), |(r, _)| r);
+            return fail(installer, reason, Vec::new(), false);
+        }
     }
     installer.console.step("report", StepState::Done, Some("inventory posted".into()));
     if let Some((reason, problems)) = verdict_failure {

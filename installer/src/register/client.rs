@@ -14,8 +14,9 @@ use super::BootParams;
 
 /// What the installer tells the boot service. The client below speaks HTTP; tests use a recorder.
 pub trait Reporter {
-    /// The inventory, and the profile it was judged against (`None` when no profile matched).
-    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError>;
+    /// The inventory, and the profile it was judged against (`None` when no profile matched). Answers the
+    /// name the boot service knows this server by (`rack1-u2`), when it knows one.
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<Option<String>, RegisterError>;
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError>;
     /// How to configure the installed OS (host name, SSH keys, arrays earlier installs built).
     fn deploy_settings(&self) -> Result<DeploySettings, RegisterError>;
@@ -152,9 +153,11 @@ impl Client {
 }
 
 impl Reporter for Client {
-    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<(), RegisterError> {
+    fn inventory(&self, inventory: &Inventory, profile: Option<&str>) -> Result<Option<String>, RegisterError> {
         let query: Vec<(&str, &str)> = profile.map(|p| ("profile", p)).into_iter().collect();
-        self.post_with_query("inventory", &query, inventory).map(drop)
+        let answer = self.post_with_query("inventory", &query, inventory)?;
+        // The name only labels the console: an answer without one costs nothing but the label.
+        Ok(serde_json::from_str::<rackhand_api::NodeRecord>(&answer).ok().and_then(|record| record.name()))
     }
 
     fn progress(&self, report: &ProgressReport) -> Result<(), RegisterError> {

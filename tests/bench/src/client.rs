@@ -151,3 +151,31 @@ pub fn http_get(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u64, Vec<u8>)
     let rest = std::io::copy(&mut reader, &mut std::io::sink()).with_context(|| format!("reading {url}"))?;
     Ok((head.len() as u64 + rest, head))
 }
+
+/// `GET url` as a client at `source` would send it (a TCP connection from that address: the boot
+/// service serves a node's script only to the address DHCP gave it); the status and the body.
+pub fn http_get_from(source: Ipv4Addr, url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    use std::io::Write;
+    let rest = url.strip_prefix("http://").with_context(|| format!("{url}: not an http:// URL"))?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let server: SocketAddr = if host.contains(':') { host.parse()? } else { format!("{host}:80").parse()? };
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).context("HTTP client socket")?;
+    socket.bind(&SocketAddr::from((source, 0)).into()).with_context(|| format!("binding {source}"))?;
+    socket
+        .connect_timeout(&server.into(), Duration::from_secs(30))
+        .with_context(|| format!("connecting to {server}"))?;
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").with_context(|| format!("GET {url}"))?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).with_context(|| format!("reading {url}"))?;
+    let head_end =
+        response.windows(4).position(|w| w == b"\r\n\r\n").with_context(|| format!("{url}: no header end"))?;
+    let status_line = String::from_utf8_lossy(&response[..head_end]).lines().next().unwrap_or_default().to_owned();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("{url}: bad status line `{status_line}`"))?;
+    Ok((status, response[head_end + 4..].to_vec()))
+}

@@ -16,7 +16,7 @@ use rackhand_bench::parse::vm_hwm_kib;
 use rackhand_bench::report::Row;
 use rackhand_bench::stats::Better;
 
-use crate::client::{dora_all, http_get};
+use crate::client::{dora_all, http_get, http_get_from};
 use crate::env::{Ctx, Pair, fresh_dir, start_boot_service};
 
 const KERNEL: u64 = 2 << 20;
@@ -25,6 +25,11 @@ const INITRD: u64 = 6 << 20;
 pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let sizes: &[u32] = if ctx.smoke { &[5] } else { &[100, 500, 1000] };
     let pair = Pair::create()?;
+    // The clients' leased addresses are the client namespace's own (AnyIP: local routes over the pool's
+    // first 7936 addresses), so each asks for its script from its own address, as a real server does.
+    for range in ["10.201.1.0/24", "10.201.2.0/23", "10.201.4.0/22", "10.201.8.0/21", "10.201.16.0/20"] {
+        pair.client.ip(&["route", "add", "local", range, "dev", "lo"])?;
+    }
     let dir = fresh_dir(ctx, "storm")?;
     let assets = dir.join("assets");
     std::fs::create_dir_all(&assets)?;
@@ -67,12 +72,15 @@ fn storm(n: u32) -> anyhow::Result<Duration> {
     let mut threads = Vec::new();
     let start = Instant::now();
     dora_all(&macs, Duration::from_secs(60), |_, ack| {
-        let mac = MacAddr::new(ack.mac);
+        let (mac, address) = (MacAddr::new(ack.mac), ack.yiaddr);
         let has_boot_file = ack.bootfile.is_some();
         let done = done_tx.clone();
         threads.push(std::thread::spawn(move || {
-            let result =
-                if has_boot_file { fetch_all(mac) } else { Err(anyhow::anyhow!("{mac}: ACK without a boot file")) };
+            let result = if has_boot_file {
+                fetch_all(mac, address)
+            } else {
+                Err(anyhow::anyhow!("{mac}: ACK without a boot file"))
+            };
             let _ = done.send(result);
         }));
     })?;
@@ -93,13 +101,18 @@ fn storm(n: u32) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
-/// What iPXE does after DHCP: its script, then the kernel and initrd the script names.
-fn fetch_all(mac: MacAddr) -> anyhow::Result<()> {
+/// What iPXE does after DHCP: its script (from the address DHCP gave it, as the boot service requires),
+/// then the kernel and initrd the script names.
+fn fetch_all(mac: MacAddr, address: std::net::Ipv4Addr) -> anyhow::Result<()> {
     let config = ureq::Agent::config_builder().proxy(None).timeout_global(Some(Duration::from_secs(120))).build();
     let agent = ureq::Agent::new_with_config(config);
     let base = format!("http://{SERVER_IP}");
-    let (_, script) = http_get(&agent, &format!("{base}/boot/{mac}.ipxe"))?;
+    let url = format!("{base}/boot/{mac}.ipxe");
+    let (status, script) = http_get_from(address, &url)?;
     let script = String::from_utf8_lossy(&script);
+    if status != 200 {
+        bail!("GET {url} from {address}: HTTP {status}: {script}");
+    }
     if !script.contains("kernel") {
         bail!("{mac}: the iPXE script boots no kernel:\n{script}");
     }

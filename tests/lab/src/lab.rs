@@ -304,9 +304,27 @@ router = "{SERVER_IP}"
 lease_secs = 3600
 enrolment = "auto"
 {pools}
-"#,
+{locations}"#,
         data = data.display(),
         assets = assets.display(),
         images = images.display(),
+        locations = location_table(),
     )
 }
+
+/// The lab's rack: server `index` stands in `rack1` unit `index`, its NICs cabled to port `Ethernet<index>`
+/// of switches `sw-a` and `sw-b` (see `server.rs`), so the boot service names it `rack1-u<index>`.
+fn location_table() -> String {
+    let mut out = String::new();
+    for index in 1..=crate::server::MAX_SERVER_INDEX {
+        for switch in crate::server::SWITCHES {
+            out.push_str(&format!(
+                "[[location]]\nswitch = \"{switch}\"\nport = \"Ethernet{index}\"\nrack = \"{LAB_RACK}\"\nunit = {index}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// The rack every lab server stands in.
+pub const LAB_RACK: &str = "rack1";

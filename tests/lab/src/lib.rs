@@ -6,9 +6,11 @@
 //! - [`lab`]: namespace + bridge + boot service (+ router advertisements), `lab.json`.
 //! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
+//! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
 
 pub mod accel;
 pub mod assets;
+pub mod browser;
 pub mod images;
 pub mod lab;
 pub mod md;

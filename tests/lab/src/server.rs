@@ -40,6 +40,10 @@ pub enum Firmware {
 /// OVMF as Debian's `ovmf` package installs it.
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// The two top-of-rack switches: NIC 1 of every server is cabled to the first, NIC 2 to the second.
+pub const SWITCHES: [&str; 2] = ["sw-a", "sw-b"];
+/// Server indexes the lab's location table covers (a server's index is also its rack unit).
+pub const MAX_SERVER_INDEX: u8 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PsuSpec {
@@ -63,6 +67,11 @@ pub struct ServerSpec {
 
 impl ServerSpec {
     /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
+    /// Where the lab's location table puts this server: `rack1`, unit `index`.
+    pub fn location(&self) -> rackhand_api::Location {
+        rackhand_api::Location { rack: crate::lab::LAB_RACK.into(), unit: u32::from(self.index) }
+    }
+
     pub fn standard(name: &str, index: u8) -> ServerSpec {
         let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048 };
         ServerSpec {
@@ -185,7 +194,7 @@ impl VirtualServer {
             ]);
         }
         let mut ports = Vec::new();
-        for (nic, model, switch) in [(1u8, "e1000e", "sw-a"), (2u8, "rtl8139", "sw-b")] {
+        for ((nic, model), switch) in [(1u8, "e1000e"), (2u8, "rtl8139")].into_iter().zip(SWITCHES) {
             let tap = spec.tap(nic);
             lab.ns().tap_on_bridge(&tap, BRIDGE)?;
             args.extend([

@@ -9,8 +9,9 @@ use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
 use rackhand_api::{DiskClass, NodeRecord, NodeState};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
+use rackhand_lab::browser::{RenderedPage, render};
 use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy};
-use rackhand_lab::lab::{Deadlines, Lab, LabDhcp, LabInfo};
+use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 use rackhand_lab::server::{Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
 
@@ -196,7 +197,10 @@ fn happy_path_installs_and_reports_the_hardware() {
     assert!(os_bond.slaves.iter().all(|s| s.link_up), "{os_bond:#?}");
     let intel = os_bond.slaves.iter().find(|s| s.mac == spec.mac(1)).expect("the Intel NIC is a slave");
     assert_eq!(os_bond.active.as_deref(), Some(intel.name.as_str()), "the primary leg carries traffic");
-    assert_eq!(os.hostname, format!("node{}", node.id), "the host name the boot service gave it");
+    // Named where it stands: its NICs heard switch ports the boot service's location table knows.
+    assert_eq!(node.location, Some(spec.location()), "located by LLDP");
+    assert_eq!(node.label(), format!("rack1-u1 (node {})", node.id));
+    assert_eq!(os.hostname, "rack1-u1", "the host name the boot service gave it");
     // Seen from the lab: SSH with the operators' key reaches the running system, whose arrays have
     // both members active, whose bond has both slaves, and whose host key is the one it reported.
     let address = *os.addresses.first().expect("the OS's address");
@@ -234,8 +238,11 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     assert_eq!(problem.part, "PSU 2");
     assert!(problem.fix.to_lowercase().contains("plug"), "{text}");
 
-    // The console shows the fix, PID 1 stays up on the failure screen, and a rescue shell answers.
+    // The console names the server as the technicians do and shows the fix, PID 1 stays up on the
+    // failure screen, and a rescue shell answers.
     server.wait_for_serial(&problem.fix, Duration::from_secs(30)).unwrap();
+    let header = format!("RACKHAND INSTALLER  rack1-u2 (node {})", node.id);
+    assert!(server.serial_log().contains(&header), "`{header}` on the console:\n{}", server.serial_log());
     std::thread::sleep(Duration::from_secs(2));
     assert!(server.is_running(), "the installer exited as PID 1 (the kernel panicked)");
     server.type_on_console("\r").unwrap();
@@ -259,12 +266,12 @@ fn missing_disk_fails_the_node_naming_the_bay() {
 }
 
 #[test]
-fn corrupt_image_fails_and_leaves_the_first_mib_untouched() {
+fn a_corrupt_image_fails_the_node_and_once_a_good_one_is_published_its_next_boot_installs() {
     let Some(env) = lab_env() else { return };
     let corrupt = rackhand_lab::lab_dir().join("e2e").join("corrupt-images");
     let images = corrupt_copy(&env.images, OS_IMAGE_NAME, &corrupt, 20 << 20).unwrap();
     let spec = ServerSpec::standard("corrupt", 4);
-    let Installed { lab: _lab, server, node, _slot } = install(&env, &spec, &images);
+    let Installed { lab, mut server, node, _slot } = install(&env, &spec, &images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node).to_lowercase();
     assert!(text.contains("corrupt") || text.contains("verif"), "{text}");
@@ -275,6 +282,63 @@ fn corrupt_image_fails_and_leaves_the_first_mib_untouched() {
         std::io::Read::read_exact(&mut disk, &mut first_mib).unwrap();
         assert!(first_mib.iter().all(|b| *b == 0), "bay {bay}: the first MiB of the disk was written");
     }
+    let built = node.failure.as_ref().and_then(|f| f.built.as_ref()).expect("the arrays built before the image");
+
+    // The technician's dashboard, as Chromium renders it.
+    let label = format!("rack1-u4 (node {})", node.id);
+    let [list, detail] = dashboard(&lab, &[String::new(), format!("nodes/{}", node.id)]);
+    // The row: the name, its two MACs, then its state and what happened.
+    let row = list.lines_from(&label, 3).unwrap_or_else(|| panic!("`{label}` on the front page:\n{}", list.text));
+    assert!(row.contains("\tfailed\t"), "{row}");
+    assert!(list.title.contains("1 failed"), "{}", list.title);
+    // The advice is its own line (not run into the reason) and fits an image failure.
+    let advice = list.line_with("Publish a good image").unwrap_or_else(|| panic!("advice:\n{}", list.text));
+    assert!(advice.starts_with("Nothing to fix on the server"), "{advice}");
+    assert!(list.fits_width, "the front page scrolls sideways");
+    assert_eq!(detail.title, format!("Rackhand: {label}"));
+    assert!(detail.line_with("rack rack1, unit 4").is_some(), "the location:\n{}", detail.text);
+    assert!(detail.line_with("Built before it failed").is_some(), "{}", detail.text);
+    assert!(detail.text.contains(&built.arrays[0].uuid), "the arrays it built, by UUID:\n{}", detail.text);
+
+    // A good image is published under the same name; the technician power-cycles the server.
+    let published = images.join(OS_IMAGE_NAME).join(rackhand_api::IMAGE_FILE);
+    let staged = published.with_extension("good");
+    std::fs::copy(env.images.join(OS_IMAGE_NAME).join(rackhand_api::IMAGE_FILE), &staged).unwrap();
+    std::fs::rename(&staged, &published).unwrap();
+    server.reset().unwrap();
+    let mac = spec.mac(1).to_string();
+    lab.wait_state(&mac, &[NodeState::Installing], INSTALL_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+    // While the image streams, the front page draws how far it got.
+    let progress = loop {
+        let [page] = dashboard(&lab, &[String::new()]);
+        if let Some(fraction) = page.progress.first() {
+            break (*fraction, page);
+        }
+        let now = lab.node_by_mac(&mac).unwrap().expect("node known");
+        assert_eq!(now.state, NodeState::Installing, "the install ended before a progress bar was seen");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let (fraction, page) = progress;
+    assert!(fraction > 0.0 && fraction <= 1.0, "{fraction}");
+    let row = page.lines_from(&label, 3).unwrap_or_else(|| panic!("{}", page.text));
+    assert!(row.contains("\tinstalling\t"), "{row}");
+    let pct = page.line_with("%").unwrap_or_else(|| panic!("a percentage:\n{}", page.text));
+    assert!(pct.contains("image") && pct.contains("running"), "{pct}");
+
+    let node = lab.wait_finished(&mac, INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let os = node.os.as_ref().expect("the installed OS reported in");
+    assert!(os.arrays.iter().all(|a| !a.degraded), "{:#?}", os.arrays);
+    let arrays: Vec<&str> = node.results.iter().flat_map(|r| &r.arrays).map(|a| a.uuid.as_str()).collect();
+    assert!(!arrays.contains(&built.arrays[0].uuid.as_str()), "the retry rebuilt the arrays it had built: {arrays:?}");
+}
+
+/// Dashboard pages (paths under `/`) as headless Chromium renders them inside the lab namespace.
+fn dashboard<const N: usize>(lab: &Lab, paths: &[String; N]) -> [RenderedPage; N] {
+    let urls: Vec<String> = paths.iter().map(|p| format!("http://{SERVER_IP}:{HTTP_PORT}/{p}")).collect();
+    let pages = render(lab.ns(), &urls, &lab.dir.join("dashboard")).unwrap_or_else(|e| panic!("{e:#}"));
+    pages.try_into().expect("one page per path")
 }
 
 #[test]

@@ -38,6 +38,7 @@ pub const LAB: &[Package] = &[
     Package { name: "mmdebstrap", provides: "/usr/bin/mmdebstrap" },
     Package { name: "ovmf", provides: "/usr/share/OVMF/OVMF_CODE_4M.fd" },
     Package { name: "openssh-client", provides: "/usr/bin/ssh" },
+    Package { name: "chromium", provides: "/usr/bin/chromium" },
 ];
 
 /// The peers `cargo xtask bench` compares against. `dnsmasq-base` is dnsmasq without its service.

@@ -15,6 +15,8 @@ pub(super) struct PendingReply {
     pub(super) socket: usize,
     pub(super) reply: Reply,
     pub(super) write: Option<usize>,
+    /// The boot client and the address it boots with, noted once the reply is out.
+    pub(super) sighting: Option<(rackhand_api::MacAddr, Ipv4Addr)>,
 }
 
 /// The lease writes and replies of one burst of packets.
@@ -47,13 +49,18 @@ impl Worker {
                 self.metrics.count_drop(DropReason::StoreError);
                 continue;
             }
-            self.send(pending.socket, pending.reply);
+            if self.send(pending.socket, pending.reply)
+                && let Some((mac, address)) = pending.sighting
+            {
+                self.nodes.saw_booting(mac, address);
+            }
         }
     }
 
-    fn send(&self, socket: usize, reply: Reply) {
+    /// Whether the reply left.
+    fn send(&self, socket: usize, reply: Reply) -> bool {
         let Some(msg_type) = reply.message.opts().msg_type() else {
-            return;
+            return false;
         };
         let outlet = &self.outlets[socket];
         let to = match reply.to {
@@ -70,10 +77,12 @@ impl Worker {
                 tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
                 let labels = crate::dhcp::metrics::TypeLabels { msg_type: type_label(msg_type) };
                 self.metrics.replies.get_or_create(&labels).inc();
+                true
             }
             Err(err) => {
                 tracing::warn!(%to, %err, "dhcp: could not send the reply");
                 self.metrics.count_drop(DropReason::SendError);
+                false
             }
         }
     }

@@ -45,6 +45,15 @@ fn replies_and_non_ethernet_requests_are_refused() {
 }
 
 #[test]
+fn a_client_address_no_nic_sends_from_is_refused() {
+    for not_a_nic in [[0xff; 6], [0x01, 0x00, 0x5e, 0, 0, 1], [0x33, 0x33, 0, 0, 0, 1], [0; 6]] {
+        let bytes = Client::new(not_a_nic, MessageType::Discover).msg.to_vec().unwrap();
+        assert_eq!(parse(&bytes).unwrap_err(), DropReason::NotUnicast, "{not_a_nic:02x?}");
+    }
+    assert!(parse(&Client::new(mac(1), MessageType::Discover).msg.to_vec().unwrap()).is_ok());
+}
+
+#[test]
 fn a_request_without_message_type_is_refused() {
     let mut msg = Client::new(mac(1), MessageType::Discover).msg;
     msg.opts_mut().remove(OptionCode::MessageType);

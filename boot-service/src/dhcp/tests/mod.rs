@@ -7,6 +7,7 @@ mod leases;
 mod malformed;
 mod proxy;
 mod serve;
+mod sightings;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -107,6 +108,7 @@ pub fn config(mode: &str) -> Config {
 pub struct FakeNodes {
     pub registered: Mutex<HashSet<MacAddr>>,
     pub enrolled: Mutex<Vec<MacAddr>>,
+    pub sighted: Mutex<Vec<(MacAddr, Ipv4Addr)>>,
 }
 
 impl FakeNodes {
@@ -121,6 +123,9 @@ impl NodeDirectory for FakeNodes {
     }
     fn enroll(&self, mac: MacAddr) {
         self.enrolled.lock().unwrap().push(mac);
+    }
+    fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
+        self.sighted.lock().unwrap().push((mac, address));
     }
 }
 

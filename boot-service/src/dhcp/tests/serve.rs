@@ -78,6 +78,8 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].ip, stored[0].mac), (ip, MacAddr::new(mac(1))));
     assert_eq!(nodes.enrolled.lock().unwrap().first(), Some(&MacAddr::new(mac(1))));
+    // The ACK left: its script may be asked for from the address it gave (once, only then).
+    assert_eq!(*nodes.sighted.lock().unwrap(), [(MacAddr::new(mac(1)), ip)]);
 
     // Replies are counted right after they are sent: give the last one a moment.
     let expected = [
@@ -151,6 +153,12 @@ impl Store for PoisonedStore {
     }
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError> {
         self.inner().events(id)
+    }
+    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError> {
+        self.inner().count_self_enrolled_waiting()
+    }
+    fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
+        self.inner().forget_self_enrolled_waiting(before)
     }
     fn update_node(&self, id: NodeId, change: NodeChange, at: jiff::Timestamp) -> Result<StoredNode, StoreError> {
         self.inner().update_node(id, change, at)

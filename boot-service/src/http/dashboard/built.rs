@@ -2,11 +2,28 @@
 //! image — with the UUIDs a technician or the customer's OS will look for.
 
 use maud::{Markup, html};
-use rackhand_api::PlanResults;
+use rackhand_api::{NodeRecord, NodeState, PlanResults};
 
-pub(super) fn section(results: &PlanResults) -> Markup {
+/// The section that fits the node's state: what its install built once the install is done, what the
+/// failed install had built before it stopped, and nothing while a new install is under way (a record's
+/// results are then the previous install's).
+pub(super) fn for_state(record: &NodeRecord) -> Markup {
+    match record.state {
+        NodeState::Rebooting | NodeState::FirstBoot | NodeState::Ready => match &record.results {
+            Some(results) => section("Built", results),
+            None => html! {},
+        },
+        NodeState::Failed => match record.failure.as_ref().and_then(|f| f.built.as_ref()) {
+            Some(built) => section("Built before it failed", built),
+            None => html! {},
+        },
+        NodeState::Discovered | NodeState::Booting | NodeState::Inspecting | NodeState::Installing => html! {},
+    }
+}
+
+fn section(title: &str, results: &PlanResults) -> Markup {
     html! {
-        h2 { "Built" }
+        h2 { (title) }
         table {
             tbody {
                 @if let Some(bond) = &results.bond {

@@ -2,6 +2,7 @@
 //! itself; `GET /nodes/{id}` shows one node and its history. Read-only and open, like the node API's reads.
 //! The pages are pure functions of the records ([`render`]); this file only fetches them.
 
+mod advice;
 mod built;
 mod hardware;
 mod os;

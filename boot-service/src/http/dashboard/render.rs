@@ -87,7 +87,8 @@ fn row(node: &NodeView, now: Timestamp) -> Markup {
     html! {
         tr class=(r.state.as_str()) {
             td.server {
-                a href={ "/nodes/" (r.id) } { (r.hostname.as_deref().map_or_else(|| format!("node {}", r.id), str::to_string)) }
+                a href={ "/nodes/" (r.id) } { (r.label()) }
+                @if let (Some(_), Some(location)) = (&r.hostname, &r.location) { br; span.location { "at " (location) } }
                 @for mac in &r.macs { br; span.mac { (mac) } }
             }
             td { span class={ "badge " (r.state.as_str()) } { (r.state) } }
@@ -108,7 +109,7 @@ fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>, n
                 @if let Some(failure) = &r.failure {
                     strong { (failure.reason) }
                     (problems(&failure.problems))
-                    span.hint { "Fixed it? Power-cycle the server: it installs again." }
+                    p.hint { (super::advice::retry_advice(failure)) }
                 } @else {
                     "failed without a report"
                 }
@@ -173,7 +174,9 @@ fn progress(p: &ProgressReport) -> Markup {
         (p.step) " " (status)
         @if let (Some(done), Some(total)) = (p.done, p.total) {
             @if total > 0 {
-                " " (done * 100 / total) "%"
+                // Figures a node sends are untrusted: `done` may exceed `total`, or be near u64::MAX.
+                @let done = done.min(total);
+                " " (u128::from(done) * 100 / u128::from(total)) "%"
                 br; progress value=(done) max=(total) {}
                 " " span.bytes { (human_bytes(done)) " of " (human_bytes(total)) }
             }
@@ -184,7 +187,7 @@ fn progress(p: &ProgressReport) -> Markup {
 
 /// `GET /nodes/{id}`: one node, its failure or what was built, its hardware, and its whole history.
 pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
-    let name = record.hostname.clone().unwrap_or_else(|| format!("node {}", record.id));
+    let name = record.label();
     page(
         &format!("Rackhand: {name}"),
         None,
@@ -192,6 +195,10 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
             p { a href="/" { "← all servers" } }
             h1 { (name) " " span class={ "badge " (record.state.as_str()) } { (record.state) } }
             dl {
+                dt { "Location" } dd {
+                    @if let Some(location) = &record.location { "rack " (location.rack) ", unit " (location.unit) }
+                    @else { "not known: register it with --rack and --unit, or list its switch port under [[location]]" }
+                }
                 dt { "MACs" } dd { @for mac in &record.macs { span.mac { (mac) } " " } }
                 dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
                 dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
@@ -203,7 +210,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
             }
             @if let Some(inventory) = &record.inventory { (super::hardware::section(inventory)) }
             @if let Some(os) = &record.os { (super::os::section(os)) }
-            @if let Some(results) = &record.results { (super::built::section(results)) }
+            (super::built::for_state(record))
             h2 { "History" }
             table {
                 thead { tr { th { "When" } th { "What" } } }
@@ -268,7 +275,7 @@ th, td { text-align: left; vertical-align: top; padding: .5em .7em; border-botto
 .badge.rebooting, .badge.first_boot { background: #7d5a00; }
 tr.failed { background: #fdecea; }
 .problems { margin: .3em 0; padding-left: 1.2em; } .fix { color: #1e5d1e; font-weight: 600; }
-.hint, .updated, .ago, .bytes { color: #666; font-size: .9em; }
+.hint, .updated, .ago, .bytes, .location { color: #666; font-size: .9em; } p.hint { margin: .4em 0 0; }
 progress { width: 14em; }
 h2 + table, table + table { margin-top: 1em; }
 .nowrap { white-space: nowrap; }

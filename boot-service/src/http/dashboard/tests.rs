@@ -337,3 +337,82 @@ fn the_detail_page_shows_the_installed_os_as_it_reports_itself() {
     record.os = None;
     assert!(!node_detail(&record, at(0)).into_string().contains("Installed OS"));
 }
+
+#[test]
+fn servers_are_named_by_rack_and_unit_first() {
+    let mut located = node(7, NodeState::Installing, 1);
+    located.location = Some(rackhand_api::Location { rack: "rack1".into(), unit: 2 });
+    let mut named = node(8, NodeState::Ready, 1);
+    named.hostname = Some("web01".into());
+    named.location = Some(rackhand_api::Location { rack: "rack1".into(), unit: 3 });
+    let unknown = node(9, NodeState::Booting, 1);
+    let views = [located.clone(), named, unknown].map(|record| NodeView { record, progress: None });
+    let page = node_list(views.to_vec(), at(0)).into_string();
+    assert!(page.contains(r#"<a href="/nodes/7">rack1-u2 (node 7)</a>"#), "{page}");
+    assert!(
+        page.contains(r#"<a href="/nodes/8">web01 (node 8)</a><br><span class="location">at rack1-u3</span>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<a href="/nodes/9">node 9</a>"#), "{page}");
+
+    let detail = node_detail(&located, at(0)).into_string();
+    assert!(detail.contains("<title>Rackhand: rack1-u2 (node 7)</title>"), "{detail}");
+    assert!(detail.contains("<dt>Location</dt><dd>rack rack1, unit 2</dd>"), "{detail}");
+    let detail = node_detail(&node(9, NodeState::Booting, 1), at(0)).into_string();
+    assert!(detail.contains("not known: register it with --rack and --unit"), "{detail}");
+}
+
+#[test]
+fn a_failed_server_shows_what_its_failed_install_built_not_the_previous_one() {
+    let previous = PlanResults {
+        arrays: vec![ArrayResult {
+            device: "/dev/md0".into(),
+            level: "raid1".into(),
+            uuid: "previous-install".into(),
+            members: vec!["/dev/sda3".into(), "/dev/sdb3".into()],
+            filesystem: None,
+        }],
+        ..PlanResults::default()
+    };
+    let mut failed = node(5, NodeState::Failed, 1);
+    failed.results = Some(previous.clone());
+    failed.failure = Some(psu_failure());
+    let page = node_detail(&failed, at(0)).into_string();
+    assert!(!page.contains("<h2>Built"), "the previous install's results on a failed server:\n{page}");
+
+    let mut partial = previous.clone();
+    partial.arrays[0].uuid = "this-install".into();
+    failed.failure = Some(FailedReport { built: Some(partial), ..psu_failure() });
+    let page = node_detail(&failed, at(0)).into_string();
+    assert!(page.contains("<h2>Built before it failed</h2>") && page.contains("this-install"), "{page}");
+    assert!(!page.contains("previous-install"), "{page}");
+
+    let mut reinstalling = node(6, NodeState::Installing, 1);
+    reinstalling.results = Some(previous);
+    assert!(!node_detail(&reinstalling, at(0)).into_string().contains("<h2>Built"));
+}
+
+#[test]
+fn the_retry_advice_is_its_own_paragraph_after_the_reason() {
+    let mut failed = node(2, NodeState::Failed, 1);
+    failed.failure = Some(FailedReport {
+        reason: "bay 0 holds data this node did not write: wipe it".into(),
+        problems: vec![],
+        built: None,
+    });
+    let page = node_list(vec![NodeView { record: failed, progress: None }], at(0)).into_string();
+    assert!(
+        page.contains("<strong>bay 0 holds data this node did not write: wipe it</strong><p class=\"hint\">Once what"),
+        "{page}"
+    );
+}
+
+#[test]
+fn progress_figures_a_node_sends_cannot_overflow_the_page() {
+    for (done, total) in [(u64::MAX - 1, 1 << 30), (u64::MAX, u64::MAX), (u64::MAX / 2, u64::MAX)] {
+        let view = NodeView { record: node(4, NodeState::Installing, 1), progress: Some(image_progress(done, total)) };
+        let page = node_list(vec![view], at(0)).into_string();
+        let pct = (u128::from(done.min(total)) * 100 / u128::from(total)).to_string();
+        assert!(page.contains(&format!("image running {pct}%")), "{done}/{total}: {page}");
+    }
+}

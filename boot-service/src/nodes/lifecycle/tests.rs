@@ -73,7 +73,12 @@ fn every_state_against_every_input() {
     let installed = || Input::Installed { token: "node", results: PlanResults::default() };
     let ready = |credential| Input::Ready { credential, report: os_report() };
     let health = |token| Input::Health { token, report: os_report() };
-    let inventory = |token| Input::Inventory { token, inventory: Inventory::default(), matched_profile: None };
+    let inventory = |token| Input::Inventory {
+        token,
+        inventory: Inventory::default(),
+        matched_profile: None,
+        located: Located::Unknown,
+    };
     let failed = || Input::Failed {
         token: "node",
         report: FailedReport { reason: "PSU 2".into(), problems: vec![], built: None },
@@ -224,10 +229,39 @@ fn deploy_settings_name_the_host_and_the_arrays_of_the_previous_install() {
             owned_arrays: vec!["u-1".into(), "u-2".into()],
         }
     );
-    node.record.hostname = Some("rack1-u2".into());
-    assert_eq!(deploy_settings(&node, "node", &config).unwrap().hostname, "rack1-u2");
+    node.record.location = Some(Location { rack: "rack1".into(), unit: 2 });
+    assert_eq!(deploy_settings(&node, "node", &config).unwrap().hostname, "rack1-u2", "named by its location");
+    node.record.hostname = Some("web01".into());
+    assert_eq!(deploy_settings(&node, "node", &config).unwrap().hostname, "web01", "a registered name comes first");
     assert!(matches!(deploy_settings(&node, "deploy", &config), Err(NodeError::Unauthorized)));
     assert!(matches!(deploy_settings(&stored(NodeState::Rebooting, 0), "node", &config), Err(NodeError::Unauthorized)));
+}
+
+#[test]
+fn the_inventory_locates_the_server_by_its_switch_ports_unless_it_was_registered_elsewhere() {
+    let config = DeployConfig::default();
+    let rack1 = |unit| Location { rack: "rack1".into(), unit };
+    let post = |node: &StoredNode, located| {
+        let input = Input::Inventory { token: "node", inventory: Inventory::default(), matched_profile: None, located };
+        let change = decide(node, input, now(), &config).unwrap().changes.remove(0);
+        let Some(EventKind::Transition { reason: Some(reason), .. }) = change.event else { panic!("an event") };
+        (change.location, reason)
+    };
+    let mut node = stored(NodeState::Booting, 0);
+    assert_eq!(
+        post(&node, Located::At(rack1(2))),
+        (Some(rack1(2)), "inventory received; located at rack1-u2 by its switch ports".into())
+    );
+    assert_eq!(post(&node, Located::Unknown), (None, "inventory received".into()));
+    let conflict = Located::Conflict("eth0 and eth1 disagree; check the cabling".into());
+    assert_eq!(post(&node, conflict), (None, "inventory received; eth0 and eth1 disagree; check the cabling".into()));
+
+    node.record.location = Some(rack1(3));
+    assert_eq!(post(&node, Located::At(rack1(3))), (None, "inventory received".into()));
+    assert_eq!(
+        post(&node, Located::At(rack1(2))),
+        (None, "inventory received; its switch ports say rack1-u2, but it was registered at rack1-u3: check which is right".into())
+    );
 }
 
 #[test]
