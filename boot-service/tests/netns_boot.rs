@@ -1,6 +1,7 @@
 //! The real `boot-service` binary inside a network namespace, with real clients in namespaces of their
 //! own cabled to a bridge: busybox `udhcpc` as firmware PXE and as iPXE, `curl` and `atftp` for TFTP
-//! (blksize, tsize, windowsize), `curl` for the iPXE script, and a restart that keeps the leases.
+//! (blksize, tsize, windowsize), `curl` for the iPXE script, and a restart and a crash (SIGKILL right after
+//! an ACK) that keep the leases.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -56,6 +57,14 @@ impl Service {
         let mut child = self.child.take().unwrap();
         // SIGTERM: a clean shutdown, as systemd would do it.
         std::process::Command::new("kill").arg(child.id().to_string()).status().unwrap();
+        child.wait().unwrap();
+        self.spawn();
+    }
+
+    /// SIGKILL: the process dies between two instructions, as in a crash; then start it again.
+    fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
         child.wait().unwrap();
         self.spawn();
     }
@@ -270,6 +279,14 @@ fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
     assert!(ok && out.starts_with("registered node 3"), "{out}{err}");
     let (ok, json, _) = cli(&["node", "3"]);
     assert!(ok && json.contains("\"profile\": \"qemu-lab\""), "{json}");
+
+    // A crash right after an ACK keeps that lease: it was on disk before the ACK left.
+    let c = Client::cable(&service, 3, "52:54:00:aa:00:03");
+    assert_eq!(c.dhcp(&FIRMWARE).get("ip"), "10.77.0.102");
+    service.crash_and_restart();
+    let d = Client::cable(&service, 4, "52:54:00:aa:00:04");
+    assert_eq!(d.dhcp(&FIRMWARE).get("ip"), "10.77.0.103", "c's lease was lost in the crash:\n{}", service.log());
+    assert_eq!(c.dhcp(&FIRMWARE).get("ip"), "10.77.0.102");
 }
 
 /// Wait (inside a client namespace) for one ICMPv6 router advertisement; its bytes.

@@ -200,6 +200,18 @@ impl LeaseTable {
         }
     }
 
+    /// Keep `ip`, declined by `mac`, out of use until `until`: a fresh decline, or one the store kept
+    /// across a restart.
+    pub fn quarantine(&mut self, ip: Ipv4Addr, mac: MacAddr, until: i64, now: i64) {
+        if self.subnet_of(ip).is_none() {
+            return;
+        }
+        self.set(ip, Entry::new(mac, EntryState::Quarantined, until), now);
+        if self.by_mac.get(&mac) == Some(&u32::from(ip)) {
+            self.by_mac.remove(&mac);
+        }
+    }
+
     pub fn apply(&mut self, change: &LeaseChange, now: i64) {
         self.tick(now);
         match change {
@@ -221,13 +233,7 @@ impl LeaseTable {
                     self.set(*ip, released, now);
                 }
             }
-            LeaseChange::Decline { ip, mac } => {
-                let entry = Entry::new(*mac, EntryState::Quarantined, now + DECLINE_QUARANTINE_SECS);
-                self.set(*ip, entry, now);
-                if self.by_mac.get(mac) == Some(&u32::from(*ip)) {
-                    self.by_mac.remove(mac);
-                }
-            }
+            LeaseChange::Decline { ip, mac } => self.quarantine(*ip, *mac, now + DECLINE_QUARANTINE_SECS, now),
             LeaseChange::ForgetOffer { mac } => {
                 let offered = self.by_mac.get(mac).and_then(|ip| {
                     let e = self.entries.get(ip)?;

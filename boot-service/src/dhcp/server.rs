@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
-use super::leases::{LeaseChange, LeaseTable};
+use super::leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
 use super::respond::{Context, Outcome, respond};
 use super::socket::DhcpSocket;
@@ -56,7 +56,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let now = unix_now();
     let stored = store.leases().context("dhcp: loading the stored leases")?;
-    let table = LeaseTable::new(&config.dhcp, stored, now);
+    let mut table = LeaseTable::new(&config.dhcp, stored, now);
+    for q in store.quarantined(now).context("dhcp: loading the quarantined addresses")? {
+        table.quarantine(q.ip, q.mac, q.until, now);
+    }
     metrics.bound_leases.set(table.bound_leases() as i64);
     tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), "dhcp: serving");
 
@@ -196,7 +199,10 @@ impl Worker {
         if let Some(change) = &outcome.lease {
             let stored = match change {
                 LeaseChange::Bind(lease) => Some(LeaseWrite::Put(lease.clone())),
-                LeaseChange::Release { ip, .. } | LeaseChange::Decline { ip, .. } => Some(LeaseWrite::Remove(*ip)),
+                LeaseChange::Release { ip, .. } => Some(LeaseWrite::Remove(*ip)),
+                LeaseChange::Decline { ip, mac } => {
+                    Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: now + DECLINE_QUARANTINE_SECS })
+                }
                 LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => None,
             };
             if let Some(stored) = stored {

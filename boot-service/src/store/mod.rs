@@ -102,6 +102,8 @@ pub trait Store: Send + Sync + 'static {
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// The declined addresses whose quarantine has not ended at `now` (Unix seconds).
+    fn quarantined(&self, now: i64) -> Result<Vec<Quarantine>, StoreError>;
     /// Apply `writes` in order, all or none, in one transaction: the DHCP server commits every lease change
     /// of a burst of packets at once before it answers any of them.
     fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError>;
@@ -113,4 +115,19 @@ pub enum LeaseWrite {
     /// Insert or replace the lease on its `ip`.
     Put(Lease),
     Remove(Ipv4Addr),
+    /// `mac` declined `ip` (someone else answers on it): keep it out of use until `until` (Unix
+    /// seconds), across restarts; replaces any lease on it.
+    Quarantine {
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        until: i64,
+    },
+}
+
+/// A declined address kept out of use until `until` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quarantine {
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+    pub until: i64,
 }

@@ -15,7 +15,7 @@ pub(super) struct PendingReply {
     pub(super) socket: usize,
     pub(super) reply: Reply,
     pub(super) write: Option<usize>,
-    /// The boot client and the address it boots with, noted once the reply is out.
+    /// The boot client and the address it boots with, noted when the reply is sent.
     pub(super) sighting: Option<(rackhand_api::MacAddr, Ipv4Addr)>,
 }
 
@@ -49,18 +49,18 @@ impl Worker {
                 self.metrics.count_drop(DropReason::StoreError);
                 continue;
             }
-            if self.send(pending.socket, pending.reply)
-                && let Some((mac, address)) = pending.sighting
-            {
+            // Noted before the reply leaves: the client's script request may follow it within a
+            // millisecond. (Should the send fail, the client has no such address to ask from.)
+            if let Some((mac, address)) = pending.sighting {
                 self.nodes.saw_booting(mac, address);
             }
+            self.send(pending.socket, pending.reply);
         }
     }
 
-    /// Whether the reply left.
-    fn send(&self, socket: usize, reply: Reply) -> bool {
+    fn send(&self, socket: usize, reply: Reply) {
         let Some(msg_type) = reply.message.opts().msg_type() else {
-            return false;
+            return;
         };
         let outlet = &self.outlets[socket];
         let to = match reply.to {
@@ -77,12 +77,10 @@ impl Worker {
                 tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
                 let labels = crate::dhcp::metrics::TypeLabels { msg_type: type_label(msg_type) };
                 self.metrics.replies.get_or_create(&labels).inc();
-                true
             }
             Err(err) => {
                 tracing::warn!(%to, %err, "dhcp: could not send the reply");
                 self.metrics.count_drop(DropReason::SendError);
-                false
             }
         }
     }

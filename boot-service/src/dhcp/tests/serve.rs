@@ -118,6 +118,30 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     lab.stop().await;
 }
 
+#[tokio::test]
+async fn a_declined_address_stays_quarantined_across_a_restart() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let nodes = Arc::new(FakeNodes::default());
+    let lab = start(store.clone(), nodes.clone(), DhcpMetrics::default()).await;
+    let ip = lab.ask(Client::new(mac(1), MessageType::Discover)).await.yiaddr();
+    lab.ask(Client::new(mac(1), MessageType::Request).requested(ip).server_id(SERVER)).await;
+    // Someone else answers on it: the client declines it (no reply; the next answered packet orders it).
+    let decline = Client::new(mac(1), MessageType::Decline).requested(ip).server_id(SERVER).relayed_by(RELAY_ADDR).msg;
+    lab.relay.send_to(&decline.to_vec().unwrap(), lab.server).await.unwrap();
+    assert_ne!(lab.ask(Client::new(mac(2), MessageType::Discover)).await.yiaddr(), ip);
+    lab.stop().await;
+    assert!(store.leases().unwrap().is_empty(), "the declined lease is no lease");
+    assert_eq!(store.quarantined(0).unwrap().iter().map(|q| q.ip).collect::<Vec<_>>(), [ip]);
+
+    // Restarted: nobody is offered the declined address, not even its last holder.
+    let lab = start(store.clone(), nodes, DhcpMetrics::default()).await;
+    for client in [mac(3), mac(1)] {
+        let offer = lab.ask(Client::new(client, MessageType::Discover)).await;
+        assert_ne!(offer.yiaddr(), ip, "{client:02x?} was offered the quarantined {ip}");
+    }
+    lab.stop().await;
+}
+
 /// SQLite, except that any lease write for `poisoned` fails as a full disk would.
 #[derive(Default)]
 struct PoisonedStore {
@@ -165,6 +189,9 @@ impl Store for PoisonedStore {
     }
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         self.inner().leases()
+    }
+    fn quarantined(&self, now: i64) -> Result<Vec<crate::store::Quarantine>, StoreError> {
+        self.inner().quarantined(now)
     }
     fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
         let poisoned = *self.poisoned.lock().unwrap();
