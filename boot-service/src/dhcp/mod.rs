@@ -7,15 +7,22 @@
 //! the sockets [`bind`] opened, persists lease changes through the [`Store`](crate::store::Store)
 //! before answering, sends, and counts everything in [`DhcpMetrics`].
 //!
-//! Files: `request.rs` decodes and classifies a packet into a [`Request`], `boot.rs` picks the boot file, `respond.rs`
-//! and `proxy.rs` decide, `options.rs` builds replies, `leases.rs` allocates, `socket.rs` binds,
-//! `server.rs` loops, `metrics.rs` counts.
+//! Files: `raw.rs` checks the datagram's bytes (and keeps option 82 as sent), `request.rs` classifies a
+//! packet into a [`Request`], `boot.rs` picks the boot file, `respond.rs` and `proxy.rs` decide,
+//! `options.rs` builds replies, `fit.rs` echoes option 82 and fits each reply to the client's maximum
+//! message size, `leases.rs` allocates, `socket.rs` binds, `server.rs` loops, `metrics.rs` counts.
+//!
+//! Leases are keyed by the hardware address (chaddr), not by the client identifier (option 61), on
+//! purpose: the firmware, iPXE and the installed OS of one NIC each send a different identifier (or
+//! none), and one server must keep one address through all three.
 
 mod boot;
+mod fit;
 mod leases;
 mod metrics;
 mod options;
 mod proxy;
+mod raw;
 mod request;
 mod respond;
 mod server;
@@ -24,7 +31,8 @@ mod socket;
 pub use boot::BootTarget;
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;
-pub use request::{ClientClass, ClientInfo, DropReason, Request, classify, decode};
+pub use raw::decode;
+pub use request::{ClientClass, ClientInfo, DropReason, Request, classify};
 pub use respond::{Context, Destination, Outcome, Reply, respond};
 pub use server::serve;
 pub use socket::{BindError, DhcpSocket, PortKind, bind};

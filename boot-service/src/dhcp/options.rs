@@ -92,6 +92,15 @@ pub fn add_boot(reply: &mut Message, target: &BootTarget, server: Ipv4Addr) {
     }
 }
 
+/// Full mode: a firmware client's reply (PXE, UEFI HTTP boot) carries what a proxyDHCP answer does
+/// (60, 43, 97; dnsmasq does the same), so firmware that wants a PXE offer takes ours. iPXE's replies get
+/// none of it: option 60 `PXEClient` would send iPXE looking for a ProxyDHCP server on 4011.
+pub fn add_firmware(reply: &mut Message, request: &Message, target: &BootTarget) {
+    if matches!(target, BootTarget::Tftp(_) | BootTarget::Http(_)) {
+        add_proxy(reply, request, target);
+    }
+}
+
 /// What a proxyDHCP answer adds so firmware accepts it as a PXE offer: option 60 `PXEClient`
 /// (`HTTPClient` already set for HTTP boot), option 43 discovery control, option 97 echoed.
 pub fn add_proxy(reply: &mut Message, request: &Message, target: &BootTarget) {

@@ -3,19 +3,18 @@
 //! Anything malformed becomes a [`DropReason`]; nothing here may panic on hostile input.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::panic::{self, AssertUnwindSafe};
 
-use dhcproto::Decodable;
+use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, HType, Message, MessageType, Opcode, OptionCode};
 use rackhand_api::MacAddr;
 
+use super::raw;
 use super::socket::PortKind;
 
-/// The fixed BOOTP header, then the magic cookie.
-const HEADER_LEN: usize = 236;
-const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 /// iPXE's "encapsulated options" option: its presence marks iPXE.
 pub(crate) const IPXE_ENCAP: u8 = 175;
+/// Relay Agent Information (RFC 3046).
+pub(crate) const RELAY_AGENT_INFO: u8 = 82;
 
 /// Why a packet got no answer. Also the `reason` label of the drop counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +49,9 @@ pub enum DropReason {
     UnknownArch,
     /// Something other than a REQUEST on the proxy port.
     WrongPort,
+    /// Even trimmed of every optional option, the reply is larger than the client accepts (option 57,
+    /// or 576 octets): a boot file URL too long for it.
+    ReplyTooLarge,
     /// The lease could not be persisted, so it is not ACKed.
     StoreError,
     /// The decision loop is behind; the packet was shed.
@@ -76,6 +78,7 @@ impl DropReason {
             DropReason::NotOurs => "not_ours",
             DropReason::UnknownArch => "unknown_arch",
             DropReason::WrongPort => "wrong_port",
+            DropReason::ReplyTooLarge => "reply_too_large",
             DropReason::StoreError => "store_error",
             DropReason::Overload => "overload",
             DropReason::SendError => "send_error",
@@ -121,6 +124,8 @@ pub struct Request {
     pub iface_addr: Option<Ipv4Addr>,
     pub port: PortKind,
     pub source: SocketAddrV4,
+    /// Option 82 as the relay sent it, byte for byte (every reply to the relay echoes it).
+    pub relay_info: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -130,9 +135,13 @@ impl Request {
         port: PortKind,
         source: SocketAddrV4,
     ) -> Result<Request, DropReason> {
-        Request::from_message(decode(bytes)?, iface_addr, port, source)
+        let mut request = Request::from_message(raw::decode(bytes)?, iface_addr, port, source)?;
+        // The datagram's own bytes, not dhcproto's re-sorted sub-options.
+        request.relay_info = raw::option_data(bytes, RELAY_AGENT_INFO);
+        Ok(request)
     }
 
+    /// A request from a message decoded elsewhere: its option 82 as dhcproto re-encodes it.
     pub fn from_message(
         message: Message,
         iface_addr: Option<Ipv4Addr>,
@@ -140,7 +149,20 @@ impl Request {
         source: SocketAddrV4,
     ) -> Result<Request, DropReason> {
         let client = classify(&message)?;
-        Ok(Request { message, client, iface_addr, port, source })
+        let relay_info = if message.opts().contains(OptionCode::RelayAgentInformation) {
+            message.to_vec().ok().and_then(|bytes| raw::option_data(&bytes, RELAY_AGENT_INFO))
+        } else {
+            None
+        };
+        Ok(Request { message, client, iface_addr, port, source, relay_info })
+    }
+
+    /// Option 57, the largest DHCP message the client accepts.
+    pub(super) fn max_message_size(&self) -> Option<u16> {
+        match self.message.opts().get(OptionCode::MaxMessageSize) {
+            Some(DhcpOption::MaxMessageSize(size)) => Some(*size),
+            _ => None,
+        }
     }
 
     pub(super) fn requested_ip(&self) -> Option<Ipv4Addr> {
@@ -159,75 +181,6 @@ impl Request {
 
     pub(super) fn relayed(&self) -> bool {
         !self.message.giaddr().is_unspecified()
-    }
-}
-
-/// Decode a datagram. Never panics: dhcproto's debug assertions on option lengths are checked
-/// first, and any other panic inside the decoder is caught and reported as malformed.
-pub fn decode(bytes: &[u8]) -> Result<Message, DropReason> {
-    if bytes.len() < HEADER_LEN + MAGIC_COOKIE.len()
-        || bytes[HEADER_LEN..HEADER_LEN + 4] != MAGIC_COOKIE
-        || !option_lengths_ok(&bytes[HEADER_LEN + 4..])
-    {
-        return Err(DropReason::Malformed);
-    }
-    match panic::catch_unwind(AssertUnwindSafe(|| Message::from_bytes(bytes))) {
-        Ok(Ok(message)) => Ok(message),
-        Ok(Err(_)) | Err(_) => Err(DropReason::Malformed),
-    }
-}
-
-/// Refuse option lengths that trip assertions or underflow in dhcproto's decoder (it concatenates
-/// consecutive options of one code, so lengths are summed per run).
-fn option_lengths_ok(mut opts: &[u8]) -> bool {
-    let mut run: Option<(u8, usize)> = None;
-    loop {
-        let next = match opts {
-            [] | [255, ..] => None,
-            [0, rest @ ..] => {
-                opts = rest;
-                Some(None)
-            }
-            [code, len, rest @ ..] if rest.len() >= usize::from(*len) => {
-                opts = &rest[usize::from(*len)..];
-                Some(Some((*code, usize::from(*len))))
-            }
-            // Truncated: dhcproto stops reading options there, which is harmless.
-            _ => None,
-        };
-        let finished = match (run, next) {
-            (Some((code, sum)), Some(Some((c, len)))) if c == code => {
-                run = Some((code, sum + len));
-                continue;
-            }
-            (finished, Some(Some(opt))) => {
-                run = Some(opt);
-                finished
-            }
-            (finished, Some(None)) => {
-                run = None;
-                finished
-            }
-            (finished, None) => {
-                return finished.is_none_or(|(code, len)| length_ok(code, len));
-            }
-        };
-        if let Some((code, len)) = finished
-            && !length_ok(code, len)
-        {
-            return false;
-        }
-    }
-}
-
-fn length_ok(code: u8, len: usize) -> bool {
-    match code {
-        80 => len == 0,
-        81 => len >= 3,
-        94 => len == 3,
-        151 => len >= 1,
-        152..=155 => len == 4,
-        _ => true,
     }
 }
 

@@ -10,7 +10,7 @@ use super::boot::BootTarget;
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request};
 use super::socket::PortKind;
-use super::{NodeDirectory, options, proxy};
+use super::{NodeDirectory, fit, options, proxy};
 use crate::config::{BootConfig, Config, DhcpConfig, DhcpMode, Enrolment, Subnet};
 use crate::store::Lease;
 
@@ -48,6 +48,8 @@ pub enum Destination {
 pub struct Reply {
     pub message: Message,
     pub to: Destination,
+    /// A relayed request's option 82 as it came: [`Reply::encode`] writes it as the last option.
+    pub relay_info: Option<Vec<u8>>,
 }
 
 /// What to do about one request. `drop` is set exactly when nothing is sent for a reason worth
@@ -74,7 +76,7 @@ impl Outcome {
     /// A reply with its boot target noted for the counters.
     pub(super) fn reply(message: Message, to: Destination, target: &BootTarget) -> Outcome {
         Outcome {
-            reply: Some(Reply { message, to }),
+            reply: Some(Reply { message, to, relay_info: None }),
             unknown_arch: match target {
                 BootTarget::UnknownArch(arch) => Some(*arch),
                 _ => None,
@@ -84,8 +86,13 @@ impl Outcome {
     }
 }
 
-/// Decide what to do about `request`. Pure: reads `leases`, changes nothing.
+/// Decide what to do about `request`. Pure: reads `leases`, changes nothing. Every reply leaves
+/// through [`fit::finish`]: option 82 echoed, trimmed to the client's maximum message size.
 pub fn respond(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Outcome {
+    fit::finish(request, decide(request, ctx, leases, now))
+}
+
+fn decide(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Outcome {
     let subnet_addr = if request.relayed() { Some(request.message.giaddr()) } else { request.iface_addr };
     let Some((index, subnet)) =
         subnet_addr.and_then(|addr| ctx.dhcp.subnets.iter().enumerate().find(|(_, s)| s.network.contains(&addr)))
@@ -243,6 +250,7 @@ impl Full<'_> {
         let hostname = yiaddr.and_then(|ip| self.hostname(ip));
         options::add_network(&mut reply, self.subnet, hostname.as_deref());
         options::add_boot(&mut reply, target, self.ctx.advertise);
+        options::add_firmware(&mut reply, &self.request.message, target);
         reply
     }
 

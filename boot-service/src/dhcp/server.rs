@@ -239,6 +239,10 @@ impl Worker {
             DropReason::PoolExhausted => {
                 tracing::warn!(%subnet, "dhcp: address pool exhausted; not answering")
             }
+            DropReason::ReplyTooLarge => {
+                tracing::warn!(%subnet, "dhcp: the reply does not fit the client's maximum message size even \
+                     without optional options (is the boot file URL too long?); not answering")
+            }
             DropReason::NotRegistered => {
                 tracing::info!(%subnet, "dhcp: MAC not registered in a registered-only subnet")
             }

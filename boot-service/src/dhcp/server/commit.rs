@@ -2,8 +2,6 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dhcproto::Encodable;
-
 use super::Worker;
 use crate::dhcp::request::{DropReason, type_label};
 use crate::dhcp::respond::{Destination, Reply};
@@ -68,8 +66,7 @@ impl Worker {
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
         };
         match reply
-            .message
-            .to_vec()
+            .encode()
             .map_err(|e| e.to_string())
             .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
         {

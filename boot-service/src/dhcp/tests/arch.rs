@@ -17,7 +17,9 @@ fn assert_tftp_boot(offer: &Message, file: &str) {
     assert_eq!(offer.siaddr(), SERVER);
     assert_eq!(opt(offer, 66), Some(&DhcpOption::TFTPServerName(b"10.77.0.1".to_vec())));
     assert_eq!(opt(offer, 175), None);
-    assert_eq!(vendor_class(offer), None, "full mode does not pose as a proxyDHCP server");
+    // What PXE firmware looks for in an offer it boots from (issue 12, point 8); 97 in `pxe.rs`.
+    assert_eq!(vendor_class(offer), Some(&b"PXEClient"[..]));
+    assert_eq!(raw_option(offer, 43).as_deref(), Some(&options::PXE_VENDOR_OPTIONS[..]));
 }
 
 #[test]

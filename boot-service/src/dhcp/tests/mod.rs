@@ -2,23 +2,27 @@
 //! built with dhcproto, encoded and parsed back, so decoding is exercised on every test.
 
 mod arch;
+mod client;
 mod full;
 mod leases;
 mod malformed;
 mod proxy;
+mod replies;
 mod serve;
 mod sightings;
+mod size;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Mutex;
 
 use dhcproto::Encodable;
-use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, OptionCode, UnknownOption};
+use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use rackhand_api::MacAddr;
 
 use super::*;
 use crate::config::Config;
+pub use client::Client;
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The lab subnet: auto-enrolment, pool .100–.102, a reservation .10 for `RESERVED`.
@@ -126,96 +130,6 @@ impl NodeDirectory for FakeNodes {
     }
     fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
         self.sighted.lock().unwrap().push((mac, address));
-    }
-}
-
-/// A request under construction.
-pub struct Client {
-    pub msg: Message,
-    iface: Option<Ipv4Addr>,
-    port: PortKind,
-    source: SocketAddrV4,
-}
-
-impl Client {
-    pub fn new(mac: [u8; 6], msg_type: MessageType) -> Client {
-        let unspecified = Ipv4Addr::UNSPECIFIED;
-        let mut msg = Message::new_with_id(0x1234_5678, unspecified, unspecified, unspecified, unspecified, &mac);
-        msg.opts_mut().insert(DhcpOption::MessageType(msg_type));
-        Client {
-            msg,
-            iface: Some(LAB_IFACE),
-            port: PortKind::Server,
-            source: SocketAddrV4::new(unspecified, CLIENT_PORT),
-        }
-    }
-
-    fn opt(mut self, opt: DhcpOption) -> Client {
-        self.msg.opts_mut().insert(opt);
-        self
-    }
-
-    /// Firmware PXE of architecture `arch`, as it really sends it (vendor class, 93, 94, 97).
-    pub fn pxe(self, arch: u16) -> Client {
-        let class = format!("PXEClient:Arch:{arch:05}:UNDI:002001");
-        self.opt(DhcpOption::ClassIdentifier(class.into_bytes()))
-            .opt(DhcpOption::ClientSystemArchitecture(Architecture(arch)))
-            .opt(DhcpOption::ClientNetworkInterface(1, 2, 1))
-            .opt(DhcpOption::ClientMachineIdentifier(UUID.to_vec()))
-    }
-
-    pub fn http_boot(self, arch: u16) -> Client {
-        let class = format!("HTTPClient:Arch:{arch:05}:UNDI:003000");
-        self.opt(DhcpOption::ClassIdentifier(class.into_bytes()))
-            .opt(DhcpOption::ClientSystemArchitecture(Architecture(arch)))
-    }
-
-    /// iPXE (undionly): PXE vendor class, user class `iPXE`, and its option 175.
-    pub fn ipxe(self) -> Client {
-        self.pxe(0).opt(DhcpOption::UserClass(b"iPXE".to_vec())).opt(DhcpOption::Unknown(UnknownOption::new(
-            OptionCode::Unknown(175),
-            vec![177, 5, 1, 0x10, 0xec, 0x80, 0x00],
-        )))
-    }
-
-    pub fn vendor_class(self, class: &str) -> Client {
-        self.opt(DhcpOption::ClassIdentifier(class.as_bytes().to_vec()))
-    }
-
-    pub fn requested(self, ip: Ipv4Addr) -> Client {
-        self.opt(DhcpOption::RequestedIpAddress(ip))
-    }
-
-    pub fn server_id(self, ip: Ipv4Addr) -> Client {
-        self.opt(DhcpOption::ServerIdentifier(ip))
-    }
-
-    pub fn ciaddr(mut self, ip: Ipv4Addr) -> Client {
-        self.msg.set_ciaddr(ip);
-        self
-    }
-
-    pub fn relayed_by(mut self, giaddr: Ipv4Addr) -> Client {
-        self.msg.set_giaddr(giaddr);
-        self.iface = None;
-        self
-    }
-
-    pub fn on_iface(mut self, addr: Option<Ipv4Addr>) -> Client {
-        self.iface = addr;
-        self
-    }
-
-    pub fn via_proxy_port(mut self, from: SocketAddrV4) -> Client {
-        self.port = PortKind::Proxy;
-        self.source = from;
-        self
-    }
-
-    /// Encode and parse back, as the loop would.
-    pub fn build(self) -> Request {
-        let bytes = self.msg.to_vec().expect("encodes");
-        Request::parse(&bytes, self.iface, self.port, self.source).expect("parses")
     }
 }
 
