@@ -7,12 +7,13 @@
 //! One named test per behaviour (RFC 2131, 3046, 4578, PXE): `lease` (DORA, server-id selection, NAK
 //! rules, INIT-REBOOT), `bound` (RENEW, REBIND, RELEASE, DECLINE, INFORM), `relay` (giaddr:67 with option
 //! 82 echoed last), `pxe` (iPXE 175/176, option 60/97 for firmware and none for iPXE, client identifier
-//! ignored by design), `size` (option 57). Each test has a service of its own, so leases never leak
+//! ignored by design), `size` (option 57), `proxy` (proxyDHCP offers, port 4011). Each test has a service of its own, so leases never leak
 //! between tests. They need root; under `RACKHAND_REQUIRE_NETNS` they fail rather than skip.
 
 mod bound;
 mod lease;
 mod packet;
+mod proxy;
 mod pxe;
 mod relay;
 mod size;
@@ -44,6 +45,8 @@ pub enum Setup {
     Lab,
     /// 60 DNS servers, a 150-byte domain, a public URL that makes the iPXE script URL ~170 bytes.
     Big,
+    /// proxyDHCP: another server owns the addresses; this one answers boot clients only.
+    Proxy,
 }
 
 pub const BIG_DNS_SERVERS: usize = 60;
@@ -120,8 +123,13 @@ fn healthz() -> std::io::Result<bool> {
 }
 
 fn config(dir: &Path, setup: Setup) -> String {
+    if setup == Setup::Proxy {
+        return proxy_config(dir);
+    }
     let (dns, domain, url) = match setup {
-        Setup::Lab => (format!("\"{SERVER}\""), "rack.example".to_owned(), format!("http://{SERVER}:8080")),
+        Setup::Lab | Setup::Proxy => {
+            (format!("\"{SERVER}\""), "rack.example".to_owned(), format!("http://{SERVER}:8080"))
+        }
         Setup::Big => (
             (1..=BIG_DNS_SERVERS).map(|i| format!("\"10.77.1.{i}\"")).collect::<Vec<_>>().join(", "),
             format!("{}.example", "d".repeat(142)),
@@ -153,6 +161,25 @@ router = "{RELAY_GIADDR}"
 lease_secs = {LEASE_SECS}
 enrolment = "auto"
 pools = [{{ start = "10.88.0.50", end = "10.88.0.60" }}]
+"#,
+        dir = dir.display()
+    )
+}
+
+fn proxy_config(dir: &Path) -> String {
+    format!(
+        r#"[server]
+advertise = "{SERVER}"
+data_dir = "{dir}"
+admin_token = "conformance-admin-token"
+[http]
+listen = "0.0.0.0:8080"
+[dhcp]
+mode = "proxy"
+interfaces = ["{BRIDGE}"]
+[[dhcp.subnet]]
+network = "10.77.0.0/24"
+enrolment = "auto"
 "#,
         dir = dir.display()
     )

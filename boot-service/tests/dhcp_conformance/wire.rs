@@ -59,6 +59,16 @@ impl Wire {
         self.socket.send_to(&msg.bytes(), (SERVER, 67)).unwrap();
     }
 
+    /// To the boot server's proxy port, as PXE firmware asks after a proxy offer (PXE 2.1 §2.2.3).
+    pub fn to_proxy_port(&self, msg: &Msg) {
+        self.socket.send_to(&msg.bytes(), (SERVER, 4011)).unwrap();
+    }
+
+    /// Send `msg` with `send` (resent each second) until a reply with its xid arrives.
+    pub fn ask_by(&self, msg: &Msg, send: fn(&Wire, &Msg)) -> Reply {
+        self.ask_with(msg, send).1
+    }
+
     /// Broadcast `msg` (resent each second, as a client would) until a reply with its xid arrives.
     pub fn ask(&self, msg: &Msg) -> Reply {
         self.ask_with(msg, |w, m| w.broadcast(m)).1
