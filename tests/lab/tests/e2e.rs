@@ -386,10 +386,15 @@ fn a_pulled_os_disk_degrades_the_array_and_the_server_boots_from_the_other_bay()
     let spec = ServerSpec::standard("pulled", 8);
     let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
-    // A technician pulls the bay-0 SSD and power-cycles the server.
+    boots_from_bay_1_once_bay_0_is_pulled(&lab, &mut server, &spec);
+}
+
+/// A technician pulls the bay-0 SSD of a ready server and power-cycles it: it boots from bay 1 alone,
+/// and its OS reports the degraded array naming bay 0 and the fix.
+fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, spec: &ServerSpec) {
     server.pull_disk(0).unwrap();
     server.reset().unwrap();
-    let node = wait_for_report(&lab, &spec, |os| os.arrays.first().is_some_and(|md0| md0.missing_bays == [0]));
+    let node = wait_for_report(lab, spec, |os| os.arrays.first().is_some_and(|md0| md0.missing_bays == [0]));
     let os = node.os.as_ref().unwrap();
     let md0 = &os.arrays[0];
     assert!(md0.degraded, "{md0:#?}\n{}", server.serial_log());
@@ -460,7 +465,7 @@ fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
 }
 
 #[test]
-fn uefi_server_boots_its_disk_under_ovmf_and_reports_ready() {
+fn uefi_server_boots_its_disk_under_ovmf_reports_ready_and_boots_from_either_disk() {
     let Some(env) = lab_env() else { return };
     let mut spec = ServerSpec::standard("uefi", 7);
     spec.firmware = Firmware::Uefi;
@@ -480,4 +485,7 @@ fn uefi_server_boots_its_disk_under_ovmf_and_reports_ready() {
     let address = *os.addresses.first().expect("the OS's address");
     let firmware = lab.ssh(address, "test -d /sys/firmware/efi && echo booted-by-uefi").unwrap();
     assert!(firmware.contains("booted-by-uefi"), "the installed OS runs under UEFI: {firmware}");
+    // Each OS disk has its own ESP: with bay 0 gone, the handover finds bay 1's by its label.
+    let mut server = server;
+    boots_from_bay_1_once_bay_0_is_pulled(&lab, &mut server, &spec);
 }
