@@ -70,7 +70,9 @@ fn a_local_image_is_written_verified_and_reported() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(said.trim(), format!("{NAME} 7 blake3 {} -> {}", published.blake3, target.display()));
-    assert!(std::fs::read(&target).unwrap() == std::fs::read(published.image_file()).unwrap());
+    let written = std::fs::read(&target).unwrap();
+    assert_eq!(blake3::hash(&written).to_hex().as_str(), published.blake3, "the file hashes to the signed root");
+    assert!(written == std::fs::read(published.image_file()).unwrap());
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(progress.contains("image rescue: 0% of 3.0 MiB") && progress.contains("100% of 3.0 MiB"), "{progress}");
 

@@ -1,8 +1,8 @@
 //! RAID with the real mdadm on loop devices (sparse files in a tempdir): data signatures are found on a
 //! real block device and wiped; an array is created and its UUID read back; the real mke2fs makes a data
-//! array's filesystem. Loop devices, the md driver
-//! and mdadm may be missing (containers, kernels without md): those tests say SKIPPED with the reason,
-//! even under RACKHAND_REQUIRE_NETNS, which only makes a missing root a failure.
+//! array's filesystem. Root, loop devices, the md driver and mdadm may be missing (containers, kernels
+//! without md): those tests say SKIPPED with the reason, and fail instead under RACKHAND_REQUIRE_NETNS
+//! (a root CI run), where every test runs or fails.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,25 +45,19 @@ impl Drop for Array {
     }
 }
 
-fn skip(what: &str, reason: &str) {
-    eprintln!("SKIPPED {what}: {reason}");
-}
-
-/// Root is required (and required for real under RACKHAND_REQUIRE_NETNS); loop devices are probed.
-fn loops(what: &str, n: usize) -> Option<Vec<Loop>> {
+/// Root and `n` loop devices (the loop driver loaded first), or None when the test skips.
+fn loops(n: usize) -> Option<Vec<Loop>> {
     if !nix::unistd::geteuid().is_root() {
-        if std::env::var_os(rackhand_netns::REQUIRE_ENV).is_some() {
-            panic!("{what} needs root, and {} is set", rackhand_netns::REQUIRE_ENV);
-        }
-        skip(what, "needs root for loop devices");
+        rackhand_netns::skip_unless_required("needs root for loop devices");
         return None;
     }
+    let _ = Command::new("modprobe").arg("loop").output();
     let mut out = Vec::new();
     for _ in 0..n {
         match Loop::new(64) {
             Ok(l) => out.push(l),
             Err(e) => {
-                skip(what, &format!("no loop devices here ({e})"));
+                rackhand_netns::skip_unless_required(&format!("no loop devices here ({e})"));
                 return None;
             }
         }
@@ -75,16 +69,18 @@ fn md_available() -> Result<(), String> {
     if Command::new("mdadm").arg("--version").output().is_err() {
         return Err("mdadm is not installed (apt-get install mdadm)".into());
     }
-    let _ = Command::new("modprobe").arg("md_mod").output();
+    let _ = Command::new("modprobe").args(["-a", "md_mod", "raid1"]).output();
     if !Path::new("/proc/mdstat").exists() {
-        return Err("the kernel has no md driver (no /proc/mdstat after modprobe md_mod)".into());
+        return Err("the kernel has no md driver (no /proc/mdstat after `modprobe md_mod`: a kernel built \
+                    without CONFIG_MD, or its modules are not installed)"
+            .into());
     }
     Ok(())
 }
 
 #[test]
 fn signatures_on_a_real_block_device_are_found_and_wiped() {
-    let Some(disks) = loops("signatures_on_a_real_block_device_are_found_and_wiped", 1) else { return };
+    let Some(disks) = loops(1) else { return };
     let device = &disks[0].device;
     let mdadm = Mdadm::default();
     assert_eq!(mdadm.existing_data(device).unwrap(), None, "a fresh sparse disk is blank");
@@ -106,10 +102,9 @@ fn signatures_on_a_real_block_device_are_found_and_wiped() {
 
 #[test]
 fn mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid() {
-    let what = "mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid";
-    let Some(disks) = loops(what, 2) else { return };
+    let Some(disks) = loops(2) else { return };
     if let Err(reason) = md_available() {
-        return skip(what, &reason);
+        return rackhand_netns::skip_unless_required(&reason);
     }
     let device = "/dev/md/rackhand-test".to_owned();
     let array = ArrayPlan {
@@ -131,8 +126,7 @@ fn mdadm_builds_a_raid1_on_loop_devices_and_reports_its_uuid() {
 
 #[test]
 fn mke2fs_makes_a_labelled_ext4_and_reports_the_uuid_blkid_sees() {
-    let what = "mke2fs_makes_a_labelled_ext4_and_reports_the_uuid_blkid_sees";
-    let Some(disks) = loops(what, 1) else { return };
+    let Some(disks) = loops(1) else { return };
     let device = &disks[0].device;
     let fs = FilesystemPlan { kind: "ext4".into(), label: Some("data".into()) };
     let uuid = Mke2fs::default().make(device, &fs).unwrap();

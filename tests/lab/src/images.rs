@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use images::{PublishRequest, SecretKey, publish, synth_image};
+use images::{PublicKey, PublishRequest, SecretKey, publish, synth_image};
 use rackhand_api::Manifest;
 
 /// The image the lab profile (`qemu-lab`) installs.
@@ -21,6 +21,11 @@ pub struct PublishedImage {
     pub images_dir: PathBuf,
     pub public_key: PathBuf,
     pub manifest: Manifest,
+}
+
+/// The key every lab image is signed with at publish time (the initramfs trusts it).
+pub fn lab_public_key() -> PublicKey {
+    SecretKey::from_seed(&KEY_SEED).public()
 }
 
 /// Publish the lab image under `lab_dir/images` (and its key under `lab_dir/keys`).

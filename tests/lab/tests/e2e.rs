@@ -6,11 +6,12 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
-use rackhand_api::{DiskClass, NodeRecord, NodeState};
+use rackhand_api::{DiskClass, Manifest, NodeRecord, NodeState, Severity};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
 use rackhand_lab::browser::{RenderedPage, render};
-use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy};
+use rackhand_lab::hold;
+use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy, lab_public_key};
 use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 use rackhand_lab::server::{Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
@@ -39,12 +40,10 @@ fn lab_env() -> Option<LabEnv> {
         })
     })();
     if env.is_none() {
-        assert!(
-            std::env::var_os(rackhand_netns::REQUIRE_ENV).is_none(),
+        rackhand_netns::skip_unless_required(&format!(
             "QEMU lab tests need the assets `cargo xtask test` builds ({} unset)",
             rackhand_lab::ENV_ASSETS
-        );
-        eprintln!("SKIPPED QEMU lab test: run it through `cargo xtask test` (it builds the netboot assets)");
+        ));
     }
     env
 }
@@ -259,10 +258,20 @@ fn missing_disk_fails_the_node_naming_the_bay() {
     let Some(env) = lab_env() else { return };
     let mut spec = ServerSpec::standard("missing-hdd", 3);
     spec.disks.retain(|d| d.bay != 3);
-    let Installed { lab: _lab, server: _server, node, _slot } = install(&env, &spec, &env.images);
+    let Installed { lab: _lab, mut server, node, _slot } = install(&env, &spec, &env.images);
     assert_eq!(node.state, NodeState::Failed);
     let text = failure_text(&node);
-    assert!(text.contains("bay 3"), "{text}");
+    // The one problem: the empty bay, what the profile wants there, and the fix a technician can act on.
+    let problems = &node.failure.as_ref().unwrap().problems;
+    assert_eq!(problems.len(), 1, "{text}");
+    let problem = &problems[0];
+    assert_eq!(problem.part, "bay 3", "{text}");
+    assert_eq!(problem.severity, Severity::Blocking, "{text}");
+    assert_eq!(problem.message, "bay 3 empty, profile wants an HDD", "{text}");
+    assert_eq!(problem.fix, "insert an HDD of at least 1 GB into bay 3", "{text}");
+    server
+        .wait_for_serial(&problem.fix, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("the fix on the console: {e}\n{}", server.serial_log()));
 }
 
 #[test]
@@ -348,24 +357,54 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     let base = rackhand_lab::lab_dir().join("e2e");
     let mut lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
     lab.clean_up_on_success();
-    let spec = ServerSpec::standard("failover", 5);
+    let mut spec = ServerSpec::standard("failover", 5);
+    // Held at the installer's first partition-table write: the image written and verified, not yet
+    // mounted and configured (after that the root filesystem no longer hashes to the manifest).
+    spec.hold_at_table_write = Some(0);
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     server
         .wait_for_serial("rackhand: step image", INSTALL_LIMIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
     server.qmp().unwrap().set_link("nic1", false).unwrap();
     // The cut must land while the image is still streaming, or this test proves nothing.
-    let at_cut = lab.node_by_mac(&spec.mac(1).to_string()).unwrap().expect("node known");
+    let mac = spec.mac(1).to_string();
+    let at_cut = lab.node_by_mac(&mac).unwrap().expect("node known");
     let image_done = at_cut.events.iter().any(|e| {
         matches!(&e.kind, rackhand_api::EventKind::Progress(p) if p.step == "image" && p.status == rackhand_api::StepStatus::Done)
     });
     assert!(!image_done, "the image finished before the link was cut");
+    let failed = || {
+        let node = lab.node_by_mac(&mac).ok().flatten()?;
+        (node.state == NodeState::Failed).then(|| format!("{:#?}", node.failure))
+    };
+    hold::wait_held(&mut server, INSTALL_LIMIT, failed).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+
+    // The manifest as the lab signed it at publish time (its signature checked here), against the bytes
+    // on both RAID1 members, read from the disk files and hashed here.
+    let manifest_file = env.images.join(OS_IMAGE_NAME).join(rackhand_api::MANIFEST_FILE);
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_file).unwrap()).unwrap();
+    images::SignManifest::verify(&manifest, &[lab_public_key()]).expect("the manifest the lab signed");
+    for bay in [0, 1] {
+        let disk = server.disk_path(bay).unwrap();
+        let on_disk = rackhand_lab::md::hash_member_data(&disk, installer::layout::RAID_START, manifest.size)
+            .unwrap_or_else(|e| panic!("bay {bay}: {e}"));
+        assert_eq!(on_disk, manifest.blake3, "bay {bay}: the OS array's data is not the published image");
+    }
+    hold::resume(&server).unwrap();
+
     let node = lab
-        .wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT)
+        .wait_finished(&mac, INSTALL_LIMIT)
         .unwrap_or_else(|e| panic!("{e}\n--- serial ---\n{}", server.serial_log()));
     assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
     let image = node.results.as_ref().and_then(|r| r.image.as_ref()).expect("image written");
-    assert!(!image.blake3.is_empty());
+    assert_eq!((&image.name, &image.version), (&manifest.name, &manifest.version), "{image:#?}");
+    // The installed OS, booted with the Intel link still cut, runs its bond on the Realtek.
+    let os = node.os.as_ref().expect("the installed OS's report");
+    let bond = os.bond.as_ref().expect("the running bond");
+    let slave = |nic: u8| bond.slaves.iter().find(|s| s.mac == spec.mac(nic));
+    let (intel, realtek) = (slave(1).expect("the Intel NIC is a slave"), slave(2).expect("the Realtek NIC is a slave"));
+    assert!(!intel.link_up && realtek.link_up, "{bond:#?}");
+    assert_eq!(bond.active.as_deref(), Some(realtek.name.as_str()), "the Realtek carries traffic: {bond:#?}");
 }
 
 /// Wait until the node's OS report satisfies `seen`; the latest record.

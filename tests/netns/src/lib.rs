@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// Environment variable that turns "skipped: needs root" into a test failure (set by `cargo xtask test`).
+/// Environment variable that turns every "SKIPPED" (no root, a missing tool, a kernel without a driver)
+/// into a test failure (set by `cargo xtask test` as root).
 pub const REQUIRE_ENV: &str = "RACKHAND_REQUIRE_NETNS";
 
 /// Why namespace tests cannot run here, or `None` when they can.
@@ -39,13 +40,22 @@ fn euid() -> u32 {
 macro_rules! require_netns {
     () => {
         if let Some(reason) = $crate::unavailable_reason() {
-            if std::env::var_os($crate::REQUIRE_ENV).is_some() {
-                panic!("{reason}, and {} is set", $crate::REQUIRE_ENV);
-            }
-            eprintln!("SKIPPED {}: {reason}", module_path!());
+            $crate::skip_unless_required(&reason);
             return;
         }
     };
+}
+
+/// A test that cannot run here (`reason`: what is missing and how to get it) says `SKIPPED <test>:
+/// <reason>` and returns to skip, or panics when [`REQUIRE_ENV`] is set: a root CI run, where every test
+/// runs or fails. The test is named by its thread, which libtest names after it.
+pub fn skip_unless_required(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    if std::env::var_os(REQUIRE_ENV).is_some() {
+        panic!("{test} cannot run: {reason} ({REQUIRE_ENV} is set, so it fails instead of skipping)");
+    }
+    eprintln!("SKIPPED {test}: {reason}");
 }
 
 /// A network namespace that is removed when dropped.

@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod lab;
 mod packages;
+mod tee;
 mod test;
 
 use clap::{Parser, Subcommand};

@@ -11,7 +11,7 @@ pub struct Package {
     pub provides: &'static str,
 }
 
-/// What `cargo xtask test` needs: namespaces, a DHCP client, TFTP clients, iPXE binaries.
+/// What `cargo xtask test` needs: namespaces, a DHCP client, TFTP clients, iPXE binaries, RAID tools.
 pub const TEST: &[Package] = &[
     Package { name: "iproute2", provides: "/usr/sbin/ip" },
     Package { name: "iputils-ping", provides: "/usr/bin/ping" },
@@ -23,13 +23,19 @@ pub const TEST: &[Package] = &[
     Package { name: "e2fsprogs", provides: "/sbin/mke2fs" },
     // sfdisk: the installer writes the OS disks' partition tables with it (shipped in the initramfs).
     Package { name: "fdisk", provides: "/sbin/sfdisk" },
+    // The RAID-on-loop tests: mdadm, `modprobe md_mod` and `modprobe loop`, losetup, blkid. They also
+    // need a kernel with md (CONFIG_MD): a kernel without it fails them, as root, instead of skipping.
+    Package { name: "mdadm", provides: "/sbin/mdadm" },
+    Package { name: "kmod", provides: "/sbin/modprobe" },
+    Package { name: "mount", provides: "/sbin/losetup" },
+    Package { name: "util-linux", provides: "/sbin/blkid" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).
 pub const LAB: &[Package] = &[
     Package { name: "qemu-system-x86", provides: "/usr/bin/qemu-system-x86_64" },
     Package { name: "ipxe-qemu", provides: "/usr/lib/ipxe/qemu/efi-e1000e.rom" },
-    Package { name: "mdadm", provides: "/sbin/mdadm" },
+    // depmod, for the netboot initramfs's module list (kmod is in TEST too).
     Package { name: "kmod", provides: "/sbin/depmod" },
     // The site DHCP server of the proxyDHCP lab.
     Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::{packages, run_cmd, workspace_root};
+use crate::{packages, run_cmd, tee, workspace_root};
 
 pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
     packages::ensure(packages::TEST, install)?;
@@ -21,7 +21,10 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
 
     let mut test = Command::new(&cargo);
     test.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
-    if packages::running_as_root() {
+    // Every test's own output reaches the console (and the scan below), not only a failing test's.
+    test.env("RUST_TEST_NOCAPTURE", "1");
+    let root_run = packages::running_as_root();
+    if root_run {
         // As root nothing excuses a namespace test from running: a skip would hide a broken setup.
         test.env(rackhand_netns::REQUIRE_ENV, "1");
         // The QEMU lab's assets are built once here and shared by every end-to-end test.
@@ -33,7 +36,18 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
     } else {
         eprintln!("xtask: not root, so network-namespace and QEMU lab tests will say SKIPPED");
     }
-    run_cmd(&mut test)?;
+    let (status, skips) = tee::run_scanning(&mut test)?;
+    let named = skips.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n");
+    anyhow::ensure!(
+        status.success(),
+        "`cargo test` failed: {status}{}",
+        if skips.is_empty() { String::new() } else { format!("; and these tests skipped:\n{named}") }
+    );
+    if !skips.is_empty() {
+        // As root every test runs or fails: a skip means a missing package, driver or setup.
+        anyhow::ensure!(!root_run, "{} test(s) skipped in a root run (each must run or fail):\n{named}", skips.len());
+        eprintln!("xtask: {} test(s) skipped (not root):\n{named}", skips.len());
+    }
     // Benchmarks are not tests, but one tiny run of each keeps them from rotting.
     crate::bench::smoke()
 }

@@ -3,6 +3,7 @@
 
 mod arch;
 mod client;
+mod commit;
 mod full;
 mod leases;
 mod malformed;

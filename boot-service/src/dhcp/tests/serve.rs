@@ -9,20 +9,19 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use super::*;
-use rackhand_api::NodeId;
 
-use crate::store::{Lease, LeaseWrite, NewNode, NodeChange, SqliteStore, Store, StoreError, StoredNode};
+use crate::store::{SqliteStore, Store};
 
-const RELAY_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(super) const RELAY_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
-struct Running {
-    relay: UdpSocket,
-    server: SocketAddrV4,
+pub(super) struct Running {
+    pub(super) relay: UdpSocket,
+    pub(super) server: SocketAddrV4,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics: DhcpMetrics) -> Running {
+pub(super) async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics: DhcpMetrics) -> Running {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let server = match socket.local_addr().unwrap() {
         std::net::SocketAddr::V4(a) => a,
@@ -39,7 +38,7 @@ async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics: DhcpMetric
 }
 
 impl Running {
-    async fn ask(&self, client: Client) -> Message {
+    pub(super) async fn ask(&self, client: Client) -> Message {
         let mut msg = client.relayed_by(RELAY_ADDR).msg;
         msg.set_hops(1);
         self.relay.send_to(&msg.to_vec().unwrap(), self.server).await.unwrap();
@@ -51,7 +50,7 @@ impl Running {
         <Message as dhcproto::Decodable>::from_bytes(&buf[..len]).unwrap()
     }
 
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.stop.send(()).unwrap();
         self.task.await.unwrap().expect("serve ends cleanly");
     }
@@ -146,115 +145,5 @@ async fn a_declined_address_stays_quarantined_across_a_restart() {
         let offer = lab.ask(Client::new(client, MessageType::Discover)).await;
         assert_ne!(offer.yiaddr(), ip, "{client:02x?} was offered the quarantined {ip}");
     }
-    lab.stop().await;
-}
-
-/// SQLite, except that any lease write for `poisoned` fails as a full disk would.
-#[derive(Default)]
-struct PoisonedStore {
-    inner: Option<SqliteStore>,
-    poisoned: std::sync::Mutex<Option<MacAddr>>,
-}
-
-impl PoisonedStore {
-    fn new() -> Self {
-        Self { inner: Some(SqliteStore::in_memory().unwrap()), ..Self::default() }
-    }
-
-    fn inner(&self) -> &SqliteStore {
-        self.inner.as_ref().expect("made by new()")
-    }
-}
-
-impl Store for PoisonedStore {
-    fn create_node(&self, new: NewNode, at: jiff::Timestamp) -> Result<StoredNode, StoreError> {
-        self.inner().create_node(new, at)
-    }
-    fn node(&self, id: NodeId) -> Result<Option<StoredNode>, StoreError> {
-        self.inner().node(id)
-    }
-    fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError> {
-        self.inner().node_by_mac(mac)
-    }
-    fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
-        self.inner().nodes()
-    }
-    fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError> {
-        self.inner().nodes_with_deadline()
-    }
-    fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError> {
-        self.inner().events(id)
-    }
-    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError> {
-        self.inner().count_self_enrolled_waiting()
-    }
-    fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
-        self.inner().forget_self_enrolled_waiting(before)
-    }
-    fn update_node(&self, id: NodeId, change: NodeChange, at: jiff::Timestamp) -> Result<StoredNode, StoreError> {
-        self.inner().update_node(id, change, at)
-    }
-    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
-        self.inner().leases()
-    }
-    fn quarantined(&self, now: i64) -> Result<Vec<crate::store::Quarantine>, StoreError> {
-        self.inner().quarantined(now)
-    }
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
-        let poisoned = *self.poisoned.lock().unwrap();
-        if writes.iter().any(|w| matches!(w, LeaseWrite::Put(lease) if Some(lease.mac) == poisoned)) {
-            let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
-            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("disk full".into()))));
-        }
-        self.inner().write_leases(writes)
-    }
-}
-
-#[tokio::test]
-async fn a_burst_is_acked_only_for_leases_that_were_persisted() {
-    let store = Arc::new(PoisonedStore::new());
-    let poisoned = MacAddr::new(mac(5));
-    *store.poisoned.lock().unwrap() = Some(poisoned);
-    let mut registry = Registry::default();
-    let metrics = DhcpMetrics::register(&mut registry);
-    let lab = start(store.clone(), Arc::new(FakeNodes::default()), metrics).await;
-
-    let clients: Vec<u8> = (1..=8).collect();
-    let mut offered = std::collections::HashMap::new();
-    for &i in &clients {
-        offered.insert(MacAddr::new(mac(i)), lab.ask(Client::new(mac(i), MessageType::Discover)).await.yiaddr());
-    }
-    // All eight REQUESTs back to back, so the server finds them queued together.
-    for &i in &clients {
-        let ip = offered[&MacAddr::new(mac(i))];
-        let request = Client::new(mac(i), MessageType::Request).requested(ip).server_id(SERVER);
-        let mut msg = request.relayed_by(RELAY_ADDR).msg;
-        msg.set_hops(1);
-        lab.relay.send_to(&msg.to_vec().unwrap(), lab.server).await.unwrap();
-    }
-    let mut acked = Vec::new();
-    let mut buf = [0u8; 1500];
-    while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(1500), lab.relay.recv_from(&mut buf)).await
-    {
-        let reply = <Message as dhcproto::Decodable>::from_bytes(&buf[..len]).unwrap();
-        assert_eq!(msg_type(&reply), MessageType::Ack);
-        acked.push(MacAddr::new(reply.chaddr()[..6].try_into().unwrap()));
-    }
-    acked.sort();
-    let expected: Vec<MacAddr> = clients.iter().map(|&i| MacAddr::new(mac(i))).filter(|m| *m != poisoned).collect();
-    assert_eq!(acked, expected, "every ACK but the one whose lease could not be written");
-    let mut stored: Vec<MacAddr> = store.leases().unwrap().iter().map(|l| l.mac).collect();
-    stored.sort();
-    assert_eq!(stored, expected);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    assert!(text.contains(r#"rackhand_dhcp_dropped_total{reason="store_error"} 1"#), "{text}");
-
-    // The disk has room again: the client's retry is answered and its lease stored.
-    *store.poisoned.lock().unwrap() = None;
-    let ip = offered[&poisoned];
-    let ack = lab.ask(Client::new(mac(5), MessageType::Request).requested(ip).server_id(SERVER)).await;
-    assert_eq!((msg_type(&ack), ack.yiaddr()), (MessageType::Ack, ip));
-    assert!(store.leases().unwrap().iter().any(|l| l.mac == poisoned && l.ip == ip));
     lab.stop().await;
 }
