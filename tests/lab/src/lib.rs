@@ -7,12 +7,10 @@
 //! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
 //! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
-//! - [`hold`]: a server paused at its installer's first partition-table write, to read the image as written.
 
 pub mod accel;
 pub mod assets;
 pub mod browser;
-pub mod hold;
 pub mod images;
 pub mod lab;
 pub mod md;

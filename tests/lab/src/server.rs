@@ -63,9 +63,6 @@ pub struct ServerSpec {
     /// QEMU exits instead of rebooting (a test that changes the disks between the install and the
     /// first boot, then [`VirtualServer::power_on`]s it again).
     pub exit_on_reboot: bool,
-    /// The bay whose disk holds the server (QEMU pauses) at the installer's first write of its partition
-    /// table, when the image is written and not yet configured (see [`crate::hold`]).
-    pub hold_at_table_write: Option<u8>,
 }
 
 impl ServerSpec {
@@ -85,7 +82,6 @@ impl ServerSpec {
             memory_mib: 1024,
             firmware: Firmware::Bios,
             exit_on_reboot: false,
-            hold_at_table_write: None,
         }
     }
 
@@ -181,14 +177,9 @@ impl VirtualServer {
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
             std::fs::File::create(&file)?.set_len(disk.size_mib << 20)?;
             let id = format!("bay{}", disk.bay);
-            let drive = if spec.hold_at_table_write == Some(disk.bay) {
-                crate::hold::drive(&dir, &id, &file)?
-            } else {
-                format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display())
-            };
             args.extend([
                 "-drive".into(),
-                drive,
+                format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
                 "-device".into(),
                 // After the network in the boot order, in bay order: the firmware falls through to the disks
                 // when the handover script leaves network boot.
