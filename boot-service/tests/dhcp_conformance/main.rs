@@ -137,13 +137,7 @@ fn config(dir: &Path, setup: Setup) -> String {
         ),
     };
     format!(
-        r#"[server]
-advertise = "{SERVER}"
-data_dir = "{dir}"
-admin_token = "conformance-admin-token"
-[http]
-listen = "0.0.0.0:8080"
-public_url = "{url}"
+        r#"{head}public_url = "{url}"
 [dhcp]
 mode = "full"
 interfaces = ["{BRIDGE}"]
@@ -162,11 +156,12 @@ lease_secs = {LEASE_SECS}
 enrolment = "auto"
 pools = [{{ start = "10.88.0.50", end = "10.88.0.60" }}]
 "#,
-        dir = dir.display()
+        head = server_and_http(dir)
     )
 }
 
-fn proxy_config(dir: &Path) -> String {
+/// The `[server]` and `[http]` tables every service here shares (`[http]` left open for more keys).
+fn server_and_http(dir: &Path) -> String {
     format!(
         r#"[server]
 advertise = "{SERVER}"
@@ -174,14 +169,21 @@ data_dir = "{dir}"
 admin_token = "conformance-admin-token"
 [http]
 listen = "0.0.0.0:8080"
-[dhcp]
+"#,
+        dir = dir.display()
+    )
+}
+
+fn proxy_config(dir: &Path) -> String {
+    format!(
+        r#"{head}[dhcp]
 mode = "proxy"
 interfaces = ["{BRIDGE}"]
 [[dhcp.subnet]]
 network = "10.77.0.0/24"
 enrolment = "auto"
 "#,
-        dir = dir.display()
+        head = server_and_http(dir)
     )
 }
 
