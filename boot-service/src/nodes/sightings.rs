@@ -13,7 +13,7 @@
 //! In memory: after a restart of the boot service a server that was mid-DHCP asks again (iPXE's
 //! script fetch fails with 403 and the firmware retries its boot).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -45,44 +45,57 @@ struct Sighting {
 /// The sightings, shared by the DHCP worker (writes) and the HTTP side (takes).
 #[derive(Debug, Default)]
 pub struct BootSightings {
-    seen: Mutex<HashMap<MacAddr, Sighting>>,
+    seen: Mutex<Seen>,
+}
+
+/// The sightings by MAC, and the same ordered by age, so the oldest makes room in O(log n) when a flood
+/// of spoofed boot clients fills the table (the DHCP worker notes one per answer).
+#[derive(Debug, Default)]
+struct Seen {
+    by_mac: HashMap<MacAddr, Sighting>,
+    by_age: BTreeSet<(Instant, MacAddr)>,
+}
+
+impl Seen {
+    fn remove(&mut self, mac: MacAddr) -> Option<Sighting> {
+        let sighting = self.by_mac.remove(&mac)?;
+        self.by_age.remove(&(sighting.at, mac));
+        Some(sighting)
+    }
 }
 
 impl BootSightings {
     /// DHCP answered `mac`, a boot client, with (or learned that it uses) `address`.
     pub fn saw(&self, mac: MacAddr, address: Ipv4Addr, now: Instant) {
         let mut seen = self.lock();
-        if seen.len() >= MAX_SIGHTINGS && !seen.contains_key(&mac) {
-            seen.retain(|_, s| now.saturating_duration_since(s.at) <= SIGHTING_WINDOW);
-            if seen.len() >= MAX_SIGHTINGS {
-                // Still full of fresh ones: the oldest makes room.
-                if let Some(oldest) = seen.iter().min_by_key(|(_, s)| s.at).map(|(m, _)| *m) {
-                    seen.remove(&oldest);
-                }
-            }
+        if seen.remove(mac).is_none()
+            && seen.by_mac.len() >= MAX_SIGHTINGS
+            && let Some((_, oldest)) = seen.by_age.pop_first()
+        {
+            seen.by_mac.remove(&oldest);
         }
-        seen.insert(mac, Sighting { address, at: now });
+        seen.by_mac.insert(mac, Sighting { address, at: now });
+        seen.by_age.insert((now, mac));
     }
 
     /// A script request for `mac` from `from` (`None`: not an IPv4 peer): spend the sighting it needs.
-    /// A refused request leaves the sighting for the real server's own request.
+    /// A refused request leaves the sighting for the real server's own request, unless it is stale.
     pub fn take(&self, mac: MacAddr, from: Option<Ipv4Addr>, now: Instant) -> Result<(), NotSeen> {
         let mut seen = self.lock();
-        let sighting = *seen.get(&mac).ok_or(NotSeen::Never { mac })?;
+        let sighting = *seen.by_mac.get(&mac).ok_or(NotSeen::Never { mac })?;
         if from != Some(sighting.address) {
             let from = from.map_or_else(|| "a non-IPv4 address".to_owned(), |ip| ip.to_string());
             return Err(NotSeen::OtherAddress { mac, seen: sighting.address, from });
         }
+        seen.remove(mac);
         let age = now.saturating_duration_since(sighting.at);
         if age > SIGHTING_WINDOW {
-            seen.remove(&mac);
             return Err(NotSeen::TooLate { mac, secs: age.as_secs(), window: SIGHTING_WINDOW.as_secs() });
         }
-        seen.remove(&mac);
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MacAddr, Sighting>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -128,7 +141,8 @@ mod tests {
             let b = n.to_be_bytes();
             sightings.saw(MacAddr::new([0x52, 0x54, b[4], b[5], b[6], b[7]]), IP, t0 + Duration::from_millis(n));
         }
-        assert_eq!(sightings.lock().len(), MAX_SIGHTINGS);
+        assert_eq!(sightings.lock().by_mac.len(), MAX_SIGHTINGS);
+        assert_eq!(sightings.lock().by_age.len(), MAX_SIGHTINGS);
         let newest = (MAX_SIGHTINGS as u64 + 99).to_be_bytes();
         let newest = MacAddr::new([0x52, 0x54, newest[4], newest[5], newest[6], newest[7]]);
         assert_eq!(sightings.take(newest, Some(IP), t0 + Duration::from_secs(30)), Ok(()));
