@@ -20,9 +20,9 @@ use super::request::{DropReason, RELAY_AGENT_INFO, Request};
 use super::respond::{Outcome, Reply};
 
 /// The smallest maximum message size a client may name, and the one assumed when it names none.
-pub const MIN_MAX_MESSAGE_SIZE: u16 = 576;
+const MIN_MAX_MESSAGE_SIZE: u16 = 576;
 /// IPv4 header without options (20) and UDP header (8): option 57 counts them.
-pub const IP_UDP_HEADERS: usize = 28;
+const IP_UDP_HEADERS: usize = 28;
 
 /// One way to make a reply smaller.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +55,7 @@ const TRIM_ORDER: [Trim; 10] = [
 
 /// The limit on the encoded DHCP message (IP and UDP headers excluded) for a client that sent
 /// `max_message_size` (option 57), if anything.
-pub fn message_limit(max_message_size: Option<u16>) -> usize {
+fn message_limit(max_message_size: Option<u16>) -> usize {
     usize::from(max_message_size.unwrap_or(MIN_MAX_MESSAGE_SIZE).max(MIN_MAX_MESSAGE_SIZE)) - IP_UDP_HEADERS
 }
 
@@ -65,27 +65,31 @@ pub(super) fn finish(request: &Request, mut outcome: Outcome) -> Outcome {
         return outcome;
     };
     reply.relay_info.clone_from(&request.relay_info);
-    if fit(reply, message_limit(request.max_message_size())).is_err() {
-        return Outcome { unknown_arch: outcome.unknown_arch, ..Outcome::dropped(DropReason::ReplyTooLarge) };
+    match fit(reply, message_limit(request.max_message_size())) {
+        Ok(datagram) => reply.datagram = datagram,
+        Err(_) => {
+            return Outcome { unknown_arch: outcome.unknown_arch, ..Outcome::dropped(DropReason::ReplyTooLarge) };
+        }
     }
     outcome
 }
 
 /// The reply is larger than the client accepts even without its optional options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the reply needs {needed} bytes; the client accepts {limit}")]
-pub struct TooLarge {
-    pub needed: usize,
-    pub limit: usize,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TooLarge {
+    needed: usize,
+    limit: usize,
 }
 
-/// Drop optional options from `reply`, least needed first, until it encodes to at most `limit` bytes.
-/// Option 67 goes only when the `file` header field holds the same name.
-pub fn fit(reply: &mut Reply, limit: usize) -> Result<(), TooLarge> {
-    let mut len = encoded_len(reply);
+/// Drop optional options from `reply`, least needed first, until it encodes to at most `limit` bytes;
+/// that encoding, the datagram to send. Option 67 goes only when the `file` header field holds the same
+/// name.
+fn fit(reply: &mut Reply, limit: usize) -> Result<Vec<u8>, TooLarge> {
+    let mut encoded = encode(reply);
     for trim in TRIM_ORDER {
+        let len = encoded.as_ref().map_or(usize::MAX, Vec::len);
         if len <= limit {
-            return Ok(());
+            return Ok(encoded.unwrap_or_default());
         }
         let message = &mut reply.message;
         match trim {
@@ -96,9 +100,12 @@ pub fn fit(reply: &mut Reply, limit: usize) -> Result<(), TooLarge> {
             Trim::DnsTail => trim_dns_tail(message, len - limit),
             Trim::RelayInfo => reply.relay_info = None,
         }
-        len = encoded_len(reply);
+        encoded = encode(reply);
     }
-    if len <= limit { Ok(()) } else { Err(TooLarge { needed: len, limit }) }
+    match encoded {
+        Some(bytes) if bytes.len() <= limit => Ok(bytes),
+        other => Err(TooLarge { needed: other.map_or(usize::MAX, |b| b.len()), limit }),
+    }
 }
 
 /// Drop enough DNS servers from the end (keeping the first) to save `excess` bytes, if that many are there.
@@ -116,9 +123,9 @@ fn file_field_holds_bootfile(message: &Message) -> bool {
     }
 }
 
-/// The encoded length; a reply dhcproto cannot encode counts as too large for anyone.
-fn encoded_len(reply: &Reply) -> usize {
-    reply.encode().map_or(usize::MAX, |bytes| bytes.len())
+/// The encoding; `None` for a reply dhcproto cannot encode, which is too large for anyone.
+fn encode(reply: &Reply) -> Option<Vec<u8>> {
+    reply.encode().ok()
 }
 
 impl Reply {

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use rackhand_api::MacAddr;
 
 use crate::config::{DhcpConfig, Pool};
-use crate::store::Lease;
+use crate::store::{Lease, LeaseWrite};
 
 /// How long an offered address is held for the client it was offered to.
 pub const OFFER_HOLD_SECS: i64 = 30;
@@ -33,6 +33,26 @@ pub enum LeaseChange {
     Decline { ip: Ipv4Addr, mac: MacAddr },
     /// The client chose another server: drop the offer we made it.
     ForgetOffer { mac: MacAddr },
+}
+
+impl LeaseChange {
+    /// What the store keeps of this change made at `now`: offers live only in memory; a decline keeps
+    /// its address out of use until the same end as [`LeaseTable::apply`] gives it, across restarts.
+    pub fn stored(&self, now: i64) -> Option<LeaseWrite> {
+        match self {
+            LeaseChange::Bind(lease) => Some(LeaseWrite::Put(lease.clone())),
+            LeaseChange::Release { ip, .. } => Some(LeaseWrite::Remove(*ip)),
+            LeaseChange::Decline { ip, mac } => {
+                Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: decline_until(now) })
+            }
+            LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => None,
+        }
+    }
+}
+
+/// When a decline at `now` ends its address's quarantine.
+fn decline_until(now: i64) -> i64 {
+    now + DECLINE_QUARANTINE_SECS
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +253,7 @@ impl LeaseTable {
                     self.set(*ip, released, now);
                 }
             }
-            LeaseChange::Decline { ip, mac } => self.quarantine(*ip, *mac, now + DECLINE_QUARANTINE_SECS, now),
+            LeaseChange::Decline { ip, mac } => self.quarantine(*ip, *mac, decline_until(now), now),
             LeaseChange::ForgetOffer { mac } => {
                 let offered = self.by_mac.get(mac).and_then(|ip| {
                     let e = self.entries.get(ip)?;

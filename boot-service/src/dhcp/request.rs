@@ -4,7 +4,6 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, HType, Message, MessageType, Opcode, OptionCode};
 use rackhand_api::MacAddr;
 
@@ -135,25 +134,10 @@ impl Request {
         port: PortKind,
         source: SocketAddrV4,
     ) -> Result<Request, DropReason> {
-        let mut request = Request::from_message(raw::decode(bytes)?, iface_addr, port, source)?;
-        // The datagram's own bytes, not dhcproto's re-sorted sub-options.
-        request.relay_info = raw::option_data(bytes, RELAY_AGENT_INFO);
-        Ok(request)
-    }
-
-    /// A request from a message decoded elsewhere: its option 82 as dhcproto re-encodes it.
-    pub fn from_message(
-        message: Message,
-        iface_addr: Option<Ipv4Addr>,
-        port: PortKind,
-        source: SocketAddrV4,
-    ) -> Result<Request, DropReason> {
+        let message = raw::decode(bytes)?;
         let client = classify(&message)?;
-        let relay_info = if message.opts().contains(OptionCode::RelayAgentInformation) {
-            message.to_vec().ok().and_then(|bytes| raw::option_data(&bytes, RELAY_AGENT_INFO))
-        } else {
-            None
-        };
+        // The datagram's own bytes, not dhcproto's re-sorted sub-options.
+        let relay_info = raw::option_data(bytes, RELAY_AGENT_INFO);
         Ok(Request { message, client, iface_addr, port, source, relay_info })
     }
 

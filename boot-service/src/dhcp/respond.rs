@@ -50,6 +50,8 @@ pub struct Reply {
     pub to: Destination,
     /// A relayed request's option 82 as it came: [`Reply::encode`] writes it as the last option.
     pub relay_info: Option<Vec<u8>>,
+    /// The datagram to send: the message encoded once, fitted to the client (`fit::finish`).
+    pub datagram: Vec<u8>,
 }
 
 /// What to do about one request. `drop` is set exactly when nothing is sent for a reason worth
@@ -76,7 +78,7 @@ impl Outcome {
     /// A reply with its boot target noted for the counters.
     pub(super) fn reply(message: Message, to: Destination, target: &BootTarget) -> Outcome {
         Outcome {
-            reply: Some(Reply { message, to, relay_info: None }),
+            reply: Some(Reply { message, to, relay_info: None, datagram: Vec::new() }),
             unknown_arch: match target {
                 BootTarget::UnknownArch(arch) => Some(*arch),
                 _ => None,

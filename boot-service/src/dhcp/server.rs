@@ -20,13 +20,13 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
-use super::leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable};
+use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
 use super::respond::{Context, Outcome, respond};
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
-use crate::store::{LeaseWrite, Store};
+use crate::store::Store;
 use commit::{Batch, PendingReply};
 
 /// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
@@ -197,15 +197,7 @@ impl Worker {
         }
         let mut write = None;
         if let Some(change) = &outcome.lease {
-            let stored = match change {
-                LeaseChange::Bind(lease) => Some(LeaseWrite::Put(lease.clone())),
-                LeaseChange::Release { ip, .. } => Some(LeaseWrite::Remove(*ip)),
-                LeaseChange::Decline { ip, mac } => {
-                    Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: now + DECLINE_QUARANTINE_SECS })
-                }
-                LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => None,
-            };
-            if let Some(stored) = stored {
+            if let Some(stored) = change.stored(now) {
                 // Only an ACK waits for its write; a release or decline has no reply to hold.
                 write = matches!(change, LeaseChange::Bind(_)).then_some(batch.writes.len());
                 batch.writes.push(stored);

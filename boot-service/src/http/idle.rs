@@ -117,11 +117,13 @@ mod tests {
         let mut near = Tracked::new(near, activity.clone());
         let limit = Duration::from_millis(300);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        near.write_all(b"x").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let last_byte = Instant::now();
         far.write_all(b"y").await.unwrap();
         near.read_exact(&mut [0; 1]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The last byte is one written: a write that did not restart the clock would let it run out
+        // 300 ms after the read, 100 ms after this write.
+        let last_byte = Instant::now();
+        near.write_all(b"x").await.unwrap();
         activity.idle_for(limit).await;
         // Sleeps last at least as long as asked, so this holds however slow the machine; without the
         // restarts the clock would have run out 300 ms after the start, before the second byte.

@@ -321,8 +321,7 @@ async fn images_are_served_with_range() {
     assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
     let expected: Vec<u8> = (0..=255u8).cycle().skip(1000).take(10).collect();
     assert_eq!(response.bytes().await.unwrap().as_ref(), expected.as_slice());
-    let traversal = server.client.get(server.url("/images/../rackhand.db")).send().await.unwrap();
-    assert_eq!(traversal.status(), StatusCode::NOT_FOUND);
+    // Traversal is tested with raw requests in `wire_tests.rs`: reqwest would send `/rackhand.db` here.
 }
 
 #[tokio::test]

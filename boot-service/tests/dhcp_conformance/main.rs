@@ -123,13 +123,9 @@ fn healthz() -> std::io::Result<bool> {
 }
 
 fn config(dir: &Path, setup: Setup) -> String {
-    if setup == Setup::Proxy {
-        return proxy_config(dir);
-    }
     let (dns, domain, url) = match setup {
-        Setup::Lab | Setup::Proxy => {
-            (format!("\"{SERVER}\""), "rack.example".to_owned(), format!("http://{SERVER}:8080"))
-        }
+        Setup::Proxy => return proxy_config(dir),
+        Setup::Lab => (format!("\"{SERVER}\""), "rack.example".to_owned(), format!("http://{SERVER}:8080")),
         Setup::Big => (
             (1..=BIG_DNS_SERVERS).map(|i| format!("\"10.77.1.{i}\"")).collect::<Vec<_>>().join(", "),
             format!("{}.example", "d".repeat(142)),

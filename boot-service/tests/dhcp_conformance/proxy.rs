@@ -61,8 +61,9 @@ fn requests_and_ordinary_clients_on_port_67_are_left_to_the_sites_server() {
     // A boot client's REQUEST to the site's server, then an ordinary client's DISCOVER: neither is ours.
     let to_site = Msg::new(mac(1), MessageType::Request).pxe(0, true).requested(SITE_ADDRESS);
     let ordinary = Msg::new(mac(2), MessageType::Discover);
-    let sentinel = Msg::new(mac(3), MessageType::Discover).pxe(0, true);
-    wire.silent_then(&to_site, Wire::broadcast, &sentinel);
-    let reply = wire.silent_then(&ordinary, Wire::broadcast, &sentinel);
-    assert_eq!(reply.chaddr(), mac(3));
+    // A fresh sentinel (own xid) each time: a late second reply to the first cannot end the second wait.
+    let sentinel = |last| Msg::new(mac(last), MessageType::Discover).pxe(0, true);
+    wire.silent_then(&to_site, Wire::broadcast, &sentinel(3));
+    let reply = wire.silent_then(&ordinary, Wire::broadcast, &sentinel(4));
+    assert_eq!(reply.chaddr(), mac(4));
 }

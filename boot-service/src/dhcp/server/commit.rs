@@ -65,11 +65,7 @@ impl Worker {
             Destination::Unicast(to) => to,
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, self.config.dhcp.port.wrapping_add(1)),
         };
-        match reply
-            .encode()
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| outlet.socket.send_to(&bytes, to).map_err(|e| e.to_string()))
-        {
+        match outlet.socket.send_to(&reply.datagram, to).map_err(|e| e.to_string()) {
             Ok(_) => {
                 tracing::debug!(%to, reply = type_label(msg_type), "dhcp: replied");
                 let labels = crate::dhcp::metrics::TypeLabels { msg_type: type_label(msg_type) };
