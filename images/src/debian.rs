@@ -28,8 +28,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The root filesystem's fixed UUID, as a literal so `concat!` can splice it into static text.
+macro_rules! root_uuid {
+    () => {
+        "6b3c4a52-1d0e-4f7a-9c85-72a1e5d0b9f3"
+    };
+}
+
 /// The root filesystem's UUID: fixed, so GRUB's config and `/etc/fstab` can name it before it exists.
-pub const ROOT_FS_UUID: &str = "6b3c4a52-1d0e-4f7a-9c85-72a1e5d0b9f3";
+pub const ROOT_FS_UUID: &str = root_uuid!();
 pub const ROOT_FS_LABEL: &str = "rackhand-root";
 pub const SUITE: &str = "bookworm";
 pub const VARIANT: &str = "minbase";
@@ -96,6 +103,9 @@ const HEADROOM: (u64, u64) = (6, 5);
 /// Journal and the other fixed metadata of a small ext4 filesystem.
 const FS_OVERHEAD: u64 = 32 << 20;
 const IMAGE_ALIGN: u64 = 4 << 20;
+/// Inodes per file of the tree (room for the installed system to grow), and mke2fs's usual minimum.
+const INODES_PER_ENTRY: u64 = 2;
+const BYTES_PER_INODE: u64 = 16384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebianError {
@@ -155,21 +165,22 @@ impl Recipe {
                 let _ = writeln!(text, "{key}: {line}");
             }
         };
-        add("suite", SUITE);
-        add("variant", VARIANT);
-        for source in &self.sources {
-            add("source", source);
-        }
-        add("packages", &PACKAGES.join(","));
-        add("hooks", MERGED_USR_HOOKS);
-        for option in dpkg_options() {
-            add("dpkg", &option);
+        // The very arguments the build runs with (paths are the build's own, so placeholders here).
+        for arg in mmdebstrap_args(self, Path::new("ROOT"), Path::new("DEBS"), Path::new("OVERLAY")) {
+            add("mmdebstrap", &arg.to_string_lossy());
         }
         for file in overlay_files() {
             add(&format!("file {} {:o}", file.path, file.mode), file.contents);
         }
-        add("customize", CUSTOMIZE_SCRIPT);
-        add("mke2fs", &format!("-L {ROOT_FS_LABEL} -U {ROOT_FS_UUID} -b 4096 -I 256 -E root_owner=0:0"));
+        for arg in mke2fs_args(Path::new("ROOT"), Path::new("IMAGE"), 0) {
+            add("mke2fs", &arg.to_string_lossy());
+        }
+        let size = format!(
+            "tree x {}/{} + {FS_OVERHEAD}, aligned to {IMAGE_ALIGN}; inodes {INODES_PER_ENTRY} per entry, \
+             at least one per {BYTES_PER_INODE} bytes",
+            HEADROOM.0, HEADROOM.1
+        );
+        add("size", &size);
         text
     }
 
@@ -234,13 +245,6 @@ pub struct OverlayFile {
     pub path: &'static str,
     pub mode: u32,
     pub contents: &'static str,
-}
-
-/// The fixed UUID spliced into static text; [`ROOT_FS_UUID`] must equal it (checked by a test).
-macro_rules! root_uuid {
-    () => {
-        "6b3c4a52-1d0e-4f7a-9c85-72a1e5d0b9f3"
-    };
 }
 
 const FSTAB: &str = concat!(
@@ -317,11 +321,6 @@ pub fn overlay_files() -> Vec<OverlayFile> {
     ]
 }
 
-/// The static `/boot/grub/grub.cfg`.
-pub fn grub_cfg() -> &'static str {
-    GRUB_CFG
-}
-
 /// Runs inside mmdebstrap's customize phase (`$1` is the root, with /proc, /sys and /dev mounted), after
 /// the overlay is in place.
 const CUSTOMIZE_SCRIPT: &str = r#"set -eu
@@ -386,7 +385,7 @@ pub fn image_size(tree_bytes: u64) -> u64 {
 /// Inodes for a tree of `entries` files: twice the tree, and never fewer than mke2fs's usual one per
 /// 16 KiB (`resize2fs` keeps the ratio when the installer grows the filesystem).
 pub fn inode_count(entries: u64, image_size: u64) -> u64 {
-    (entries * 2).max(image_size / 16384)
+    (entries * INODES_PER_ENTRY).max(image_size / BYTES_PER_INODE)
 }
 
 /// mke2fs's arguments to make `image` (already `size` bytes long) from `root`.
@@ -403,7 +402,6 @@ pub fn mke2fs_args(root: &Path, image: &Path, inodes: u64) -> Vec<OsString> {
 /// What [`build`] made (or found made).
 #[derive(Debug, Clone)]
 pub struct Built {
-    pub image: PathBuf,
     pub size: u64,
     /// Bytes the tree took on the build host's disk (0 when the build was skipped).
     pub tree_bytes: u64,
@@ -429,7 +427,7 @@ pub fn is_current(recipe: &Recipe, out: &Path) -> bool {
 pub fn build(recipe: &Recipe, out: &Path, cache: Option<&Path>) -> Result<Built, DebianError> {
     if is_current(recipe, out) {
         let size = fs::metadata(out).map_err(io_error(out))?.len();
-        return Ok(Built { image: out.to_path_buf(), size, tree_bytes: 0, cached: true });
+        return Ok(Built { size, tree_bytes: 0, cached: true });
     }
     let mut work = out.as_os_str().to_owned();
     work.push(".build");
@@ -462,7 +460,7 @@ pub fn build(recipe: &Recipe, out: &Path, cache: Option<&Path>) -> Result<Built,
     let recipe_file = recipe_path(out);
     fs::write(&recipe_file, recipe.text()).map_err(io_error(&recipe_file))?;
     fs::remove_dir_all(&work).map_err(io_error(&work))?;
-    Ok(Built { image: out.to_path_buf(), size, tree_bytes, cached: false })
+    Ok(Built { size, tree_bytes, cached: false })
 }
 
 fn write_overlay(overlay: &Path) -> Result<(), DebianError> {
@@ -625,13 +623,12 @@ mod tests {
 
     #[test]
     fn the_static_texts_name_the_root_uuid() {
-        assert_eq!(root_uuid!(), ROOT_FS_UUID);
         assert_eq!(FSTAB.lines().last(), Some(format!("UUID={ROOT_FS_UUID} / ext4 errors=remount-ro 0 1").as_str()));
     }
 
     #[test]
     fn grub_cfg_boots_the_symlinks_by_uuid_on_serial_and_console() {
-        let cfg = grub_cfg();
+        let cfg = GRUB_CFG;
         let lines: Vec<&str> = cfg.lines().map(str::trim).collect();
         let at = |wanted: &str| lines.iter().position(|line| *line == wanted).unwrap_or_else(|| panic!("{wanted}"));
         assert!(
@@ -716,13 +713,14 @@ mod tests {
         let base = recipe();
         assert_eq!(base.fingerprint(), recipe().fingerprint());
         let text = base.text();
-        assert!(text.contains("packages: linux-image-amd64,"));
+        assert!(text.contains("mmdebstrap: --include=linux-image-amd64,"), "{text}");
         assert!(
             text.contains(&format!(
                 "file boot/grub/grub.cfg 644: search --no-floppy --fs-uuid --set=root {ROOT_FS_UUID}"
             ))
         );
-        assert!(text.contains("customize: chroot \"$root\" update-initramfs -u -k all"));
+        assert!(text.contains("mmdebstrap: chroot \"$root\" update-initramfs -u -k all"));
+        assert!(text.contains("mke2fs: ext4") && text.contains("size: tree x 6/5"), "{text}");
         let mut other = base.clone();
         other.sources[0] = "deb http://other.example/debian bookworm main".into();
         assert_ne!(base.fingerprint(), other.fingerprint());

@@ -10,7 +10,7 @@ pub mod signing;
 pub mod synth;
 pub mod verify;
 
-pub use debian::{DebianError, ROOT_FS_LABEL, ROOT_FS_UUID, Recipe};
+pub use debian::{ROOT_FS_UUID, Recipe};
 pub use keys::{KeyError, PublicKey, SecretKey, load_public_keys_dir, write_key_pair};
 pub use outboard::{CreatedOutboard, ExpectedChunk, OutboardError, create_outboard, expected_chunks, outboard_size};
 pub use publish::{DEFAULT_CHUNK_SIZE, PublishError, PublishRequest, publish};

@@ -250,13 +250,8 @@ impl Installer<'_> {
     /// The installed system's last file (the deploy credential the boot service just issued), then
     /// unmount it all. `credential` is `None` when the install is not going to be reported as done.
     pub fn finish_target(&self, credential: Option<&str>) -> Result<(), ApplyError> {
-        let written = credential.map_or(Ok(()), |secret| {
-            self.system.write(&crate::os_config::OsFile::Write {
-                path: crate::os_config::DEPLOY_CREDENTIAL.into(),
-                contents: format!("{secret}\n"),
-                mode: 0o600,
-            })
-        });
+        let written =
+            credential.map_or(Ok(()), |secret| self.system.write(&crate::os_config::deploy_credential_file(secret)));
         let unmounted = self.system.unmount_all();
         written.and(unmounted)
     }

@@ -38,8 +38,6 @@ pub enum ApplyError {
     /// Data on a disk that may not be wiped; the reason says what was found and what to do.
     #[error("{0}")]
     DiskHasData(String),
-    #[error(transparent)]
-    TooSmall(#[from] crate::layout::TooSmall),
     #[error("{0}")]
     Image(String),
 }

@@ -106,6 +106,12 @@ pub struct Deployment<'a> {
     pub node: NodeId,
 }
 
+/// The installed system's last file: the one-time deploy credential its agent reports `ready` with,
+/// readable by root only.
+pub fn deploy_credential_file(secret: &str) -> OsFile {
+    OsFile::Write { path: DEPLOY_CREDENTIAL.into(), contents: format!("{secret}\n"), mode: 0o600 }
+}
+
 /// The files of the installed system, in the order they are written.
 pub fn os_files(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> Vec<OsFile> {
     let write = |path: &str, contents: String, mode| OsFile::Write { path: path.into(), contents, mode };
@@ -197,7 +203,7 @@ fn agent_config(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> 
     let bays = disks
         .iter()
         .filter_map(|d| {
-            let class = format!("{:?}", d.class).to_uppercase();
+            let class = d.class.label().to_owned();
             Some(BayDisk { serial: d.serial.clone()?, bay: d.bay?, class })
         })
         .collect();

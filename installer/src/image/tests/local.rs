@@ -32,12 +32,11 @@ fn edit_image(lab: &Lab, edit: impl FnOnce(&mut Vec<u8>)) {
 #[test]
 fn install_from_a_local_directory_writes_exactly_the_image() {
     let lab = lab();
-    let result = lab.install_local().unwrap();
+    lab.install_local().unwrap();
     // The bytes on the target, hashed here, against the root the manifest was signed with at publish
-    // time (the result's hash is only the manifest's, passed on).
+    // time (the result's own hash is only the manifest's, passed on: not worth comparing).
     let target = lab.target();
     assert_eq!(blake3::hash(&target[..SIZE as usize]).to_hex().as_str(), lab.manifest.blake3);
-    assert_eq!(result.blake3, lab.manifest.blake3, "the result names the image it wrote");
     assert!(target[..SIZE as usize] == lab.image[..]);
     assert!(target[SIZE as usize..] == marker(target.len())[SIZE as usize..], "bytes past the image were written");
 }
