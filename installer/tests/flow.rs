@@ -254,6 +254,7 @@ fn an_image_failure_fails_the_node_with_the_step() {
     let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), bad);
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
     assert_eq!(report.reason, "image: chunk 3: BLAKE3 mismatch");
+    assert_eq!(report.step.as_deref(), Some("image"), "the step the dashboard's advice goes by");
     assert_eq!(r.console.state.step_state("image"), Some(StepState::Failed));
 }
 

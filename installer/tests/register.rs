@@ -46,7 +46,12 @@ fn every_report_goes_to_its_route_with_the_token_in_the_header_only() {
     };
     client.progress(&progress).unwrap();
     assert_eq!(client.installed(&PlanResults::default()).unwrap().deploy_credential, "d3pl0y");
-    let failed = FailedReport { reason: "r".into(), problems: vec![Problem::blocking("PSU 2", "m", "f")], built: None };
+    let failed = FailedReport {
+        reason: "r".into(),
+        problems: vec![Problem::blocking("PSU 2", "m", "f")],
+        built: None,
+        step: None,
+    };
     client.failed(&failed).unwrap();
     let seen = seen.lock().unwrap().clone();
     let lines: Vec<&str> = seen.iter().map(|r| r.line.as_str()).collect();
@@ -111,7 +116,7 @@ fn the_service_coming_up_late_is_waited_for_with_real_delays() {
     });
     let backoff = Backoff { attempts: 10, first: Duration::from_millis(50), max: Duration::from_millis(100) };
     Client::new(params(format!("http://{addr}")), backoff)
-        .failed(&FailedReport { reason: "x".into(), problems: vec![], built: None })
+        .failed(&FailedReport { reason: "x".into(), problems: vec![], built: None, step: None })
         .unwrap();
     late.join().unwrap();
 }

@@ -340,7 +340,7 @@ mod tests {
         let node = |id, state, failure: Option<&str>| NodeRecord {
             profile: Some("qemu-lab".into()),
             location: (id == 12).then(|| Location { rack: "rack10".into(), unit: 42 }),
-            failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None }),
+            failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None, step: None }),
             ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at)
         };
         let table = node_table(&[node(1, Ready, None), node(12, Failed, Some("PSU 2 unplugged"))]);

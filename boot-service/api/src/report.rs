@@ -32,6 +32,10 @@ pub struct FailedReport {
     /// keeps it as the node's results, so a retry may wipe what this node itself built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub built: Option<PlanResults>,
+    /// The install step that failed (`image`, `raid md0`, `boot`), when one did: what the dashboard's
+    /// advice goes by, rather than the wording of the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// Which half of the installer a progress report belongs to. The first `install` report moves the node

@@ -252,7 +252,7 @@ async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadli
 async fn failed_keeps_its_reason_and_problems() {
     let server = TestServer::start("auto").await;
     let token = token_of(&server.script("52-54-00-00-00-02").await);
-    let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![], built: None };
+    let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![], built: None, step: None };
     let response = server.post("/api/v1/nodes/1/failed", &token, serde_json::to_value(&report).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let node = server.node(1).await;

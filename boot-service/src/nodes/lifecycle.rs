@@ -211,7 +211,7 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
         Input::DeadlinePassed => {
             let Some(deadline) = expired(record, now) else { return Ok(Decision::default()) };
             let to = check(record, NodeState::Failed)?;
-            let report = FailedReport { reason: deadline.reason.clone(), problems: vec![], built: None };
+            let report = FailedReport { reason: deadline.reason.clone(), problems: vec![], built: None, step: None };
             Ok(Decision::change(NodeChange {
                 state: Some(to),
                 event: Some(transition(from, to, &report.reason)),

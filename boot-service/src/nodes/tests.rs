@@ -204,6 +204,7 @@ fn failure_keeps_reason_and_problems_and_a_pxe_boot_retries() {
     nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
     let report = FailedReport {
         built: None,
+        step: None,
         reason: "PSU 2 present but not receiving power".into(),
         problems: vec![Problem {
             severity: Severity::Blocking,

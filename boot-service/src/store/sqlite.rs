@@ -486,6 +486,7 @@ mod tests {
 
         let failure = FailedReport {
             built: None,
+            step: None,
             reason: "PSU 2 unplugged".into(),
             problems: vec![Problem {
                 severity: Severity::Blocking,

@@ -98,8 +98,10 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         if let Err(e) = installer.finish_target(None) {
             log_line(&format!("unmounting the installed system: {e}"));
         }
+        // What it built (its arrays, with their UUIDs) is what a retry may wipe; the step names the failure.
+        let built = Some(built).filter(|b| !b.arrays.is_empty());
         let reason = format!("{}: {}", step.step, step.reason);
-        return report_failure_with(installer, reason, Vec::new(), Some(built));
+        return report(installer, FailedReport { reason, problems: Vec::new(), built, step: Some(step.step) });
     }
     match installer.reporter.installed(&built) {
         Ok(installed) => {
@@ -118,18 +120,11 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
 }
 
 fn report_failure(installer: &mut Installer<'_>, reason: String, problems: Vec<Problem>) -> Outcome {
-    report_failure_with(installer, reason, problems, None)
+    report(installer, FailedReport { reason, problems, built: None, step: None })
 }
 
-/// Report the failure with what the install had built (so a retry may wipe it).
-fn report_failure_with(
-    installer: &mut Installer<'_>,
-    reason: String,
-    problems: Vec<Problem>,
-    built: Option<PlanResults>,
-) -> Outcome {
-    let built = built.filter(|b| !b.arrays.is_empty());
-    let report = FailedReport { reason: reason.clone(), problems: problems.clone(), built };
+/// Report the failure to the boot service, then show it.
+fn report(installer: &mut Installer<'_>, report: FailedReport) -> Outcome {
     let reported = match installer.reporter.failed(&report) {
         Ok(()) => true,
         Err(e) => {
@@ -137,7 +132,7 @@ fn report_failure_with(
             false
         }
     };
-    fail(installer, reason, problems, reported)
+    fail(installer, report.reason, report.problems, reported)
 }
 
 /// Show the failure (blocking problems only: warnings did not stop the install) and log it.

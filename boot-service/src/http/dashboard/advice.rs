@@ -1,18 +1,18 @@
 //! What a technician does next about a failed server, after the problems and their fixes: the advice has
 //! to fit the failure. A power-cycle retries every install, but it fixes nothing by itself: for a part
 //! that needs fixing it comes after the fix, and for an image the boot service could not deliver intact
-//! the fix is on the boot service, not at the server.
+//! the fix is on the boot service, not at the server. The failed step (`FailedReport::step`) tells which.
 
 use rackhand_api::{FailedReport, Severity};
 
-/// The installer's step that streams the image names its failures `image: …`.
-const IMAGE_STEP: &str = "image:";
+/// The installer's step that streams and verifies the image.
+const IMAGE_STEP: &str = "image";
 
 /// The next step for a server that failed with `failure`.
 pub fn retry_advice(failure: &FailedReport) -> &'static str {
     if failure.problems.iter().any(|p| p.severity == Severity::Blocking) {
         "Fixed it? Power-cycle the server: it network-boots and installs again."
-    } else if failure.reason.starts_with(IMAGE_STEP) {
+    } else if failure.step.as_deref() == Some(IMAGE_STEP) {
         "Nothing to fix on the server: the image it was sent could not be installed. Publish a good image on \
          the boot service (or fix the network path to it), then power-cycle the server to install again."
     } else {
@@ -36,7 +36,11 @@ mod tests {
             })
             .into_iter()
             .collect();
-        FailedReport { reason: reason.into(), problems, built: None }
+        FailedReport { reason: reason.into(), problems, built: None, step: None }
+    }
+
+    fn failed_step(step: &str, reason: &str, severity: Option<Severity>) -> FailedReport {
+        FailedReport { step: Some(step.into()), ..failure(reason, severity) }
     }
 
     #[test]
@@ -48,11 +52,14 @@ mod tests {
     #[test]
     fn an_image_failure_is_fixed_on_the_boot_service_not_by_a_power_cycle() {
         let reason = "image: image http://10.77.0.1/images/debian-12/image: chunk 20 does not match the outboard";
-        let advice = retry_advice(&failure(reason, None));
+        let advice = retry_advice(&failed_step("image", reason, None));
         assert!(advice.starts_with("Nothing to fix on the server"), "{advice}");
         assert!(advice.contains("Publish a good image on the boot service"), "{advice}");
         // A warning alone stopped nothing: the image is still what failed.
-        assert_eq!(retry_advice(&failure(reason, Some(Severity::Warning))), advice);
+        assert_eq!(retry_advice(&failed_step("image", reason, Some(Severity::Warning))), advice);
+        // The step decides, not the wording: another step's failure that mentions an image is not one.
+        let other = retry_advice(&failed_step("boot", "image: grub-install failed", None));
+        assert!(other.starts_with("Once what the reason names is fixed"), "{other}");
     }
 
     #[test]

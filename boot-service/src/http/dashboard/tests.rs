@@ -29,6 +29,7 @@ fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
 fn psu_failure() -> FailedReport {
     FailedReport {
         built: None,
+        step: None,
         reason: "hardware does not match profile qemu-lab".into(),
         problems: vec![Problem {
             severity: Severity::Blocking,
@@ -139,7 +140,8 @@ fn the_detail_page_shows_what_was_built_with_the_uuids_to_find_it_by() {
 fn what_nodes_report_is_escaped() {
     let mut record = node(6, NodeState::Failed, 1);
     record.hostname = Some("<script>alert(1)</script>".into());
-    record.failure = Some(FailedReport { reason: "<b>bad</b> & worse".into(), problems: vec![], built: None });
+    record.failure =
+        Some(FailedReport { reason: "<b>bad</b> & worse".into(), problems: vec![], built: None, step: None });
     let page = node_list(vec![NodeView { record, progress: None }], at(0)).into_string();
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
@@ -399,6 +401,7 @@ fn the_retry_advice_is_its_own_paragraph_after_the_reason() {
         reason: "bay 0 holds data this node did not write: wipe it".into(),
         problems: vec![],
         built: None,
+        step: None,
     });
     let page = node_list(vec![NodeView { record: failed, progress: None }], at(0)).into_string();
     assert!(

@@ -81,7 +81,7 @@ fn every_state_against_every_input() {
     };
     let failed = || Input::Failed {
         token: "node",
-        report: FailedReport { reason: "PSU 2".into(), problems: vec![], built: None },
+        report: FailedReport { reason: "PSU 2".into(), problems: vec![], built: None, step: None },
     };
     let cases: Vec<(NodeState, Input, &str)> = vec![
         // PXE boots: the installer until the disk is written, the handover after.
@@ -282,7 +282,12 @@ fn a_failed_install_keeps_what_it_built_for_the_retry_to_wipe() {
         filesystem: None,
     };
     let built = PlanResults { arrays: vec![array], ..PlanResults::default() };
-    let report = |built| FailedReport { reason: "image: chunk 320 corrupt".into(), problems: vec![], built };
+    let report = |built| FailedReport {
+        reason: "image: chunk 320 corrupt".into(),
+        problems: vec![],
+        built,
+        step: Some("image".into()),
+    };
     let config = DeployConfig::default();
     let node = stored(NodeState::Installing, 0);
     let decision = decide(&node, Input::Failed { token: "node", report: report(Some(built.clone())) }, now(), &config);
