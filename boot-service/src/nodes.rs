@@ -17,7 +17,7 @@ use rackhand_api::{
     PlanResults, ProgressReport, RegisterNode, TransitionError,
 };
 
-use crate::config::{DeployConfig, EnrolmentLimits, Locations};
+use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
 use crate::store::{NewNode, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
@@ -38,10 +38,11 @@ pub enum NodeError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "auto-enrolment is full: {max} servers enrolled themselves and have not booted yet (they are forgotten \
-         after [dhcp] forget_discovered_after); register this server, or raise [dhcp] max_discovered"
+        "auto-enrolment in subnet {subnet} is full: {max} servers enrolled themselves there and have not booted \
+         yet (they are forgotten after [dhcp] forget_discovered_after); register this server, or raise \
+         max_discovered of the [[dhcp.subnet]] {subnet}"
     )]
-    EnrolmentFull { max: usize },
+    EnrolmentFull { subnet: ipnet::Ipv4Net, max: usize },
     /// A script request that no DHCP exchange of this server backs (see `sightings.rs`).
     #[error(transparent)]
     NotSeenBooting(#[from] NotSeen),
@@ -122,7 +123,7 @@ impl Nodes {
             profile: req.profile,
             hostname: req.hostname,
             location: req.location,
-            self_enrolled: false,
+            enrolled_in: None,
             reason: "registered by admin".into(),
         };
         match self.store.create_node(new, Timestamp::now()) {
@@ -132,32 +133,34 @@ impl Nodes {
         }
     }
 
-    /// Auto-enrolment: make a `discovered` node for a MAC seen for the first time. Idempotent.
-    pub fn enroll(&self, mac: MacAddr, how: &str) -> Result<NodeRecord, NodeError> {
+    /// Auto-enrolment: make a `discovered` node for a MAC seen for the first time in an auto-enrolment
+    /// subnet, within that subnet's cap. Idempotent.
+    pub fn enroll(&self, mac: MacAddr, how: &str, within: EnrolIn) -> Result<NodeRecord, NodeError> {
         let _g = self.guard();
         if let Some(node) = self.store.node_by_mac(mac)? {
             return Ok(node.record);
         }
-        let reason = format!("enrolled automatically ({how})");
-        if self.store.count_self_enrolled_waiting()? >= self.limits.max_discovered {
-            return Err(NodeError::EnrolmentFull { max: self.limits.max_discovered });
+        let EnrolIn { subnet, max_discovered } = within;
+        let reason = format!("enrolled automatically in {subnet} ({how})");
+        if self.store.count_self_enrolled_waiting(subnet)? >= max_discovered {
+            return Err(NodeError::EnrolmentFull { subnet, max: max_discovered });
         }
-        let new = NewNode { mac, profile: None, hostname: None, location: None, self_enrolled: true, reason };
+        let new = NewNode { mac, profile: None, hostname: None, location: None, enrolled_in: Some(subnet), reason };
         Ok(self.store.create_node(new, Timestamp::now())?.record)
     }
 
     /// iPXE asks for `mac`'s script from `client`: only the server DHCP just saw network-booting from
-    /// that address gets it (one script per DHCP boot), enrolled first when `enrol` (an auto-enrolment
-    /// subnet) and it is new. Refused, nothing changes.
+    /// that address gets it (one script per DHCP boot), enrolled first in `enrol` (the client's
+    /// auto-enrolment subnet) when it is new. Refused, nothing changes.
     pub fn script_request(
         &self,
         mac: MacAddr,
         client: Option<Ipv4Addr>,
-        enrol: bool,
+        enrol: Option<EnrolIn>,
     ) -> Result<Option<BootAction>, NodeError> {
         self.sightings.take(mac, client, Instant::now())?;
-        if enrol {
-            self.enroll(mac, "iPXE script request")?;
+        if let Some(within) = enrol {
+            self.enroll(mac, "iPXE script request", within)?;
         }
         self.pxe_boot(mac, client)
     }
@@ -317,9 +320,9 @@ impl crate::dhcp::NodeDirectory for Nodes {
         }
     }
 
-    fn enroll(&self, mac: MacAddr) {
-        if let Err(err) = Nodes::enroll(self, mac, "DHCP") {
-            tracing::error!(%mac, %err, "auto-enrolment failed");
+    fn enroll(&self, mac: MacAddr, within: EnrolIn) {
+        if let Err(err) = Nodes::enroll(self, mac, "DHCP", within) {
+            tracing::error!(%mac, subnet = %within.subnet, %err, "auto-enrolment failed");
         }
     }
 

@@ -132,10 +132,12 @@ pub struct DhcpConfig {
 }
 
 /// Auto-enrolment's bounds: spoofed DHCP with a new MAC per packet would otherwise add a node per packet.
-/// Servers that enrolled themselves but never booted the installer are counted against
-/// `max_discovered` and forgotten after `forget_discovered_after`; registered servers never are.
+/// Servers that enrolled themselves but never booted the installer are counted, per subnet, against
+/// that subnet's `max_discovered` (`[dhcp] max_discovered` is the default) and forgotten after
+/// `forget_discovered_after`; registered servers never are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnrolmentLimits {
+    /// The cap of an auto-enrolment subnet that sets none of its own.
     pub max_discovered: usize,
     pub forget_discovered_after: Duration,
 }
@@ -144,6 +146,15 @@ impl Default for EnrolmentLimits {
     fn default() -> Self {
         Self { max_discovered: 1024, forget_discovered_after: Duration::from_secs(3600) }
     }
+}
+
+/// Where a server enrols itself: its auto-enrolment subnet, and how many self-enrolled servers that
+/// have not booted yet the subnet holds at most. A flood of spoofed MACs in one subnet fills only
+/// that subnet's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrolIn {
+    pub subnet: Ipv4Net,
+    pub max_discovered: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +166,17 @@ pub struct Subnet {
     pub domain: Option<String>,
     pub lease_secs: u32,
     pub enrolment: Enrolment,
+    /// Most self-enrolled servers of this subnet that have not booted yet (auto-enrolment only).
+    pub max_discovered: usize,
     pub reservations: Vec<Reservation>,
+}
+
+impl Subnet {
+    /// Where an unknown server asking from this subnet is enrolled: only when its policy is `auto`.
+    pub fn enrols_strangers(&self) -> Option<EnrolIn> {
+        (self.enrolment == Enrolment::Auto)
+            .then_some(EnrolIn { subnet: self.network, max_discovered: self.max_discovered })
+    }
 }
 
 /// An inclusive address range handed out dynamically.
@@ -198,14 +219,14 @@ impl DhcpConfig {
         self.subnets.iter().find(|s| s.network.contains(&ip))
     }
 
-    /// Whether a MAC nobody registered, asking from `client` (an iPXE script request's peer), is enrolled:
+    /// Where a MAC nobody registered, asking from `client` (an iPXE script request's peer), is enrolled:
     /// only inside a subnet whose policy is `auto`; from outside every subnet, never.
-    pub fn enrols_strangers_from(&self, client: std::net::IpAddr) -> bool {
+    pub fn enrols_strangers_from(&self, client: std::net::IpAddr) -> Option<EnrolIn> {
         let v4 = match client {
             std::net::IpAddr::V4(ip) => Some(ip),
             std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped(),
         };
-        v4.and_then(|ip| self.subnet_for(ip)).is_some_and(|subnet| subnet.enrolment == Enrolment::Auto)
+        v4.and_then(|ip| self.subnet_for(ip)).and_then(Subnet::enrols_strangers)
     }
 }
 

@@ -104,6 +104,24 @@ fn self_enrolment_is_bounded_by_default_and_a_zero_cap_is_refused() {
 }
 
 #[test]
+fn each_auto_subnet_caps_self_enrolment_on_its_own() {
+    let subnet = |text: &str| parse(text).map(|c| c.dhcp.subnets[0].max_discovered);
+    assert_eq!(subnet(EXAMPLE).unwrap(), 1024, "[dhcp] max_discovered's default");
+    let default = example_with("# max_discovered = 1024", "max_discovered = 64");
+    assert_eq!(subnet(&default).unwrap(), 64, "[dhcp] max_discovered is every subnet's default");
+    let own = example_with("# max_discovered = 256", "max_discovered = 256");
+    assert_eq!(subnet(&own).unwrap(), 256);
+
+    let zero = example_with("# max_discovered = 256", "max_discovered = 0");
+    let err = parse(&zero).unwrap_err();
+    let ConfigError::Invalid { line, field, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), *line), ("dhcp.subnet.max_discovered", line_containing(&zero, "max_discovered = 0")));
+    let registered_only = example_with(r#"enrolment = "auto""#, r#"enrolment = "registered-only""#);
+    let err = parse(&registered_only.replace("# max_discovered = 256", "max_discovered = 256")).unwrap_err();
+    assert!(err.to_string().contains("only an enrolment = \"auto\" subnet enrols servers"), "{err}");
+}
+
+#[test]
 fn the_deploy_table_is_optional() {
     let start = EXAMPLE.find("[deploy]").unwrap();
     let end = EXAMPLE.find("[dhcp]").unwrap();
@@ -222,9 +240,10 @@ fn strangers_are_enrolled_only_from_auto_subnets() {
     let mapped: std::net::IpAddr = "::ffff:10.77.0.150".parse().unwrap();
     let outside: std::net::IpAddr = "192.168.1.5".parse().unwrap();
     let v6: std::net::IpAddr = "fe80::1".parse().unwrap();
-    assert!(auto.dhcp.enrols_strangers_from(inside));
-    assert!(auto.dhcp.enrols_strangers_from(mapped), "an IPv4 peer on a dual-stack socket");
-    assert!(!auto.dhcp.enrols_strangers_from(outside), "outside every subnet, never");
-    assert!(!auto.dhcp.enrols_strangers_from(v6));
-    assert!(!registered_only.dhcp.enrols_strangers_from(inside));
+    let within = Some(EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 });
+    assert_eq!(auto.dhcp.enrols_strangers_from(inside), within);
+    assert_eq!(auto.dhcp.enrols_strangers_from(mapped), within, "an IPv4 peer on a dual-stack socket");
+    assert_eq!(auto.dhcp.enrols_strangers_from(outside), None, "outside every subnet, never");
+    assert_eq!(auto.dhcp.enrols_strangers_from(v6), None);
+    assert_eq!(registered_only.dhcp.enrols_strangers_from(inside), None);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::deploy::{check_ssh_key, parse_duration};
-use super::wire::{self, DhcpMode};
+use super::wire::{self, DhcpMode, Enrolment};
 use super::{
     BootConfig, Config, ConfigError, DeployConfig, DhcpConfig, EnrolmentLimits, HttpConfig, Locations, Pool,
     PortLocation, Reservation, StoreConfig, Subnet, TftpConfig, line_of,
@@ -180,19 +180,20 @@ fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployCo
     })
 }
 
+/// A cap on self-enrolled servers (`field`), or `default` when unset.
+fn max_discovered(c: &Checker, max: &Option<Spanned<u32>>, field: &str, default: usize) -> Result<usize, ConfigError> {
+    match max {
+        Some(max) if *max.get_ref() == 0 => {
+            Err(c.err(max, field, "at least 1 (register servers instead of closing the subnet)"))
+        }
+        Some(max) => Ok(*max.get_ref() as usize),
+        None => Ok(default),
+    }
+}
+
 fn enrolment_limits(c: &Checker, dhcp: &wire::DhcpSection) -> Result<EnrolmentLimits, ConfigError> {
     let defaults = EnrolmentLimits::default();
-    let max_discovered = match &dhcp.max_discovered {
-        Some(max) if *max.get_ref() == 0 => {
-            return Err(c.err(
-                max,
-                "dhcp.max_discovered",
-                "at least 1 (register servers instead of closing the subnet)",
-            ));
-        }
-        Some(max) => *max.get_ref() as usize,
-        None => defaults.max_discovered,
-    };
+    let max_discovered = max_discovered(c, &dhcp.max_discovered, "dhcp.max_discovered", defaults.max_discovered)?;
     let forget = duration(c, &dhcp.forget_discovered_after, "dhcp.forget_discovered_after")?;
     Ok(EnrolmentLimits { max_discovered, forget_discovered_after: forget.unwrap_or(defaults.forget_discovered_after) })
 }
@@ -205,9 +206,10 @@ fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<Dh
     if dhcp.subnets.is_empty() {
         return Err(c.err(section, "dhcp.subnet", "define at least one [[dhcp.subnet]]"));
     }
+    let limits = enrolment_limits(c, dhcp)?;
     let mut subnets: Vec<Subnet> = Vec::new();
     for wire in &dhcp.subnets {
-        let subnet = validate_subnet(c, wire, dhcp.mode)?;
+        let subnet = validate_subnet(c, wire, dhcp.mode, limits.max_discovered)?;
         if let Some(other) = subnets
             .iter()
             .find(|s| s.network.contains(&subnet.network.network()) || subnet.network.contains(&s.network.network()))
@@ -221,12 +223,17 @@ fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<Dh
         interfaces: dhcp.interfaces.get_ref().clone(),
         port: dhcp.port.unwrap_or(67),
         ipv6_null_router_advertisements: dhcp.ipv6_null_router_advertisements.unwrap_or(false),
-        enrolment_limits: enrolment_limits(c, dhcp)?,
+        enrolment_limits: limits,
         subnets,
     })
 }
 
-fn validate_subnet(c: &Checker, s: &wire::SubnetSection, mode: DhcpMode) -> Result<Subnet, ConfigError> {
+fn validate_subnet(
+    c: &Checker,
+    s: &wire::SubnetSection,
+    mode: DhcpMode,
+    default_max_discovered: usize,
+) -> Result<Subnet, ConfigError> {
     let network = s.network.get_ref().trunc();
     if network.prefix_len() > 30 {
         return Err(c.err(&s.network, "dhcp.subnet.network", "prefix must be /30 or wider"));
@@ -304,6 +311,16 @@ fn validate_subnet(c: &Checker, s: &wire::SubnetSection, mode: DhcpMode) -> Resu
         Some(secs) => *secs.get_ref(),
         None => DEFAULT_LEASE_SECS,
     };
+    if let Some(max) = &s.max_discovered
+        && s.enrolment != Enrolment::Auto
+    {
+        return Err(c.err(
+            max,
+            "dhcp.subnet.max_discovered",
+            "only an enrolment = \"auto\" subnet enrols servers: remove it, or make the subnet auto",
+        ));
+    }
+    let max_discovered = max_discovered(c, &s.max_discovered, "dhcp.subnet.max_discovered", default_max_discovered)?;
 
     Ok(Subnet {
         network,
@@ -313,6 +330,7 @@ fn validate_subnet(c: &Checker, s: &wire::SubnetSection, mode: DhcpMode) -> Resu
         domain: s.domain.clone(),
         lease_secs,
         enrolment: s.enrolment,
+        max_discovered,
         reservations,
     })
 }

@@ -120,7 +120,8 @@ pub struct DhcpSection {
     pub interfaces: Spanned<Vec<String>>,
     pub port: Option<u16>,
     pub ipv6_null_router_advertisements: Option<bool>,
-    /// Most self-enrolled servers that have not booted yet.
+    /// Most self-enrolled servers that have not booted yet, per auto-enrolment subnet (the default of
+    /// each subnet's own `max_discovered`).
     pub max_discovered: Option<Spanned<u32>>,
     /// How long such a server is kept (`90s`, `5m`, `2h`).
     pub forget_discovered_after: Option<Spanned<String>>,
@@ -149,6 +150,8 @@ pub struct SubnetSection {
     pub domain: Option<String>,
     pub lease_secs: Option<Spanned<u32>>,
     pub enrolment: Enrolment,
+    /// Most self-enrolled servers of this subnet that have not booted yet; `[dhcp] max_discovered` if unset.
+    pub max_discovered: Option<Spanned<u32>>,
     #[serde(default, rename = "reservation")]
     pub reservations: Vec<ReservationSection>,
 }

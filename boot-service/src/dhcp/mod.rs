@@ -46,8 +46,9 @@ pub const PROXY_PORT: u16 = 4011;
 pub trait NodeDirectory: Send + Sync {
     /// Whether `mac` belongs to a node registered through the API (or already enrolled).
     fn is_registered(&self, mac: MacAddr) -> bool;
-    /// Called for PXE/iPXE clients of auto-enrolment subnets; must be idempotent and cheap.
-    fn enroll(&self, mac: MacAddr);
+    /// Called for PXE/iPXE clients of auto-enrolment subnets, with where they enrol; must be idempotent
+    /// and cheap.
+    fn enroll(&self, mac: MacAddr, within: crate::config::EnrolIn);
     /// A boot client was answered with (or is known to use) `address`: its script request may come
     /// from there (see `nodes/sightings.rs`).
     fn saw_booting(&self, mac: MacAddr, address: std::net::Ipv4Addr);

@@ -74,7 +74,7 @@ fn proxy_answer(
         reply.set_ciaddr(request.message.ciaddr());
     }
     let mut outcome = Outcome::reply(reply, destination, &target);
-    outcome.enroll = enroll.then_some(request.client.mac);
+    outcome.enroll = enroll.map(|within| (request.client.mac, within));
     outcome
 }
 

@@ -11,7 +11,7 @@ use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request};
 use super::socket::PortKind;
 use super::{NodeDirectory, fit, options, proxy};
-use crate::config::{BootConfig, Config, DhcpConfig, DhcpMode, Enrolment, Subnet};
+use crate::config::{BootConfig, Config, DhcpConfig, DhcpMode, EnrolIn, Enrolment, Subnet};
 use crate::store::Lease;
 
 /// Everything the decision reads besides the request and the leases.
@@ -60,8 +60,8 @@ pub struct Reply {
 pub struct Outcome {
     pub reply: Option<Reply>,
     pub lease: Option<LeaseChange>,
-    /// Ask the node service to enroll this MAC as a discovered node.
-    pub enroll: Option<MacAddr>,
+    /// Ask the node service to enroll this MAC as a discovered node, in this subnet.
+    pub enroll: Option<(MacAddr, EnrolIn)>,
     pub drop: Option<DropReason>,
     /// A boot client of an architecture we have no file for (served without one in full mode).
     pub unknown_arch: Option<u16>,
@@ -119,24 +119,25 @@ fn decide(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Ou
 }
 
 /// Whether the subnet's enrolment policy lets this client be answered, and with what boot target.
-/// `Ok((target, enroll))`; in registered-only subnets an unregistered MAC with a reservation still
-/// gets its address (`allow_reserved`), but no boot file.
+/// `Ok((target, enroll))`, where `enroll` says where a new boot client enrols itself; in
+/// registered-only subnets an unregistered MAC with a reservation still gets its address
+/// (`allow_reserved`), but no boot file.
 pub(super) fn admit(
     request: &Request,
     ctx: &Context,
     subnet: &Subnet,
     allow_reserved: bool,
-) -> Result<(BootTarget, bool), DropReason> {
+) -> Result<(BootTarget, Option<EnrolIn>), DropReason> {
     let client = &request.client;
     let target = BootTarget::for_client(client, ctx.boot, ctx.public_url);
     match subnet.enrolment {
         Enrolment::Auto => {
-            let enroll = client.class.is_boot_client() && !ctx.nodes.is_registered(client.mac);
-            Ok((target, enroll))
+            let new = client.class.is_boot_client() && !ctx.nodes.is_registered(client.mac);
+            Ok((target, subnet.enrols_strangers().filter(|_| new)))
         }
-        Enrolment::RegisteredOnly if ctx.nodes.is_registered(client.mac) => Ok((target, false)),
+        Enrolment::RegisteredOnly if ctx.nodes.is_registered(client.mac) => Ok((target, None)),
         Enrolment::RegisteredOnly if allow_reserved && subnet.reservation_for(client.mac).is_some() => {
-            Ok((BootTarget::None, false))
+            Ok((BootTarget::None, None))
         }
         Enrolment::RegisteredOnly => Err(DropReason::NotRegistered),
     }
@@ -170,7 +171,7 @@ impl Full<'_> {
         options::add_lease_times(&mut offer, self.subnet.lease_secs);
         let mut outcome = Outcome::reply(offer, self.destination(), &target);
         outcome.lease = Some(LeaseChange::Offer { ip, mac: self.mac() });
-        outcome.enroll = enroll.then_some(self.mac());
+        outcome.enroll = enroll.map(|within| (self.mac(), within));
         outcome
     }
 
@@ -207,7 +208,7 @@ impl Full<'_> {
         let lease = Lease { ip, mac: self.mac(), expires_at: self.now + i64::from(self.subnet.lease_secs), hostname };
         let mut outcome = Outcome::reply(ack, self.destination(), &target);
         outcome.lease = Some(LeaseChange::Bind(lease));
-        outcome.enroll = enroll.then_some(self.mac());
+        outcome.enroll = enroll.map(|within| (self.mac(), within));
         outcome.sighting = self.request.client.class.is_boot_client().then_some(ip);
         outcome
     }
@@ -239,7 +240,7 @@ impl Full<'_> {
         let mut ack = self.answer(MessageType::Ack, &target, None);
         ack.set_ciaddr(self.request.message.ciaddr());
         let mut outcome = Outcome::reply(ack, self.destination(), &target);
-        outcome.enroll = enroll.then_some(self.mac());
+        outcome.enroll = enroll.map(|within| (self.mac(), within));
         outcome
     }
 

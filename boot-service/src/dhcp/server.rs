@@ -205,9 +205,9 @@ impl Worker {
             self.table.apply(change, now);
             self.metrics.bound_leases.set(self.table.bound_leases() as i64);
         }
-        if let Some(mac) = outcome.enroll {
+        if let Some((mac, within)) = outcome.enroll {
             // Before the reply, so the node exists by the time its iPXE asks for a script.
-            self.nodes.enroll(mac);
+            self.nodes.enroll(mac, within);
         }
         let sighting = outcome.sighting.map(|address| (request.client.mac, address));
         match outcome.reply {

@@ -80,11 +80,11 @@ async fn a_failed_node_is_revived_only_by_its_own_network_boot() {
 
 #[tokio::test]
 async fn a_full_enrolment_answers_503_with_what_to_do() {
-    let server = TestServer::start_configured("auto", "", |c| c.dhcp.enrolment_limits.max_discovered = 1).await;
+    let server = TestServer::start_configured("auto", "", |c| c.dhcp.subnets[0].max_discovered = 1).await;
     // DHCP enrolled one server that has not booted yet: the table of self-enrolled servers is full.
     server.dhcp_enrol("52:54:00:00:00:07");
     server.dhcp_boot(MAC, Ipv4Addr::LOCALHOST);
     let refused = server.fetch_script(MAC).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(refused.text().await.unwrap().contains("auto-enrolment is full"));
+    assert!(refused.text().await.unwrap().contains("auto-enrolment in subnet 127.0.0.0/8 is full"));
 }

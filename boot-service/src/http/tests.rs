@@ -116,7 +116,8 @@ impl TestServer {
 
     /// What DHCP does for a boot client it has not seen before in an auto-enrolment subnet.
     pub(super) fn dhcp_enrol(&self, mac: &str) {
-        crate::dhcp::NodeDirectory::enroll(&*self.nodes, mac.parse().unwrap());
+        let within = self.config.dhcp.subnets[0].enrols_strangers().expect("an auto-enrolment subnet");
+        crate::dhcp::NodeDirectory::enroll(&*self.nodes, mac.parse().unwrap(), within);
     }
 
     /// `GET /boot/<mac>.ipxe`, whatever DHCP saw.

@@ -2,6 +2,11 @@ use super::*;
 use crate::store::SqliteStore;
 use rackhand_api::{ArrayResult, EventKind, Location, NodeState, Problem, Severity, Stage, StepStatus};
 
+/// The lab's auto-enrolment subnet, with the default cap.
+fn rack_subnet() -> EnrolIn {
+    EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 }
+}
+
 fn service() -> Nodes {
     Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), NodePolicy::default())
 }
@@ -20,7 +25,7 @@ fn os_report(kernel: &str) -> OsReport {
 
 /// A node booted, inspected and installing, with its node token.
 fn installing(nodes: &Nodes) -> (NodeRecord, Secret) {
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(nodes);
     nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
     let node = nodes.post_progress(node.id, token.expose(), progress(Stage::Install, "bond")).unwrap();
@@ -58,7 +63,7 @@ fn progress(stage: Stage, step: &str) -> ProgressReport {
 fn full_lifecycle_records_every_transition() {
     let nodes = service();
     assert!(nodes.pxe_boot(MAC, None).unwrap().is_none(), "unknown MAC has no boot action");
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     assert_eq!(node.state, NodeState::Booting);
     assert_eq!(node.ipv4, Some(Ipv4Addr::new(10, 77, 0, 100)));
@@ -181,7 +186,7 @@ fn deploy_settings_carry_the_arrays_of_the_previous_install_across_a_reprovision
 #[test]
 fn wrong_or_stale_tokens_are_refused() {
     let nodes = service();
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, first) = boot(&nodes);
     let (_, second) = boot(&nodes);
     assert!(matches!(
@@ -199,7 +204,7 @@ fn wrong_or_stale_tokens_are_refused() {
 #[test]
 fn failure_keeps_reason_and_problems_and_a_pxe_boot_retries() {
     let nodes = service();
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();
     let report = FailedReport {
@@ -229,7 +234,7 @@ fn failure_keeps_reason_and_problems_and_a_pxe_boot_retries() {
 #[test]
 fn skipping_steps_is_a_transition_error() {
     let nodes = service();
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     let err = nodes.mark_installed(node.id, token.expose(), PlanResults::default()).unwrap_err();
     assert!(err.to_string().contains("cannot go from booting to rebooting"), "{err}");
@@ -246,7 +251,7 @@ fn register_refuses_a_known_mac_and_enroll_is_idempotent() {
     assert_eq!(node.profile.as_deref(), Some("lab"));
     assert_eq!((&node.location, node.label()), (&location, format!("rack1-u1 (node {})", node.id)));
     assert!(matches!(nodes.register(req), Err(NodeError::MacTaken(m)) if m == MAC));
-    assert_eq!(nodes.enroll(MAC, "DHCP").unwrap().id, node.id);
+    assert_eq!(nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap().id, node.id);
     assert_eq!(nodes.list().unwrap().len(), 1);
 }
 
@@ -257,7 +262,7 @@ fn a_registration_or_inventory_with_a_bad_name_is_refused_and_changes_nothing() 
     assert!(matches!(nodes.register(bad_host), Err(NodeError::Invalid(why)) if why.starts_with("hostname `rack 1`")));
     assert!(nodes.list().unwrap().is_empty(), "nothing registered");
 
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     let err = nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("a\nb".into())).unwrap_err();
     assert!(matches!(&err, NodeError::Invalid(why) if why.starts_with("profile `a\\nb`")), "{err}");
@@ -268,7 +273,7 @@ fn a_registration_or_inventory_with_a_bad_name_is_refused_and_changes_nothing() 
 #[test]
 fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
     let nodes = service();
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     let inspected =
         nodes.post_inventory(node.id, token.expose(), Inventory::default(), Some("edge-1u".into())).unwrap();
@@ -286,10 +291,10 @@ fn the_matched_profile_fills_the_record_unless_an_admin_pinned_one() {
 #[test]
 fn the_servers_other_nics_are_the_same_node_once_its_inventory_names_them() {
     let nodes = service();
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let second = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x43]);
     let taken = MacAddr::new([0x52, 0x54, 0, 0, 0, 0x44]);
-    let other = nodes.enroll(taken, "DHCP").unwrap();
+    let other = nodes.enroll(taken, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     let nic = |mac: MacAddr| -> rackhand_api::Nic {
         serde_json::from_value(serde_json::json!({ "name": "eth", "mac": mac, "carrier": true })).unwrap()
@@ -313,7 +318,7 @@ fn a_server_is_named_by_the_switch_port_its_nic_hears_and_the_name_is_stored() {
         Arc::new(SqliteStore::in_memory().unwrap()),
         NodePolicy { locations: Locations(vec![table]), ..NodePolicy::default() },
     );
-    nodes.enroll(MAC, "DHCP").unwrap();
+    nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(&nodes);
     assert_eq!(node.label(), format!("node {}", node.id));
     let nic: rackhand_api::Nic = serde_json::from_value(serde_json::json!({
@@ -330,22 +335,29 @@ fn a_server_is_named_by_the_switch_port_its_nic_hears_and_the_name_is_stored() {
 }
 
 #[test]
-fn self_enrolment_is_bounded_and_servers_that_never_boot_are_forgotten() {
-    let limits = EnrolmentLimits { max_discovered: 2, forget_discovered_after: std::time::Duration::from_secs(3600) };
-    let nodes = Nodes::new(Arc::new(SqliteStore::in_memory().unwrap()), NodePolicy { limits, ..NodePolicy::default() });
+fn self_enrolment_is_bounded_per_subnet_and_servers_that_never_boot_are_forgotten() {
+    let nodes = service();
+    let rack_a = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 2 };
+    let rack_b = EnrolIn { subnet: "10.78.0.0/24".parse().unwrap(), max_discovered: 1 };
     let mac = |n: u8| MacAddr::new([0x52, 0x54, 0, 0, 1, n]);
     let registered = RegisterNode { mac: mac(9), profile: None, hostname: None, location: None };
     nodes.register(registered).unwrap();
-    nodes.enroll(mac(1), "DHCP").unwrap();
-    nodes.enroll(mac(2), "DHCP").unwrap();
-    let full = nodes.enroll(mac(3), "DHCP").unwrap_err();
-    assert!(matches!(full, NodeError::EnrolmentFull { max: 2 }), "{full}");
-    assert!(full.to_string().contains("register this server, or raise [dhcp] max_discovered"), "{full}");
-    assert_eq!(nodes.enroll(mac(1), "DHCP").unwrap().macs, [mac(1)], "a known MAC is not a new enrolment");
+    nodes.enroll(mac(1), "DHCP", rack_a).unwrap();
+    nodes.enroll(mac(2), "DHCP", rack_a).unwrap();
+    let full = nodes.enroll(mac(3), "DHCP", rack_a).unwrap_err();
+    assert!(matches!(full, NodeError::EnrolmentFull { max: 2, subnet } if subnet == rack_a.subnet), "{full}");
+    assert!(full.to_string().contains("auto-enrolment in subnet 10.77.0.0/24 is full"), "{full}");
+    assert!(full.to_string().contains("raise max_discovered of the [[dhcp.subnet]] 10.77.0.0/24"), "{full}");
+    assert_eq!(nodes.enroll(mac(1), "DHCP", rack_a).unwrap().macs, [mac(1)], "a known MAC is not a new enrolment");
+    // A flood in rack A leaves rack B its own room, and B's cap is B's.
+    nodes.enroll(mac(5), "DHCP", rack_b).unwrap();
+    assert!(matches!(nodes.enroll(mac(6), "DHCP", rack_b), Err(NodeError::EnrolmentFull { max: 1, .. })));
+    let reason = format!("{:?}", nodes.get(nodes.by_mac(mac(5)).unwrap().unwrap().id).unwrap().events[0].kind);
+    assert!(reason.contains("enrolled automatically in 10.78.0.0/24 (DHCP)"), "{reason}");
     // One of them boots the installer: it no longer waits, and there is room again.
     nodes.sightings.saw(mac(1), Ipv4Addr::new(10, 77, 0, 100), std::time::Instant::now());
-    nodes.script_request(mac(1), Some(Ipv4Addr::new(10, 77, 0, 100)), false).unwrap();
-    nodes.enroll(mac(3), "DHCP").unwrap();
+    nodes.script_request(mac(1), Some(Ipv4Addr::new(10, 77, 0, 100)), None).unwrap();
+    nodes.enroll(mac(3), "DHCP", rack_a).unwrap();
 
     // An hour on, the self-enrolled servers that never booted are forgotten; the registered one and the
     // one that booted stay.
@@ -353,10 +365,10 @@ fn self_enrolment_is_bounded_and_servers_that_never_boot_are_forgotten() {
     let mut forgotten = nodes.forget_stale_self_enrolled(later).unwrap();
     forgotten.sort();
     let id = |n: u8| nodes.by_mac(mac(n)).unwrap().map(|r| r.id);
-    assert_eq!(forgotten.len(), 2, "{forgotten:?}");
-    assert_eq!((id(2), id(3)), (None, None));
+    assert_eq!(forgotten.len(), 3, "{forgotten:?}");
+    assert_eq!((id(2), id(3), id(5)), (None, None, None));
     assert!(id(1).is_some() && id(9).is_some());
-    nodes.enroll(mac(4), "DHCP").unwrap();
+    nodes.enroll(mac(4), "DHCP", rack_a).unwrap();
     assert!(nodes.forget_stale_self_enrolled(Timestamp::now()).unwrap().is_empty(), "a fresh one is kept");
     assert!(id(4).is_some());
 }

@@ -48,8 +48,9 @@ pub struct NewNode {
     pub profile: Option<String>,
     pub hostname: Option<String>,
     pub location: Option<Location>,
-    /// Enrolled by its own network boot (auto-enrolment), not registered by an admin.
-    pub self_enrolled: bool,
+    /// The auto-enrolment subnet it enrolled itself in by its own network boot; `None` when an admin
+    /// registered it.
+    pub enrolled_in: Option<ipnet::Ipv4Net>,
     pub reason: String,
 }
 
@@ -93,8 +94,9 @@ pub trait Store: Send + Sync + 'static {
     /// every few seconds, without reading the whole node table.
     fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError>;
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
-    /// Self-enrolled nodes still `discovered` (they never booted the installer).
-    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError>;
+    /// Nodes that enrolled themselves in `subnet` and are still `discovered` (they never booted the
+    /// installer).
+    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError>;
     /// Delete the self-enrolled nodes still `discovered` whose last change is before `before`, with
     /// their MACs and events, in one transaction; their ids.
     fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError>;

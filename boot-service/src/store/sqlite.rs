@@ -71,6 +71,12 @@ const MIGRATIONS: &[M<'static>] = &[
         until INTEGER NOT NULL
     );",
     ),
+    // Auto-enrolment is capped per subnet: the subnet a node enrolled itself in (NULL when registered,
+    // and for nodes that enrolled themselves before this; those count against no subnet).
+    M::up(
+        "ALTER TABLE nodes ADD COLUMN enrolled_in TEXT;
+        CREATE INDEX nodes_waiting_by_subnet ON nodes(enrolled_in, state);",
+    ),
 ];
 
 pub struct SqliteStore {
@@ -239,14 +245,15 @@ impl Store for SqliteStore {
         }
         let state = NodeState::Discovered;
         tx.execute(
-            "INSERT INTO nodes (state, hostname, profile, location, self_enrolled, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT INTO nodes (state, hostname, profile, location, self_enrolled, enrolled_in, created_at, \
+             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             params![
                 state.as_str(),
                 new.hostname,
                 new.profile,
                 new.location.as_ref().map(to_json),
-                new.self_enrolled,
+                new.enrolled_in.is_some(),
+                new.enrolled_in.map(|subnet| subnet.to_string()),
                 at.to_string()
             ],
         )?;
@@ -274,10 +281,10 @@ impl Store for SqliteStore {
         nodes_where(&self.conn(), "deadline_at IS NOT NULL")
     }
 
-    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError> {
+    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError> {
         let count: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM nodes WHERE state = 'discovered' AND self_enrolled = 1",
-            [],
+            "SELECT COUNT(*) FROM nodes WHERE enrolled_in = ?1 AND state = 'discovered'",
+            [subnet.to_string()],
             |row| row.get(0),
         )?;
         Ok(usize::try_from(count).unwrap_or(0))
@@ -459,7 +466,7 @@ mod tests {
             profile: None,
             hostname: None,
             location: None,
-            self_enrolled: true,
+            enrolled_in: Some("10.77.0.0/24".parse().unwrap()),
             reason: "seen by DHCP".into(),
         }
     }

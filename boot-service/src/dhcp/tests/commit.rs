@@ -51,8 +51,8 @@ impl Store for PoisonedStore {
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError> {
         self.inner().events(id)
     }
-    fn count_self_enrolled_waiting(&self) -> Result<usize, StoreError> {
-        self.inner().count_self_enrolled_waiting()
+    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError> {
+        self.inner().count_self_enrolled_waiting(subnet)
     }
     fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
         self.inner().forget_self_enrolled_waiting(before)

@@ -259,10 +259,11 @@ fn unknown_relay_or_interface_without_subnet_is_not_served() {
 #[test]
 fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
     let lab = Lab::new("full");
+    let within = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 };
     let pxe = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(7));
-    assert_eq!(pxe.enroll, Some(MacAddr::new(mac(1))));
+    assert_eq!(pxe.enroll, Some((MacAddr::new(mac(1)), within)), "enrolled in its own subnet");
     let ipxe = lab.ask(Client::new(mac(2), MessageType::Request).ipxe().requested(POOL_START));
-    assert_eq!(ipxe.enroll, Some(MacAddr::new(mac(2))));
+    assert_eq!(ipxe.enroll, Some((MacAddr::new(mac(2)), within)));
     let plain = lab.ask(Client::new(mac(3), MessageType::Discover));
     assert_eq!(plain.enroll, None);
     lab.nodes.register(mac(4));

@@ -22,7 +22,7 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use rackhand_api::MacAddr;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, EnrolIn};
 pub use client::Client;
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -112,7 +112,7 @@ pub fn config(mode: &str) -> Config {
 #[derive(Default)]
 pub struct FakeNodes {
     pub registered: Mutex<HashSet<MacAddr>>,
-    pub enrolled: Mutex<Vec<MacAddr>>,
+    pub enrolled: Mutex<Vec<(MacAddr, EnrolIn)>>,
     pub sighted: Mutex<Vec<(MacAddr, Ipv4Addr)>>,
 }
 
@@ -126,8 +126,8 @@ impl NodeDirectory for FakeNodes {
     fn is_registered(&self, mac: MacAddr) -> bool {
         self.registered.lock().unwrap().contains(&mac)
     }
-    fn enroll(&self, mac: MacAddr) {
-        self.enrolled.lock().unwrap().push(mac);
+    fn enroll(&self, mac: MacAddr, within: EnrolIn) {
+        self.enrolled.lock().unwrap().push((mac, within));
     }
     fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
         self.sighted.lock().unwrap().push((mac, address));

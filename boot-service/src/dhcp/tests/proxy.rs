@@ -36,7 +36,8 @@ fn pxe_discover_gets_an_addressless_proxy_offer() {
     assert_eq!(opt(&offer, 1), None);
     assert_eq!(outcome.lease, None);
     assert_eq!(outcome.reply.as_ref().unwrap().to, Destination::Broadcast);
-    assert_eq!(outcome.enroll, Some(MacAddr::new(mac(1))));
+    let enrolled = outcome.enroll.map(|(client, within)| (client, within.subnet.to_string()));
+    assert_eq!(enrolled, Some((MacAddr::new(mac(1)), "10.77.0.0/24".to_owned())), "in its own subnet");
 }
 
 #[test]

@@ -76,7 +76,8 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     let stored = store.leases().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].ip, stored[0].mac), (ip, MacAddr::new(mac(1))));
-    assert_eq!(nodes.enrolled.lock().unwrap().first(), Some(&MacAddr::new(mac(1))));
+    let enrolled = nodes.enrolled.lock().unwrap().first().map(|(client, within)| (*client, within.subnet));
+    assert_eq!(enrolled, Some((MacAddr::new(mac(1)), "127.0.0.0/8".parse().unwrap())));
     // Its script may be asked for from the address the ACK gave, as soon as the ACK arrives: the sighting
     // is noted before the send (iPXE asks within a millisecond), so no waiting here.
     assert_eq!(*nodes.sighted.lock().unwrap(), [(MacAddr::new(mac(1)), ip)]);
