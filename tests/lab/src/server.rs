@@ -66,12 +66,12 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
     /// Where the lab's location table puts this server: `rack1`, unit `index`.
     pub fn location(&self) -> rackhand_api::Location {
         rackhand_api::Location { rack: crate::lab::LAB_RACK.into(), unit: u32::from(self.index) }
     }
 
+    /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
     pub fn standard(name: &str, index: u8) -> ServerSpec {
         let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048 };
         ServerSpec {
@@ -83,6 +83,16 @@ impl ServerSpec {
             firmware: Firmware::Bios,
             exit_on_reboot: false,
         }
+    }
+
+    /// The serial number the disk in `bay` reports (what `lsblk -o SERIAL` shows on the server).
+    pub fn disk_serial(&self, bay: u8) -> Option<String> {
+        let disk = self.disks.iter().find(|d| d.bay == bay)?;
+        let kind = match disk.kind {
+            DiskKind::Ssd => "ssd",
+            DiskKind::Hdd => "hdd",
+        };
+        Some(format!("LAB{}{kind}{bay}", self.index))
     }
 
     /// NIC `n` (1 = Intel, 2 = Realtek).
@@ -174,6 +184,7 @@ impl VirtualServer {
                 DiskKind::Ssd => ("ssd", 1),
                 DiskKind::Hdd => ("hdd", 7200),
             };
+            let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
             std::fs::File::create(&file)?.set_len(disk.size_mib << 20)?;
             let id = format!("bay{}", disk.bay);
@@ -185,9 +196,7 @@ impl VirtualServer {
                 // when the handover script leaves network boot.
                 format!(
                     "scsi-hd,drive={id},id=disk-{id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},\
-                     serial=LAB{}{kind}{},bootindex={}",
-                    disk.bay,
-                    spec.index,
+                     serial={serial},bootindex={}",
                     disk.bay,
                     2 + u32::from(disk.bay)
                 ),
