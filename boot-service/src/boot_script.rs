@@ -1,6 +1,7 @@
 //! iPXE scripts, rendered from a decision the node service made. Pure text; the only secret in them is
 //! the node's one-time token on the kernel command line, and the script is never logged.
 
+use rackhand_api::cmdline::{self, BootParams};
 use rackhand_api::{ESP_LABEL, ESP_LOADER, MacAddr, NodeRecord};
 
 use crate::config::BootConfig;
@@ -18,13 +19,9 @@ pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacA
     let assets = format!("{public_url}/assets");
     let (kernel, initrd) = (&boot.kernel, &boot.initrd);
     let initrd_name = initrd.rsplit('/').next().unwrap_or(initrd);
-    let cmdline = format!(
-        "initrd={initrd_name} rackhand.server={public_url} rackhand.node={id} rackhand.mac={mac} rackhand.token={token} \
-         {QUIET_CONSOLE} {extra}",
-        id = node.id,
-        token = token.expose(),
-        extra = boot.cmdline,
-    );
+    let params =
+        BootParams { server: public_url.to_owned(), node: node.id, mac, token: cmdline::Token::new(token.expose()) };
+    let cmdline = format!("initrd={initrd_name} {} {QUIET_CONSOLE} {}", params.kernel_args(), boot.cmdline);
     format!(
         "#!ipxe\n\
          # Rackhand: install node {id} ({mac})\n\

@@ -64,11 +64,11 @@ enum Command {
     Run {
         #[arg(long, default_value = "/proc/cmdline")]
         cmdline: PathBuf,
-        #[arg(long, default_value = "/etc/rackhand/profiles")]
+        #[arg(long, default_value = rackhand_api::initramfs::PROFILES_DIR)]
         profiles: PathBuf,
-        #[arg(long, default_value = "/etc/rackhand/modules")]
+        #[arg(long, default_value = rackhand_api::initramfs::MODULES_LIST)]
         modules: PathBuf,
-        #[arg(long, default_value = "/etc/rackhand/keys")]
+        #[arg(long, default_value = rackhand_api::initramfs::TRUSTED_KEYS_DIR)]
         keys: PathBuf,
         #[arg(long, default_value_t = 31)]
         lldp_wait: u64,
@@ -90,7 +90,7 @@ enum Command {
         #[arg(long)]
         device: PathBuf,
         /// Directory of the `*.pub` keys whose signatures are trusted.
-        #[arg(long, default_value = installer::image::TRUSTED_KEYS_DIR)]
+        #[arg(long, default_value = rackhand_api::initramfs::TRUSTED_KEYS_DIR)]
         keys: PathBuf,
     },
     /// The installed OS's reporter (run by systemd on every boot): report `ready` with the one-time deploy

@@ -3,6 +3,8 @@
 //! This is the one crate both sides speak: the boot service serves and stores these types, the installer
 //! builds and posts them. Everything here is plain data with serde; no I/O.
 
+pub mod cmdline;
+pub mod initramfs;
 mod inventory;
 mod location;
 mod mac;

@@ -16,8 +16,8 @@ use dhcproto::Encodable;
 use dhcproto::error::EncodeError;
 use dhcproto::v4::{DhcpOption, Message, OptionCode};
 
+use super::decision::{Outcome, Reply};
 use super::request::{DropReason, RELAY_AGENT_INFO, Request};
-use super::respond::{Outcome, Reply};
 
 /// The smallest maximum message size a client may name, and the one assumed when it names none.
 const MIN_MAX_MESSAGE_SIZE: u16 = 576;

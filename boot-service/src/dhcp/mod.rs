@@ -8,7 +8,7 @@
 //! before answering, sends, and counts everything in [`DhcpMetrics`].
 //!
 //! Files: `raw.rs` checks the datagram's bytes (and keeps option 82 as sent), `request.rs` classifies a
-//! packet into a [`Request`], `boot.rs` picks the boot file, `respond.rs` and `proxy.rs` decide,
+//! packet into a [`Request`], `boot.rs` picks the boot file, `decision.rs` holds what a decision reads and returns, `respond.rs` and `proxy.rs` decide,
 //! `options.rs` builds replies, `fit.rs` echoes option 82 and fits each reply to the client's maximum
 //! message size, `leases.rs` allocates, `socket.rs` binds, `server.rs` loops, `metrics.rs` counts.
 //!
@@ -17,6 +17,7 @@
 //! none), and one server must keep one address through all three.
 
 mod boot;
+mod decision;
 mod fit;
 mod leases;
 mod metrics;
@@ -29,11 +30,12 @@ mod server;
 mod socket;
 
 pub use boot::BootTarget;
+pub use decision::{Context, Destination, Outcome, Reply};
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;
 pub use raw::decode;
 pub use request::{ClientClass, ClientInfo, DropReason, Request, classify};
-pub use respond::{Context, Destination, Outcome, Reply, respond};
+pub use respond::respond;
 pub use server::serve;
 pub use socket::{BindError, DhcpSocket, PortKind, bind};
 

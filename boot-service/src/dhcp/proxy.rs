@@ -7,9 +7,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use dhcproto::v4::{Message, MessageType};
 
 use super::boot::BootTarget;
+use super::decision::{Context, Destination, Outcome, admit};
 use super::options;
 use super::request::{DropReason, Request};
-use super::respond::{Context, Destination, Outcome, admit};
 use crate::config::Subnet;
 
 /// proxyDHCP mode, server port: only DISCOVERs of boot clients get an (address-less) offer.

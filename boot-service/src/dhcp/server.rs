@@ -20,9 +20,10 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
+use super::decision::{Context, Outcome};
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
-use super::respond::{Context, Outcome, respond};
+use super::respond::respond;
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
+use rackhand_api::initramfs as layout;
 
 use crate::archive::Archive;
 use crate::kernel::Kernel;
@@ -86,12 +87,12 @@ pub fn assemble(spec: &Spec) -> anyhow::Result<Archive> {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "toml") {
             let name = path.file_name().and_then(|n| n.to_str()).context("profile name")?;
-            archive.copy(&format!("etc/rackhand/profiles/{name}"), &path, 0o644);
+            archive.copy(&format!("{}/{name}", layout::member(layout::PROFILES_DIR)), &path, 0o644);
         }
     }
     for key in spec.keys {
         let name = key.file_name().and_then(|n| n.to_str()).context("key file name")?;
-        archive.copy(&format!("etc/rackhand/keys/{name}"), key, 0o644);
+        archive.copy(&format!("{}/{name}", layout::member(layout::TRUSTED_KEYS_DIR)), key, 0o644);
     }
     Ok(archive)
 }
@@ -122,7 +123,7 @@ fn add_modules(archive: &mut Archive, kernel: &Kernel, wanted: &[(&str, &str)]) 
             if params.is_empty() { format!("{name}\n") } else { format!("{name} {params}\n") }
         })
         .collect();
-    archive.bytes("etc/rackhand/modules", list, 0o644);
+    archive.bytes(layout::member(layout::MODULES_LIST), list, 0o644);
     Ok(())
 }
 

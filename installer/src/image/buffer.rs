@@ -4,6 +4,15 @@
 /// Memory and file-offset alignment for direct I/O: 4 KiB covers 512-byte and 4Kn disks.
 pub(super) const DIRECT_IO_ALIGN: usize = 4096;
 
+/// The image's bytes `buf[..len]` from image offset `offset`; `buf[..held]` is the held-back boot area:
+/// what the fetch, verify and write stages pass along.
+pub(super) struct Block {
+    pub offset: u64,
+    pub buf: AlignedBuf,
+    pub len: usize,
+    pub held: usize,
+}
+
 pub(super) struct AlignedBuf {
     storage: Vec<u8>,
     start: usize,

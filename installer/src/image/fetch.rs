@@ -4,13 +4,11 @@
 use std::path::Path;
 
 use images::{PublicKey, SignManifest, SignatureError};
-use rackhand_api::{MANIFEST_FILE, Manifest};
+use rackhand_api::Manifest;
 
 use super::error::ImageError;
 use super::source::http_agent;
-
-/// Where the initramfs carries the public keys (`*.pub`) that image manifests may be signed with.
-pub const TRUSTED_KEYS_DIR: &str = "/etc/rackhand/keys";
+use super::url::manifest_url;
 
 /// A manifest is a few hundred bytes; anything much larger is not one.
 pub(super) const MANIFEST_LIMIT: u64 = 64 << 10;
@@ -18,11 +16,6 @@ pub(super) const MANIFEST_LIMIT: u64 = 64 << 10;
 /// Every `*.pub` key in `dir`; none at all is an error, never "trust nothing, so check nothing".
 pub fn load_trusted_keys(dir: &Path) -> Result<Vec<PublicKey>, ImageError> {
     Ok(images::load_public_keys_dir(dir)?)
-}
-
-/// `{server}/images/{name}/manifest`.
-pub fn manifest_url(server_url: &str, image_name: &str) -> String {
-    format!("{}/images/{image_name}/{MANIFEST_FILE}", server_url.trim_end_matches('/'))
 }
 
 /// Fetches the manifest of `image_name`, checks its signature against `trusted` and that it names
@@ -69,19 +62,4 @@ fn signature_error(url: &str, key_id: &str, error: SignatureError) -> ImageError
         SignatureError::BadSignature { key_id } => ImageError::BadSignature { url, key_id },
         SignatureError::MalformedSignature => ImageError::BadSignature { url, key_id: key_id.to_string() },
     }
-}
-
-/// Resolves a manifest's `image_url`/`outboard_url` against the manifest's own URL: `http://...` as it is,
-/// `/path` on the same server, anything else next to the manifest.
-pub fn resolve_url(manifest_url: &str, reference: &str) -> String {
-    if reference.contains("://") {
-        return reference.to_string();
-    }
-    if reference.starts_with('/') {
-        let after_scheme = manifest_url.find("://").map_or(0, |i| i + 3);
-        let origin_end = manifest_url[after_scheme..].find('/').map_or(manifest_url.len(), |i| after_scheme + i);
-        return format!("{}{reference}", &manifest_url[..origin_end]);
-    }
-    let dir_end = manifest_url.rfind('/').map_or(manifest_url.len(), |i| i + 1);
-    format!("{}{reference}", &manifest_url[..dir_end])
 }

@@ -1,6 +1,6 @@
 //! Verified image streaming for the installer's apply step.
 //!
-//! 1. [`fetch_manifest`]: `GET {server}/images/{name}/manifest`, signed by a key from [`TRUSTED_KEYS_DIR`],
+//! 1. [`fetch_manifest`]: `GET {server}/images/{name}/manifest`, signed by a key from [`rackhand_api::initramfs::TRUSTED_KEYS_DIR`],
 //!    naming the image that was asked for.
 //! 2. [`install_image`]: fetch the outboard, check it against the manifest's BLAKE3 root, then stream the
 //!    image in blocks (HTTP body → [`ImageSource`] with Range resume → a verifying worker per core →
@@ -18,6 +18,7 @@ mod local;
 mod source;
 mod stream;
 mod target;
+mod url;
 mod verify;
 pub mod write;
 
@@ -27,11 +28,12 @@ mod tests;
 use std::path::Path;
 
 pub use error::ImageError;
-pub use fetch::{TRUSTED_KEYS_DIR, fetch_manifest, load_trusted_keys, manifest_url, resolve_url};
+pub use fetch::{fetch_manifest, load_trusted_keys};
 pub use images::PublicKey;
 pub use local::{FileImageSource, install_from_dir, read_manifest};
 pub use rackhand_api::{ImageResult, Manifest};
 pub use source::{HttpImageSource, ImageBody, ImageSource, RetryPolicy};
+pub use url::{manifest_url, resolve_url};
 pub use write::install_image;
 
 /// Fetches and checks the manifest of `image_name` from `server_url`, then streams the image onto `device`.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use rackhand_api::Manifest;
 
 use super::error::ImageError;
-use super::fetch::resolve_url;
 use super::http_body;
+use super::url::resolve_url;
 
 /// How often and how patiently a lost connection is retried, counted per chunk: a link that keeps making
 /// progress is never given up on, one that fails `attempts` times in a row at the same chunk is.

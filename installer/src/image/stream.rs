@@ -5,10 +5,9 @@
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::buffer::AlignedBuf;
+use super::buffer::{AlignedBuf, Block};
 use super::error::ImageError;
 use super::source::{ImageBody, ImageSource};
-use super::write::Block;
 
 pub(super) struct BlockFetcher<'s, S: ImageSource> {
     source: &'s mut S,

@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use images::ExpectedChunk;
 
-use super::buffer::AlignedBuf;
+use super::buffer::{AlignedBuf, Block};
 use super::error::ImageError;
 use super::source::ReadAt;
-use super::write::Block;
 
 /// Verifying workers at most: eight cores verify faster than any disk writes, and each holds a block.
 pub(super) const MAX_VERIFIERS: usize = 8;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use images::{BOOT_AREA, expected_chunks, outboard_size};
 use rackhand_api::{ImageResult, Manifest};
 
-use super::buffer::AlignedBuf;
+use super::buffer::{AlignedBuf, Block};
 use super::error::ImageError;
 use super::source::ImageSource;
 use super::stream::{BlockFetcher, fetch_blocks};
@@ -36,14 +36,6 @@ const BLOCK_SIZE: u64 = 2 << 20;
 const WRITERS: usize = 2;
 /// Bytes per write request: disks and virtio queues take 1 MiB requests best (4 MiB ones measured slower).
 const WRITE_SIZE: usize = 1 << 20;
-
-/// The image's bytes `buf[..len]` from image offset `offset`; `buf[..held]` is the held-back boot area.
-pub(super) struct Block {
-    pub offset: u64,
-    pub buf: AlignedBuf,
-    pub len: usize,
-    pub held: usize,
-}
 
 /// Streams the image of `manifest` from `source` onto the file or block device at `device`, verifying
 /// every chunk group before it is written and the first MiB last (see the module docs), then fsyncs.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hardware_profiles::{Profile, load_dir, select};
 use rackhand_api::ImageResult;
+use rackhand_api::initramfs;
 
 use crate::apply::{
     ApplyError, ChrootSystem, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork, UtilLinux,
@@ -40,9 +41,9 @@ impl Default for RunOptions {
         Self {
             root: "/".into(),
             cmdline: "/proc/cmdline".into(),
-            modules: "/etc/rackhand/modules".into(),
-            profiles: "/etc/rackhand/profiles".into(),
-            keys: crate::image::TRUSTED_KEYS_DIR.into(),
+            modules: initramfs::MODULES_LIST.into(),
+            profiles: initramfs::PROFILES_DIR.into(),
+            keys: initramfs::TRUSTED_KEYS_DIR.into(),
             lldp_window: Duration::from_secs(31),
         }
     }

@@ -3,8 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Worker;
+use crate::dhcp::decision::{Destination, Reply};
 use crate::dhcp::request::{DropReason, type_label};
-use crate::dhcp::respond::{Destination, Reply};
 use crate::store::LeaseWrite;
 
 /// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed.

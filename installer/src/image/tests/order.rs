@@ -8,7 +8,8 @@ use images::BOOT_AREA;
 use super::MIB;
 use crate::image::ImageError;
 use crate::image::buffer::AlignedBuf;
-use crate::image::write::{Block, in_image_order};
+use crate::image::buffer::Block;
+use crate::image::write::in_image_order;
 
 /// A 1 MiB verified block at `index` MiB, filled with `index + 1`.
 fn block(index: u64) -> Result<Block, ImageError> {

@@ -1,9 +1,11 @@
-//! The kernel command line the boot service's iPXE script passes: `rackhand.server=<url> rackhand.node=<id>
-//! rackhand.mac=<mac> rackhand.token=<token>`. Pure parsing; the token is never shown.
+//! The kernel command line the boot service's iPXE script passes to the installer: `rackhand.server=<url>
+//! rackhand.node=<id> rackhand.mac=<mac> rackhand.token=<token>`. Written by the boot service
+//! ([`BootParams::kernel_args`]) and read by the installer ([`parse_cmdline`]): one contract, both ends.
+//! The token is never shown.
 
 use std::fmt;
 
-use rackhand_api::{MacAddr, NodeId};
+use crate::{MacAddr, NodeId};
 use thiserror::Error;
 
 /// Everything the installer needs to report to the boot service.
@@ -59,6 +61,14 @@ pub const NODE: &str = "rackhand.node";
 pub const MAC: &str = "rackhand.mac";
 pub const TOKEN: &str = "rackhand.token";
 
+impl BootParams {
+    /// The words for the installer's kernel command line. They carry the token in clear: for the iPXE
+    /// script only, which is never logged.
+    pub fn kernel_args(&self) -> String {
+        format!("{SERVER}={} {NODE}={} {MAC}={} {TOKEN}={}", self.server, self.node, self.mac, self.token.expose())
+    }
+}
+
 /// Parse `/proc/cmdline`. Unrelated words (`console=ttyS0`, `quiet`) are ignored; the last of a repeated
 /// key wins, as in the kernel.
 pub fn parse_cmdline(cmdline: &str) -> Result<BootParams, CmdlineError> {
@@ -108,6 +118,18 @@ mod tests {
 
     const GOOD: &str = "console=ttyS0,115200 rackhand.server=http://10.77.0.1:8080/ rackhand.node=7 \
                         rackhand.mac=52:54:00:00:01:01 rackhand.token=s3cr3t-Tok quiet";
+
+    #[test]
+    fn what_the_boot_service_writes_the_installer_reads_back() {
+        let written = BootParams {
+            server: "http://10.77.0.1:8080".into(),
+            node: NodeId(42),
+            mac: "52:54:00:7a:02:01".parse().unwrap(),
+            token: Token::new("t0k3n-_.~"),
+        };
+        let cmdline = format!("initrd=initrd.img {} loglevel=5 console=ttyS0", written.kernel_args());
+        assert_eq!(parse_cmdline(&cmdline).unwrap(), written);
+    }
 
     #[test]
     fn parses_every_field_and_ignores_the_rest() {
