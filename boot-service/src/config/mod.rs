@@ -41,6 +41,8 @@ pub struct Config {
 pub struct DeployConfig {
     /// OpenSSH public key lines for the installed OS's `root`.
     pub ssh_authorized_keys: Vec<String>,
+    /// From the installer script served until the installer's first report (`booting`).
+    pub installer_deadline: Duration,
     /// From the installer's `installed` until the server network-boots again (`rebooting`).
     pub reboot_deadline: Duration,
     /// From the handover to the disk until the installed OS reports (`first_boot`).
@@ -53,6 +55,7 @@ impl Default for DeployConfig {
     fn default() -> Self {
         Self {
             ssh_authorized_keys: Vec::new(),
+            installer_deadline: Duration::from_secs(10 * 60),
             reboot_deadline: Duration::from_secs(5 * 60),
             first_boot_deadline: Duration::from_secs(10 * 60),
             deadline_check_interval: Duration::from_secs(5),

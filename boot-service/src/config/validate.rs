@@ -166,6 +166,7 @@ fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployCo
     };
     Ok(DeployConfig {
         ssh_authorized_keys,
+        installer_deadline: duration(&deploy.installer_deadline, "installer_deadline", defaults.installer_deadline)?,
         reboot_deadline: duration(&deploy.reboot_deadline, "reboot_deadline", defaults.reboot_deadline)?,
         first_boot_deadline: duration(
             &deploy.first_boot_deadline,

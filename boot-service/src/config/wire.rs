@@ -101,6 +101,7 @@ pub struct DeploySection {
     #[serde(default)]
     pub ssh_authorized_keys: Vec<Spanned<String>>,
     /// Durations as `90s`, `5m`, `2h`.
+    pub installer_deadline: Option<Spanned<String>>,
     pub reboot_deadline: Option<Spanned<String>>,
     pub first_boot_deadline: Option<Spanned<String>>,
     pub deadline_check_interval: Option<Spanned<String>>,

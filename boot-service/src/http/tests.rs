@@ -250,6 +250,27 @@ async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadli
 }
 
 #[tokio::test]
+async fn a_server_whose_installer_never_reports_fails_at_its_deadline_with_the_likely_causes() {
+    let server = TestServer::start_with("auto", "installer_deadline = \"1s\"\ndeadline_check_interval = \"1s\"").await;
+    server.script("52-54-00-00-00-0d").await;
+    assert_eq!(server.node(1).await.state, NodeState::Booting);
+    let started = std::time::Instant::now();
+    let node = loop {
+        let node = server.node(1).await;
+        if node.state != NodeState::Booting || started.elapsed() > std::time::Duration::from_secs(10) {
+            break node;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(node.state, NodeState::Failed, "{node:?}");
+    let reason = node.failure.map(|f| f.reason).unwrap_or_default();
+    assert!(
+        reason.contains("the installer did not report within 1 s: it likely has no driver for the NIC"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn failed_keeps_its_reason_and_problems() {
     let server = TestServer::start("auto").await;
     let token = token_of(&server.script("52-54-00-00-00-02").await);

@@ -117,6 +117,8 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
             let mut change =
                 NodeChange { inventory: Some(inventory), profile, location, add_macs, ..NodeChange::default() };
             if from != NodeState::Inspecting {
+                // The installer reported: the wait on the server is over.
+                change.deadline = Some(None);
                 change.state = Some(check(record, NodeState::Inspecting)?);
                 let reason = ["inventory received".to_owned()].into_iter().chain(said).collect::<Vec<_>>().join("; ");
                 change.event = Some(transition(from, NodeState::Inspecting, &reason));
@@ -259,18 +261,31 @@ fn pxe_boot(record: &NodeRecord, client_ip: Option<Ipv4Addr>, now: Timestamp, de
         | NodeState::Booting
         | NodeState::Inspecting
         | NodeState::Installing
-        | NodeState::Failed => Decision {
-            changes: vec![NodeChange {
-                state: Some(NodeState::Booting),
-                ipv4: client_ip,
-                failure: Some(None),
-                os: Some(None),
-                event: Some(transition(record.state, NodeState::Booting, "PXE boot: installer script served")),
-                ..forget_credentials()
-            }],
-            mint: Some(Credential::NodeToken),
-            script: Some(Script::Installer),
-        },
+        | NodeState::Failed => {
+            let deadline = Deadline {
+                at: later(now, deploy.installer_deadline),
+                reason: format!(
+                    "network-booted the installer at {} but the installer did not report within {}: it likely \
+                     has no driver for the NIC the server booted from, or its network (VLAN, cabling) does not \
+                     reach the boot service; its console says which",
+                    now.strftime("%H:%M UTC"),
+                    for_people(deploy.installer_deadline)
+                ),
+            };
+            Decision {
+                changes: vec![NodeChange {
+                    state: Some(NodeState::Booting),
+                    ipv4: client_ip,
+                    failure: Some(None),
+                    os: Some(None),
+                    deadline: Some(Some(deadline)),
+                    event: Some(transition(record.state, NodeState::Booting, "PXE boot: installer script served")),
+                    ..forget_credentials()
+                }],
+                mint: Some(Credential::NodeToken),
+                script: Some(Script::Installer),
+            }
+        }
     }
 }
 

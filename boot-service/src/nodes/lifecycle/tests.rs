@@ -117,8 +117,10 @@ fn every_state_against_every_input() {
         (Ready, Input::Reprovision, "-> booting"),
         (Failed, Input::Reprovision, "-> booting"),
         (FirstBoot, Input::Reprovision, "409 a node cannot go from first_boot to booting"),
+        (Booting, Input::DeadlinePassed, "-> failed"),
         (Rebooting, Input::DeadlinePassed, "-> failed"),
         (FirstBoot, Input::DeadlinePassed, "-> failed"),
+        (Inspecting, Input::DeadlinePassed, "nothing"),
         (Ready, Input::DeadlinePassed, "nothing"),
     ];
     let mut wrong = Vec::new();
@@ -149,6 +151,33 @@ fn installed_sets_the_reboot_deadline_with_what_to_check_and_ends_the_node_token
     );
     assert_eq!(change.token_hash, Some(None), "the node token dies");
     assert_eq!(change.results, Some(PlanResults::default()));
+}
+
+#[test]
+fn the_installer_script_starts_the_wait_for_the_installer_and_its_first_report_ends_it() {
+    let config = DeployConfig { installer_deadline: Duration::from_secs(600), ..DeployConfig::default() };
+    for from in [NodeState::Discovered, NodeState::Booting, NodeState::Failed] {
+        let decision = decide(&stored(from, 60), Input::PxeBoot { client_ip: None }, now(), &config).unwrap();
+        let deadline = decision.changes[0].deadline.clone().flatten().expect("a deadline");
+        assert_eq!(deadline.at, Timestamp::from_second(NOW + 600).unwrap(), "from {from}");
+        let booted = now().strftime("%H:%M UTC").to_string();
+        assert_eq!(
+            deadline.reason,
+            format!(
+                "network-booted the installer at {booted} but the installer did not report within 10 min: it likely \
+                 has no driver for the NIC the server booted from, or its network (VLAN, cabling) does not reach \
+                 the boot service; its console says which"
+            )
+        );
+    }
+    let inventory = Input::Inventory {
+        token: "node",
+        inventory: Inventory::default(),
+        matched_profile: None,
+        located: Located::Unknown,
+    };
+    let decision = decide(&stored(NodeState::Booting, 60), inventory, now(), &config).unwrap();
+    assert_eq!(decision.changes[0].deadline, Some(None), "the installer reported: no longer waiting");
 }
 
 #[test]
