@@ -74,7 +74,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     ));
 
     if config.dhcp.ipv6_null_router_advertisements {
-        tokio::spawn(crate::ra::serve(config.dhcp.interfaces.clone(), stop.clone().cancelled_owned()));
+        tokio::spawn(crate::ipv6_ra::serve(config.dhcp.interfaces.clone(), stop.clone().cancelled_owned()));
     }
 
     tokio::spawn(watch_deadlines(nodes.clone(), config.deploy.deadline_check_interval, stop.clone()));

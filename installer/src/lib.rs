@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod apply;
+pub mod boot_service;
 pub mod console;
 pub mod image;
 pub mod ipmi;
@@ -13,7 +14,6 @@ pub mod observe;
 pub mod os_config;
 pub mod pid1;
 pub mod plan;
-pub mod register;
-pub mod render;
 pub mod smbios;
+pub mod text;
 pub mod wipe;

@@ -19,7 +19,7 @@ use installer::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp
 use installer::observe::{Seams, observe_inventory, observe_system};
 use installer::pid1::{self, Outcome, RunOptions, run_node};
 use installer::plan::{BondPlan, plan, plan_text};
-use installer::render::{inventory_text, verdict_text};
+use installer::text::{inventory_text, verdict_text};
 use rackhand_api::MacAddr;
 
 #[derive(Parser)]

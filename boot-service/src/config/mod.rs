@@ -127,7 +127,7 @@ pub struct DhcpConfig {
     pub interfaces: Vec<String>,
     /// Server port; 67 in production, the client port is always this plus one.
     pub port: u16,
-    /// Send IPv6 router advertisements with lifetime 0 on the served interfaces (see `ra.rs`).
+    /// Send IPv6 router advertisements with lifetime 0 on the served interfaces (see `ipv6_ra.rs`).
     pub ipv6_null_router_advertisements: bool,
     /// How far servers may enrol themselves before they boot.
     pub enrolment_limits: EnrolmentLimits,

@@ -9,7 +9,7 @@ use dhcproto::v4::Message;
 use rackhand_api::MacAddr;
 
 use super::NodeDirectory;
-use super::boot::BootTarget;
+use super::bootfile::BootTarget;
 use super::leases::LeaseChange;
 use super::request::{DropReason, Request};
 use crate::config::{BootConfig, Config, DhcpConfig, EnrolIn, Enrolment, Subnet};

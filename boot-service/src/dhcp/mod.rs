@@ -8,7 +8,7 @@
 //! before answering, sends, and counts everything in [`DhcpMetrics`].
 //!
 //! Files: `raw.rs` checks the datagram's bytes (and keeps option 82 as sent), `request.rs` classifies a
-//! packet into a [`Request`], `boot.rs` picks the boot file, `decision.rs` holds what a decision reads and returns, `respond.rs` and `proxy.rs` decide,
+//! packet into a [`Request`], `bootfile.rs` picks the boot file, `decision.rs` holds what a decision reads and returns, `respond.rs` and `proxy.rs` decide,
 //! `options.rs` builds replies, `fit.rs` echoes option 82 and fits each reply to the client's maximum
 //! message size, `leases.rs` allocates, `socket.rs` binds, `server.rs` loops, `metrics.rs` counts.
 //!
@@ -16,7 +16,7 @@
 //! purpose: the firmware, iPXE and the installed OS of one NIC each send a different identifier (or
 //! none), and one server must keep one address through all three.
 
-mod boot;
+mod bootfile;
 mod decision;
 mod fit;
 mod leases;
@@ -29,7 +29,7 @@ mod respond;
 mod server;
 mod socket;
 
-pub use boot::BootTarget;
+pub use bootfile::BootTarget;
 pub use decision::{Context, Destination, Outcome, Reply};
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;

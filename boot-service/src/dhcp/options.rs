@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
 
-use super::boot::BootTarget;
+use super::bootfile::BootTarget;
 use super::request::IPXE_ENCAP;
 use crate::config::Subnet;
 

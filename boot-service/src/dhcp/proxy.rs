@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::{Message, MessageType};
 
-use super::boot::BootTarget;
+use super::bootfile::BootTarget;
 use super::decision::{Context, Destination, Outcome, admit};
 use super::options;
 use super::request::{DropReason, Request};

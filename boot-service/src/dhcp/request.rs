@@ -166,6 +166,12 @@ impl Request {
     pub(super) fn relayed(&self) -> bool {
         !self.message.giaddr().is_unspecified()
     }
+
+    /// The address that says which subnet the client is on: the relay's giaddr, else the address of the
+    /// interface the request came in on.
+    pub(super) fn subnet_addr(&self) -> Option<Ipv4Addr> {
+        if self.relayed() { Some(self.message.giaddr()) } else { self.iface_addr }
+    }
 }
 
 /// Check that a message is a request we could answer and pull out what the decision needs.

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use dhcproto::v4::{Message, MessageType};
 use rackhand_api::MacAddr;
 
-use super::boot::BootTarget;
+use super::bootfile::BootTarget;
 use super::decision::{Context, Destination, Outcome, admit};
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request};
@@ -22,9 +22,9 @@ pub fn respond(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) 
 }
 
 fn decide(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Outcome {
-    let subnet_addr = if request.relayed() { Some(request.message.giaddr()) } else { request.iface_addr };
-    let Some((index, subnet)) =
-        subnet_addr.and_then(|addr| ctx.dhcp.subnets.iter().enumerate().find(|(_, s)| s.network.contains(&addr)))
+    let Some((index, subnet)) = request
+        .subnet_addr()
+        .and_then(|addr| ctx.dhcp.subnets.iter().enumerate().find(|(_, s)| s.network.contains(&addr)))
     else {
         return Outcome::dropped(DropReason::NoSubnet);
     };

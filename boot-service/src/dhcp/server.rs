@@ -222,9 +222,8 @@ impl Worker {
     }
 
     fn log_drop(&self, request: &Request, reason: DropReason) {
-        let subnet_addr =
-            if request.message.giaddr().is_unspecified() { request.iface_addr } else { Some(request.message.giaddr()) };
-        let subnet = subnet_addr
+        let subnet = request
+            .subnet_addr()
             .and_then(|a| self.config.dhcp.subnet_for(a))
             .map(|s| s.network.to_string())
             .unwrap_or_else(|| "none".into());

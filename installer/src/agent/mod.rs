@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rackhand_api::{AgentCredential, MacAddr, OsReport};
 
+use crate::boot_service::{Backoff, BootParams, Client, Token};
 use crate::console::log_line;
 use crate::os_config::{AGENT_TOKEN, AgentConfig, DEPLOY_CREDENTIAL};
-use crate::register::{Backoff, BootParams, Client, Token};
 
 use self::observe::{SeenBond, observe_arrays, parse_bonding, ssh_host_keys};
 use self::report::{Seen, all_legs_up, build_report};

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use rackhand_api::{DeploySettings, FailedReport, ImageResult, Installed, Inventory, PlanResults, ProgressReport};
 
+use crate::boot_service::{RegisterError, Reporter};
 use crate::layout::BootDisk;
 use crate::os_config::{BootStep, OsFile};
 use crate::plan::{ArrayPlan, BondPlan, FilesystemPlan};
-use crate::register::{RegisterError, Reporter};
 
 use super::{ApplyError, Filesystems, ImageInstaller, InstalledSystem, Lease, Network, Partitioner, Raid};
 

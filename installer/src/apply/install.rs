@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use rackhand_api::{ArrayResult, BondResult, FilesystemResult, PlanResults, ProgressReport, Stage, StepStatus};
 
+use crate::boot_service::Reporter;
 use crate::console::{Console, Progress, StepState};
 use crate::layout::BootDisk;
 use crate::os_config::{Deployment, boot_loader_steps, os_files};
 use crate::plan::{ArrayPlan, BondPlan, Plan};
-use crate::register::Reporter;
 use crate::wipe::{Found, WipeDecision, decide_wipe};
 
 use super::{ApplyError, Filesystems, ImageInstaller, InstalledSystem, Lease, Network, Partitioner, Raid};

@@ -3,13 +3,13 @@
 //! [`install`] runs the steps in order and reports each.
 
 pub mod dhcp;
+pub mod existing_data;
 pub mod fake;
 pub mod filesystem;
 pub mod install;
 pub mod netlink;
 pub mod partition;
 pub mod raid;
-pub mod signature;
 pub mod target;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::plan::ArrayPlan;
 
-use super::signature::{PROBE_BYTES, detect_signature};
+use super::existing_data::{PROBE_BYTES, detect_signature};
 use super::{ApplyError, find_tool, run_tool};
 
 /// What the install needs from the RAID tools.

@@ -16,12 +16,12 @@ use rackhand_api::initramfs;
 use crate::apply::{
     ApplyError, ChrootSystem, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork, UtilLinux,
 };
+use crate::boot_service::{Backoff, Client, parse_cmdline};
 use crate::console::{Console, Failure, NodeIdentity, StepState, log_line};
 use crate::ipmi::IpmiTool;
 use crate::lldp::RawSocketListener;
 use crate::observe::{Seams, observe_inventory, observe_nics, observe_system};
 use crate::plan::FinishAction;
-use crate::register::{Backoff, Client, parse_cmdline};
 
 pub use flow::{Inputs, Outcome, provision};
 

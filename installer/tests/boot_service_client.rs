@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::http::serve;
 
-use installer::register::{Backoff, BootParams, Client, RegisterError, Reporter, Token};
+use installer::boot_service::{Backoff, BootParams, Client, RegisterError, Reporter, Token};
 use rackhand_api::{FailedReport, MacAddr, NodeId, PlanResults, Problem, ProgressReport, Stage, StepStatus};
 
 const SECRET: &str = "tok-5eCr3T-value";
