@@ -3,13 +3,14 @@
 //! writes the change with its event. Credentials are returned to the caller once and never logged.
 
 pub mod lifecycle;
+mod once_per;
 mod sightings;
 
 pub use sightings::{BootSightings, NotSeen, SIGHTING_WINDOW};
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rackhand_api::{
@@ -21,6 +22,7 @@ use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
 use crate::store::{NewNode, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
+use once_per::OncePer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -81,6 +83,9 @@ pub struct Nodes {
     locations: Locations,
     limits: EnrolmentLimits,
     sightings: BootSightings,
+    /// When each subnet last said its auto-enrolment is full: a flood of spoofed MACs is said once a
+    /// minute, not once per packet.
+    full_said: OncePer<ipnet::Ipv4Net>,
     /// Serialises read-decide-write sequences so two requests for one node cannot interleave.
     write: Mutex<()>,
 }
@@ -88,7 +93,15 @@ pub struct Nodes {
 impl Nodes {
     pub fn new(store: Arc<dyn Store>, policy: NodePolicy) -> Self {
         let NodePolicy { deploy, locations, limits } = policy;
-        Self { store, deploy, locations, limits, sightings: BootSightings::default(), write: Mutex::new(()) }
+        Self {
+            store,
+            deploy,
+            locations,
+            limits,
+            sightings: BootSightings::default(),
+            full_said: OncePer::new(Duration::from_secs(60)),
+            write: Mutex::new(()),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -321,8 +334,14 @@ impl crate::dhcp::NodeDirectory for Nodes {
     }
 
     fn enroll(&self, mac: MacAddr, within: EnrolIn) {
-        if let Err(err) = Nodes::enroll(self, mac, "DHCP", within) {
-            tracing::error!(%mac, subnet = %within.subnet, %err, "auto-enrolment failed");
+        match Nodes::enroll(self, mac, "DHCP", within) {
+            Ok(_) => {}
+            Err(err @ NodeError::EnrolmentFull { .. }) => {
+                if self.full_said.due(within.subnet, Instant::now()) {
+                    tracing::warn!(%mac, subnet = %within.subnet, %err, "auto-enrolment refused (said once a minute)");
+                }
+            }
+            Err(err) => tracing::error!(%mac, subnet = %within.subnet, %err, "auto-enrolment failed"),
         }
     }
 
