@@ -136,6 +136,18 @@ impl TestServer {
     pub(super) async fn node(&self, id: i64) -> NodeRecord {
         self.client.get(self.url(&format!("/api/v1/nodes/{id}"))).send().await.unwrap().json().await.unwrap()
     }
+
+    /// Node `id` once it has left `state`, or as it is after 10 s.
+    pub(super) async fn node_once_out_of(&self, id: i64, state: NodeState) -> NodeRecord {
+        let started = std::time::Instant::now();
+        loop {
+            let node = self.node(id).await;
+            if node.state != state || started.elapsed() > std::time::Duration::from_secs(10) {
+                return node;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// The token on the kernel line of an install script.
@@ -236,14 +248,7 @@ async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadli
     let results = serde_json::to_value(PlanResults::default()).unwrap();
     assert_eq!(server.post("/api/v1/nodes/1/installed", &token, results).await.status(), StatusCode::OK);
     assert_eq!(server.node(1).await.state, NodeState::Rebooting);
-    let started = std::time::Instant::now();
-    let node = loop {
-        let node = server.node(1).await;
-        if node.state != NodeState::Rebooting || started.elapsed() > std::time::Duration::from_secs(10) {
-            break node;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let node = server.node_once_out_of(1, NodeState::Rebooting).await;
     assert_eq!(node.state, NodeState::Failed, "{node:?}");
     let reason = node.failure.map(|f| f.reason).unwrap_or_default();
     assert!(reason.contains("did not network-boot within 1 s: check that it powers on"), "{reason}");
@@ -254,14 +259,7 @@ async fn a_server_whose_installer_never_reports_fails_at_its_deadline_with_the_l
     let server = TestServer::start_with("auto", "installer_deadline = \"1s\"\ndeadline_check_interval = \"1s\"").await;
     server.script("52-54-00-00-00-0d").await;
     assert_eq!(server.node(1).await.state, NodeState::Booting);
-    let started = std::time::Instant::now();
-    let node = loop {
-        let node = server.node(1).await;
-        if node.state != NodeState::Booting || started.elapsed() > std::time::Duration::from_secs(10) {
-            break node;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let node = server.node_once_out_of(1, NodeState::Booting).await;
     assert_eq!(node.state, NodeState::Failed, "{node:?}");
     let reason = node.failure.map(|f| f.reason).unwrap_or_default();
     assert!(

@@ -96,22 +96,22 @@ fn stored_leases_outside_the_configured_subnets_are_ignored() {
 }
 
 #[test]
-fn a_large_pool_allocates_without_scanning() {
-    // A /16 pool and a boot storm: 20 000 DISCOVER/REQUEST pairs must stay fast.
+fn a_large_pool_hands_out_its_lowest_free_address_to_each_of_a_boot_storm() {
+    // A /16 pool and a boot storm: 20 000 DISCOVER/REQUEST pairs, each given the lowest free address (from
+    // the free set, not a scan). How fast is measured by the boot-storm benchmark, not here.
     let text = config_text("full", 67)
         .replace(r#"network = "10.77.0.0/24""#, r#"network = "10.77.0.0/16""#)
         .replace(r#"end = "10.77.0.102""#, r#"end = "10.77.255.254""#);
     let config = Config::parse(&text, "big.toml").unwrap();
     let mut table = LeaseTable::new(&config.dhcp, [], NOW);
-    let started = std::time::Instant::now();
     for i in 0..20_000u32 {
         let b = i.to_be_bytes();
-        let m = MacAddr::new([0x52, 0x54, b[0], b[1], b[2], b[3]]);
+        let m = MacAddr::new([0x02, 0x99, b[0], b[1], b[2], b[3]]);
         let ip = table.allocate(0, m, None, NOW).expect("pool has room");
+        assert_eq!(u32::from(ip), u32::from(Ipv4Addr::new(10, 77, 0, 100)) + i, "the lowest free address");
         table.apply(&LeaseChange::Offer { ip, mac: m }, NOW);
         let lease = Lease { ip, mac: m, expires_at: NOW + 3600, hostname: None };
         table.apply(&LeaseChange::Bind(lease), NOW);
     }
     assert_eq!(table.bound_leases(), 20_000);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
