@@ -140,16 +140,17 @@ pub struct DhcpConfig {
 /// `forget_discovered_after`; registered servers never are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnrolmentLimits {
-    /// The cap of an auto-enrolment subnet that sets none of its own.
-    pub max_discovered: usize,
     pub forget_discovered_after: Duration,
 }
 
 impl Default for EnrolmentLimits {
     fn default() -> Self {
-        Self { max_discovered: 1024, forget_discovered_after: Duration::from_secs(3600) }
+        Self { forget_discovered_after: Duration::from_secs(3600) }
     }
 }
+
+/// The cap of an auto-enrolment subnet when neither it nor `[dhcp]` sets `max_discovered`.
+pub const DEFAULT_MAX_DISCOVERED: usize = 1024;
 
 /// Where a server enrols itself: its auto-enrolment subnet, and how many self-enrolled servers that
 /// have not booted yet the subnet holds at most. A flood of spoofed MACs in one subnet fills only

@@ -9,8 +9,8 @@ use serde_spanned::Spanned;
 use super::deploy::{check_ssh_key, parse_duration};
 use super::wire::{self, DhcpMode, Enrolment};
 use super::{
-    BootConfig, Config, ConfigError, DeployConfig, DhcpConfig, EnrolmentLimits, HttpConfig, Locations, Pool,
-    PortLocation, Reservation, StoreConfig, Subnet, TftpConfig, line_of,
+    BootConfig, Config, ConfigError, DEFAULT_MAX_DISCOVERED, DeployConfig, DhcpConfig, EnrolmentLimits, HttpConfig,
+    Locations, Pool, PortLocation, Reservation, StoreConfig, Subnet, TftpConfig, line_of,
 };
 use crate::token::Secret;
 use rackhand_api::Location;
@@ -193,10 +193,10 @@ fn max_discovered(c: &Checker, max: &Option<Spanned<u32>>, field: &str, default:
 }
 
 fn enrolment_limits(c: &Checker, dhcp: &wire::DhcpSection) -> Result<EnrolmentLimits, ConfigError> {
-    let defaults = EnrolmentLimits::default();
-    let max_discovered = max_discovered(c, &dhcp.max_discovered, "dhcp.max_discovered", defaults.max_discovered)?;
     let forget = duration(c, &dhcp.forget_discovered_after, "dhcp.forget_discovered_after")?;
-    Ok(EnrolmentLimits { max_discovered, forget_discovered_after: forget.unwrap_or(defaults.forget_discovered_after) })
+    Ok(EnrolmentLimits {
+        forget_discovered_after: forget.unwrap_or(EnrolmentLimits::default().forget_discovered_after),
+    })
 }
 
 fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<DhcpConfig, ConfigError> {
@@ -208,9 +208,10 @@ fn validate_dhcp(c: &Checker, section: &Spanned<wire::DhcpSection>) -> Result<Dh
         return Err(c.err(section, "dhcp.subnet", "define at least one [[dhcp.subnet]]"));
     }
     let limits = enrolment_limits(c, dhcp)?;
+    let default_max = max_discovered(c, &dhcp.max_discovered, "dhcp.max_discovered", DEFAULT_MAX_DISCOVERED)?;
     let mut subnets: Vec<Subnet> = Vec::new();
     for wire in &dhcp.subnets {
-        let subnet = validate_subnet(c, wire, dhcp.mode, limits.max_discovered)?;
+        let subnet = validate_subnet(c, wire, dhcp.mode, default_max)?;
         if let Some(other) = subnets
             .iter()
             .find(|s| s.network.contains(&subnet.network.network()) || subnet.network.contains(&s.network.network()))

@@ -22,6 +22,16 @@ pub enum DiskKind {
     Hdd,
 }
 
+impl DiskKind {
+    /// How the lab names the kind in disk files and serial numbers.
+    fn name(self) -> &'static str {
+        match self {
+            DiskKind::Ssd => "ssd",
+            DiskKind::Hdd => "hdd",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DiskSpec {
     pub kind: DiskKind,
@@ -88,11 +98,7 @@ impl ServerSpec {
     /// The serial number the disk in `bay` reports (what `lsblk -o SERIAL` shows on the server).
     pub fn disk_serial(&self, bay: u8) -> Option<String> {
         let disk = self.disks.iter().find(|d| d.bay == bay)?;
-        let kind = match disk.kind {
-            DiskKind::Ssd => "ssd",
-            DiskKind::Hdd => "hdd",
-        };
-        Some(format!("LAB{}{kind}{bay}", self.index))
+        Some(format!("LAB{}{}{bay}", self.index, disk.kind.name()))
     }
 
     /// NIC `n` (1 = Intel, 2 = Realtek).
@@ -180,9 +186,10 @@ impl VirtualServer {
             args.extend(["-smbios".into(), format!("file={}", file.display())]);
         }
         for disk in &spec.disks {
-            let (kind, rate) = match disk.kind {
-                DiskKind::Ssd => ("ssd", 1),
-                DiskKind::Hdd => ("hdd", 7200),
+            let kind = disk.kind.name();
+            let rate = match disk.kind {
+                DiskKind::Ssd => 1,
+                DiskKind::Hdd => 7200,
             };
             let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use rackhand_api::NodeId;
 
-use super::serve::{RELAY_ADDR, start};
+use super::serve::{RELAY_ADDR, Running, start};
 use super::*;
 use crate::store::{Lease, LeaseWrite, NewNode, NodeChange, SqliteStore, Store, StoreError, StoredNode};
 
@@ -101,14 +101,7 @@ async fn a_burst_is_acked_only_for_leases_that_were_persisted() {
         msg.set_hops(1);
         lab.relay.send_to(&msg.to_vec().unwrap(), lab.server).await.unwrap();
     }
-    let mut acked = Vec::new();
-    let mut buf = [0u8; 1500];
-    while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(1500), lab.relay.recv_from(&mut buf)).await
-    {
-        let reply = <Message as dhcproto::Decodable>::from_bytes(&buf[..len]).unwrap();
-        assert_eq!(msg_type(&reply), MessageType::Ack);
-        acked.push(MacAddr::new(reply.chaddr()[..6].try_into().unwrap()));
-    }
+    let mut acked = acks_at_relay(&lab).await;
     acked.sort();
     let expected: Vec<MacAddr> = clients.iter().map(|&i| MacAddr::new(mac(i))).filter(|m| *m != poisoned).collect();
     assert_eq!(acked, expected, "every ACK but the one whose lease could not be written");
@@ -160,6 +153,18 @@ async fn a_burst_of_requests_is_committed_in_fewer_transactions_than_acks() {
     *store.held.0.lock().unwrap() = false;
     store.held.1.notify_all();
 
+    let acked = acks_at_relay(&lab).await;
+    assert_eq!(acked.len(), clients.len(), "every REQUEST is acknowledged: {acked:?}");
+    assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
+    // The nine REQUESTs that queued during the first commit are written together: 2 transactions.
+    let transactions = store.transactions.load(SeqCst);
+    assert!(transactions < acked.len(), "{transactions} lease transactions for {} ACKs", acked.len());
+    assert_eq!(transactions, 2, "one for the first ACK, one for the burst queued behind it");
+    lab.stop().await;
+}
+
+/// The clients of the ACKs the relay receives until it hears nothing for 1.5 s; every reply is an ACK.
+async fn acks_at_relay(lab: &Running) -> Vec<MacAddr> {
     let mut acked = Vec::new();
     let mut buf = [0u8; 1500];
     while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(1500), lab.relay.recv_from(&mut buf)).await
@@ -168,11 +173,5 @@ async fn a_burst_of_requests_is_committed_in_fewer_transactions_than_acks() {
         assert_eq!(msg_type(&reply), MessageType::Ack);
         acked.push(MacAddr::new(reply.chaddr()[..6].try_into().unwrap()));
     }
-    assert_eq!(acked.len(), clients.len(), "every REQUEST is acknowledged: {acked:?}");
-    assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
-    // The nine REQUESTs that queued during the first commit are written together: 2 transactions.
-    let transactions = store.transactions.load(SeqCst);
-    assert!(transactions < acked.len(), "{transactions} lease transactions for {} ACKs", acked.len());
-    assert_eq!(transactions, 2, "one for the first ACK, one for the burst queued behind it");
-    lab.stop().await;
+    acked
 }
