@@ -247,6 +247,17 @@ impl RaidLevel {
         }
     }
 
+    /// The profile's and the kernel's name (`/sys/block/md0/md/level`): `raid1`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Raid0 => "raid0",
+            Self::Raid1 => "raid1",
+            Self::Raid5 => "raid5",
+            Self::Raid6 => "raid6",
+            Self::Raid10 => "raid10",
+        }
+    }
+
     /// `mdadm --level` value.
     pub fn mdadm_name(self) -> &'static str {
         match self {
@@ -307,6 +318,28 @@ impl FilesystemKind {
     }
 }
 
+/// Shown and serialised by the names a profile writes (which are also the kernel's), so a plan printed or
+/// sent as JSON reads like the profile it came from.
+macro_rules! named {
+    ($kind:ty, $name:ident) => {
+        impl fmt::Display for $kind {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.$name())
+            }
+        }
+
+        impl serde::Serialize for $kind {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.$name())
+            }
+        }
+    };
+}
+
+named!(BondMode, kernel_name);
+named!(RaidLevel, name);
+named!(FilesystemKind, name);
+
 /// What the machine does once the install is done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Finish {
@@ -339,4 +372,23 @@ pub struct InstallSpec {
     pub finish: Finish,
     /// Member disks that carry data may be wiped; without it the installer refuses to touch them.
     pub wipe: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mode, level and filesystem is shown by the very name a profile writes for it.
+    #[test]
+    fn names_shown_are_the_names_parsed() {
+        for mode in [BondMode::ActiveBackup, BondMode::Lacp, BondMode::BalanceAlb] {
+            assert_eq!(BondMode::parse(&mode.to_string()), Some(mode));
+        }
+        for level in [RaidLevel::Raid0, RaidLevel::Raid1, RaidLevel::Raid5, RaidLevel::Raid6, RaidLevel::Raid10] {
+            assert_eq!(RaidLevel::parse(&level.to_string()), Some(level));
+            assert_eq!(level.to_string().trim_start_matches("raid"), level.mdadm_name());
+        }
+        assert_eq!(FilesystemKind::parse(&FilesystemKind::Ext4.to_string()), Some(FilesystemKind::Ext4));
+        assert_eq!(BondMode::Lacp.to_string(), "802.3ad", "the kernel bonding driver's name");
+    }
 }

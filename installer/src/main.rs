@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hardware_profiles::{Profile, load_dir, load_file, select};
+use hardware_profiles::{BondMode, Profile, load_dir, load_file, select};
 use installer::apply::{Network, SystemNetwork, Udhcpc};
 use installer::console::Console;
 use installer::image::{install_from_dir, install_from_server, load_trusted_keys};
@@ -110,8 +110,8 @@ enum Command {
         /// Comma-separated leg interfaces.
         #[arg(long, value_delimiter = ',')]
         legs: Vec<String>,
-        #[arg(long, default_value = "active-backup")]
-        mode: String,
+        #[arg(long, default_value = "active-backup", value_parser = bond_mode)]
+        mode: BondMode,
         #[arg(long)]
         primary: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -170,6 +170,10 @@ fn tenths_on_stderr(name: &str) -> impl FnMut(u64, u64) + '_ {
             eprintln!("image {name}: {}% of {}", tenth * 10, rackhand_api::human_bytes(total));
         }
     }
+}
+
+fn bond_mode(name: &str) -> Result<BondMode, String> {
+    BondMode::parse(name).ok_or_else(|| format!("`{name}` is not a bond mode (one of {})", BondMode::NAMES))
 }
 
 #[derive(Args)]

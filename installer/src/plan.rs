@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use hardware_profiles::{BondMode, DiskGroup, Finish, Profile};
+use hardware_profiles::{BondMode, DiskGroup, FilesystemKind, Finish, Profile, RaidLevel};
 use rackhand_api::{Disk, Inventory, Verdict};
 use serde::Serialize;
 use thiserror::Error;
@@ -31,8 +31,8 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BondPlan {
     pub name: String,
-    /// Kernel bonding mode name: `active-backup`, `802.3ad`, `balance-alb`.
-    pub mode: String,
+    /// Shown and serialised by its kernel name: `active-backup`, `802.3ad`, `balance-alb`.
+    pub mode: BondMode,
     pub legs: Vec<String>,
     /// The leg that carries traffic while it has link (active-backup only).
     pub primary: Option<String>,
@@ -43,8 +43,8 @@ pub struct BondPlan {
 pub struct ArrayPlan {
     /// `/dev/md0`.
     pub device: String,
-    /// mdadm level: `1`, `6`, `10`.
-    pub level: String,
+    /// Shown and serialised as `raid1`; mdadm takes [`RaidLevel::mdadm_name`].
+    pub level: RaidLevel,
     /// `/dev/sda`, in bay order.
     pub members: Vec<String>,
     pub metadata: String,
@@ -54,8 +54,7 @@ pub struct ArrayPlan {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FilesystemPlan {
-    /// `ext4`.
-    pub kind: String,
+    pub kind: FilesystemKind,
     pub label: Option<String>,
 }
 
@@ -64,7 +63,7 @@ impl FilesystemPlan {
     pub fn describe(&self) -> String {
         match &self.label {
             Some(label) => format!("{} labelled {label}", self.kind),
-            None => self.kind.clone(),
+            None => self.kind.to_string(),
         }
     }
 }
@@ -136,13 +135,7 @@ fn bond_plan(profile: &Profile, inventory: &Inventory) -> Result<BondPlan, PlanE
     }
     // choose_bond_legs puts the primary vendor's NIC first.
     let primary = (spec.mode == BondMode::ActiveBackup).then(|| legs[0].clone());
-    Ok(BondPlan {
-        name: spec.name.clone(),
-        mode: spec.mode.kernel_name().to_owned(),
-        legs,
-        primary,
-        miimon_ms: spec.miimon_ms,
-    })
+    Ok(BondPlan { name: spec.name.clone(), mode: spec.mode, legs, primary, miimon_ms: spec.miimon_ms })
 }
 
 fn array_plans(profile: &Profile, disks: &[Disk]) -> Result<Vec<ArrayPlan>, PlanError> {
@@ -163,13 +156,10 @@ fn array_plans(profile: &Profile, disks: &[Disk]) -> Result<Vec<ArrayPlan>, Plan
         }
         out.push(ArrayPlan {
             device,
-            level: array.level.mdadm_name().to_owned(),
+            level: array.level,
             members: members.iter().map(|d| format!("/dev/{}", d.name)).collect(),
             metadata: array.metadata.clone(),
-            filesystem: array
-                .filesystem
-                .as_ref()
-                .map(|fs| FilesystemPlan { kind: fs.kind.name().to_owned(), label: fs.label.clone() }),
+            filesystem: array.filesystem.as_ref().map(|fs| FilesystemPlan { kind: fs.kind, label: fs.label.clone() }),
         });
     }
     Ok(out)
@@ -202,13 +192,6 @@ fn group_members<'a>(group: &DiskGroup, disks: &'a [Disk], unclaimed: &mut Vec<&
     members
 }
 
-impl ArrayPlan {
-    /// `raid1`, for results and screens (mdadm itself takes `1`).
-    pub fn level_name(&self) -> String {
-        format!("raid{}", self.level)
-    }
-}
-
 /// The plan as a person reads it (`installer plan`).
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
@@ -218,14 +201,7 @@ pub fn plan_text(plan: &Plan) -> String {
     let _ =
         writeln!(out, "bond {}: {} over {}{primary}, miimon {} ms", b.name, b.mode, b.legs.join(" + "), b.miimon_ms);
     for a in &plan.arrays {
-        let _ = writeln!(
-            out,
-            "array {}: {} of {} (metadata {})",
-            a.device,
-            a.level_name(),
-            a.members.join(" "),
-            a.metadata
-        );
+        let _ = writeln!(out, "array {}: {} of {} (metadata {})", a.device, a.level, a.members.join(" "), a.metadata);
     }
     for d in &plan.boot_disks {
         let bay = d.bay.map_or(String::new(), |b| format!(" (bay {b})"));

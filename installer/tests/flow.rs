@@ -12,6 +12,7 @@ use installer::apply::fake::{
     RecordingReporter,
 };
 use installer::console::{Console, StepState};
+use installer::image::ImageError;
 use installer::os_config::{DEPLOY_CREDENTIAL, OsFile};
 use installer::pid1::{Inputs, Outcome, provision};
 use installer::plan::FinishAction;
@@ -248,12 +249,25 @@ fn disks_with_data_are_refused_unless_the_profile_says_wipe() {
     assert!(matches!(r.outcome, Outcome::Ready(_)));
 }
 
+/// The image stream's own error for a corrupt chunk (as `installer::image` raises it).
+fn corrupt_image() -> FakeImage {
+    let fail = ImageError::CorruptChunk {
+        url: "http://boot/images/debian-12/image".into(),
+        index: 3,
+        offset: 3 << 20,
+        end: 4 << 20,
+    };
+    FakeImage { fail: Some(fail), ..image() }
+}
+
 #[test]
 fn an_image_failure_fails_the_node_with_the_step() {
-    let bad = FakeImage { fail: Some("chunk 3: BLAKE3 mismatch".into()), ..image() };
-    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), bad);
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), corrupt_image());
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
-    assert_eq!(report.reason, "image: chunk 3: BLAKE3 mismatch");
+    assert_eq!(
+        report.reason,
+        "image: image http://boot/images/debian-12/image: chunk 3 (bytes 3145728..4194304) does not match the outboard (corrupt)"
+    );
     assert_eq!(report.step.as_deref(), Some("image"), "the step the dashboard's advice goes by");
     assert_eq!(r.console.state.step_state("image"), Some(StepState::Failed));
 }
@@ -270,8 +284,7 @@ fn a_failed_mkfs_fails_the_node_before_the_image_is_written() {
 
 #[test]
 fn nothing_is_made_bootable_when_the_image_fails() {
-    let bad = FakeImage { fail: Some("chunk 3: BLAKE3 mismatch".into()), ..image() };
-    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), bad);
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), corrupt_image());
     assert!(matches!(r.outcome, Outcome::Failed { reported: true, .. }));
     assert_eq!(r.parts, ["announce /dev/sda", "announce /dev/sdb"], "no partition table written");
     assert_eq!(r.system, ["unmount"], "the installed system was never mounted or touched");

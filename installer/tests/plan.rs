@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
+use hardware_profiles::{BondMode, FilesystemKind, Profile, RaidLevel, load_file, shipped_profiles_dir};
 use installer::judge::judge;
 use installer::plan::{FinishAction, Plan, PlanError, plan, plan_text};
 use support::{ServerSpec, edge_1u, qemu_lab, storage_2u};
@@ -24,13 +24,13 @@ fn plan_for(spec: &ServerSpec, profile: &Profile) -> Result<Plan, PlanError> {
 fn qemu_lab_plan() {
     let plan = plan_for(&qemu_lab(), &profile("qemu-lab")).unwrap();
     assert_eq!(plan.bond.name, "bond0");
-    assert_eq!(plan.bond.mode, "active-backup");
+    assert_eq!(plan.bond.mode, BondMode::ActiveBackup);
     assert_eq!(plan.bond.legs, ["eth0", "eth1"], "the Intel leg (primary vendor) first");
     assert_eq!(plan.bond.primary.as_deref(), Some("eth0"));
     assert_eq!(plan.bond.miimon_ms, 100);
     assert_eq!(plan.arrays.len(), 2);
     assert_eq!(plan.arrays[0].device, "/dev/md0");
-    assert_eq!(plan.arrays[0].level, "1");
+    assert_eq!(plan.arrays[0].level, RaidLevel::Raid1);
     assert_eq!(plan.arrays[0].members, ["/dev/sda3", "/dev/sdb3"], "the OS array is built on RAID partitions");
     let boot: Vec<(&str, Option<u32>)> = plan.boot_disks.iter().map(|d| (d.disk.as_str(), d.bay)).collect();
     assert_eq!(boot, [("/dev/sda", Some(0)), ("/dev/sdb", Some(1))], "both OS disks boot, by bay");
@@ -40,7 +40,7 @@ fn qemu_lab_plan() {
     assert_eq!(plan.data_arrays, ["/dev/md1"]);
     assert_eq!(plan.arrays[0].filesystem, None, "the image goes over the OS array");
     let fs = plan.arrays[1].filesystem.as_ref().expect("the data array's filesystem");
-    assert_eq!((fs.kind.as_str(), fs.label.as_deref()), ("ext4", Some("data")));
+    assert_eq!((fs.kind, fs.label.as_deref()), (FilesystemKind::Ext4, Some("data")));
     assert!(plan_text(&plan).contains("data /dev/md1: ext4 labelled data\n"), "{}", plan_text(&plan));
     assert_eq!(plan.finish, FinishAction::Reboot, "the lab reboots into the installed OS");
     assert!(!plan.wipe);
@@ -67,7 +67,7 @@ fn storage_2u_plan_has_raid6_over_the_enclosure_bays() {
     assert_eq!(plan.arrays[0].members, ["/dev/sda3", "/dev/sdb3"], "the OS array is built on RAID partitions");
     let boot: Vec<(&str, Option<u32>)> = plan.boot_disks.iter().map(|d| (d.disk.as_str(), d.bay)).collect();
     assert_eq!(boot, [("/dev/sda", Some(8)), ("/dev/sdb", Some(9))], "the enclosure's OS bays");
-    assert_eq!(plan.arrays[1].level, "6");
+    assert_eq!(plan.arrays[1].level, RaidLevel::Raid6);
     let data: Vec<String> = "cdefghij".chars().map(|c| format!("/dev/sd{c}")).collect();
     assert_eq!(plan.arrays[1].members, data);
     assert_eq!(plan.image.name, "rackhand-storage");
@@ -114,6 +114,11 @@ fn plan_cli_prints_text_and_json_selecting_from_a_directory() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["bond"]["legs"], serde_json::json!(["eth0", "eth1"]));
     assert_eq!(json["finish"], "reboot");
+    // The plan reads like the profile it came from: the enums by their profile (and kernel) names.
+    assert_eq!(
+        (json["bond"]["mode"].as_str(), json["arrays"][0]["level"].as_str()),
+        (Some("active-backup"), Some("raid1"))
+    );
 }
 
 #[test]

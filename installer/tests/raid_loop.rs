@@ -85,7 +85,7 @@ fn signatures_on_a_real_block_device_are_found_and_wiped() {
 fn mke2fs_makes_a_labelled_ext4_and_reports_the_uuid_blkid_sees() {
     let Some(disks) = loops(1) else { return };
     let device = &disks[0].device;
-    let fs = FilesystemPlan { kind: "ext4".into(), label: Some("data".into()) };
+    let fs = FilesystemPlan { kind: hardware_profiles::FilesystemKind::Ext4, label: Some("data".into()) };
     let uuid = Mke2fs::default().make(device, &fs).unwrap();
     let blkid = Command::new("blkid").args(["-o", "export", device]).output().unwrap();
     let blkid = String::from_utf8_lossy(&blkid.stdout);

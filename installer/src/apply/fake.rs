@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use rackhand_api::{DeploySettings, FailedReport, ImageResult, Installed, Inventory, PlanResults, ProgressReport};
 
 use crate::boot_service::{RegisterError, Reporter};
+use crate::image::ImageError;
 use crate::layout::BootDisk;
 use crate::os_config::{BootStep, OsFile};
 use crate::plan::{ArrayPlan, BondPlan, FilesystemPlan};
@@ -93,7 +94,7 @@ impl Raid for FakeRaid {
         self.calls.lock().unwrap().push(format!(
             "create {} level {} {}",
             array.device,
-            array.level,
+            array.level.mdadm_name(),
             array.members.join(" ")
         ));
         Ok(format!("fake-uuid-{}", array.device.trim_start_matches("/dev/")))
@@ -123,12 +124,12 @@ impl Filesystems for FakeFilesystems {
     }
 }
 
-/// Reports progress in `chunks` steps of `size / chunks` bytes, then succeeds (or fails with `fail`).
+/// Reports progress in `chunks` steps of `size / chunks` bytes, then succeeds (or fails once with `fail`).
 #[derive(Debug, Default)]
 pub struct FakeImage {
     pub size: u64,
     pub chunks: u64,
-    pub fail: Option<String>,
+    pub fail: Option<ImageError>,
 }
 
 impl ImageInstaller for FakeImage {
@@ -142,8 +143,8 @@ impl ImageInstaller for FakeImage {
         for i in 1..=chunks {
             progress(self.size * i / chunks, self.size);
         }
-        if let Some(why) = &self.fail {
-            return Err(ApplyError::Image(why.clone()));
+        if let Some(error) = self.fail.take() {
+            return Err(error.into());
         }
         Ok(ImageResult { name: name.into(), version: "1".into(), blake3: "ab".repeat(32), device: device.into() })
     }

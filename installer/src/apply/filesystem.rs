@@ -29,7 +29,7 @@ impl Default for Mke2fs {
 
 /// `mke2fs` arguments for `fs` on `device`: forced (the device is a whole array, not a partition), quiet.
 pub fn mke2fs_args<'a>(device: &'a str, fs: &'a FilesystemPlan) -> Vec<&'a str> {
-    let mut args = vec!["-F", "-q", "-t", fs.kind.as_str()];
+    let mut args = vec!["-F", "-q", "-t", fs.kind.name()];
     if let Some(label) = &fs.label {
         args.extend(["-L", label.as_str()]);
     }
@@ -82,6 +82,8 @@ pub fn ext_superblock(sb: &[u8]) -> Option<ExtSuperblock> {
 
 #[cfg(test)]
 mod tests {
+    use hardware_profiles::FilesystemKind;
+
     use super::*;
 
     fn superblock(label: &[u8]) -> Vec<u8> {
@@ -108,7 +110,7 @@ mod tests {
 
     #[test]
     fn mke2fs_is_forced_quiet_and_labelled() {
-        let fs = FilesystemPlan { kind: "ext4".into(), label: Some("data".into()) };
+        let fs = FilesystemPlan { kind: FilesystemKind::Ext4, label: Some("data".into()) };
         assert_eq!(mke2fs_args("/dev/md1", &fs), ["-F", "-q", "-t", "ext4", "-L", "data", "/dev/md1"]);
         let fs = FilesystemPlan { label: None, ..fs };
         assert_eq!(mke2fs_args("/dev/md1", &fs), ["-F", "-q", "-t", "ext4", "/dev/md1"]);

@@ -105,11 +105,11 @@ impl Installer<'_> {
             let prepared = self.prepare_members(array, boot_disks, owned, plan);
             match prepared.and_then(|()| self.raid.create(array)) {
                 Ok(uuid) => {
-                    self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", array.level_name())));
+                    self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", array.level)));
                     self.post(&step, StepStatus::Done, Some(uuid.clone()), None);
                     results.arrays.push(ArrayResult {
                         device: array.device.clone(),
-                        level: array.level_name(),
+                        level: array.level.to_string(),
                         uuid,
                         members: array.members.clone(),
                         filesystem: None,
@@ -127,7 +127,8 @@ impl Installer<'_> {
                 Ok(uuid) => {
                     self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", fs.describe())));
                     self.post(&step, StepStatus::Done, Some(format!("{} {uuid}", fs.describe())), None);
-                    result.filesystem = Some(FilesystemResult { kind: fs.kind.clone(), label: fs.label.clone(), uuid });
+                    result.filesystem =
+                        Some(FilesystemResult { kind: fs.kind.to_string(), label: fs.label.clone(), uuid });
                 }
                 Err(e) => return Err(self.fail(&step, e)),
             }
@@ -291,7 +292,7 @@ fn describe_bond(plan: &BondPlan) -> String {
 pub fn bond_result(plan: &BondPlan) -> BondResult {
     BondResult {
         name: plan.name.clone(),
-        mode: plan.mode.clone(),
+        mode: plan.mode.to_string(),
         legs: plan.legs.clone(),
         primary: plan.primary.clone(),
     }

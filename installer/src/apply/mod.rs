@@ -18,6 +18,7 @@ use std::process::Command;
 use rackhand_api::ImageResult;
 use thiserror::Error;
 
+use crate::image::ImageError;
 use crate::plan::BondPlan;
 
 pub use dhcp::{Lease, Udhcpc};
@@ -38,8 +39,9 @@ pub enum ApplyError {
     /// Data on a disk that may not be wiped; the reason says what was found and what to do.
     #[error("{0}")]
     DiskHasData(String),
-    #[error("{0}")]
-    Image(String),
+    /// Which kind of image failure it was (corrupt, unreachable, untrusted, target too small) is kept.
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 /// A tool shipped in the initramfs: the first of `paths` that exists, else `name` from `$PATH`.

@@ -67,13 +67,10 @@ pub fn link_names() -> Result<Vec<String>, ApplyError> {
 }
 
 pub fn create_bond(plan: &BondPlan) -> Result<(), ApplyError> {
-    let mode = match plan.mode.as_str() {
-        "active-backup" => BondMode::ActiveBackup,
-        "802.3ad" => BondMode::Ieee8023Ad,
-        "balance-alb" => BondMode::BalanceAlb,
-        other => {
-            return Err(ApplyError::Netlink { what: "creating the bond".into(), message: format!("mode {other}") });
-        }
+    let mode = match plan.mode {
+        hardware_profiles::BondMode::ActiveBackup => BondMode::ActiveBackup,
+        hardware_profiles::BondMode::Lacp => BondMode::Ieee8023Ad,
+        hardware_profiles::BondMode::BalanceAlb => BondMode::BalanceAlb,
     };
     with_handle(async |handle| {
         let bond = &plan.name;

@@ -71,7 +71,7 @@ impl Raid for Mdadm {
     }
 
     fn create(&self, array: &ArrayPlan) -> Result<String, ApplyError> {
-        let level = format!("--level={}", array.level);
+        let level = format!("--level={}", array.level.mdadm_name());
         let count = format!("--raid-devices={}", array.members.len());
         let metadata = format!("--metadata={}", array.metadata);
         let mut args = vec!["--create", array.device.as_str(), "--run", &level, &count, &metadata];

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use hardware_profiles::BondMode;
 use rackhand_api::{DeploySettings, ESP_LABEL, Inventory, MacAddr, NodeId, PlanResults};
 use serde::{Deserialize, Serialize};
 
@@ -162,10 +163,10 @@ fn bond_files(bond: &BondPlan, inventory: &Inventory) -> Vec<OsFile> {
         let _ = writeln!(netdev, "MACAddress={mac}");
     }
     let _ = write!(netdev, "\n[Bond]\nMode={}\nMIIMonitorSec={}ms\n", bond.mode, bond.miimon_ms);
-    match bond.mode.as_str() {
-        "active-backup" => netdev.push_str("PrimaryReselectPolicy=always\n"),
-        "802.3ad" => netdev.push_str("LACPTransmitRate=fast\nTransmitHashPolicy=layer3+4\n"),
-        _ => {}
+    match bond.mode {
+        BondMode::ActiveBackup => netdev.push_str("PrimaryReselectPolicy=always\n"),
+        BondMode::Lacp => netdev.push_str("LACPTransmitRate=fast\nTransmitHashPolicy=layer3+4\n"),
+        BondMode::BalanceAlb => {}
     }
     let mut files =
         vec![OsFile::Write { path: format!("/etc/systemd/network/10-{name}.netdev"), contents: netdev, mode: 0o644 }];

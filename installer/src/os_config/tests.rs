@@ -38,14 +38,14 @@ fn fixture() -> (Plan, PlanResults, Inventory) {
         profile: "qemu-lab".into(),
         bond: BondPlan {
             name: "bond0".into(),
-            mode: "active-backup".into(),
+            mode: hardware_profiles::BondMode::ActiveBackup,
             legs: vec!["eth0".into(), "eth1".into()],
             primary: Some("eth0".into()),
             miimon_ms: 100,
         },
         arrays: vec![ArrayPlan {
             device: "/dev/md0".into(),
-            level: "1".into(),
+            level: hardware_profiles::RaidLevel::Raid1,
             members: vec!["/dev/sda3".into(), "/dev/sdb3".into()],
             metadata: "1.2".into(),
             filesystem: None,

@@ -62,9 +62,8 @@ impl ImageInstaller for ServerImage {
         device: &str,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImageResult, ApplyError> {
-        let keys = crate::image::load_trusted_keys(&self.keys).map_err(|e| ApplyError::Image(e.to_string()))?;
-        crate::image::install_from_server(&self.server, name, &keys, Path::new(device), progress)
-            .map_err(|e| ApplyError::Image(e.to_string()))
+        let keys = crate::image::load_trusted_keys(&self.keys)?;
+        Ok(crate::image::install_from_server(&self.server, name, &keys, Path::new(device), progress)?)
     }
 }
 
