@@ -10,6 +10,7 @@ pub mod ipmi;
 pub mod judge;
 pub mod layout;
 pub mod lldp;
+pub mod log;
 pub mod observe;
 pub mod os_config;
 pub mod pid1;

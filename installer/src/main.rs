@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hardware_profiles::{BondMode, Profile, load_dir, load_file, select};
+use hardware_profiles::{BondMode, Profile, load_file};
 use installer::apply::{Network, SystemNetwork, Udhcpc};
 use installer::console::Console;
 use installer::image::{install_from_dir, install_from_server, load_trusted_keys};
 use installer::ipmi::IpmiTool;
 use installer::judge::judge;
 use installer::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
-use installer::observe::{Seams, observe_inventory, observe_system};
+use installer::observe::{Seams, observe_inventory};
 use installer::pid1::{self, Outcome, RunOptions, run_node};
 use installer::plan::{BondPlan, plan, plan_text};
 use installer::text::{inventory_text, verdict_text};
@@ -61,18 +61,7 @@ enum Command {
     },
     /// Provision this machine: what PID 1 does (observe, judge, bond, RAID, image, report to the boot
     /// service named on the kernel command line). Destroys the planned disks' contents.
-    Run {
-        #[arg(long, default_value = "/proc/cmdline")]
-        cmdline: PathBuf,
-        #[arg(long, default_value = rackhand_api::initramfs::PROFILES_DIR)]
-        profiles: PathBuf,
-        #[arg(long, default_value = rackhand_api::initramfs::MODULES_LIST)]
-        modules: PathBuf,
-        #[arg(long, default_value = rackhand_api::initramfs::TRUSTED_KEYS_DIR)]
-        keys: PathBuf,
-        #[arg(long, default_value_t = 31)]
-        lldp_wait: u64,
-    },
+    Run(RunOptions),
     /// Write a signed image to a disk or file as `run` does: every chunk verified against the manifest's
     /// BLAKE3 tree before it is written, the first MiB last. From a boot service (--server URL) or a
     /// local image directory laid out as `images publish` writes it (--dir, e.g. a USB stick);
@@ -178,15 +167,22 @@ fn bond_mode(name: &str) -> Result<BondMode, String> {
 
 #[derive(Args)]
 struct ObserveArgs {
-    /// Root under which /sys and /dev are read (a fixture tree in tests).
-    #[arg(long, default_value = "/")]
-    root: PathBuf,
-    /// Seconds to listen for LLDP on every NIC (only when --root is /); 0 skips it.
+    /// Read /sys and /dev under this fixture tree instead of this machine's (then no LLDP is heard).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Seconds to listen for LLDP on every NIC of this machine; 0 skips it.
     #[arg(long, default_value_t = 31)]
     lldp_wait: u64,
 }
 
+impl ObserveArgs {
+    fn root(&self) -> &Path {
+        self.root.as_deref().unwrap_or(Path::new("/"))
+    }
+}
+
 fn main() -> ExitCode {
+    installer::log::init();
     if nix::unistd::getpid().as_raw() == 1 {
         pid1::as_init();
     }
@@ -212,7 +208,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { observe, profile, json } => {
-            let profile = choose_profile(&profile, &observe.root)?;
+            let profile = choose_profile(&profile, observe.root())?;
             let inventory = observe_with(&observe, Some(&profile));
             let verdict = judge(&inventory, &profile);
             if json {
@@ -223,7 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if verdict.must_not_install() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Plan { observe, profile, json } => {
-            let profile = choose_profile(&profile, &observe.root)?;
+            let profile = choose_profile(&profile, observe.root())?;
             let inventory = observe_with(&observe, Some(&profile));
             let verdict = judge(&inventory, &profile);
             let plan = plan(&verdict, &profile, &inventory).context("planning the install")?;
@@ -234,10 +230,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { cmdline, profiles, modules, keys, lldp_wait } => {
-            let root = PathBuf::from("/");
-            let opts =
-                RunOptions { root, cmdline, modules, profiles, keys, lldp_window: Duration::from_secs(lldp_wait) };
+        Command::Run(opts) => {
             let mut console = Console::new(Box::new(std::io::stdout()), 80);
             match run_node(&opts, &mut console) {
                 Outcome::Ready(finish) => {
@@ -298,20 +291,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// A profile file as given, or the best match among a directory's profiles.
 fn choose_profile(path: &Path, root: &Path) -> Result<Profile> {
-    if !path.is_dir() {
-        return Ok(load_file(path)?);
-    }
-    let profiles = load_dir(path)?;
-    let system = observe_system(root);
-    let chosen = select(&system, &profiles).with_context(|| format!("choosing a profile from {}", path.display()))?;
-    eprintln!("installer: selected profile {}", chosen.name);
-    Ok(chosen.clone())
+    installer::observe::choose_profile(path, root)
+        .with_context(|| format!("choosing a profile from {}", path.display()))
 }
 
 fn observe_with(args: &ObserveArgs, profile: Option<&Profile>) -> rackhand_api::Inventory {
     // LLDP only makes sense on the real interfaces of this machine, not under a fixture tree.
-    let live = args.root == Path::new("/") && args.lldp_wait > 0;
+    let live = args.root.is_none() && args.lldp_wait > 0;
     let lldp: &dyn LldpListener = if live { &RawSocketListener } else { &NoLldp };
     let seams = Seams { bmc: &IpmiTool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
-    observe_inventory(&args.root, &seams, profile.map(|p| &p.bays))
+    observe_inventory(args.root(), &seams, profile.map(|p| &p.bays))
 }

@@ -13,6 +13,7 @@ use installer::apply::fake::{
 };
 use installer::console::{Console, StepState};
 use installer::image::ImageError;
+use installer::log::lines_logged_by;
 use installer::os_config::{DEPLOY_CREDENTIAL, OsFile};
 use installer::pid1::{Inputs, Outcome, provision};
 use installer::plan::FinishAction;
@@ -33,6 +34,8 @@ struct Run {
     system: Vec<String>,
     files: Vec<OsFile>,
     console: Console,
+    /// The serial log's lines.
+    log: String,
 }
 
 fn run(spec: &ServerSpec, profile: Profile, network: FakeNetwork, raid: FakeRaid, image: FakeImage) -> Run {
@@ -107,10 +110,12 @@ fn run_full(spec: &ServerSpec, profile: Profile, fakes: Fakes) -> Run {
         server: "http://10.77.0.1:8080".into(),
         node: NodeId(7),
     };
-    let outcome = provision(inputs, &mut installer);
+    let mut outcome = None;
+    let log = lines_logged_by(|| outcome = Some(provision(inputs, &mut installer)));
+    let outcome = outcome.expect("provision returns");
     let (posted, net, raid, mkfs) = (reporter.posted(), network.calls(), raid.calls(), filesystems.calls());
     let (parts, files, system) = (partitioner.calls(), system.files(), system.calls());
-    Run { outcome, posted, net, raid, mkfs, parts, system, files, console }
+    Run { outcome, posted, net, raid, mkfs, parts, system, files, console, log }
 }
 
 fn image() -> FakeImage {
@@ -341,4 +346,20 @@ fn a_reinstall_wipes_the_arrays_this_node_built_and_nothing_else() {
     assert!(!r.raid.iter().any(|c| c.starts_with("wipe")), "{:?}", r.raid);
     let Some(Posted::Failed(report)) = r.posted.last() else { panic!("{:?}", r.posted) };
     assert!(report.reason.contains("bay 0 (/dev/sda) already holds data Rackhand did not build"), "{}", report.reason);
+}
+
+#[test]
+fn each_step_logs_its_lines_inside_a_span_naming_it() {
+    let r = run(&qemu_lab(), lab(), FakeNetwork::default(), FakeRaid::default(), image());
+    let lines: Vec<&str> = r.log.lines().collect();
+    for want in [
+        "rackhand: step bond done: bond0 active-backup = eth0 + eth1, primary eth0, 10.77.0.50/24 step=\"bond\"",
+        "rackhand: step raid md0 running: /dev/sda3 /dev/sdb3 step=\"raid md0\"",
+        "rackhand: step raid md0 done: raid1 fake-uuid-md0 step=\"raid md0\"",
+        "rackhand: step image running: debian-12 -> /dev/md0 step=\"image\"",
+        "rackhand: step boot done: GPT, ESP and GRUB (BIOS + UEFI) on /dev/sda /dev/sdb step=\"boot\"",
+        "rackhand: install done: the installed OS reports ready on its first boot",
+    ] {
+        assert!(lines.contains(&want), "no line {want:?} in\n{}", r.log);
+    }
 }

@@ -289,3 +289,62 @@ fn inventory_json_is_the_api_type() {
     assert_eq!(back, inv);
     assert!(Path::new(&shipped_profiles_dir()).is_dir());
 }
+
+/// `pid1::preflight`: the profile, the verdict and the plan decided together, before anything is touched.
+mod decided_before_anything_is_touched {
+    use installer::pid1::preflight::{Preflight, preflight};
+
+    use super::*;
+
+    #[test]
+    fn a_healthy_server_gets_its_plan() {
+        let lab = profile("qemu-lab");
+        let inventory = qemu_lab().write().observe(Some(&lab));
+        let decided = preflight(&inventory, Ok(&lab));
+        assert_eq!(decided.stop_reason(), None);
+        assert_eq!(decided.plan().map(|p| p.image.device.as_str()), Some("/dev/md0"));
+        assert!(decided.into_plan().is_ok());
+    }
+
+    #[test]
+    fn without_a_profile_nothing_is_judged() {
+        let inventory = qemu_lab().write().observe(None);
+        let decided = preflight(&inventory, Err("no profile matches this system (Acme Box)"));
+        assert_eq!(decided.stop_reason(), Some("no hardware profile: no profile matches this system (Acme Box)"));
+        assert_eq!(decided.warnings().count(), 0);
+        assert_eq!(
+            decided.into_plan(),
+            Err(("no hardware profile: no profile matches this system (Acme Box)".into(), vec![]))
+        );
+    }
+
+    #[test]
+    fn a_blocking_problem_stops_it_with_the_whole_verdict() {
+        let lab = profile("qemu-lab");
+        let mut spec = qemu_lab();
+        spec.disks.pop();
+        let inventory = spec.write().observe(Some(&lab));
+        let verdict = judge(&inventory, &lab);
+        let decided = preflight(&inventory, Ok(&lab));
+        assert!(matches!(decided, Preflight::Blocked { .. }), "{decided:?}");
+        let reason = decided.stop_reason().unwrap().to_owned();
+        assert!(reason.starts_with("1 blocking problem(s): the verdict forbids installing: "), "{reason}");
+        assert_eq!(decided.plan(), None);
+        assert_eq!(decided.into_plan(), Err((reason, verdict.problems)), "reported with every problem found");
+    }
+
+    #[test]
+    fn a_profile_that_builds_no_array_cannot_be_planned() {
+        let mut lab = profile("qemu-lab");
+        lab.raid.clear();
+        let inventory = qemu_lab().write().observe(Some(&lab));
+        let decided = preflight(&inventory, Ok(&lab));
+        assert!(matches!(decided, Preflight::Unplannable { .. }), "{decided:?}");
+        assert_eq!(
+            decided.stop_reason(),
+            Some(
+                "cannot plan the install: profile `qemu-lab` builds no RAID array, so there is no device to write the image to"
+            )
+        );
+    }
+}

@@ -14,7 +14,6 @@ use anyhow::{Context, Result};
 use rackhand_api::{AgentCredential, MacAddr, OsReport};
 
 use crate::boot_service::{Backoff, BootParams, Client, Token};
-use crate::console::log_line;
 use crate::os_config::{AGENT_TOKEN, AgentConfig, DEPLOY_CREDENTIAL};
 
 use self::observe::{SeenBond, observe_arrays, parse_bonding, ssh_host_keys};
@@ -89,10 +88,11 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
     let text = std::fs::read_to_string(&paths.config).with_context(|| format!("reading {}", paths.config.display()))?;
     let config: AgentConfig =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", paths.config.display()))?;
+    let _node = tracing::info_span!("node", node = %config.node).entered();
     wait_for_bond_legs(&paths.root, &config);
     let report = observe_report(&paths.root, &config);
     for problem in &report.problems {
-        log_line(&format!("problem: {} — {} / fix: {}", problem.part, problem.message, problem.fix));
+        tracing::info!("problem: {} — {} / fix: {}", problem.part, problem.message, problem.fix);
     }
     let deploy = paths.inside(DEPLOY_CREDENTIAL);
     let token_file = paths.inside(AGENT_TOKEN);
@@ -107,13 +107,13 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
         // On disk before the credential goes: a server may lose power right after reporting.
         write_secret(&token_file, &answer.agent_token)?;
         remove_durably(&deploy)?;
-        log_line(&format!("node {}: reported ready to the boot service", config.node));
+        tracing::info!("reported ready to the boot service");
         return Ok(());
     }
     let secret = std::fs::read_to_string(&token_file)
         .with_context(|| format!("no deploy credential and no agent token ({})", token_file.display()))?;
     client(&config, secret.trim().to_owned()).post("health", &report).context("reporting health")?;
-    log_line(&format!("node {}: reported health ({} problems)", config.node, report.problems.len()));
+    tracing::info!("reported health ({} problems)", report.problems.len());
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use rackhand_api::{ArrayResult, BondResult, FilesystemResult, PlanResults, ProgressReport, Stage, StepStatus};
+use rackhand_api::{
+    ArrayResult, BondResult, FilesystemResult, ImageResult, PlanResults, ProgressReport, Stage, StepStatus,
+};
 
 use crate::boot_service::Reporter;
 use crate::console::{Console, Progress, StepState};
@@ -50,6 +52,7 @@ impl Installer<'_> {
     pub fn network(&mut self, bond: Option<&BondPlan>, fallback: Option<&str>) -> NetworkOutcome {
         let mut bond_error = None;
         if let Some(plan) = bond {
+            let _span = tracing::info_span!("step", step = "bond").entered();
             self.console.step("bond", StepState::Running, Some(describe_bond(plan)));
             let built = self.network.create_bond(plan).and_then(|()| self.network.dhcp(&plan.name));
             match built {
@@ -66,6 +69,7 @@ impl Installer<'_> {
             }
         }
         let lease = fallback.and_then(|nic| {
+            let _span = tracing::info_span!("step", step = "network").entered();
             self.console.step("network", StepState::Running, Some(format!("DHCP on {nic}")));
             let got = self.network.links_up(&[nic.to_owned()]).and_then(|()| self.network.dhcp(nic));
             match got {
@@ -99,81 +103,82 @@ impl Installer<'_> {
         let owned = &deployment.settings.owned_arrays;
         for (index, array) in plan.arrays.iter().enumerate() {
             let step = format!("raid {}", array.device.trim_start_matches("/dev/"));
-            self.console.step(&step, StepState::Running, Some(array.members.join(" ")));
-            self.post(&step, StepStatus::Started, None, None);
             let boot_disks: &[BootDisk] = if index == 0 { &plan.boot_disks } else { &[] };
-            let prepared = self.prepare_members(array, boot_disks, owned, plan);
-            match prepared.and_then(|()| self.raid.create(array)) {
-                Ok(uuid) => {
-                    self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", array.level)));
-                    self.post(&step, StepStatus::Done, Some(uuid.clone()), None);
-                    results.arrays.push(ArrayResult {
-                        device: array.device.clone(),
-                        level: array.level.to_string(),
-                        uuid,
-                        members: array.members.clone(),
-                        filesystem: None,
-                    });
-                }
-                Err(e) => return Err(self.fail(&step, e)),
-            }
+            let build = |this: &mut Self| {
+                this.prepare_members(array, boot_disks, owned, plan)?;
+                this.raid.create(array)
+            };
+            let uuid = self.step(&step, array.members.join(" "), build, |uuid| format!("{} {uuid}", array.level))?;
+            results.arrays.push(ArrayResult {
+                device: array.device.clone(),
+                level: array.level.to_string(),
+                uuid,
+                members: array.members.clone(),
+                filesystem: None,
+            });
         }
         for (array, result) in plan.arrays.iter().zip(&mut results.arrays) {
             let Some(fs) = &array.filesystem else { continue };
             let step = format!("format {}", array.device.trim_start_matches("/dev/"));
-            self.console.step(&step, StepState::Running, Some(fs.describe()));
-            self.post(&step, StepStatus::Started, Some(fs.describe()), None);
-            match self.filesystems.make(&array.device, fs) {
-                Ok(uuid) => {
-                    self.console.step(&step, StepState::Done, Some(format!("{} {uuid}", fs.describe())));
-                    self.post(&step, StepStatus::Done, Some(format!("{} {uuid}", fs.describe())), None);
-                    result.filesystem =
-                        Some(FilesystemResult { kind: fs.kind.to_string(), label: fs.label.clone(), uuid });
-                }
-                Err(e) => return Err(self.fail(&step, e)),
-            }
+            let make = |this: &mut Self| this.filesystems.make(&array.device, fs);
+            let uuid = self.step(&step, fs.describe(), make, |uuid| format!("{} {uuid}", fs.describe()))?;
+            result.filesystem = Some(FilesystemResult { kind: fs.kind.to_string(), label: fs.label.clone(), uuid });
         }
         let target = format!("{} -> {}", plan.image.name, plan.image.device);
-        self.console.step("image", StepState::Running, Some(target.clone()));
-        self.post("image", StepStatus::Started, Some(target), None);
-        let written = {
-            let Installer { image, reporter, console, .. } = self;
-            let started = Instant::now();
-            let mut posted_tenth = 0;
-            let mut progress = |done: u64, total: u64| {
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                let bytes_per_sec = (done as f64 / secs) as u64;
-                console.progress(Progress { label: "image".into(), done, total, bytes_per_sec });
-                let tenth = crate::console::tenths(done, total);
-                if tenth > posted_tenth {
-                    posted_tenth = tenth;
-                    post_to(*reporter, "image", StepStatus::Running, None, Some((done, total)));
-                }
-            };
-            image.install(&plan.image.name, &plan.image.device, &mut progress)
-        };
-        match written {
-            Ok(image) => {
-                let detail = format!("{} {} blake3 {}", image.name, image.version, image.blake3);
-                self.console.step("image", StepState::Done, Some(detail.clone()));
-                self.post("image", StepStatus::Done, Some(detail), None);
-                results.image = Some(image);
-            }
-            Err(e) => return Err(self.fail("image", e)),
-        }
+        let image = self.step(
+            "image",
+            target,
+            |this| this.write_image(plan),
+            |image| format!("{} {} blake3 {}", image.name, image.version, image.blake3),
+        )?;
+        results.image = Some(image);
         // Only now, with every byte of the image verified, does anything become bootable.
         let disks: Vec<&str> = plan.boot_disks.iter().map(|d| d.disk.as_str()).collect();
         let detail = format!("GPT, ESP and GRUB (BIOS + UEFI) on {}", disks.join(" "));
-        self.console.step("boot", StepState::Running, Some(detail.clone()));
-        self.post("boot", StepStatus::Started, Some(detail.clone()), None);
-        match self.make_bootable(plan, deployment, results) {
-            Ok(()) => {
-                self.console.step("boot", StepState::Done, Some(detail.clone()));
-                self.post("boot", StepStatus::Done, Some(detail), None);
-                Ok(())
+        let done = detail.clone();
+        self.step("boot", detail, |this| this.make_bootable(plan, deployment, results), |()| done)
+    }
+
+    /// One install step, in a `step` span: shown running on the console and posted as started (both with
+    /// `detail`), then `run`; shown and posted done with what `done` says of its result, or failed with
+    /// the error.
+    fn step<T>(
+        &mut self,
+        name: &str,
+        detail: String,
+        run: impl FnOnce(&mut Self) -> Result<T, ApplyError>,
+        done: impl FnOnce(&T) -> String,
+    ) -> Result<T, StepFailure> {
+        let _span = tracing::info_span!("step", step = name).entered();
+        self.console.step(name, StepState::Running, Some(detail.clone()));
+        self.post(name, StepStatus::Started, Some(detail), None);
+        match run(self) {
+            Ok(value) => {
+                let said = done(&value);
+                self.console.step(name, StepState::Done, Some(said.clone()));
+                self.post(name, StepStatus::Done, Some(said), None);
+                Ok(value)
             }
-            Err(e) => Err(self.fail("boot", e)),
+            Err(e) => Err(self.fail(name, e)),
         }
+    }
+
+    /// The image, verified chunk by chunk, with its progress on the console and posted every tenth.
+    fn write_image(&mut self, plan: &Plan) -> Result<ImageResult, ApplyError> {
+        let Installer { image, reporter, console, .. } = self;
+        let started = Instant::now();
+        let mut posted_tenth = 0;
+        let mut progress = |done: u64, total: u64| {
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let bytes_per_sec = (done as f64 / secs) as u64;
+            console.progress(Progress { label: "image".into(), done, total, bytes_per_sec });
+            let tenth = crate::console::tenths(done, total);
+            if tenth > posted_tenth {
+                posted_tenth = tenth;
+                post_to(*reporter, "image", StepStatus::Running, None, Some((done, total)));
+            }
+        };
+        image.install(&plan.image.name, &plan.image.device, &mut progress)
     }
 
     /// Partition tables, the installed system's files, ESPs, host keys and GRUB on every OS disk.
@@ -219,7 +224,7 @@ impl Installer<'_> {
             match decide_wipe(disk, *bay, &found, owned, plan.wipe, &plan.profile) {
                 WipeDecision::Blank => {}
                 WipeDecision::Wipe { because } => {
-                    crate::console::log_line(&format!("wiping {disk}: {because}"));
+                    tracing::info!("wiping {disk}: {because}");
                     self.raid.wipe(disk)?;
                     if let Some(layout) = boot_disks.get(i) {
                         self.raid.wipe(&layout.raid_member())?;
@@ -280,7 +285,7 @@ fn post_to(reporter: &dyn Reporter, step: &str, status: StepStatus, message: Opt
         total: p.map(|(_, t)| t),
     };
     if let Err(e) = reporter.progress(&report) {
-        crate::console::log_line(&format!("could not report step {step}: {e}"));
+        tracing::warn!("could not report step {step}: {e}");
     }
 }
 

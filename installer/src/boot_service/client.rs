@@ -146,7 +146,7 @@ impl Client {
                 return Err(RegisterError::Unreachable { url, attempts: attempt, last });
             }
             let delay = self.backoff.delay(attempt);
-            eprintln!("rackhand: boot service unreachable ({last}); retrying in {} ms", delay.as_millis());
+            tracing::warn!("boot service unreachable ({last}); retrying in {} ms", delay.as_millis());
             (self.sleep)(delay);
         }
     }

@@ -8,7 +8,7 @@ pub mod writer;
 use rackhand_api::Problem;
 
 pub use render::{render_ansi, render_screen, wrap};
-pub use writer::{Console, log_line};
+pub use writer::Console;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScreenState {

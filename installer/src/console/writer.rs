@@ -1,5 +1,5 @@
 //! The thin writer: redraws the screen on `/dev/console` (or any sink) when the state changes, at most
-//! every couple of seconds for progress alone, and prints each step as one `rackhand:` log line.
+//! every couple of seconds for progress alone, and logs each step as one line (see `crate::log`).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -8,11 +8,6 @@ use super::{Progress, ScreenState, StepState, render_ansi};
 
 /// Minimum time between redraws caused by progress alone, so a serial log is not flooded.
 const PROGRESS_REDRAW: Duration = Duration::from_secs(2);
-
-/// One plain line for the serial log: `rackhand: step bond done`.
-pub fn log_line(message: &str) {
-    eprintln!("rackhand: {message}");
-}
 
 pub struct Console {
     pub state: ScreenState,
@@ -53,8 +48,8 @@ impl Console {
     /// Set a step's state, log it and redraw.
     pub fn step(&mut self, name: &str, state: StepState, detail: Option<String>) {
         match &detail {
-            Some(d) => log_line(&format!("step {name} {}: {d}", state.label().to_lowercase())),
-            None => log_line(&format!("step {name} {}", state.label().to_lowercase())),
+            Some(d) => tracing::info!("step {name} {}: {d}", state.label().to_lowercase()),
+            None => tracing::info!("step {name} {}", state.label().to_lowercase()),
         }
         self.state.set_step(name, state, detail);
         if state != StepState::Running {
@@ -68,7 +63,7 @@ impl Console {
         let due = self.last_progress_draw.is_none_or(|t| t.elapsed() >= PROGRESS_REDRAW);
         let finished = progress.done >= progress.total;
         if due || finished {
-            log_line(&format!("progress {} {}/{} bytes", progress.label, progress.done, progress.total));
+            tracing::info!("progress {} {}/{} bytes", progress.label, progress.done, progress.total);
         }
         self.state.progress = Some(progress);
         if due || finished {
@@ -78,7 +73,7 @@ impl Console {
     }
 
     pub fn footer(&mut self, text: &str) {
-        log_line(text);
+        tracing::info!("{text}");
         self.state.footer = Some(text.to_owned());
         self.draw();
     }

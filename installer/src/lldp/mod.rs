@@ -34,7 +34,7 @@ impl LldpListener for RawSocketListener {
                     Ok(Ok(Some(frame))) => Some((iface.clone(), frame.neighbor)),
                     Ok(Ok(None)) => None,
                     Ok(Err(e)) => {
-                        eprintln!("installer: LLDP on {iface}: {e}");
+                        tracing::warn!("LLDP on {iface}: {e}");
                         None
                     }
                     Err(_) => None,

@@ -5,6 +5,7 @@ mod disks;
 mod dmi;
 mod nics;
 mod power;
+mod profile;
 pub mod sysfs;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use disks::{DiskObservation, classify_disk, observe_disks};
 pub use dmi::observe_system;
 pub use nics::observe_nics;
 pub use power::{classify_power_supplies, observe_power_supplies};
+pub use profile::{ProfileChoiceError, choose_profile};
 
 /// The parts of observation that talk to something other than files.
 pub struct Seams<'a> {

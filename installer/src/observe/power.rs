@@ -13,7 +13,7 @@ pub fn observe_power_supplies(root: &Path, bmc: &dyn Bmc) -> Vec<PowerSupply> {
     let records = read_type39(root);
     let readings = if bmc_present(root) {
         bmc.power_supply_sensors().unwrap_or_else(|e| {
-            eprintln!("installer: BMC power-supply sensors unavailable: {e}");
+            tracing::warn!("BMC power-supply sensors unavailable: {e}");
             Vec::new()
         })
     } else {

@@ -8,10 +8,11 @@ use hardware_profiles::Profile;
 use rackhand_api::{FailedReport, Inventory, NodeId, PlanResults, Problem, Severity};
 
 use crate::apply::Installer;
-use crate::console::{Failure, StepState, log_line};
-use crate::judge::judge;
+use crate::console::{Failure, StepState};
 use crate::os_config::Deployment;
-use crate::plan::{FinishAction, plan};
+use crate::plan::FinishAction;
+
+use super::preflight::preflight;
 
 /// What the node ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,38 +36,22 @@ pub struct Inputs {
 
 pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
     let Inputs { inventory, profile, fallback_nic, server, node } = inputs;
-    let (verdict_failure, plan) = match &profile {
-        Err(why) => (Some((format!("no hardware profile: {why}"), Vec::new())), None),
-        Ok(profile) => {
-            installer.console.state.profile = Some(profile.name.clone());
-            let verdict = judge(&inventory, profile);
-            let blocking: Vec<Problem> = verdict.blocking().cloned().collect();
-            for p in verdict.problems.iter().filter(|p| p.severity == Severity::Warning) {
-                log_line(&format!("warning: {} — {} (fix: {})", p.part, p.message, p.fix));
-            }
-            match plan(&verdict, profile, &inventory) {
-                Ok(plan) => (None, Some(plan)),
-                Err(e) if verdict.must_not_install() => {
-                    let n = blocking.len();
-                    let reason = if n == 0 { e.to_string() } else { format!("{n} blocking problem(s): {e}") };
-                    (Some((reason, verdict.problems.clone())), None)
-                }
-                Err(e) => (Some((format!("cannot plan the install: {e}"), Vec::new())), None),
-            }
-        }
-    };
-    match &verdict_failure {
-        Some((reason, _)) => installer.console.step("inspect", StepState::Failed, Some(reason.clone())),
-        None => installer.console.step("inspect", StepState::Done, None),
+    if let Ok(profile) = &profile {
+        installer.console.state.profile = Some(profile.name.clone());
     }
-    let net = installer.network(plan.as_ref().map(|p| &p.bond), fallback_nic.as_deref());
+    let preflight = preflight(&inventory, profile.as_ref().map_err(String::as_str));
+    for p in preflight.warnings() {
+        tracing::info!("warning: {} — {} (fix: {})", p.part, p.message, p.fix);
+    }
+    let stopped = preflight.stop_reason().map(str::to_owned);
+    let shown = if stopped.is_some() { StepState::Failed } else { StepState::Done };
+    installer.console.step("inspect", shown, stopped.clone());
+    let net = installer.network(preflight.plan().map(|p| &p.bond), fallback_nic.as_deref());
     if net.lease.is_none() {
-        let reason = verdict_failure
-            .as_ref()
-            .map(|(r, _)| r.clone())
-            .or(net.bond_error.clone())
-            .unwrap_or_else(|| "no network to reach the boot service".to_owned());
-        let problems = verdict_failure.map(|(_, p)| p).unwrap_or_default();
+        let (reason, problems) = match preflight.into_plan() {
+            Err(stopped) => stopped,
+            Ok(_) => (net.bond_error.unwrap_or_else(|| "no network to reach the boot service".to_owned()), Vec::new()),
+        };
         return fail(installer, reason, problems, false);
     }
     installer.console.step("report", StepState::Running, Some("posting the inventory".into()));
@@ -75,15 +60,15 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         // From here on the console names the server as the technicians do.
         Ok(name) => installer.console.state.node.name = name,
         Err(e) => {
-            let reason = verdict_failure.map_or_else(|| format!("could not post the inventory: {e}"), |(r, _)| r);
+            let reason = stopped.unwrap_or_else(|| format!("could not post the inventory: {e}"));
             return fail(installer, reason, Vec::new(), false);
         }
     }
     installer.console.step("report", StepState::Done, Some("inventory posted".into()));
-    if let Some((reason, problems)) = verdict_failure {
-        return report_failure(installer, reason, problems);
-    }
-    let plan = plan.expect("a plan exists when the verdict allows the install");
+    let plan = match preflight.into_plan() {
+        Ok(plan) => plan,
+        Err((reason, problems)) => return report_failure(installer, reason, problems),
+    };
     let Some(bond) = net.bond else {
         let reason = net.bond_error.unwrap_or_else(|| "the bond was not built".into());
         return report_failure(installer, reason, Vec::new());
@@ -96,7 +81,7 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
     let mut built = PlanResults::default();
     if let Err(step) = installer.install(&plan, bond, &deployment, &mut built) {
         if let Err(e) = installer.finish_target(None) {
-            log_line(&format!("unmounting the installed system: {e}"));
+            tracing::warn!("unmounting the installed system: {e}");
         }
         // What it built (its arrays, with their UUIDs) is what a retry may wipe; the step names the failure.
         let built = Some(built).filter(|b| !b.arrays.is_empty());
@@ -107,9 +92,9 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         Ok(installed) => {
             if let Err(e) = installer.finish_target(Some(&installed.deploy_credential)) {
                 // The node token is spent: the boot service's first-boot deadline reports this node.
-                log_line(&format!("finishing the installed system: {e}"));
+                tracing::warn!("finishing the installed system: {e}");
             }
-            log_line("install done: the installed OS reports ready on its first boot");
+            tracing::info!("install done: the installed OS reports ready on its first boot");
             Outcome::Ready(plan.finish)
         }
         Err(e) => {
@@ -128,7 +113,7 @@ fn report(installer: &mut Installer<'_>, report: FailedReport) -> Outcome {
     let reported = match installer.reporter.failed(&report) {
         Ok(()) => true,
         Err(e) => {
-            log_line(&format!("could not report the failure: {e}"));
+            tracing::warn!("could not report the failure: {e}");
             false
         }
     };
@@ -137,9 +122,9 @@ fn report(installer: &mut Installer<'_>, report: FailedReport) -> Outcome {
 
 /// Show the failure (blocking problems only: warnings did not stop the install) and log it.
 fn fail(installer: &mut Installer<'_>, reason: String, problems: Vec<Problem>, reported: bool) -> Outcome {
-    log_line(&format!("node failed: {reason}"));
+    tracing::warn!("node failed: {reason}");
     for p in problems.iter().filter(|p| p.severity == Severity::Blocking) {
-        log_line(&format!("problem: {} — {} / fix: {}", p.part, p.message, p.fix));
+        tracing::info!("problem: {} — {} / fix: {}", p.part, p.message, p.fix);
     }
     let shown = problems.iter().filter(|p| p.severity == Severity::Blocking).cloned().collect();
     installer.console.state.failure = Some(Failure { reason: reason.clone(), problems: shown });

@@ -13,7 +13,6 @@ use nix::sys::reboot::{RebootMode, reboot};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::console::log_line;
 use crate::plan::FinishAction;
 
 /// `PATH` for the programs PID 1 runs (the kernel starts init without one).
@@ -37,7 +36,7 @@ pub fn mount_early() {
         let flags = MsFlags::MS_NOSUID | if fstype == "devtmpfs" { MsFlags::empty() } else { MsFlags::MS_NODEV };
         match mount(Some(source), target, Some(fstype), flags, None::<&str>) {
             Ok(()) | Err(Errno::EBUSY) => {}
-            Err(e) => log_line(&format!("mounting {target}: {e}")),
+            Err(e) => tracing::warn!("mounting {target}: {e}"),
         }
     }
 }
@@ -45,7 +44,7 @@ pub fn mount_early() {
 /// Load each module listed in `list` (`name [params]` per line, in order) with `/sbin/modprobe`.
 pub fn load_modules(list: &Path) {
     let Ok(text) = std::fs::read_to_string(list) else {
-        log_line(&format!("no module list at {}", list.display()));
+        tracing::warn!("no module list at {}", list.display());
         return;
     };
     let modprobe =
@@ -53,11 +52,11 @@ pub fn load_modules(list: &Path) {
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let args: Vec<&str> = line.split_whitespace().collect();
         match Command::new(modprobe).args(&args).env("PATH", search_path()).output() {
-            Ok(out) if out.status.success() => log_line(&format!("module {} loaded", args[0])),
+            Ok(out) if out.status.success() => tracing::info!("module {} loaded", args[0]),
             Ok(out) => {
-                log_line(&format!("module {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim()));
+                tracing::warn!("module {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim());
             }
-            Err(e) => log_line(&format!("module {}: {modprobe}: {e}", args[0])),
+            Err(e) => tracing::warn!("module {}: {modprobe}: {e}", args[0]),
         }
     }
 }
@@ -116,10 +115,10 @@ pub fn rescue_forever(mut redraw: impl FnMut()) -> ! {
         }
         match spawn_shell() {
             Ok(child) => {
-                log_line("rescue shell started; exit it to return to the failure screen");
+                tracing::info!("rescue shell started; exit it to return to the failure screen");
                 wait_for(Pid::from_raw(child.id() as i32));
             }
-            Err(e) => log_line(&format!("rescue shell: {e}")),
+            Err(e) => tracing::warn!("rescue shell: {e}"),
         }
         redraw();
         let _ = resume.send(());

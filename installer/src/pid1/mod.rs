@@ -5,11 +5,11 @@
 
 pub mod flow;
 pub mod init;
+pub mod preflight;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hardware_profiles::{Profile, load_dir, select};
 use rackhand_api::ImageResult;
 use rackhand_api::initramfs;
 
@@ -17,36 +17,53 @@ use crate::apply::{
     ApplyError, ChrootSystem, ImageInstaller, Installer, Mdadm, Mke2fs, Network, SystemNetwork, UtilLinux,
 };
 use crate::boot_service::{Backoff, Client, parse_cmdline};
-use crate::console::{Console, Failure, NodeIdentity, StepState, log_line};
+use crate::console::{Console, Failure, NodeIdentity, StepState};
 use crate::ipmi::IpmiTool;
 use crate::lldp::RawSocketListener;
-use crate::observe::{Seams, observe_inventory, observe_nics, observe_system};
+use crate::observe::{Seams, choose_profile, observe_inventory, observe_nics};
 use crate::plan::FinishAction;
 
 pub use flow::{Inputs, Outcome, provision};
 
-/// Where things are in the initramfs; overridable for `installer run` by a person.
-#[derive(Debug, Clone)]
+/// Where things are in the initramfs; `installer run`'s options, so a person can point them elsewhere.
+/// The defaults are written once, here, for both PID 1 ([`RunOptions::default`]) and the command line.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct RunOptions {
+    /// Where /sys and /dev are read.
+    #[arg(skip = PathBuf::from("/"))]
     pub root: PathBuf,
+    /// `root` is this running machine: load the modules, wait for the NICs and their carrier, and listen
+    /// for LLDP (a fixture tree has nothing to wait for or listen on).
+    #[arg(skip = true)]
+    pub live: bool,
+    /// The kernel command line naming the boot service and this node.
+    #[arg(long, default_value = "/proc/cmdline")]
     pub cmdline: PathBuf,
+    /// The kernel modules to load, one per line.
+    #[arg(long, default_value = initramfs::MODULES_LIST)]
     pub modules: PathBuf,
+    /// The hardware profiles to choose from.
+    #[arg(long, default_value = initramfs::PROFILES_DIR)]
     pub profiles: PathBuf,
+    /// The `*.pub` keys whose image signatures are trusted.
+    #[arg(long, default_value = initramfs::TRUSTED_KEYS_DIR)]
     pub keys: PathBuf,
+    /// Seconds to listen for LLDP on every NIC (switches send every 30 s).
+    #[arg(long = "lldp-wait", value_name = "SECONDS", default_value = "31", value_parser = seconds)]
     pub lldp_window: Duration,
 }
 
 impl Default for RunOptions {
+    /// What `installer run` takes with no options.
     fn default() -> Self {
-        Self {
-            root: "/".into(),
-            cmdline: "/proc/cmdline".into(),
-            modules: initramfs::MODULES_LIST.into(),
-            profiles: initramfs::PROFILES_DIR.into(),
-            keys: initramfs::TRUSTED_KEYS_DIR.into(),
-            lldp_window: Duration::from_secs(31),
-        }
+        use clap::{Args, FromArgMatches};
+        let matches = Self::augment_args(clap::Command::new("run")).get_matches_from(["run"]);
+        Self::from_arg_matches(&matches).expect("the defaults above parse")
     }
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse().map(Duration::from_secs).map_err(|e| format!("`{text}` is not a number of seconds: {e}"))
 }
 
 /// The verified image stream from the boot service (`installer::image`).
@@ -74,24 +91,25 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
         Ok(p) => p,
         Err(e) => return unreported(console, e.to_string()),
     };
+    // Every line logged from here on names the node, so a collected serial log can be filtered by it.
+    let _node = tracing::info_span!("node", node = %params.node).entered();
     console.state.node.id = Some(params.node.to_string());
     console.state.node.mac = Some(params.mac.to_string());
-    log_line(&format!("node {} ({}) reporting to {}", params.node, params.mac, params.server));
-    if opts.root == Path::new("/") {
+    tracing::info!("node {} ({}) reporting to {}", params.node, params.mac, params.server);
+    if opts.live {
         init::load_modules(&opts.modules);
     }
     let network = SystemNetwork::new();
-    let nics = settle_nics(&opts.root);
+    let nics = settle_nics(&opts.root, opts.live);
     if let Err(e) = network.links_up(&nics) {
-        log_line(&format!("bringing NICs up: {e}"));
+        tracing::warn!("bringing NICs up: {e}");
     }
-    if opts.root == Path::new("/") {
+    if opts.live {
         wait_for_carrier(&opts.root, &nics);
     }
     console.step("inspect", StepState::Running, Some(format!("listening for LLDP on {}", nics.join(", "))));
-    let profile = choose_profile(&opts.profiles, &opts.root);
-    let live = opts.root == Path::new("/");
-    let lldp_window = if live { opts.lldp_window } else { Duration::ZERO };
+    let profile = choose_profile(&opts.profiles, &opts.root).map_err(|e| e.to_string());
+    let lldp_window = if opts.live { opts.lldp_window } else { Duration::ZERO };
     let seams = Seams { bmc: &IpmiTool, lldp: &RawSocketListener, lldp_window };
     let inventory = observe_inventory(&opts.root, &seams, profile.as_ref().ok().map(|p| &p.bays));
     let system = &inventory.system;
@@ -121,27 +139,19 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
 }
 
 fn unreported(console: &mut Console, reason: String) -> Outcome {
-    log_line(&format!("node failed: {reason}"));
+    tracing::warn!("node failed: {reason}");
     console.state.failure = Some(Failure { reason: reason.clone(), problems: Vec::new() });
     console.draw();
     Outcome::Failed { reason, problems: Vec::new(), reported: false }
 }
 
-fn choose_profile(dir: &Path, root: &Path) -> Result<Profile, String> {
-    let profiles = load_dir(dir).map_err(|e| e.to_string())?;
-    let system = observe_system(root);
-    let chosen = select(&system, &profiles).map_err(|e| e.to_string())?;
-    log_line(&format!("selected profile {}", chosen.name));
-    Ok(chosen.clone())
-}
-
 /// The physical NICs, once their drivers have stopped adding interfaces (stable for a second, at most
-/// ten seconds after the modules were loaded).
-fn settle_nics(root: &Path) -> Vec<String> {
+/// ten seconds after the modules were loaded); at once under a fixture tree.
+fn settle_nics(root: &Path, live: bool) -> Vec<String> {
     let names = || observe_nics(root).into_iter().map(|n| n.name).collect::<Vec<_>>();
     let mut last = names();
     for _ in 0..10 {
-        if root != Path::new("/") {
+        if !live {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
@@ -168,7 +178,7 @@ fn wait_for_carrier(root: &Path, nics: &[String]) {
             return;
         }
         if std::time::Instant::now() >= deadline {
-            log_line(&format!("no link after {}s on {}", CARRIER_WAIT.as_secs(), missing.join(", ")));
+            tracing::warn!("no link after {}s on {}", CARRIER_WAIT.as_secs(), missing.join(", "));
             return;
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -199,4 +209,21 @@ pub fn as_init() -> ! {
                     Rescue shell: press Enter on this console.",
     );
     init::rescue_forever(move || console.draw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PID 1 runs with what `installer run` takes by default: the initramfs layout, on this machine.
+    #[test]
+    fn pid1_runs_with_the_command_line_defaults() {
+        let opts = RunOptions::default();
+        assert_eq!((opts.root.as_path(), opts.live), (Path::new("/"), true));
+        assert_eq!(opts.cmdline, Path::new("/proc/cmdline"));
+        assert_eq!(opts.modules, Path::new(initramfs::MODULES_LIST));
+        assert_eq!(opts.profiles, Path::new(initramfs::PROFILES_DIR));
+        assert_eq!(opts.keys, Path::new(initramfs::TRUSTED_KEYS_DIR));
+        assert_eq!(opts.lldp_window, Duration::from_secs(31), "a switch sends LLDP every 30 s");
+    }
 }
