@@ -1,20 +1,18 @@
-//! The Rackhand installer's library: observe the hardware (I/O under an injectable root), judge it against
-//! a hardware profile (pure), and the small protocol codecs the lab reuses (SMBIOS type 39, LLDP).
+//! The Rackhand installer's library: observe the hardware (I/O under an injectable root, with the SMBIOS,
+//! IPMI and LLDP codecs the lab reuses to play the hardware's part), judge it against a hardware profile
+//! and plan the install (pure), then apply the plan and report it. ARCHITECTURE.md has the map.
 
 pub mod agent;
 pub mod apply;
 pub mod boot_service;
 pub mod console;
 pub mod image;
-pub mod ipmi;
 pub mod judge;
 pub mod layout;
-pub mod lldp;
 pub mod log;
 pub mod observe;
 pub mod os_config;
 pub mod pid1;
 pub mod plan;
-pub mod smbios;
 pub mod text;
 pub mod wipe;

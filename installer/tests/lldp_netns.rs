@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use installer::lldp::{LldpListener, RawSocketListener};
+use installer::observe::lldp::{LldpListener, RawSocketListener};
 use rackhand_api::LldpNeighbor;
 use rackhand_netns::{Netns, require_netns, veth_pair};
 

@@ -3,9 +3,12 @@
 
 mod disks;
 mod dmi;
+pub mod ipmi;
+pub mod lldp;
 mod nics;
 mod power;
 mod profile;
+pub mod smbios;
 pub mod sysfs;
 
 use std::path::Path;
@@ -14,8 +17,8 @@ use std::time::Duration;
 use hardware_profiles::BayMap;
 use rackhand_api::Inventory;
 
-use crate::ipmi::Bmc;
-use crate::lldp::LldpListener;
+use ipmi::Bmc;
+use lldp::LldpListener;
 
 pub use disks::{DiskObservation, classify_disk, observe_disks};
 pub use dmi::observe_system;

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rackhand_api::{BmcPsuReading, PowerSupply, PsuStatus, Source};
 
-use crate::ipmi::{Bmc, bmc_present, psu_number};
-use crate::smbios::{self, PowerSupplyRecord, TYPE_POWER_SUPPLY};
+use crate::observe::ipmi::{Bmc, bmc_present, psu_number};
+use crate::observe::smbios::{self, PowerSupplyRecord, TYPE_POWER_SUPPLY};
 
 /// Read the type 39 structures (per-entry files, else the whole DMI table), then the BMC when
 /// `<root>/dev/ipmi0` exists.
@@ -107,7 +107,7 @@ fn from_bmc_only(index: u32, reading: BmcPsuReading) -> PowerSupply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smbios::characteristics;
+    use crate::observe::smbios::characteristics;
 
     fn sensor(name: &str, present: bool, input_lost: bool) -> BmcPsuReading {
         BmcPsuReading { sensor: name.into(), present, input_lost, failed: false, events: vec![] }

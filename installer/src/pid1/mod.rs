@@ -18,8 +18,8 @@ use crate::apply::{
 };
 use crate::boot_service::{Backoff, Client, parse_cmdline};
 use crate::console::{Console, Failure, NodeIdentity, StepState};
-use crate::ipmi::IpmiTool;
-use crate::lldp::RawSocketListener;
+use crate::observe::ipmi::IpmiTool;
+use crate::observe::lldp::RawSocketListener;
 use crate::observe::{Seams, choose_profile, observe_inventory, observe_nics};
 use crate::plan::FinishAction;
 

@@ -12,10 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hardware_profiles::Profile;
-use installer::ipmi::FixedBmc;
-use installer::lldp::FixedLldp;
+use installer::observe::ipmi::FixedBmc;
+use installer::observe::lldp::FixedLldp;
+use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
 use installer::observe::{Seams, observe_inventory};
-use installer::smbios::{PowerSupplyRecord, characteristics, encode_type39};
 use rackhand_api::{BmcPsuReading, Inventory, LldpNeighbor, PsuStatus};
 
 pub use models::{edge_1u, qemu_lab, storage_2u};

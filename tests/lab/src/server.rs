@@ -8,7 +8,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use installer::smbios::{PowerSupplyRecord, characteristics, encode_type39};
+use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
 use rackhand_api::{MacAddr, PsuStatus};
 
 use crate::accel::Accel;

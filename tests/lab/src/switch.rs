@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use installer::lldp::{encode_lldp_frame, send_frames};
+use installer::observe::lldp::{encode_lldp_frame, send_frames};
 use rackhand_api::MacAddr;
 use rackhand_netns::Netns;
 
