@@ -1,7 +1,7 @@
 //! DHCPv4 for PXE booting, in full mode (we own the addresses) and proxyDHCP mode (another server
 //! does; we only answer PXE clients, on the server port and on 4011).
 //!
-//! Decisions are made by one pure function, [`respond`], from a decoded [`Request`], the static
+//! Decisions are made by one pure function, [`respond()`], from a decoded [`Request`], the static
 //! [`Context`] and a read-only [`LeaseTable`]; it returns an [`Outcome`] (reply + destination, a lease
 //! change, an enrolment request, a drop reason). [`serve`] is the thin loop around it: it receives on
 //! the sockets [`bind`] opened, persists lease changes through the [`Store`](crate::store::Store)

@@ -16,7 +16,7 @@ use crate::config::{DhcpMode, Subnet};
 use crate::store::Lease;
 
 /// Decide what to do about `request`. Pure: reads `leases`, changes nothing. Every reply leaves
-/// through [`fit::finish`]: option 82 echoed, trimmed to the client's maximum message size.
+/// through `fit::finish`: option 82 echoed, trimmed to the client's maximum message size.
 pub fn respond(request: &Request, ctx: &Context, leases: &LeaseTable, now: i64) -> Outcome {
     fit::finish(request, decide(request, ctx, leases, now))
 }

@@ -55,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve until `shutdown` resolves, within the limits of `[http]` (see [`server`]).
+/// Serve until `shutdown` resolves, within the limits of `[http]` (see `http/server.rs`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,

@@ -5,7 +5,7 @@
 //! 2. [`install_image`]: fetch the outboard, check it against the manifest's BLAKE3 root, then stream the
 //!    image in blocks (HTTP body → [`ImageSource`] with Range resume → a verifying worker per core →
 //!    back in image order → direct-I/O writes), each chunk group checked before it is written and the first
-//!    MiB held back until everything is verified (the rule is in [`write`]'s docs). A local image
+//!    MiB held back until everything is verified (the rule is in [`write`](mod@write)'s docs). A local image
 //!    ([`FileImageSource`]) is read by the verifying workers themselves, each block where it is checked.
 //!
 //! [`install_from_server`] does both and returns what the node registration reports.

@@ -18,6 +18,14 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The docs are for the people working on Rackhand: private items included (so a link to one resolves,
+    // and its lint is off), and a broken or ambiguous link fails like a warning in the code does.
+    run_cmd(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .args(["doc", "--workspace", "--no-deps", "--document-private-items"])
+            .env("RUSTDOCFLAGS", "-D warnings -A rustdoc::private_intra_doc_links"),
+    )?;
 
     let mut test = Command::new(&cargo);
     test.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
