@@ -19,19 +19,13 @@ pub const REQUIRE_ENV: &str = "RACKHAND_REQUIRE_NETNS";
 
 /// Why namespace tests cannot run here, or `None` when they can.
 pub fn unavailable_reason() -> Option<String> {
-    if euid() != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Some("network-namespace tests need root".into());
     }
     match Command::new("ip").arg("-V").output() {
         Ok(out) if out.status.success() => None,
         _ => Some("network-namespace tests need `ip` from iproute2".into()),
     }
-}
-
-#[allow(unsafe_code)]
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// Skip the calling test (with a visible message) when namespaces are unavailable, or fail it when
