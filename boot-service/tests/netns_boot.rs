@@ -3,10 +3,12 @@
 //! (blksize, tsize, windowsize), `curl` for the iPXE script, and a restart and a crash (SIGKILL right after
 //! an ACK) that keep the leases.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use rackhand_netns::{Netns, require_netns, veth_pair};
 
 const SERVER_IP: &str = "10.77.0.1";
@@ -88,28 +90,18 @@ impl Drop for Service {
 }
 
 fn config(dir: &Path) -> String {
-    format!(
-        r#"[server]
-advertise = "{SERVER_IP}"
-data_dir = "{dir}"
-admin_token = "netns-test-admin-token"
-[http]
-listen = "0.0.0.0:8080"
-[tftp]
-max_window_size = 16
-[dhcp]
-mode = "full"
-interfaces = ["{BRIDGE}"]
-ipv6_null_router_advertisements = true
-[[dhcp.subnet]]
-network = "10.77.0.0/24"
-router = "{SERVER_IP}"
-lease_secs = 600
-enrolment = "auto"
-pools = [{{ start = "10.77.0.100", end = "10.77.0.120" }}]
-"#,
-        dir = dir.display()
-    )
+    let server: Ipv4Addr = SERVER_IP.parse().unwrap();
+    let subnet = SubnetWriter::new("10.77.0.0/24".parse().unwrap(), Enrolment::Auto)
+        .router(server)
+        .lease_secs(600)
+        .pool(Ipv4Addr::new(10, 77, 0, 100), Ipv4Addr::new(10, 77, 0, 120));
+    ConfigWriter::new(server, dir, "netns-test-admin-token", DhcpMode::Full, [BRIDGE])
+        .http_listen("0.0.0.0:8080".parse().unwrap())
+        .tftp_max_window_size(16)
+        .ipv6_null_router_advertisements(true)
+        .subnet(subnet)
+        .render()
+        .unwrap()
 }
 
 /// A client machine: a namespace with `eth0` (given MAC) cabled to the server's bridge.

@@ -1,10 +1,12 @@
-//! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`].
+//! Boot service configuration: `wire` mirrors the TOML file, `validate` turns it into [`Config`], and
+//! `writer` writes such a file from typed values ([`ConfigWriter`]).
 
 mod deploy;
 mod locations;
 mod tftp;
 mod validate;
 pub mod wire;
+mod writer;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,6 +19,7 @@ use rackhand_api::MacAddr;
 use crate::token::Secret;
 pub use locations::{Located, Locations, PortLocation};
 pub use wire::{DhcpMode, Enrolment};
+pub use writer::{ConfigWriter, SubnetWriter};
 
 /// The validated configuration the service runs on.
 #[derive(Debug, Clone)]
@@ -277,3 +280,5 @@ impl fmt::Display for StoreConfig {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;

@@ -1,36 +1,41 @@
 //! The config file as written: serde types that mirror the TOML one to one and refuse unknown keys.
 //! Semantic checks live in `validate.rs`; fields that such a check may reject are `Spanned` so the
-//! error can name their line.
+//! error can name their line. The same types serialize, so `writer.rs` writes the file by these names.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
 use rackhand_api::MacAddr;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub server: ServerSection,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub http: HttpSection,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tftp: TftpSection,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub boot: BootSection,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub store: StoreSection,
     pub dhcp: Spanned<DhcpSection>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub deploy: DeploySection,
-    #[serde(default, rename = "location")]
+    #[serde(default, rename = "location", skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<LocationSection>,
 }
 
+/// A table left out of a written file when it holds nothing but defaults.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// `[[location]]`: the rack unit cabled to one switch port (see `locations.rs`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationSection {
     /// The switch's LLDP system name or chassis id.
@@ -41,7 +46,7 @@ pub struct LocationSection {
     pub unit: Spanned<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     pub advertise: Ipv4Addr,
@@ -49,7 +54,7 @@ pub struct ServerSection {
     pub admin_token: Spanned<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     pub listen: Option<SocketAddr>,
@@ -60,7 +65,7 @@ pub struct HttpSection {
     pub max_connections: Option<Spanned<u32>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TftpSection {
     pub listen: Option<SocketAddr>,
@@ -74,7 +79,7 @@ pub struct TftpSection {
     pub max_transfers_per_source: Option<Spanned<usize>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootSection {
     pub assets_dir: Option<PathBuf>,
@@ -87,7 +92,7 @@ pub struct BootSection {
     pub uefi_arm64_file: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     pub backend: Option<Spanned<String>>,
@@ -95,10 +100,10 @@ pub struct StoreSection {
 }
 
 /// What the installed OS gets, and how long the boot service waits for it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploySection {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ssh_authorized_keys: Vec<Spanned<String>>,
     /// Durations as `90s`, `5m`, `2h`.
     pub installer_deadline: Option<Spanned<String>>,
@@ -107,14 +112,14 @@ pub struct DeploySection {
     pub deadline_check_interval: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DhcpMode {
     Full,
     Proxy,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpSection {
     pub mode: DhcpMode,
@@ -126,11 +131,11 @@ pub struct DhcpSection {
     pub max_discovered: Option<Spanned<u32>>,
     /// How long such a server is kept (`90s`, `5m`, `2h`).
     pub forget_discovered_after: Option<Spanned<String>>,
-    #[serde(default, rename = "subnet")]
+    #[serde(default, rename = "subnet", skip_serializing_if = "Vec::is_empty")]
     pub subnets: Vec<SubnetSection>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Enrolment {
     /// Unknown MACs are enrolled as discovered nodes and boot the installer.
@@ -139,32 +144,32 @@ pub enum Enrolment {
     RegisteredOnly,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetSection {
     pub network: Spanned<Ipv4Net>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<PoolSection>,
     pub router: Option<Spanned<Ipv4Addr>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Ipv4Addr>,
     pub domain: Option<String>,
     pub lease_secs: Option<Spanned<u32>>,
     pub enrolment: Enrolment,
     /// Most self-enrolled servers of this subnet that have not booted yet; `[dhcp] max_discovered` if unset.
     pub max_discovered: Option<Spanned<u32>>,
-    #[serde(default, rename = "reservation")]
+    #[serde(default, rename = "reservation", skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<ReservationSection>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSection {
     pub start: Spanned<Ipv4Addr>,
     pub end: Spanned<Ipv4Addr>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationSection {
     pub mac: Spanned<MacAddr>,

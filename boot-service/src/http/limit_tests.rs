@@ -9,13 +9,14 @@ use tokio::net::TcpStream;
 
 use super::tests::TestServer;
 use super::wire_tests::raw_get;
+use crate::config::Enrolment;
 
 /// How long any test here waits for the server to do what it should; far above the configured limits.
 const PATIENCE: Duration = Duration::from_secs(10);
 const IMAGE_LEN: usize = 16 << 20;
 
 async fn server(change: impl FnOnce(&mut crate::config::HttpConfig)) -> TestServer {
-    TestServer::start_configured("auto", "", |config| change(&mut config.http)).await
+    TestServer::start_configured(Enrolment::Auto, |config| config, |config| change(&mut config.http)).await
 }
 
 /// Whether the server closed `stream` (end of file or reset) within [`PATIENCE`], discarding what it sent.

@@ -9,13 +9,14 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::tests::{TestServer, install, token_of};
+use crate::config::Enrolment;
 use rackhand_api::NodeState;
 
 const MAC: &str = "52:54:00:00:00:01";
 
 #[tokio::test]
 async fn a_script_no_dhcp_boot_backs_is_refused_and_changes_nothing() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let refused = server.fetch_script(MAC).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("52:54:00:00:00:01 was not seen network-booting"));
@@ -38,7 +39,7 @@ async fn a_script_no_dhcp_boot_backs_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_mac_no_nic_boots_from_is_refused() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     for mac in ["ff:ff:ff:ff:ff:ff", "01-00-5e-00-00-01", "00:00:00:00:00:00"] {
         server.dhcp_boot(mac, Ipv4Addr::LOCALHOST);
         let refused = server.fetch_script(mac).await;
@@ -51,7 +52,7 @@ async fn a_mac_no_nic_boots_from_is_refused() {
 
 #[tokio::test]
 async fn a_second_fetch_cannot_take_a_running_install_away() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let token = install(&server, MAC).await;
     // The attacker's fetch, without a DHCP boot behind it: refused, the install goes on with its token.
     assert_eq!(server.fetch_script(MAC).await.status(), StatusCode::FORBIDDEN);
@@ -68,7 +69,7 @@ async fn a_second_fetch_cannot_take_a_running_install_away() {
 
 #[tokio::test]
 async fn a_failed_node_is_revived_only_by_its_own_network_boot() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let token = install(&server, MAC).await;
     let failed = json!({"reason": "PSU 2 unplugged", "problems": []});
     assert_eq!(server.post("/api/v1/nodes/1/failed", &token, failed).await.status(), StatusCode::OK);
@@ -80,7 +81,8 @@ async fn a_failed_node_is_revived_only_by_its_own_network_boot() {
 
 #[tokio::test]
 async fn a_full_enrolment_answers_503_with_what_to_do() {
-    let server = TestServer::start_configured("auto", "", |c| c.dhcp.subnets[0].max_discovered = 1).await;
+    let server =
+        TestServer::start_configured(Enrolment::Auto, |config| config, |c| c.dhcp.subnets[0].max_discovered = 1).await;
     // DHCP enrolled one server that has not booted yet: the table of self-enrolled servers is full.
     server.dhcp_enrol("52:54:00:00:00:07");
     server.dhcp_boot(MAC, Ipv4Addr::LOCALHOST);

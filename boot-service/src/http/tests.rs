@@ -1,5 +1,6 @@
 //! The HTTP side against a real listener on loopback (port 0), driven by a real HTTP client.
 
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use rackhand_api::{
@@ -9,9 +10,12 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::*;
+use crate::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use crate::store::SqliteStore;
 
 const ADMIN: &str = "admin-token-for-tests-only";
+/// The shortest deadline the config file takes.
+const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(super) struct TestServer {
     pub(super) addr: std::net::SocketAddr,
@@ -23,47 +27,35 @@ pub(super) struct TestServer {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-fn config_text(dir: &std::path::Path, enrolment: &str, deploy: &str) -> String {
-    format!(
-        r#"
-[server]
-advertise = "127.0.0.1"
-data_dir = "{dir}"
-admin_token = "{ADMIN}"
-[http]
-public_url = "http://127.0.0.1:8080"
-[dhcp]
-mode = "full"
-interfaces = ["lo"]
-[[dhcp.subnet]]
-network = "127.0.0.0/8"
-enrolment = "{enrolment}"
-pools = [{{ start = "127.0.0.100", end = "127.0.0.200" }}]
-[deploy]
-{deploy}
-"#,
-        dir = dir.display()
-    )
+/// The test service's config: on loopback, one subnet whose enrolment policy is the test's, data under
+/// `dir`.
+fn config_writer(dir: &std::path::Path, enrolment: Enrolment) -> ConfigWriter {
+    let subnet = SubnetWriter::new("127.0.0.0/8".parse().unwrap(), enrolment)
+        .pool(Ipv4Addr::new(127, 0, 0, 100), Ipv4Addr::new(127, 0, 0, 200));
+    ConfigWriter::new(Ipv4Addr::LOCALHOST, dir, ADMIN, DhcpMode::Full, ["lo"])
+        .public_url("http://127.0.0.1:8080")
+        .subnet(subnet)
 }
 
 impl TestServer {
-    pub(super) async fn start(enrolment: &str) -> TestServer {
-        Self::start_with(enrolment, "").await
+    pub(super) async fn start(enrolment: Enrolment) -> TestServer {
+        Self::start_with(enrolment, |config| config).await
     }
 
-    /// With `deploy` as the body of the config's `[deploy]` table, and the deadline check running.
-    async fn start_with(enrolment: &str, deploy: &str) -> TestServer {
-        Self::start_configured(enrolment, deploy, |_| {}).await
+    /// With more of the config file written by `write` (the deadline check runs either way).
+    async fn start_with(enrolment: Enrolment, write: impl FnOnce(ConfigWriter) -> ConfigWriter) -> TestServer {
+        Self::start_configured(enrolment, write, |_| {}).await
     }
 
     /// The same, with the parsed config changed by `change` first (for values finer than the file takes).
     pub(super) async fn start_configured(
-        enrolment: &str,
-        deploy: &str,
+        enrolment: Enrolment,
+        write: impl FnOnce(ConfigWriter) -> ConfigWriter,
         change: impl FnOnce(&mut Config),
     ) -> TestServer {
         let dirs = tempfile::tempdir().unwrap();
-        let mut config = Config::parse(&config_text(dirs.path(), enrolment, deploy), "test.toml").unwrap();
+        let text = write(config_writer(dirs.path(), enrolment)).render().unwrap();
+        let mut config = Config::parse(&text, "test.toml").unwrap();
         change(&mut config);
         std::fs::create_dir_all(&config.boot.images_dir).unwrap();
         std::fs::create_dir_all(&config.boot.assets_dir).unwrap();
@@ -103,14 +95,14 @@ impl TestServer {
     /// The server `mac` network-boots: DHCP answers it with this test's loopback address, then its iPXE
     /// asks for its script.
     pub(super) async fn script(&self, mac: &str) -> String {
-        self.dhcp_boot(mac, std::net::Ipv4Addr::LOCALHOST);
+        self.dhcp_boot(mac, Ipv4Addr::LOCALHOST);
         let response = self.fetch_script(mac).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.text().await.unwrap()
     }
 
     /// What DHCP records when it answers boot client `mac` with `address`.
-    pub(super) fn dhcp_boot(&self, mac: &str, address: std::net::Ipv4Addr) {
+    pub(super) fn dhcp_boot(&self, mac: &str, address: Ipv4Addr) {
         crate::dhcp::NodeDirectory::saw_booting(&*self.nodes, mac.parse().unwrap(), address);
     }
 
@@ -158,7 +150,7 @@ pub(super) fn token_of(script: &str) -> String {
 
 #[tokio::test]
 async fn health_and_unknown_routes() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let response = server.client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(server.client.get(server.url("/nope")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
@@ -189,7 +181,7 @@ pub(super) async fn install_as(server: &TestServer, id: i64, mac: &str) -> Strin
 
 #[tokio::test]
 async fn a_node_goes_from_script_to_ready_over_http() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let script = server.script("52-54-00-00-00-01").await;
     assert!(script.contains("rackhand.node=1 "), "{script}");
     let token = install(&server, "52-54-00-00-00-01").await;
@@ -243,7 +235,10 @@ async fn a_node_goes_from_script_to_ready_over_http() {
 
 #[tokio::test]
 async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadline() {
-    let server = TestServer::start_with("auto", "reboot_deadline = \"1s\"\ndeadline_check_interval = \"1s\"").await;
+    let server = TestServer::start_with(Enrolment::Auto, |config| {
+        config.reboot_deadline(SECOND).deadline_check_interval(SECOND)
+    })
+    .await;
     let token = install(&server, "52-54-00-00-00-0c").await;
     let results = serde_json::to_value(PlanResults::default()).unwrap();
     assert_eq!(server.post("/api/v1/nodes/1/installed", &token, results).await.status(), StatusCode::OK);
@@ -256,7 +251,10 @@ async fn a_server_that_never_network_boots_after_its_install_fails_at_its_deadli
 
 #[tokio::test]
 async fn a_server_whose_installer_never_reports_fails_at_its_deadline_with_the_likely_causes() {
-    let server = TestServer::start_with("auto", "installer_deadline = \"1s\"\ndeadline_check_interval = \"1s\"").await;
+    let server = TestServer::start_with(Enrolment::Auto, |config| {
+        config.installer_deadline(SECOND).deadline_check_interval(SECOND)
+    })
+    .await;
     server.script("52-54-00-00-00-0d").await;
     assert_eq!(server.node(1).await.state, NodeState::Booting);
     let node = server.node_once_out_of(1, NodeState::Booting).await;
@@ -270,7 +268,7 @@ async fn a_server_whose_installer_never_reports_fails_at_its_deadline_with_the_l
 
 #[tokio::test]
 async fn failed_keeps_its_reason_and_problems() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let token = token_of(&server.script("52-54-00-00-00-02").await);
     let report = FailedReport { reason: "bay 4 empty".into(), problems: vec![], built: None, step: None };
     let response = server.post("/api/v1/nodes/1/failed", &token, serde_json::to_value(&report).unwrap()).await;
@@ -282,7 +280,7 @@ async fn failed_keeps_its_reason_and_problems() {
 
 #[tokio::test]
 async fn node_calls_need_their_own_token() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let token = token_of(&server.script("52-54-00-00-00-03").await);
     server.script("52-54-00-00-00-04").await;
     let inv = serde_json::to_value(Inventory::default()).unwrap();
@@ -296,7 +294,7 @@ async fn node_calls_need_their_own_token() {
 
 #[tokio::test]
 async fn admin_registration_and_reprovision() {
-    let server = TestServer::start("registered-only").await;
+    let server = TestServer::start(Enrolment::RegisteredOnly).await;
     // Strangers are not enrolled on a registered-only subnet.
     assert!(server.script("52-54-00-00-00-05").await.contains("is not registered"));
     assert!(
@@ -335,7 +333,7 @@ async fn admin_registration_and_reprovision() {
 
 #[tokio::test]
 async fn images_are_served_with_range() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let response =
         server.client.get(server.url("/images/disk.img")).header("range", "bytes=1000-1009").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
@@ -346,7 +344,7 @@ async fn images_are_served_with_range() {
 
 #[tokio::test]
 async fn metrics_count_requests_and_nodes() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     server.script("52-54-00-00-00-07").await;
     let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("rackhand_http_requests_total{route=\"/boot/{file}\",status=\"200\"} 1"), "{text}");
@@ -379,7 +377,7 @@ async fn tokens_never_reach_the_logs() {
     // tracing's per-callsite interest cache when other tests run at the same time.
     tracing::subscriber::set_global_default(subscriber).expect("only this test installs a subscriber");
 
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let token = token_of(&server.script("52-54-00-00-00-08").await);
     let inv = serde_json::to_value(Inventory::default()).unwrap();
     server.post("/api/v1/nodes/1/inventory", &token, inv).await;
@@ -409,7 +407,7 @@ async fn tokens_never_reach_the_logs() {
 
 #[tokio::test]
 async fn the_dashboard_shows_failures_with_fixes_and_installs_with_progress() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let installing = token_of(&server.script("52-54-00-00-00-0a").await);
     let inv = serde_json::to_value(Inventory::default()).unwrap();
     let bad = server.post("/api/v1/nodes/1/inventory?profile=", &installing, inv.clone()).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::tests::TestServer;
+use crate::config::Enrolment;
 
 const SECRET: &str = "admin_token = \"secret-beside-the-roots\"";
 
@@ -33,7 +34,7 @@ fn status(response: &str) -> u16 {
 /// A server with a secret `config.toml` in its data dir, beside `assets/` and `images/`, and a secret
 /// directory `outside/`.
 async fn server_with_secret() -> TestServer {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     let data = &server.config.data_dir;
     std::fs::write(data.join("config.toml"), SECRET).unwrap();
     std::fs::create_dir_all(data.join("outside")).unwrap();
@@ -89,7 +90,7 @@ async fn links_planted_in_the_roots_are_refused_and_links_inside_followed() {
 
 #[tokio::test]
 async fn the_dashboard_sends_its_security_headers() {
-    let server = TestServer::start("auto").await;
+    let server = TestServer::start(Enrolment::Auto).await;
     for (path, code) in [("/", 200), ("/nodes/99", 404)] {
         let response = server.client.get(server.url(path)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), code, "{path}");

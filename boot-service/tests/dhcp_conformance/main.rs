@@ -26,6 +26,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use rackhand_netns::Netns;
 
 pub use packet::{Msg, Reply};
@@ -123,64 +124,32 @@ fn healthz() -> std::io::Result<bool> {
 }
 
 fn config(dir: &Path, setup: Setup) -> String {
+    // What every service here shares: `[server]` and where HTTP listens.
+    let service = |mode| {
+        ConfigWriter::new(SERVER, dir, "conformance-admin-token", mode, [BRIDGE])
+            .http_listen("0.0.0.0:8080".parse().unwrap())
+    };
+    let lab = SubnetWriter::new("10.77.0.0/24".parse().unwrap(), Enrolment::Auto);
     let (dns, domain, url) = match setup {
-        Setup::Proxy => return proxy_config(dir),
-        Setup::Lab => (format!("\"{SERVER}\""), "rack.example".to_owned(), format!("http://{SERVER}:8080")),
+        Setup::Proxy => return service(DhcpMode::Proxy).subnet(lab).render().unwrap(),
+        Setup::Lab => (vec![SERVER], "rack.example".to_owned(), format!("http://{SERVER}:8080")),
         Setup::Big => (
-            (1..=BIG_DNS_SERVERS).map(|i| format!("\"10.77.1.{i}\"")).collect::<Vec<_>>().join(", "),
+            (1..=BIG_DNS_SERVERS as u8).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect(),
             format!("{}.example", "d".repeat(142)),
             format!("http://{SERVER}:8080/{}", "u".repeat(120)),
         ),
     };
-    format!(
-        r#"{head}public_url = "{url}"
-[dhcp]
-mode = "full"
-interfaces = ["{BRIDGE}"]
-[[dhcp.subnet]]
-network = "10.77.0.0/24"
-router = "{SERVER}"
-dns = [{dns}]
-domain = "{domain}"
-lease_secs = {LEASE_SECS}
-enrolment = "auto"
-pools = [{{ start = "10.77.0.100", end = "10.77.0.120" }}]
-[[dhcp.subnet]]
-network = "10.88.0.0/24"
-router = "{RELAY_GIADDR}"
-lease_secs = {LEASE_SECS}
-enrolment = "auto"
-pools = [{{ start = "10.88.0.50", end = "10.88.0.60" }}]
-"#,
-        head = server_and_http(dir)
-    )
-}
-
-/// The `[server]` and `[http]` tables every service here shares (`[http]` left open for more keys).
-fn server_and_http(dir: &Path) -> String {
-    format!(
-        r#"[server]
-advertise = "{SERVER}"
-data_dir = "{dir}"
-admin_token = "conformance-admin-token"
-[http]
-listen = "0.0.0.0:8080"
-"#,
-        dir = dir.display()
-    )
-}
-
-fn proxy_config(dir: &Path) -> String {
-    format!(
-        r#"{head}[dhcp]
-mode = "proxy"
-interfaces = ["{BRIDGE}"]
-[[dhcp.subnet]]
-network = "10.77.0.0/24"
-enrolment = "auto"
-"#,
-        head = server_and_http(dir)
-    )
+    let lab = lab
+        .router(SERVER)
+        .dns(dns)
+        .domain(domain)
+        .lease_secs(LEASE_SECS)
+        .pool(POOL_START, Ipv4Addr::new(10, 77, 0, 120));
+    let relayed = SubnetWriter::new("10.88.0.0/24".parse().unwrap(), Enrolment::Auto)
+        .router(RELAY_GIADDR)
+        .lease_secs(LEASE_SECS)
+        .pool(Ipv4Addr::new(10, 88, 0, 50), Ipv4Addr::new(10, 88, 0, 60));
+    service(DhcpMode::Full).public_url(url).subnet(lab).subnet(relayed).render().unwrap()
 }
 
 /// 52:54:00:c0:00:nn

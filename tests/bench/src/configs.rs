@@ -1,8 +1,10 @@
 //! The configurations every server runs with: the same subnet and pool for each DHCP server, the same
 //! files for each TFTP and HTTP server. Pure text; the binary writes and starts them.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+
+use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 
 /// The server end of the benchmark veth, inside the server namespace.
 pub const SERVER_IF: &str = "bsrv";
@@ -26,39 +28,18 @@ pub struct BootServiceDirs<'a> {
 }
 
 /// boot-service in full DHCP mode on [`SERVER_IF`], leases persisted in its SQLite store under `data`.
-pub fn boot_service_toml(dirs: &BootServiceDirs<'_>) -> String {
-    format!(
-        r#"[server]
-advertise = "{SERVER_IP}"
-data_dir = "{data}"
-admin_token = "rackhand-bench-admin-token"
-
-[http]
-listen = "0.0.0.0:80"
-
-[tftp]
-listen = "0.0.0.0:69"
-max_window_size = 64
-
-[boot]
-assets_dir = "{assets}"
-images_dir = "{images}"
-
-[dhcp]
-mode = "full"
-interfaces = ["{SERVER_IF}"]
-
-[[dhcp.subnet]]
-network = "10.201.0.0/{PREFIX}"
-router = "{SERVER_IP}"
-lease_secs = {LEASE_SECS}
-enrolment = "auto"
-pools = [{{ start = "{POOL_START}", end = "{POOL_END}" }}]
-"#,
-        data = dirs.data.display(),
-        assets = dirs.assets.display(),
-        images = dirs.images.display(),
-    )
+pub fn boot_service_toml(dirs: &BootServiceDirs<'_>) -> anyhow::Result<String> {
+    let network = format!("10.201.0.0/{PREFIX}").parse()?;
+    let subnet =
+        SubnetWriter::new(network, Enrolment::Auto).router(SERVER_IP).lease_secs(LEASE_SECS).pool(POOL_START, POOL_END);
+    let writer = ConfigWriter::new(SERVER_IP, dirs.data, "rackhand-bench-admin-token", DhcpMode::Full, [SERVER_IF])
+        .http_listen(SocketAddr::from(([0, 0, 0, 0], 80)))
+        .tftp_listen(SocketAddr::from(([0, 0, 0, 0], 69)))
+        .tftp_max_window_size(64)
+        .assets_dir(dirs.assets)
+        .images_dir(dirs.images)
+        .subnet(subnet);
+    Ok(writer.render()?)
 }
 
 /// Kea dhcp4 with the memfile backend persisting to `leases` (no lease file cleanup during the run).
@@ -166,7 +147,7 @@ mod tests {
     #[test]
     fn boot_service_config_is_accepted_by_boot_service() {
         let dirs = BootServiceDirs { data: Path::new("/d"), assets: Path::new("/a"), images: Path::new("/i") };
-        let config = boot_service::config::Config::parse(&boot_service_toml(&dirs), "bench.toml").unwrap();
+        let config = boot_service::config::Config::parse(&boot_service_toml(&dirs).unwrap(), "bench.toml").unwrap();
         assert_eq!(config.advertise, SERVER_IP);
         assert_eq!(config.dhcp.interfaces, [SERVER_IF]);
         let pool = config.dhcp.subnets[0].pools[0];

@@ -180,7 +180,7 @@ pub fn start_boot_service(ctx: &Ctx, ns: &Netns, dir: &Path, assets: &Path, imag
     std::fs::create_dir_all(assets)?;
     std::fs::create_dir_all(images)?;
     let config = dir.join("boot-service.toml");
-    std::fs::write(&config, boot_service_toml(&BootServiceDirs { data: &data, assets, images }))?;
+    std::fs::write(&config, boot_service_toml(&BootServiceDirs { data: &data, assets, images })?)?;
     let program = ctx.boot_service.to_string_lossy().into_owned();
     let args = ["serve".to_string(), "--config".into(), config.display().to_string()];
     let mut proc = spawn(ns, "boot-service", &program, &args, &[("RUST_LOG", "warn")], &dir.join("boot-service.log"))?;

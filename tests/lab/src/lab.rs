@@ -11,6 +11,7 @@ use rackhand_netns::Netns;
 use serde::{Deserialize, Serialize};
 
 use crate::assets::Assets;
+use crate::service_config::{boot_service_config, deploy_config};
 use crate::site_dhcp::SiteDhcp;
 
 pub const SERVER_IP: &str = "10.77.0.1";
@@ -43,11 +44,11 @@ pub enum LabDhcp {
 }
 
 /// How long the lab's boot service waits on a server after its install, before failing it
-/// (`[deploy] reboot_deadline`, `first_boot_deadline`); `None` keeps the service's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// (`[deploy] reboot_deadline`, `first_boot_deadline`, in whole seconds); `None` keeps the service's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deadlines {
-    pub reboot: Option<String>,
-    pub first_boot: Option<String>,
+    pub reboot: Option<Duration>,
+    pub first_boot: Option<Duration>,
 }
 
 pub struct Lab {
@@ -96,8 +97,9 @@ impl Lab {
             LabDhcp::Proxy => Some(SiteDhcp::start(&ns, &dir)?),
         };
         let config = dir.join("boot-service.toml");
-        let deploy = deploy_config(&crate::ssh::lab_public_key()?, deadlines);
-        std::fs::write(&config, boot_service_config(&dir.join("data"), &assets.dir, images, dhcp) + &deploy)?;
+        let writer = boot_service_config(&dir.join("data"), &assets.dir, images, dhcp);
+        let writer = deploy_config(writer, &crate::ssh::lab_public_key()?, deadlines);
+        std::fs::write(&config, format!("# Written by the Rackhand lab.\n{}", writer.render()?))?;
         let log = std::fs::File::create(dir.join("boot-service.log"))?;
         let service = ns
             .command(boot_service.to_str().context("boot-service path")?)
@@ -263,67 +265,6 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn deploy_config(public_key: &str, deadlines: &Deadlines) -> String {
-    let mut out = format!("[deploy]\nssh_authorized_keys = [\"{public_key}\"]\n");
-    if let Some(reboot) = &deadlines.reboot {
-        out.push_str(&format!("reboot_deadline = \"{reboot}\"\n"));
-    }
-    if let Some(first_boot) = &deadlines.first_boot {
-        out.push_str(&format!("first_boot_deadline = \"{first_boot}\"\n"));
-    }
-    out
-}
-
-fn boot_service_config(data: &Path, assets: &Path, images: &Path, dhcp: LabDhcp) -> String {
-    let (mode, pools) = match dhcp {
-        LabDhcp::Full => ("full", r#"pools = [{ start = "10.77.0.100", end = "10.77.0.149" }]"#),
-        // The site server owns the addresses; the boot service only answers PXE clients.
-        LabDhcp::Proxy => ("proxy", ""),
-    };
-    format!(
-        r#"# Written by the Rackhand lab.
-[server]
-advertise = "{SERVER_IP}"
-data_dir = "{data}"
-admin_token = "{ADMIN_TOKEN}"
-[http]
-listen = "0.0.0.0:{HTTP_PORT}"
-[boot]
-assets_dir = "{assets}"
-images_dir = "{images}"
-cmdline = "console=ttyS0,115200n8 panic=-1"
-[dhcp]
-mode = "{mode}"
-interfaces = ["{BRIDGE}"]
-ipv6_null_router_advertisements = true
-[[dhcp.subnet]]
-network = "10.77.0.0/24"
-router = "{SERVER_IP}"
-lease_secs = 3600
-enrolment = "auto"
-{pools}
-{locations}"#,
-        data = data.display(),
-        assets = assets.display(),
-        images = images.display(),
-        locations = location_table(),
-    )
-}
-
-/// The lab's rack: server `index` stands in `rack1` unit `index`, its NICs cabled to port `Ethernet<index>`
-/// of switches `sw-a` and `sw-b` (see `server.rs`), so the boot service names it `rack1-u<index>`.
-fn location_table() -> String {
-    let mut out = String::new();
-    for index in 1..=crate::server::MAX_SERVER_INDEX {
-        for switch in crate::server::SWITCHES {
-            out.push_str(&format!(
-                "[[location]]\nswitch = \"{switch}\"\nport = \"Ethernet{index}\"\nrack = \"{LAB_RACK}\"\nunit = {index}\n"
-            ));
-        }
-    }
-    out
 }
 
 /// The rack every lab server stands in.

@@ -16,6 +16,7 @@ pub mod lab;
 pub mod md;
 pub mod qmp;
 pub mod server;
+mod service_config;
 pub mod site_dhcp;
 pub mod ssh;
 pub mod switch;

@@ -493,7 +493,7 @@ fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
     let Some(env) = lab_env() else { return };
     let _slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let deadlines = Deadlines { reboot: None, first_boot: Some("60s".into()) };
+    let deadlines = Deadlines { reboot: None, first_boot: Some(Duration::from_secs(60)) };
     let mut lab = Lab::up_with_deadlines(&base, &env.boot_service, &env.assets, &env.images, LabDhcp::Full, &deadlines)
         .expect("lab up");
     lab.clean_up_on_success();

@@ -5,7 +5,7 @@ use super::*;
 
 /// The OFFER a client of this kind gets in full mode.
 fn offer_for(client: Client) -> (Outcome, Message) {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let outcome = lab.ask(client);
     let offer = reply(&outcome);
     (outcome, offer)
@@ -39,7 +39,7 @@ fn busybox_udhcpc_pxe_emulation_is_recognised_as_bios_firmware() {
     let request = client.build();
     assert_eq!(request.client.class, ClientClass::Pxe);
     assert_eq!(request.client.arch, Some(0));
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let offer = reply(&respond(&request, &Context::new(&lab.config, &lab.nodes), &lab.table, NOW));
     assert_tftp_boot(&offer, "undionly.kpxe");
 }
@@ -110,7 +110,7 @@ fn unknown_arch_gets_an_address_but_no_boot_file_and_is_counted() {
 
 #[test]
 fn the_ack_carries_the_same_boot_file_as_the_offer() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     lab.exchange(Client::new(mac(1), MessageType::Discover).pxe(9));
     let ack = lab.ask(
         Client::new(mac(1), MessageType::Request).pxe(9).requested(Ipv4Addr::new(10, 77, 0, 100)).server_id(SERVER),

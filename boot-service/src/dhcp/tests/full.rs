@@ -7,7 +7,7 @@ const POOL_START: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 
 #[test]
 fn discover_offers_the_lowest_pool_address_with_network_options_and_no_boot_file() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover));
     let offer = reply(&outcome);
     assert_eq!(msg_type(&offer), MessageType::Offer);
@@ -33,7 +33,7 @@ fn discover_offers_the_lowest_pool_address_with_network_options_and_no_boot_file
 
 #[test]
 fn selecting_request_is_acked_and_bound_until_now_plus_lease_time() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     lab.exchange(Client::new(mac(1), MessageType::Discover));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Request).requested(POOL_START).server_id(SERVER));
     let ack = reply(&outcome);
@@ -47,7 +47,7 @@ fn selecting_request_is_acked_and_bound_until_now_plus_lease_time() {
 
 #[test]
 fn selecting_another_server_drops_our_offer_silently() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     lab.exchange(Client::new(mac(1), MessageType::Discover));
     let held = reply(&lab.ask(Client::new(mac(2), MessageType::Discover).requested(POOL_START)));
     assert_ne!(held.yiaddr(), POOL_START, "offered to mac 1, so held");
@@ -63,7 +63,7 @@ fn selecting_another_server_drops_our_offer_silently() {
 
 #[test]
 fn offered_address_is_held_for_its_client_only() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     lab.exchange(Client::new(mac(1), MessageType::Discover));
     let second = reply(&lab.exchange(Client::new(mac(2), MessageType::Discover)));
     assert_eq!(second.yiaddr(), Ipv4Addr::new(10, 77, 0, 101));
@@ -78,7 +78,7 @@ fn offered_address_is_held_for_its_client_only() {
 
 #[test]
 fn init_reboot_acks_own_address_and_naks_others_and_foreign_ones() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ip = lab.lease(mac(1));
     let own = lab.ask(Client::new(mac(1), MessageType::Request).requested(ip));
     assert_eq!(msg_type(&reply(&own)), MessageType::Ack);
@@ -105,7 +105,7 @@ fn init_reboot_acks_own_address_and_naks_others_and_foreign_ones() {
 
 #[test]
 fn renewing_is_acked_unicast_to_ciaddr_and_extends_the_lease() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ip = lab.lease(mac(1));
     lab.now += 1800;
     let outcome = lab.ask(Client::new(mac(1), MessageType::Request).ciaddr(ip));
@@ -123,14 +123,14 @@ fn renewing_is_acked_unicast_to_ciaddr_and_extends_the_lease() {
 
 #[test]
 fn request_without_any_address_is_dropped() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Request));
     assert_eq!((outcome.reply, outcome.drop), (None, Some(DropReason::NoAddress)));
 }
 
 #[test]
 fn release_frees_the_address_but_keeps_it_for_the_same_client() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ip = lab.lease(mac(1));
     assert_eq!(lab.table.bound_leases(), 1);
     let outcome = lab.exchange(Client::new(mac(1), MessageType::Release).ciaddr(ip).server_id(SERVER));
@@ -150,7 +150,7 @@ fn release_frees_the_address_but_keeps_it_for_the_same_client() {
 
 #[test]
 fn decline_quarantines_the_address_for_everyone_for_a_while() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ip = lab.lease(mac(1));
     let outcome = lab.exchange(Client::new(mac(1), MessageType::Decline).requested(ip).server_id(SERVER));
     assert_eq!(outcome.reply, None);
@@ -168,7 +168,7 @@ fn decline_quarantines_the_address_for_everyone_for_a_while() {
 
 #[test]
 fn inform_gets_options_without_an_address_unicast_to_ciaddr() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let ciaddr = Ipv4Addr::new(10, 77, 0, 42);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Inform).ciaddr(ciaddr));
     let ack = reply(&outcome);
@@ -184,7 +184,7 @@ fn inform_gets_options_without_an_address_unicast_to_ciaddr() {
 
 #[test]
 fn server_messages_and_unknown_types_are_not_answered() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     for t in [MessageType::Offer, MessageType::Ack, MessageType::LeaseQuery, MessageType::Unknown(99)] {
         let outcome = lab.ask(Client::new(mac(1), t));
         assert_eq!((outcome.reply, outcome.drop), (None, Some(DropReason::Unsupported)), "{t:?}");
@@ -193,7 +193,7 @@ fn server_messages_and_unknown_types_are_not_answered() {
 
 #[test]
 fn reservation_gets_its_address_and_hostname_and_nobody_else_gets_it() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let reserved = Ipv4Addr::new(10, 77, 0, 10);
     let offer = reply(&lab.ask(Client::new(RESERVED, MessageType::Discover)));
     assert_eq!(offer.yiaddr(), reserved);
@@ -214,7 +214,7 @@ fn reservation_gets_its_address_and_hostname_and_nobody_else_gets_it() {
 
 #[test]
 fn pool_exhaustion_gets_no_reply() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let leased: Vec<_> = (1..=3).map(|i| lab.lease(mac(i))).collect();
     assert_eq!(leased, [100, 101, 102].map(|d| Ipv4Addr::new(10, 77, 0, d)));
     let outcome = lab.ask(Client::new(mac(4), MessageType::Discover));
@@ -227,7 +227,7 @@ fn pool_exhaustion_gets_no_reply() {
 
 #[test]
 fn relayed_request_uses_the_relay_subnet_and_is_answered_to_the_relay() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     lab.nodes.register(mac(1));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0).relayed_by(RELAY));
     let offer = reply(&outcome);
@@ -249,7 +249,7 @@ fn relayed_request_uses_the_relay_subnet_and_is_answered_to_the_relay() {
 
 #[test]
 fn unknown_relay_or_interface_without_subnet_is_not_served() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let relay = lab.ask(Client::new(mac(1), MessageType::Discover).relayed_by(Ipv4Addr::new(172, 16, 0, 1)));
     assert_eq!((relay.reply, relay.drop), (None, Some(DropReason::NoSubnet)));
     let bare = lab.ask(Client::new(mac(1), MessageType::Discover).on_iface(None));
@@ -258,7 +258,7 @@ fn unknown_relay_or_interface_without_subnet_is_not_served() {
 
 #[test]
 fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let within = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 };
     let pxe = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(7));
     assert_eq!(pxe.enroll, Some((MacAddr::new(mac(1)), within)), "enrolled in its own subnet");
@@ -274,7 +274,7 @@ fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
 
 #[test]
 fn registered_only_subnet_ignores_unregistered_macs_entirely() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     for client in [
         Client::new(mac(1), MessageType::Discover).pxe(0),
         Client::new(mac(1), MessageType::Discover),
@@ -293,7 +293,7 @@ fn registered_only_subnet_ignores_unregistered_macs_entirely() {
 
 #[test]
 fn registered_only_reservation_gets_an_address_but_no_boot_file() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let mac20 = [0x52, 0x54, 0, 0, 0, 0x20];
     let outcome = lab.ask(Client::new(mac20, MessageType::Discover).pxe(0).relayed_by(RELAY));
     let offer = reply(&outcome);

@@ -9,7 +9,7 @@ fn ip(last: u8) -> Ipv4Addr {
 
 #[test]
 fn allocation_order_is_reservation_own_requested_then_lowest_free() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let m = |i| MacAddr::new(mac(i));
     // Reservation beats everything, even a requested pool address.
     assert_eq!(lab.table.allocate(0, MacAddr::new(RESERVED), Some(ip(101)), NOW), Some(ip(10)));
@@ -26,7 +26,7 @@ fn allocation_order_is_reservation_own_requested_then_lowest_free() {
 
 #[test]
 fn expired_leases_go_back_to_their_client_and_then_to_anyone() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let leased: Vec<_> = (1..=3).map(|i| lab.lease(mac(i))).collect();
     assert_eq!(lab.table.bound_leases(), 3);
     assert_eq!(lab.ask(Client::new(mac(4), MessageType::Discover)).drop, Some(DropReason::PoolExhausted));
@@ -45,7 +45,7 @@ fn expired_leases_go_back_to_their_client_and_then_to_anyone() {
 
 #[test]
 fn expired_entries_are_found_without_a_tick() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     for i in 1..=3 {
         lab.lease(mac(i));
     }
@@ -56,7 +56,7 @@ fn expired_entries_are_found_without_a_tick() {
 
 #[test]
 fn a_restarted_table_from_the_store_gives_the_same_addresses_back() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let store = SqliteStore::in_memory().unwrap();
     let mut bound = Vec::new();
     for i in 1..=2 {
@@ -87,7 +87,7 @@ fn a_restarted_table_from_the_store_gives_the_same_addresses_back() {
 
 #[test]
 fn stored_leases_outside_the_configured_subnets_are_ignored() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let stray =
         Lease { ip: Ipv4Addr::new(192, 168, 7, 7), mac: MacAddr::new(mac(1)), expires_at: NOW + 3600, hostname: None };
     let table = LeaseTable::new(&lab.config.dhcp, [stray], NOW);
@@ -99,10 +99,8 @@ fn stored_leases_outside_the_configured_subnets_are_ignored() {
 fn a_large_pool_hands_out_its_lowest_free_address_to_each_of_a_boot_storm() {
     // A /16 pool and a boot storm: 20 000 DISCOVER/REQUEST pairs, each given the lowest free address (from
     // the free set, not a scan). How fast is measured by the boot-storm benchmark, not here.
-    let text = config_text("full", 67)
-        .replace(r#"network = "10.77.0.0/24""#, r#"network = "10.77.0.0/16""#)
-        .replace(r#"end = "10.77.0.102""#, r#"end = "10.77.255.254""#);
-    let config = Config::parse(&text, "big.toml").unwrap();
+    let lab = lab_subnet_in(DhcpMode::Full, "10.77.0.0/16", Ipv4Addr::new(10, 77, 255, 254));
+    let config = written(&config_with(DhcpMode::Full, 67, lab));
     let mut table = LeaseTable::new(&config.dhcp, [], NOW);
     for i in 0..20_000u32 {
         let b = i.to_be_bytes();

@@ -91,7 +91,7 @@ impl Noise {
 
 #[test]
 fn random_and_mutated_packets_never_panic_and_are_counted_or_answered() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     lab.nodes.register(mac(1));
     let seeds = [
         discover_bytes(),

@@ -22,7 +22,7 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode, UnknownOption};
 use rackhand_api::MacAddr;
 
 use super::*;
-use crate::config::{Config, EnrolIn};
+use crate::config::{Config, ConfigWriter, DhcpMode, EnrolIn, Enrolment, SubnetWriter};
 pub use client::Client;
 
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -39,73 +39,60 @@ pub fn mac(last: u8) -> [u8; 6] {
     [0x52, 0x54, 0, 0xaa, 0, last]
 }
 
-pub fn config_text(mode: &str, port: u16) -> String {
-    let (pools, reservation, pools2) = if mode == "full" {
-        (
-            r#"pools = [{ start = "10.77.0.100", end = "10.77.0.102" }]"#,
-            r#"
-[[dhcp.subnet.reservation]]
-mac = "52:54:00:00:00:10"
-ip = "10.77.0.10"
-hostname = "rack1-u10""#,
-            r#"pools = [{ start = "10.88.0.50", end = "10.88.0.60" }]"#,
-        )
-    } else {
-        ("", "", "")
-    };
-    let (reservation2, loopback) = if mode == "full" {
-        (
-            r#"
-[[dhcp.subnet.reservation]]
-mac = "52:54:00:00:00:20"
-ip = "10.88.0.20""#,
-            r#"
-[[dhcp.subnet]]
-network = "127.0.0.0/8"
-enrolment = "auto"
-lease_secs = 600
-pools = [{ start = "127.0.0.100", end = "127.0.0.110" }]"#,
-        )
-    } else {
-        ("", "")
-    };
-    format!(
-        r#"
-[server]
-advertise = "10.77.0.1"
-data_dir = "/nonexistent"
-admin_token = "0123456789abcdef0123"
-
-[http]
-public_url = "http://10.77.0.1:8080"
-
-[dhcp]
-mode = "{mode}"
-interfaces = ["br-test"]
-port = {port}
-
-[[dhcp.subnet]]
-network = "10.77.0.0/24"
-router = "10.77.0.1"
-dns = ["10.77.0.1", "10.77.0.2"]
-domain = "rack.example"
-enrolment = "auto"
-{pools}
-{reservation}
-
-[[dhcp.subnet]]
-network = "10.88.0.0/24"
-router = "10.88.0.1"
-enrolment = "registered-only"
-{pools2}
-{reservation2}
-{loopback}
-"#
-    )
+/// The lab subnet 10.77.0.0/24: auto-enrolment, a router, two DNS servers and a domain, and in full mode
+/// the pool .100–.102 and a reservation .10 for `RESERVED`.
+pub fn lab_subnet(mode: DhcpMode) -> SubnetWriter {
+    lab_subnet_in(mode, "10.77.0.0/24", Ipv4Addr::new(10, 77, 0, 102))
 }
 
-pub fn config(mode: &str) -> Config {
-    Config::parse(&config_text(mode, 67), "test.toml").expect("test config is valid")
+/// [`lab_subnet`] as `network` with its pool ending at `pool_end`, for a test that needs more room.
+pub fn lab_subnet_in(mode: DhcpMode, network: &str, pool_end: Ipv4Addr) -> SubnetWriter {
+    let subnet = SubnetWriter::new(network.parse().unwrap(), Enrolment::Auto)
+        .router(SERVER)
+        .dns([SERVER, Ipv4Addr::new(10, 77, 0, 2)])
+        .domain("rack.example");
+    match mode {
+        DhcpMode::Full => subnet.pool(Ipv4Addr::new(10, 77, 0, 100), pool_end).reservation(
+            MacAddr::new(RESERVED),
+            Ipv4Addr::new(10, 77, 0, 10),
+            Some("rack1-u10"),
+        ),
+        DhcpMode::Proxy => subnet,
+    }
+}
+
+/// The test service with `lab` first, then a registered-only subnet behind `RELAY` (pool .50–.60 and a
+/// reservation .20 in full mode) and, in full mode, a loopback subnet for the serve loop's test.
+pub fn config_with(mode: DhcpMode, port: u16, lab: SubnetWriter) -> ConfigWriter {
+    let relayed = SubnetWriter::new("10.88.0.0/24".parse().unwrap(), Enrolment::RegisteredOnly).router(RELAY);
+    let writer = ConfigWriter::new(SERVER, "/nonexistent", "0123456789abcdef0123", mode, ["br-test"])
+        .public_url("http://10.77.0.1:8080")
+        .dhcp_port(port)
+        .subnet(lab);
+    match mode {
+        DhcpMode::Full => {
+            let relayed = relayed.pool(Ipv4Addr::new(10, 88, 0, 50), Ipv4Addr::new(10, 88, 0, 60)).reservation(
+                MacAddr::new([0x52, 0x54, 0, 0, 0, 0x20]),
+                Ipv4Addr::new(10, 88, 0, 20),
+                None,
+            );
+            let loopback = SubnetWriter::new("127.0.0.0/8".parse().unwrap(), Enrolment::Auto)
+                .lease_secs(600)
+                .pool(Ipv4Addr::new(127, 0, 0, 100), Ipv4Addr::new(127, 0, 0, 110));
+            writer.subnet(relayed).subnet(loopback)
+        }
+        DhcpMode::Proxy => writer.subnet(relayed),
+    }
+}
+
+/// The config the service reads from what `writer` writes.
+pub fn written(writer: &ConfigWriter) -> Config {
+    let text = writer.render().expect("the test config renders");
+    Config::parse(&text, "test.toml").expect("test config is valid")
+}
+
+pub fn config(mode: DhcpMode) -> Config {
+    written(&config_with(mode, 67, lab_subnet(mode)))
 }
 
 /// Nodes registered by the test; enrolments recorded.
@@ -143,7 +130,7 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new(mode: &str) -> Lab {
+    pub fn new(mode: DhcpMode) -> Lab {
         let config = config(mode);
         let table = LeaseTable::new(&config.dhcp, [], NOW);
         Lab { config, nodes: FakeNodes::default(), table, now: NOW }

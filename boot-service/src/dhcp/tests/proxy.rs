@@ -8,7 +8,7 @@ fn client_at() -> SocketAddrV4 {
 
 #[test]
 fn non_pxe_clients_are_ignored() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     for t in [MessageType::Discover, MessageType::Request] {
         let outcome = lab.ask(Client::new(mac(1), t));
         assert_eq!((outcome.reply, outcome.drop), (None, Some(DropReason::NotPxe)));
@@ -19,7 +19,7 @@ fn non_pxe_clients_are_ignored() {
 
 #[test]
 fn pxe_discover_gets_an_addressless_proxy_offer() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(7));
     let offer = reply(&outcome);
     assert_eq!(msg_type(&offer), MessageType::Offer);
@@ -42,7 +42,7 @@ fn pxe_discover_gets_an_addressless_proxy_offer() {
 
 #[test]
 fn ipxe_gets_its_script_from_the_proxy_offer() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let offer = reply(&lab.ask(Client::new(mac(1), MessageType::Discover).ipxe()));
     assert_eq!(bootfile(&offer).as_deref(), Some("http://10.77.0.1:8080/boot/52-54-00-aa-00-01.ipxe"));
     assert_eq!(raw_option(&offer, 175), Some(vec![176, 1, 1]));
@@ -51,14 +51,14 @@ fn ipxe_gets_its_script_from_the_proxy_offer() {
 
 #[test]
 fn requests_on_the_server_port_belong_to_the_real_dhcp_server() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Request).pxe(0).requested(Ipv4Addr::new(10, 77, 0, 150)));
     assert_eq!((outcome.reply, outcome.drop), (None, Some(DropReason::NotOurs)));
 }
 
 #[test]
 fn request_on_4011_is_acked_with_the_boot_file_unicast_to_the_sender() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let from = client_at();
     let outcome = lab.ask(Client::new(mac(1), MessageType::Request).pxe(0).ciaddr(*from.ip()).via_proxy_port(from));
     let ack = reply(&outcome);
@@ -75,7 +75,7 @@ fn request_on_4011_is_acked_with_the_boot_file_unicast_to_the_sender() {
 
 #[test]
 fn proxy_offer_is_relayed_back_to_the_relay() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     lab.nodes.register(mac(1));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(11).relayed_by(RELAY));
     assert_eq!(bootfile(&reply(&outcome)).as_deref(), Some("ipxe-arm64.efi"));
@@ -85,14 +85,14 @@ fn proxy_offer_is_relayed_back_to_the_relay() {
 
 #[test]
 fn registered_only_subnet_ignores_unregistered_pxe_clients_in_proxy_mode_too() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0).relayed_by(RELAY));
     assert_eq!((outcome.reply, outcome.drop), (None, Some(DropReason::NotRegistered)));
 }
 
 #[test]
 fn unknown_arch_gets_no_proxy_offer() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(2));
     assert_eq!(outcome.reply, None);
     assert_eq!(outcome.drop, Some(DropReason::UnknownArch));
@@ -101,7 +101,7 @@ fn unknown_arch_gets_no_proxy_offer() {
 
 #[test]
 fn http_boot_proxy_offer_says_httpclient_not_pxeclient() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let offer = reply(&lab.ask(Client::new(mac(1), MessageType::Discover).http_boot(16)));
     assert_eq!(vendor_class(&offer), Some(&b"HTTPClient"[..]));
     assert_eq!(raw_option(&offer, 43), None);

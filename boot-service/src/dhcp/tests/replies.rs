@@ -40,7 +40,7 @@ fn assert_relay_info_last(outcome: &Outcome) {
 
 #[test]
 fn relayed_offer_ack_and_nak_echo_option_82_unchanged_as_the_last_option() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let relayed = |msg_type| Client::new(mac(5), msg_type).relayed_by(RELAY).relay_info(&RELAY_INFO);
     lab.nodes.register(mac(5));
     let offer = lab.exchange(relayed(MessageType::Discover));
@@ -60,7 +60,7 @@ fn relayed_offer_ack_and_nak_echo_option_82_unchanged_as_the_last_option() {
 
 #[test]
 fn proxy_offers_through_a_relay_echo_option_82_too() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     lab.nodes.register(mac(5));
     let client = Client::new(mac(5), MessageType::Discover).pxe(0).relayed_by(RELAY).relay_info(&RELAY_INFO);
     assert_relay_info_last(&lab.ask(client));
@@ -68,14 +68,14 @@ fn proxy_offers_through_a_relay_echo_option_82_too() {
 
 #[test]
 fn replies_to_requests_without_option_82_carry_none() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let offer = sent(&lab.ask(Client::new(mac(1), MessageType::Discover)));
     assert!(wire_options(&offer).iter().all(|(code, _)| *code != 82));
 }
 
 #[test]
 fn full_mode_firmware_offers_carry_pxeclient_43_and_mirror_option_97() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let offer = reply(&lab.exchange(Client::new(mac(1), MessageType::Discover).pxe(7)));
     assert_eq!(vendor_class(&offer), Some(&b"PXEClient"[..]));
     assert_eq!(raw_option(&offer, 43).as_deref(), Some(&options::PXE_VENDOR_OPTIONS[..]));
@@ -88,7 +88,7 @@ fn full_mode_firmware_offers_carry_pxeclient_43_and_mirror_option_97() {
 
 #[test]
 fn option_97_is_mirrored_only_when_the_firmware_sent_it() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let client = Client::new(mac(1), MessageType::Discover).vendor_class("PXEClient:Arch:00000:UNDI:002001");
     let offer = reply(&lab.ask(client));
     assert_eq!(vendor_class(&offer), Some(&b"PXEClient"[..]));
@@ -97,7 +97,7 @@ fn option_97_is_mirrored_only_when_the_firmware_sent_it() {
 
 #[test]
 fn uefi_http_boot_offers_say_httpclient_and_mirror_option_97() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let client = Client::new(mac(1), MessageType::Discover)
         .http_boot(16)
         .opt(DhcpOption::ClientMachineIdentifier(UUID.to_vec()));
@@ -108,7 +108,7 @@ fn uefi_http_boot_offers_say_httpclient_and_mirror_option_97() {
 
 #[test]
 fn ipxe_offers_carry_no_option_60_nor_43_in_full_mode() {
-    let lab = Lab::new("full");
+    let lab = Lab::new(DhcpMode::Full);
     let offer = reply(&lab.ask(Client::new(mac(1), MessageType::Discover).ipxe()));
     assert_eq!(raw_option(&offer, 175).as_deref(), Some(&options::IPXE_NO_PXEDHCP[..]));
     assert_eq!(vendor_class(&offer), None, "60 PXEClient would send iPXE looking for a ProxyDHCP server");
@@ -117,7 +117,7 @@ fn ipxe_offers_carry_no_option_60_nor_43_in_full_mode() {
 
 #[test]
 fn one_mac_keeps_its_lease_whatever_client_identifier_it_sends() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ip = lab.lease(mac(1));
     // Firmware (type 0 + UUID), iPXE (type 1 + MAC), the installed OS (an RFC 4361 IAID/DUID).
     let ids: [&[u8]; 3] = [&[0, 1, 2, 3, 4], &[1, 0x52, 0x54, 0, 0xaa, 0, 1], &[255, 0, 0, 0, 1, 0, 4, 9, 9]];
@@ -131,7 +131,7 @@ fn one_mac_keeps_its_lease_whatever_client_identifier_it_sends() {
 
 #[test]
 fn two_macs_sending_one_client_identifier_get_two_leases() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let id = [1, 2, 3, 4, 5];
     let offer = reply(&lab.exchange(Client::new(mac(1), MessageType::Discover).client_id(&id)));
     let request = Client::new(mac(1), MessageType::Request).client_id(&id).requested(offer.yiaddr()).server_id(SERVER);

@@ -28,7 +28,7 @@ pub(super) async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics:
         other => panic!("{other}"),
     };
     let relay = UdpSocket::bind((RELAY_ADDR, server.port())).await.unwrap();
-    let config = Config::parse(&config_text("full", server.port()), "test.toml").unwrap();
+    let config = written(&config_with(DhcpMode::Full, server.port(), lab_subnet(DhcpMode::Full)));
     let sockets = vec![DhcpSocket::new("lo", None, PortKind::Server, socket)];
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(sockets, Arc::new(config), store, nodes, metrics, async {

@@ -11,7 +11,7 @@ fn boot_ack(lab: &mut Lab, client: impl Fn(MessageType) -> Client) -> Outcome {
 
 #[test]
 fn a_boot_clients_ack_notes_the_address_it_was_given() {
-    let mut lab = Lab::new("full");
+    let mut lab = Lab::new(DhcpMode::Full);
     let ack = boot_ack(&mut lab, |t| Client::new(mac(1), t).ipxe());
     assert_eq!(msg_type(&reply(&ack)), MessageType::Ack);
     assert_eq!(ack.sighting, Some(reply(&ack).yiaddr()));
@@ -25,7 +25,7 @@ fn a_boot_clients_ack_notes_the_address_it_was_given() {
 
 #[test]
 fn a_proxy_client_is_noted_at_the_address_it_asks_the_site_server_for() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let asked = Ipv4Addr::new(10, 77, 0, 150);
     let request = lab.ask(Client::new(mac(1), MessageType::Request).ipxe().requested(asked));
     assert_eq!((request.reply, request.drop, request.sighting), (None, Some(DropReason::NotOurs), Some(asked)));
@@ -37,7 +37,7 @@ fn a_proxy_client_is_noted_at_the_address_it_asks_the_site_server_for() {
 
 #[test]
 fn the_proxy_port_notes_the_client_it_answers() {
-    let lab = Lab::new("proxy");
+    let lab = Lab::new(DhcpMode::Proxy);
     let from = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 151), 68);
     let ack = lab.ask(Client::new(mac(1), MessageType::Request).pxe(7).via_proxy_port(from));
     assert_eq!(msg_type(&reply(&ack)), MessageType::Ack);

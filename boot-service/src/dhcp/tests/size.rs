@@ -11,14 +11,11 @@ const DNS_SERVERS: u8 = 60;
 /// The lab with a configuration that overflows 576 octets: 60 DNS servers, a 150-byte domain, and a
 /// long public URL (so a long iPXE script URL).
 fn big_lab(url_len: usize) -> Lab {
-    let dns: Vec<String> = (1..=DNS_SERVERS).map(|i| format!("\"10.77.1.{i}\"")).collect();
+    let dns = (1..=DNS_SERVERS).map(|i| Ipv4Addr::new(10, 77, 1, i));
     let domain = format!("{}.example", "d".repeat(142));
     let url = format!("http://10.77.0.1:8080/{}", "u".repeat(url_len));
-    let text = config_text("full", 67)
-        .replace(r#"dns = ["10.77.0.1", "10.77.0.2"]"#, &format!("dns = [{}]", dns.join(", ")))
-        .replace(r#"domain = "rack.example""#, &format!("domain = \"{domain}\""))
-        .replace(r#"public_url = "http://10.77.0.1:8080""#, &format!("public_url = \"{url}\""));
-    let config = Config::parse(&text, "big.toml").expect("big config is valid");
+    let lab = lab_subnet(DhcpMode::Full).dns(dns).domain(domain);
+    let config = written(&config_with(DhcpMode::Full, 67, lab).public_url(url));
     let table = LeaseTable::new(&config.dhcp, [], NOW);
     Lab { config, nodes: FakeNodes::default(), table, now: NOW }
 }
