@@ -1,6 +1,8 @@
-//! The node service: the store, a write lock, and the lifecycle decisions of [`lifecycle::decide`]. Each
-//! call reads the node, decides, mints the credential the decision asks for (only its hash is stored), and
-//! writes the change with its event. Credentials are returned to the caller once and never logged.
+//! The node service: the store and the lifecycle decisions of [`lifecycle::decide`]. Each call decides
+//! inside one store transaction ([`Store::change_node`]): it reads the node as committed, decides, mints
+//! the credential the decision asks for (only its hash is stored), and writes the changes with their
+//! events, so two requests (or two boot-service instances on one database) never decide from the same
+//! old state. Credentials are returned to the caller once and never logged.
 
 pub mod lifecycle;
 mod once_per;
@@ -9,7 +11,7 @@ mod sightings;
 pub use sightings::{BootSightings, NotSeen, SIGHTING_WINDOW};
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -19,7 +21,7 @@ use rackhand_api::{
 };
 
 use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
-use crate::store::{NewNode, Store, StoreError, StoredNode};
+use crate::store::{Enrolled, NewNode, NodeChange, NodeKey, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
 use once_per::OncePer;
@@ -86,8 +88,6 @@ pub struct Nodes {
     /// When each subnet last said its auto-enrolment is full: a flood of spoofed MACs is said once a
     /// minute, not once per packet.
     full_said: OncePer<ipnet::Ipv4Net>,
-    /// Serialises read-decide-write sequences so two requests for one node cannot interleave.
-    write: Mutex<()>,
 }
 
 impl Nodes {
@@ -100,16 +100,11 @@ impl Nodes {
             limits,
             sightings: BootSightings::default(),
             full_said: OncePer::new(Duration::from_secs(60)),
-            write: Mutex::new(()),
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn list(&self) -> Result<Vec<NodeRecord>, NodeError> {
@@ -130,7 +125,6 @@ impl Nodes {
     /// An admin pre-registers a server.
     pub fn register(&self, req: RegisterNode) -> Result<NodeRecord, NodeError> {
         req.check().map_err(NodeError::Invalid)?;
-        let _g = self.guard();
         let new = NewNode {
             mac: req.mac,
             profile: req.profile,
@@ -149,17 +143,13 @@ impl Nodes {
     /// Auto-enrolment: make a `discovered` node for a MAC seen for the first time in an auto-enrolment
     /// subnet, within that subnet's cap. Idempotent.
     pub fn enroll(&self, mac: MacAddr, how: &str, within: EnrolIn) -> Result<NodeRecord, NodeError> {
-        let _g = self.guard();
-        if let Some(node) = self.store.node_by_mac(mac)? {
-            return Ok(node.record);
-        }
         let EnrolIn { subnet, max_discovered } = within;
         let reason = format!("enrolled automatically in {subnet} ({how})");
-        if self.store.count_self_enrolled_waiting(subnet)? >= max_discovered {
-            return Err(NodeError::EnrolmentFull { subnet, max: max_discovered });
-        }
         let new = NewNode { mac, profile: None, hostname: None, location: None, enrolled_in: Some(subnet), reason };
-        Ok(self.store.create_node(new, Timestamp::now())?.record)
+        match self.store.enroll_node(new, within, Timestamp::now())? {
+            Enrolled::Known(node) | Enrolled::Created(node) => Ok(node.record),
+            Enrolled::Full => Err(NodeError::EnrolmentFull { subnet, max: max_discovered }),
+        }
     }
 
     /// iPXE asks for `mac`'s script from `client`: only the server DHCP just saw network-booting from
@@ -182,12 +172,11 @@ impl Nodes {
     /// (`rebooting → first_boot` the first time), every other node (re)starts the installer with a fresh
     /// token, which replaces any earlier one.
     fn pxe_boot(&self, mac: MacAddr, client_ip: Option<Ipv4Addr>) -> Result<Option<BootAction>, NodeError> {
-        let _g = self.guard();
-        let Some(node) = self.store.node_by_mac(mac)? else { return Ok(None) };
-        let now = Timestamp::now();
-        let decision = lifecycle::decide(&node, Input::PxeBoot { client_ip }, now, &self.deploy)?;
-        let script = decision.script;
-        let (node, token) = self.apply(node, decision, now)?;
+        let Some(Applied { node, secret: token, script }) =
+            self.decide_and_write(NodeKey::Mac(mac), Input::PxeBoot { client_ip })?
+        else {
+            return Ok(None);
+        };
         Ok(Some(match (script, token) {
             (Some(Script::Installer), Some(token)) => BootAction::Install { node, token },
             _ => BootAction::Handover { node },
@@ -253,7 +242,6 @@ impl Nodes {
     /// `[dhcp] forget_discovered_after` of `now` (a flood of spoofed MACs, or a server that went away):
     /// the ids forgotten.
     pub fn forget_stale_self_enrolled(&self, now: Timestamp) -> Result<Vec<NodeId>, NodeError> {
-        let _g = self.guard();
         let age =
             jiff::SignedDuration::try_from(self.limits.forget_discovered_after).unwrap_or(jiff::SignedDuration::MAX);
         let before = now.checked_sub(age).unwrap_or(Timestamp::MIN);
@@ -272,52 +260,90 @@ impl Nodes {
 
     /// Fail every node whose deadline passed by `now`, with the deadline's reason; returns them.
     pub fn expire_deadlines(&self, now: Timestamp) -> Result<Vec<NodeRecord>, NodeError> {
-        let _g = self.guard();
         let mut failed = Vec::new();
         for node in self.store.nodes_with_deadline()? {
-            if lifecycle::expired(&node.record, now).is_some() {
-                let decision = lifecycle::decide(&node, Input::DeadlinePassed, now, &self.deploy)?;
-                failed.push(self.apply(node, decision, now)?.0);
+            if lifecycle::expired(&node.record, now).is_none() {
+                continue;
+            }
+            // Decided again on the node as committed: its server may have reported since the scan.
+            let (mut expired_now, mut refused) = (false, None);
+            let written = self.store.change_node(NodeKey::Id(node.record.id), now, &mut |node| {
+                lifecycle::expired(&node.record, now)?;
+                match lifecycle::decide(node, Input::DeadlinePassed, now, &self.deploy) {
+                    Ok(decision) => {
+                        expired_now = true;
+                        Some(with_credential(decision).0)
+                    }
+                    Err(e) => {
+                        refused = Some(e);
+                        None
+                    }
+                }
+            })?;
+            if let Some(e) = refused {
+                return Err(e);
+            }
+            if let Some(node) = written.filter(|_| expired_now) {
+                failed.push(node.record);
             }
         }
         Ok(failed)
     }
 
-    /// Read, decide and write one node under the write lock.
+    /// Read, decide and write one node in one store transaction.
     fn run(&self, id: NodeId, input: Input) -> Result<(NodeRecord, Option<Secret>), NodeError> {
-        let _g = self.guard();
-        let node = self.load(id)?;
-        let now = Timestamp::now();
-        let decision = lifecycle::decide(&node, input, now, &self.deploy)?;
-        self.apply(node, decision, now)
+        let applied = self.decide_and_write(NodeKey::Id(id), input)?.ok_or(NodeError::NotFound(id))?;
+        Ok((applied.node, applied.secret))
     }
 
-    /// Mint the credential the decision asks for (its hash goes into the first change) and write the
-    /// changes; the node as it is afterwards, and the minted secret.
-    fn apply(
-        &self,
-        node: StoredNode,
-        decision: Decision,
-        now: Timestamp,
-    ) -> Result<(NodeRecord, Option<Secret>), NodeError> {
-        let mut changes = decision.changes;
-        let secret = decision.mint.map(|kind| {
-            let secret = token::new_secret();
-            if let Some(first) = changes.first_mut() {
-                kind.store_hash(first, token::hash_token(secret.expose()));
-            }
-            secret
-        });
-        let mut record = node.record;
-        for change in changes {
-            record = self.store.update_node(record.id, change, now)?.record;
-        }
-        Ok((record, secret))
+    /// Decide `input` on the node as committed, mint the credential the decision asks for and write the
+    /// changes, in one store transaction; `None` when there is no such node. A refusal writes nothing.
+    fn decide_and_write(&self, key: NodeKey, input: Input) -> Result<Option<Applied>, NodeError> {
+        let now = Timestamp::now();
+        let mut input = Some(input);
+        let mut decided = None;
+        let written = self.store.change_node(key, now, &mut |node| {
+            let decision = lifecycle::decide(node, input.take()?, now, &self.deploy);
+            let (changes, outcome) = match decision {
+                Ok(decision) => {
+                    let script = decision.script;
+                    let (changes, secret) = with_credential(decision);
+                    (Some(changes), Ok((secret, script)))
+                }
+                Err(refused) => (None, Err(refused)),
+            };
+            decided = Some(outcome);
+            changes
+        })?;
+        let Some(node) = written else { return Ok(None) };
+        let (secret, script) = decided.expect("a node that exists was decided on")?;
+        Ok(Some(Applied { node: node.record, secret, script }))
     }
 
     fn load(&self, id: NodeId) -> Result<StoredNode, NodeError> {
         self.store.node(id)?.ok_or(NodeError::NotFound(id))
     }
+}
+
+/// A decision written: the node afterwards, the credential minted for it, the script it boots.
+struct Applied {
+    node: NodeRecord,
+    secret: Option<Secret>,
+    script: Option<Script>,
+}
+
+/// The decision's changes, with the hash of the credential it asks for in the first; the secret itself
+/// goes back to the caller only.
+fn with_credential(decision: Decision) -> (Vec<NodeChange>, Option<Secret>) {
+    let mut changes = decision.changes;
+    let secret = decision.mint.map(|kind| {
+        let secret = token::new_secret();
+        if let Some(first) = changes.first_mut() {
+            kind.store_hash(first, token::hash_token(secret.expose()));
+        }
+        secret
+    });
+    (changes, secret)
 }
 
 /// What DHCP asks of the node table: registered-only subnets answer only known MACs, auto subnets
@@ -352,3 +378,5 @@ impl crate::dhcp::NodeDirectory for Nodes {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod two_instances;

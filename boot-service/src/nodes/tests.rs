@@ -3,7 +3,7 @@ use crate::store::SqliteStore;
 use rackhand_api::{ArrayResult, EventKind, Location, NodeState, Problem, Severity, Stage, StepStatus};
 
 /// The lab's auto-enrolment subnet, with the default cap.
-fn rack_subnet() -> EnrolIn {
+pub(super) fn rack_subnet() -> EnrolIn {
     EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 }
 }
 
@@ -24,7 +24,7 @@ fn os_report(kernel: &str) -> OsReport {
 }
 
 /// A node booted, inspected and installing, with its node token.
-fn installing(nodes: &Nodes) -> (NodeRecord, Secret) {
+pub(super) fn installing(nodes: &Nodes) -> (NodeRecord, Secret) {
     nodes.enroll(MAC, "DHCP", rack_subnet()).unwrap();
     let (node, token) = boot(nodes);
     nodes.post_inventory(node.id, token.expose(), Inventory::default(), None).unwrap();

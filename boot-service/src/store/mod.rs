@@ -16,6 +16,8 @@ use rackhand_api::{
 
 pub use sqlite::SqliteStore;
 
+use crate::config::EnrolIn;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
@@ -39,6 +41,26 @@ pub struct StoredNode {
     pub token_hash: Option<String>,
     pub deploy_hash: Option<String>,
     pub agent_hash: Option<String>,
+}
+
+/// Which node a change is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKey {
+    Id(NodeId),
+    Mac(MacAddr),
+}
+
+/// What [`Store::change_node`] asks: given the node as committed, the changes to write (`None`: none).
+pub type Decide<'a> = &'a mut dyn FnMut(&StoredNode) -> Option<Vec<NodeChange>>;
+
+/// What [`Store::enroll_node`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Enrolled {
+    /// The MAC already belongs to this node.
+    Known(StoredNode),
+    Created(StoredNode),
+    /// The subnet's cap is reached; nothing was written.
+    Full,
 }
 
 /// A new node: first seen by DHCP/HTTP (`discovered`) or pre-registered by an admin.
@@ -94,14 +116,19 @@ pub trait Store: Send + Sync + 'static {
     /// every few seconds, without reading the whole node table.
     fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError>;
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError>;
-    /// Nodes that enrolled themselves in `subnet` and are still `discovered` (they never booted the
-    /// installer).
-    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError>;
     /// Delete the self-enrolled nodes still `discovered` whose last change is before `before`, with
     /// their MACs and events, in one transaction; their ids.
     fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError>;
     /// Apply `change` and record its event, in one transaction.
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
+    /// Read node `key`, let `decide` say how it changes, and write the changes with their events, all in
+    /// one transaction that holds the database's write lock from the read on: no other writer (another
+    /// request, or another boot-service instance on the same database) changes the node in between.
+    /// `decide` returns `None` to change nothing. The node as it is afterwards; `None` when there is none.
+    fn change_node(&self, key: NodeKey, at: Timestamp, decide: Decide<'_>) -> Result<Option<StoredNode>, StoreError>;
+    /// Create the node `new` unless its MAC has one already, refusing when `within` is full (its subnet
+    /// already holds `max_discovered` self-enrolled nodes still waiting), all in one transaction.
+    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Enrolled, StoreError>;
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
     /// The declined addresses whose quarantine has not ended at `now` (Unix seconds).

@@ -6,12 +6,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use rackhand_api::{Deadline, Event, EventKind, MacAddr, NodeId, NodeRecord, NodeState};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Lease, LeaseWrite, NewNode, NodeChange, Quarantine, Store, StoreError, StoredNode};
+use super::{
+    Decide, Enrolled, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError, StoredNode,
+};
+use crate::config::EnrolIn;
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(
@@ -233,6 +236,97 @@ fn insert_event(conn: &Connection, node: i64, at: Timestamp, kind: &EventKind) -
     Ok(())
 }
 
+/// A new `discovered` node with its MAC and first event, inside the caller's transaction.
+fn insert_node(tx: &Transaction, new: NewNode, at: Timestamp) -> Result<StoredNode, StoreError> {
+    let state = NodeState::Discovered;
+    tx.execute(
+        "INSERT INTO nodes (state, hostname, profile, location, self_enrolled, enrolled_in, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            state.as_str(),
+            new.hostname,
+            new.profile,
+            new.location.as_ref().map(to_json),
+            new.enrolled_in.is_some(),
+            new.enrolled_in.map(|subnet| subnet.to_string()),
+            at.to_string()
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute("INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)", params![new.mac.to_string(), id])?;
+    insert_event(tx, id, at, &EventKind::Transition { from: None, to: state, reason: Some(new.reason) })?;
+    node_where(tx, "id = ?1", &id)?.ok_or(StoreError::NoSuchNode(NodeId(id)))
+}
+
+/// One change and its event, inside the caller's transaction.
+fn write_change(tx: &Transaction, id: NodeId, change: &NodeChange, at: Timestamp) -> Result<(), StoreError> {
+    let exists = tx.execute("UPDATE nodes SET updated_at = ?2 WHERE id = ?1", params![id.0, at.to_string()])?;
+    if exists == 0 {
+        return Err(StoreError::NoSuchNode(id));
+    }
+    if let Some(state) = change.state {
+        tx.execute("UPDATE nodes SET state = ?2 WHERE id = ?1", params![id.0, state.as_str()])?;
+    }
+    if let Some(profile) = &change.profile {
+        tx.execute("UPDATE nodes SET profile = ?2 WHERE id = ?1", params![id.0, profile])?;
+    }
+    if let Some(location) = &change.location {
+        tx.execute("UPDATE nodes SET location = ?2 WHERE id = ?1", params![id.0, to_json(location)])?;
+    }
+    for mac in &change.add_macs {
+        tx.execute("INSERT OR IGNORE INTO node_macs (mac, node_id) VALUES (?1, ?2)", params![mac.to_string(), id.0])?;
+    }
+    if let Some(ip) = change.ipv4 {
+        tx.execute("UPDATE nodes SET ipv4 = ?2 WHERE id = ?1", params![id.0, ip.to_string()])?;
+    }
+    if let Some(inventory) = &change.inventory {
+        tx.execute("UPDATE nodes SET inventory = ?2 WHERE id = ?1", params![id.0, to_json(inventory)])?;
+    }
+    if let Some(failure) = &change.failure {
+        let json = failure.as_ref().map(to_json);
+        tx.execute("UPDATE nodes SET failure = ?2 WHERE id = ?1", params![id.0, json])?;
+    }
+    if let Some(results) = &change.results {
+        tx.execute("UPDATE nodes SET results = ?2 WHERE id = ?1", params![id.0, to_json(results)])?;
+    }
+    if let Some(os) = &change.os {
+        let json = os.as_ref().map(to_json);
+        tx.execute("UPDATE nodes SET os = ?2 WHERE id = ?1", params![id.0, json])?;
+    }
+    if let Some(deadline) = &change.deadline {
+        let (at, reason) = deadline.as_ref().map(|d| (d.at.to_string(), d.reason.as_str())).unzip();
+        tx.execute("UPDATE nodes SET deadline_at = ?2, deadline_reason = ?3 WHERE id = ?1", params![id.0, at, reason])?;
+    }
+    for (column, hash) in
+        [("token_hash", &change.token_hash), ("deploy_hash", &change.deploy_hash), ("agent_hash", &change.agent_hash)]
+    {
+        if let Some(hash) = hash {
+            tx.execute(&format!("UPDATE nodes SET {column} = ?2 WHERE id = ?1"), params![id.0, hash])?;
+        }
+    }
+    if let Some(event) = &change.event {
+        insert_event(tx, id.0, at, event)?;
+    }
+    Ok(())
+}
+
+fn node_by_key(conn: &Connection, key: NodeKey) -> Result<Option<StoredNode>, StoreError> {
+    match key {
+        NodeKey::Id(id) => node_where(conn, "id = ?1", &id.0),
+        NodeKey::Mac(mac) => node_where(conn, "id = (SELECT node_id FROM node_macs WHERE mac = ?1)", &mac.to_string()),
+    }
+}
+
+/// Nodes that enrolled themselves in `subnet` and are still `discovered` (they never booted the installer).
+fn count_self_enrolled_waiting(conn: &Connection, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM nodes WHERE enrolled_in = ?1 AND state = 'discovered'",
+        [subnet.to_string()],
+        |row| row.get(0),
+    )?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 impl Store for SqliteStore {
     fn create_node(&self, new: NewNode, at: Timestamp) -> Result<StoredNode, StoreError> {
         let mut conn = self.conn();
@@ -243,24 +337,7 @@ impl Store for SqliteStore {
         if taken.is_some() {
             return Err(StoreError::DuplicateMac(new.mac));
         }
-        let state = NodeState::Discovered;
-        tx.execute(
-            "INSERT INTO nodes (state, hostname, profile, location, self_enrolled, enrolled_in, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![
-                state.as_str(),
-                new.hostname,
-                new.profile,
-                new.location.as_ref().map(to_json),
-                new.enrolled_in.is_some(),
-                new.enrolled_in.map(|subnet| subnet.to_string()),
-                at.to_string()
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute("INSERT INTO node_macs (mac, node_id) VALUES (?1, ?2)", params![new.mac.to_string(), id])?;
-        insert_event(&tx, id, at, &EventKind::Transition { from: None, to: state, reason: Some(new.reason) })?;
-        let node = node_where(&tx, "id = ?1", &id)?.ok_or(StoreError::NoSuchNode(NodeId(id)))?;
+        let node = insert_node(&tx, new, at)?;
         tx.commit()?;
         Ok(node)
     }
@@ -279,15 +356,6 @@ impl Store for SqliteStore {
 
     fn nodes_with_deadline(&self) -> Result<Vec<StoredNode>, StoreError> {
         nodes_where(&self.conn(), "deadline_at IS NOT NULL")
-    }
-
-    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError> {
-        let count: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM nodes WHERE enrolled_in = ?1 AND state = 'discovered'",
-            [subnet.to_string()],
-            |row| row.get(0),
-        )?;
-        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError> {
@@ -330,64 +398,41 @@ impl Store for SqliteStore {
     fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let exists = tx.execute("UPDATE nodes SET updated_at = ?2 WHERE id = ?1", params![id.0, at.to_string()])?;
-        if exists == 0 {
-            return Err(StoreError::NoSuchNode(id));
-        }
-        if let Some(state) = change.state {
-            tx.execute("UPDATE nodes SET state = ?2 WHERE id = ?1", params![id.0, state.as_str()])?;
-        }
-        if let Some(profile) = &change.profile {
-            tx.execute("UPDATE nodes SET profile = ?2 WHERE id = ?1", params![id.0, profile])?;
-        }
-        if let Some(location) = &change.location {
-            tx.execute("UPDATE nodes SET location = ?2 WHERE id = ?1", params![id.0, to_json(location)])?;
-        }
-        for mac in &change.add_macs {
-            tx.execute(
-                "INSERT OR IGNORE INTO node_macs (mac, node_id) VALUES (?1, ?2)",
-                params![mac.to_string(), id.0],
-            )?;
-        }
-        if let Some(ip) = change.ipv4 {
-            tx.execute("UPDATE nodes SET ipv4 = ?2 WHERE id = ?1", params![id.0, ip.to_string()])?;
-        }
-        if let Some(inventory) = &change.inventory {
-            tx.execute("UPDATE nodes SET inventory = ?2 WHERE id = ?1", params![id.0, to_json(inventory)])?;
-        }
-        if let Some(failure) = &change.failure {
-            let json = failure.as_ref().map(to_json);
-            tx.execute("UPDATE nodes SET failure = ?2 WHERE id = ?1", params![id.0, json])?;
-        }
-        if let Some(results) = &change.results {
-            tx.execute("UPDATE nodes SET results = ?2 WHERE id = ?1", params![id.0, to_json(results)])?;
-        }
-        if let Some(os) = &change.os {
-            let json = os.as_ref().map(to_json);
-            tx.execute("UPDATE nodes SET os = ?2 WHERE id = ?1", params![id.0, json])?;
-        }
-        if let Some(deadline) = &change.deadline {
-            let (at, reason) = deadline.as_ref().map(|d| (d.at.to_string(), d.reason.as_str())).unzip();
-            tx.execute(
-                "UPDATE nodes SET deadline_at = ?2, deadline_reason = ?3 WHERE id = ?1",
-                params![id.0, at, reason],
-            )?;
-        }
-        for (column, hash) in [
-            ("token_hash", &change.token_hash),
-            ("deploy_hash", &change.deploy_hash),
-            ("agent_hash", &change.agent_hash),
-        ] {
-            if let Some(hash) = hash {
-                tx.execute(&format!("UPDATE nodes SET {column} = ?2 WHERE id = ?1"), params![id.0, hash])?;
-            }
-        }
-        if let Some(event) = &change.event {
-            insert_event(&tx, id.0, at, event)?;
-        }
+        write_change(&tx, id, &change, at)?;
         let node = node_where(&tx, "id = ?1", &id.0)?.ok_or(StoreError::NoSuchNode(id))?;
         tx.commit()?;
         Ok(node)
+    }
+
+    fn change_node(&self, key: NodeKey, at: Timestamp, decide: Decide<'_>) -> Result<Option<StoredNode>, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock before the read, so another connection (another boot-service
+        // instance on this file) waits instead of deciding from the same old row.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(node) = node_by_key(&tx, key)? else { return Ok(None) };
+        let Some(changes) = decide(&node) else { return Ok(Some(node)) };
+        let id = node.record.id;
+        for change in &changes {
+            write_change(&tx, id, change, at)?;
+        }
+        let node = node_where(&tx, "id = ?1", &id.0)?.ok_or(StoreError::NoSuchNode(id))?;
+        tx.commit()?;
+        Ok(Some(node))
+    }
+
+    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Enrolled, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(node) = node_by_key(&tx, NodeKey::Mac(new.mac))? {
+            return Ok(Enrolled::Known(node));
+        }
+        if count_self_enrolled_waiting(&tx, within.subnet)? >= within.max_discovered {
+            return Ok(Enrolled::Full);
+        }
+        let new = NewNode { enrolled_in: Some(within.subnet), ..new };
+        let node = insert_node(&tx, new, at)?;
+        tx.commit()?;
+        Ok(Enrolled::Created(node))
     }
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {

@@ -51,8 +51,21 @@ impl Store for PoisonedStore {
     fn events(&self, id: NodeId) -> Result<Vec<rackhand_api::Event>, StoreError> {
         self.inner().events(id)
     }
-    fn count_self_enrolled_waiting(&self, subnet: ipnet::Ipv4Net) -> Result<usize, StoreError> {
-        self.inner().count_self_enrolled_waiting(subnet)
+    fn change_node(
+        &self,
+        key: crate::store::NodeKey,
+        at: jiff::Timestamp,
+        decide: crate::store::Decide<'_>,
+    ) -> Result<Option<StoredNode>, StoreError> {
+        self.inner().change_node(key, at, decide)
+    }
+    fn enroll_node(
+        &self,
+        new: NewNode,
+        within: crate::config::EnrolIn,
+        at: jiff::Timestamp,
+    ) -> Result<crate::store::Enrolled, StoreError> {
+        self.inner().enroll_node(new, within, at)
     }
     fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
         self.inner().forget_self_enrolled_waiting(before)
