@@ -28,7 +28,8 @@ impl Service {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("assets")).unwrap();
         // A pseudo-random boot file large enough to need many blocks and several windows.
-        let payload: Vec<u8> = (0u32..300_000).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let payload: Vec<u8> =
+            (0u32..300_000).map(|i| u8::try_from((i.wrapping_mul(2_654_435_761) >> 13) % 256).unwrap()).collect();
         std::fs::write(dir.path().join("assets/undionly.kpxe"), payload).unwrap();
         std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
         let mut service = Service { ns, dir, child: None };

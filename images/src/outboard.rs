@@ -36,6 +36,12 @@ pub fn block_size(chunk_size: u64) -> Result<BlockSize, OutboardError> {
     BlockSize::from_bytes(chunk_size).ok_or(OutboardError::ChunkSize(chunk_size))
 }
 
+/// A chunk size the outboard accepts (see [`block_size`]) as a length in memory, for chunk buffers.
+pub fn chunk_len(chunk_size: u64) -> Result<usize, OutboardError> {
+    block_size(chunk_size)?;
+    usize::try_from(chunk_size).map_err(|_| OutboardError::ChunkSize(chunk_size))
+}
+
 /// Length in bytes of the outboard of a `size`-byte image in `chunk_size` groups.
 pub fn outboard_size(size: u64, chunk_size: u64) -> Result<u64, OutboardError> {
     Ok(BaoTree::new(size, block_size(chunk_size)?).outboard_size())
@@ -101,7 +107,8 @@ pub fn expected_chunks(
     }
     let pairs = PreOrderMemOutboard { root: blake3::Hash::from(root), tree, data: outboard };
     let mut pending = vec![pairs.root];
-    let mut chunks = Vec::with_capacity(tree.blocks() as usize);
+    // A 64-byte pair per parent, one parent fewer than chunk groups (the length is checked above).
+    let mut chunks = Vec::with_capacity(outboard.len() / 64 + 1);
     for item in ResponseIter::new(tree, ChunkRanges::all()) {
         match item {
             BaoChunk::Parent { node, is_root, left, right, .. } => {

@@ -7,13 +7,14 @@
 
 use std::io::{self, Write};
 
-/// The region at the start of a disk that makes it bootable: partition table and boot loader.
-pub const BOOT_AREA: u64 = 1 << 20;
+/// The region at the start of a disk that makes it bootable: partition table and boot loader (1 MiB).
+pub const BOOT_AREA: u64 = FIRST_PARTITION_SECTOR as u64 * SECTOR;
 pub const SECTOR: u64 = 512;
 
 const BOOT_CODE: [u8; 4] = [0xFA, 0xF4, 0xEB, 0xFD];
 const PARTITION_TABLE: usize = 446;
-const FIRST_PARTITION_SECTOR: u32 = (BOOT_AREA / SECTOR) as u32;
+/// The partition starts right after the boot area.
+const FIRST_PARTITION_SECTOR: u32 = 2048;
 
 /// Writes a `size`-byte synthetic image (a multiple of 512, at least 1 MiB) to `out`.
 pub fn synth_image(out: &mut impl Write, size: u64, seed: u64) -> io::Result<()> {
@@ -27,10 +28,10 @@ pub fn synth_image(out: &mut impl Write, size: u64, seed: u64) -> io::Result<()>
     let mut buffer = vec![0u8; 1 << 20];
     let mut written = 0u64;
     while written < size {
-        let len = (size - written).min(buffer.len() as u64) as usize;
+        let len = crate::min_len(size - written, buffer.len());
         random.fill(&mut buffer[..len]);
         if written == 0 {
-            write_mbr(&mut buffer[..SECTOR as usize], size);
+            write_mbr(&mut buffer[..512], size);
         }
         out.write_all(&buffer[..len])?;
         written += len as u64;

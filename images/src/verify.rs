@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rackhand_api::Manifest;
 
 use crate::keys::PublicKey;
-use crate::outboard::{OutboardError, expected_chunks};
+use crate::outboard::{OutboardError, chunk_len, expected_chunks};
 use crate::signing::{SignManifest, SignatureError};
 
 /// Buffer for reading the image: large reads, hashing is the only per-byte work.
@@ -55,9 +55,10 @@ pub fn verify_published<'k>(
 
 fn check_chunks(manifest: &Manifest, mut image: impl Read, path: &Path, outboard: &Path) -> Result<(), VerifyError> {
     let pairs = std::fs::read(outboard).map_err(|source| VerifyError::Io { path: outboard.to_path_buf(), source })?;
-    let chunks = expected_chunks(&pairs, manifest.size, manifest.chunk_size, &manifest.blake3)
-        .map_err(|source| VerifyError::Outboard { path: outboard.to_path_buf(), source })?;
-    let mut buffer = vec![0u8; manifest.chunk_size as usize];
+    let outboard_error = |source| VerifyError::Outboard { path: outboard.to_path_buf(), source };
+    let chunks =
+        expected_chunks(&pairs, manifest.size, manifest.chunk_size, &manifest.blake3).map_err(outboard_error)?;
+    let mut buffer = vec![0u8; chunk_len(manifest.chunk_size).map_err(outboard_error)?];
     for chunk in chunks {
         let data = &mut buffer[..chunk.len];
         image.read_exact(data).map_err(|source| VerifyError::Io { path: path.to_path_buf(), source })?;

@@ -138,7 +138,7 @@ fn signature_by_another_key_under_the_trusted_id_is_refused() {
 fn bit_flip_in_the_image_names_the_chunk() {
     let p = published();
     let mut bytes = std::fs::read(&p.image).unwrap();
-    let offset = 5 * CHUNK as usize + 100;
+    let offset = usize::try_from(5 * CHUNK).unwrap() + 100;
     bytes[offset] ^= 0x01;
     std::fs::write(&p.image, &bytes).unwrap();
     let err = images::verify_published(&p.manifest, &p.trusted, &p.image, Some(&p.outboard)).unwrap_err();

@@ -87,7 +87,7 @@ fn a_corrupt_image_is_refused_with_exit_2_and_the_first_mib_untouched() {
     bytes[(2 << 20) + 5] ^= 0x10;
     std::fs::write(published.image_file(), bytes).unwrap();
     let target = published.dir.path().join("disk.img");
-    std::fs::write(&target, vec![0xee; SIZE as usize]).unwrap();
+    std::fs::write(&target, vec![0xee; usize::try_from(SIZE).unwrap()]).unwrap();
     let out = image(&published, &target);
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);

@@ -339,11 +339,11 @@ mod tests {
     #[test]
     fn the_node_table_has_one_aligned_row_per_node_and_the_failure_reason() {
         let at = Timestamp::from_second(1_790_000_000).unwrap();
-        let node = |id, state, failure: Option<&str>| NodeRecord {
+        let node = |id: u8, state, failure: Option<&str>| NodeRecord {
             profile: Some("qemu-lab".into()),
             location: (id == 12).then(|| Location { rack: "rack10".into(), unit: 42 }),
             failure: failure.map(|r| FailedReport { reason: r.into(), problems: vec![], built: None, step: None }),
-            ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at)
+            ..NodeRecord::new(NodeId(i64::from(id)), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id])], state, at)
         };
         let table = node_table(&[node(1, Ready, None), node(12, Failed, Some("PSU 2 unplugged"))]);
         let lines: Vec<&str> = table.lines().collect();

@@ -85,7 +85,7 @@ mod tests {
     fn nic(name: &str, neighbour: Option<(&str, &str, &str)>) -> Nic {
         let json = serde_json::json!({
             "name": name,
-            "mac": MacAddr::new([0x52, 0x54, 0, 0, 0, name.len() as u8]),
+            "mac": MacAddr::new([0x52, 0x54, 0, 0, 0, u8::try_from(name.len()).unwrap()]),
             "carrier": true,
             "lldp": neighbour.map(|(chassis, port, system)| serde_json::json!({
                 "chassis_id": chassis, "port_id": port, "system_name": system,

@@ -140,7 +140,7 @@ impl Reply {
             let end = bytes.pop();
             debug_assert_eq!(end, Some(255));
             for piece in info.chunks(255) {
-                bytes.extend([RELAY_AGENT_INFO, piece.len() as u8]);
+                bytes.extend([RELAY_AGENT_INFO, u8::try_from(piece.len()).expect("pieces of at most 255 bytes")]);
                 bytes.extend_from_slice(piece);
             }
             bytes.push(255);

@@ -64,7 +64,8 @@ pub fn add_lease_times(reply: &mut Message, lease_secs: u32) {
     let opts = reply.opts_mut();
     opts.insert(DhcpOption::AddressLeaseTime(lease_secs));
     opts.insert(DhcpOption::Renewal(lease_secs / 2));
-    opts.insert(DhcpOption::Rebinding((u64::from(lease_secs) * 7 / 8) as u32));
+    let rebinding = u32::try_from(u64::from(lease_secs) * 7 / 8).expect("seven eighths of a u32 fit in a u32");
+    opts.insert(DhcpOption::Rebinding(rebinding));
 }
 
 /// Boot options for `target`. `server` names the TFTP server (option 66).

@@ -44,7 +44,7 @@ async fn slow_reader(server: &TestServer) -> TcpStream {
 }
 
 fn big_image(server: &TestServer) -> Vec<u8> {
-    let image: Vec<u8> = (0..IMAGE_LEN).map(|i| (i % 251) as u8).collect();
+    let image: Vec<u8> = (0..IMAGE_LEN).map(|i| u8::try_from(i % 251).unwrap()).collect();
     std::fs::write(server.config.boot.images_dir.join("big.img"), &image).unwrap();
     image
 }

@@ -134,7 +134,7 @@ fn config(dir: &Path, setup: Setup) -> String {
         Setup::Proxy => return service(DhcpMode::Proxy).subnet(lab).render().unwrap(),
         Setup::Lab => (vec![SERVER], "rack.example".to_owned(), format!("http://{SERVER}:8080")),
         Setup::Big => (
-            (1..=BIG_DNS_SERVERS as u8).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect(),
+            (1..=u8::try_from(BIG_DNS_SERVERS).unwrap()).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect(),
             format!("{}.example", "d".repeat(142)),
             format!("http://{SERVER}:8080/{}", "u".repeat(120)),
         ),

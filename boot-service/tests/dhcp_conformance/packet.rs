@@ -53,7 +53,7 @@ impl Msg {
     /// As a relay forwards it: giaddr set, one hop, option 82 (these bytes) appended last.
     pub fn relayed(mut self, giaddr: Ipv4Addr, relay_info: &[u8]) -> Msg {
         self.msg.set_giaddr(giaddr).set_hops(1);
-        self.raw.extend([82, relay_info.len() as u8]);
+        self.raw.extend([82, u8::try_from(relay_info.len()).unwrap()]);
         self.raw.extend_from_slice(relay_info);
         self
     }

@@ -33,7 +33,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// A file of `len` bytes that differ from block to block.
 pub fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..len).map(|i| u8::try_from((i.wrapping_mul(2_654_435_761) >> 13) % 256).unwrap()).collect()
 }
 
 /// Short timeouts and roomy caps; each test tightens what it is about.
@@ -42,7 +42,7 @@ pub fn test_config(root: &Path) -> TftpConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         root: root.to_owned(),
         max_window_size: 64,
-        max_block_size: BLKSIZE as u16,
+        max_block_size: u16::try_from(BLKSIZE).unwrap(),
         timeout: Duration::from_millis(200),
         max_retries: 2,
         max_transfers: 64,

@@ -94,15 +94,25 @@ impl Archive {
                 Content::Symlink(target) => (0o120000, target.as_bytes().to_vec()),
             };
             let nlink = if kind == 0o040000 { 2 } else { 1 };
-            let builder =
-                cpio::newc::Builder::new(path).ino(ino as u32 + 1).mode(kind | (entry.mode & 0o7777)).nlink(nlink);
-            let mut writer = builder.write(&mut gz, data.len() as u32);
+            // newc cpio headers have 32 bits for the inode number too.
+            let ino = u32::try_from(ino + 1)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "more than 2^32 archive entries"))?;
+            let builder = cpio::newc::Builder::new(path).ino(ino).mode(kind | (entry.mode & 0o7777)).nlink(nlink);
+            let mut writer = builder.write(&mut gz, newc_file_size(path, data.len())?);
             writer.write_all(&data)?;
             writer.finish()?;
         }
         cpio::newc::trailer(&mut gz)?;
         gz.finish()?.flush()
     }
+}
+
+/// A file's size for its newc cpio header, which has 32 bits for it: a larger file is refused, not cut short.
+fn newc_file_size(path: &str, len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| {
+        let reason = format!("/{path} is {len} bytes, more than a newc cpio entry holds (4 GiB)");
+        io::Error::new(io::ErrorKind::InvalidInput, reason)
+    })
 }
 
 #[cfg(test)]
@@ -143,5 +153,14 @@ mod tests {
         assert_eq!(find("bin/sh").1, 0o120777);
         assert_eq!(find("bin/sh").2, b"busybox");
         assert_eq!(find("etc").1, 0o040755);
+    }
+
+    #[test]
+    fn a_file_too_large_for_a_newc_header_is_refused_not_cut_short() {
+        assert_eq!(newc_file_size("lib/modules/e1000e.ko", 4096).unwrap(), 4096);
+        let len = usize::try_from(u64::from(u32::MAX) + 1).unwrap();
+        let err = newc_file_size("huge.img", len).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "/huge.img is 4294967296 bytes, more than a newc cpio entry holds (4 GiB)");
     }
 }

@@ -170,6 +170,7 @@ impl Installer<'_> {
         let mut posted_tenth = 0;
         let mut progress = |done: u64, total: u64| {
             let secs = started.elapsed().as_secs_f64().max(0.001);
+            #[expect(clippy::cast_possible_truncation, reason = "for display: `as` drops the fraction and saturates")]
             let bytes_per_sec = (done as f64 / secs) as u64;
             console.progress(Progress { label: "image".into(), done, total, bytes_per_sec });
             let tenth = crate::console::tenths(done, total);

@@ -64,7 +64,7 @@ impl Raid for Mdadm {
         // The first MiB (partition tables, filesystems) and the last (backup GPT, old md superblocks).
         for offset in [0, size.saturating_sub(PROBE_BYTES as u64)] {
             disk.seek(SeekFrom::Start(offset)).map_err(io)?;
-            let len = (size - offset).min(PROBE_BYTES as u64) as usize;
+            let len = images::min_len(size - offset, PROBE_BYTES);
             disk.write_all(&zeros[..len]).map_err(io)?;
         }
         disk.sync_all().map_err(io)

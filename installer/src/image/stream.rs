@@ -37,7 +37,7 @@ impl<'s, S: ImageSource> BlockFetcher<'s, S> {
                     self.body = None;
                     let resume = at / self.chunk_size * self.chunk_size;
                     self.note_failure(resume, reason)?;
-                    filled = (resume - offset) as usize;
+                    filled = usize::try_from(resume - offset).expect("offset <= resume <= at = offset + filled");
                 }
                 Err(other) => return Err(other),
             }
@@ -107,14 +107,14 @@ impl<'s, S: ImageSource> BlockFetcher<'s, S> {
 pub(super) fn fetch_blocks<S: ImageSource>(
     mut fetcher: BlockFetcher<'_, S>,
     size: u64,
-    block_size: u64,
+    block_size: usize,
     empties: Receiver<AlignedBuf>,
     fetched: SyncSender<Result<Block, ImageError>>,
 ) {
     let mut offset = 0;
     while offset < size {
         let Ok(mut buf) = empties.recv() else { return }; // the writers have stopped
-        let len = (size - offset).min(block_size) as usize;
+        let len = images::min_len(size - offset, block_size);
         let block = fetcher.fill(offset, &mut buf.as_mut_slice()[..len]).map(|()| Block { offset, buf, len, held: 0 });
         let failed = block.is_err();
         if fetched.send(block).is_err() || failed {

@@ -99,7 +99,7 @@ mod tests {
     fn pattern(len: usize, seed: u8) -> AlignedBuf {
         let mut buf = AlignedBuf::zeroed(len);
         for (i, b) in buf.as_mut_slice().iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(31).wrapping_add(seed);
+            *b = u8::try_from(i % 256).unwrap().wrapping_mul(31).wrapping_add(seed);
         }
         buf
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use images::ExpectedChunk;
+use images::{ExpectedChunk, min_len};
 
 use super::buffer::{AlignedBuf, Block};
 use super::error::ImageError;
@@ -27,7 +27,7 @@ pub(super) fn verifiers() -> usize {
 /// What a block's bytes are checked against.
 pub(super) struct Check<'a> {
     pub chunks: &'a [ExpectedChunk],
-    pub chunk_size: u64,
+    pub chunk_len: usize,
     pub url: &'a str,
 }
 
@@ -52,7 +52,7 @@ pub(super) struct Claims<'a> {
     pub reader: &'a dyn ReadAt,
     pub next: AtomicU64,
     pub size: u64,
-    pub block_size: u64,
+    pub block_size: usize,
 }
 
 /// A worker for a source with random access: takes an empty buffer, claims the next block, reads and checks
@@ -60,11 +60,11 @@ pub(super) struct Claims<'a> {
 pub(super) fn read_and_verify(check: &Check, claims: &Claims, empties: &Mutex<Receiver<AlignedBuf>>, out: Verified) {
     loop {
         let Ok(buf) = empties.lock().expect("no worker panics holding it").recv() else { return };
-        let offset = claims.next.fetch_add(claims.block_size, Ordering::Relaxed);
+        let offset = claims.next.fetch_add(claims.block_size as u64, Ordering::Relaxed);
         if offset >= claims.size {
             return;
         }
-        let len = (claims.size - offset).min(claims.block_size) as usize;
+        let len = min_len(claims.size - offset, claims.block_size);
         let mut block = Block { offset, buf, len, held: 0 };
         let result = check_block(check, &mut block, Some(claims.reader)).map(|()| block);
         let failed = result.is_err();
@@ -77,15 +77,15 @@ pub(super) fn read_and_verify(check: &Check, claims: &Claims, empties: &Mutex<Re
 /// Checks every chunk group of `block`, reading it segment by segment first when given a `reader`.
 /// The first chunk group that does not match is the error.
 pub(super) fn check_block(check: &Check, block: &mut Block, reader: Option<&dyn ReadAt>) -> Result<(), ImageError> {
-    let chunk_size = check.chunk_size as usize;
-    let segment = SEGMENT.max(chunk_size);
-    let first = (block.offset / check.chunk_size) as usize;
+    let chunk_len = check.chunk_len;
+    let segment = SEGMENT.max(chunk_len);
+    let first = usize::try_from(block.offset / chunk_len as u64).expect("an index into check.chunks");
     for (i, data) in block.buf.as_mut_slice()[..block.len].chunks_mut(segment).enumerate() {
         if let Some(reader) = reader {
             reader.read_exact_at(data, block.offset + (i * segment) as u64)?;
         }
-        let expected = &check.chunks[first + i * segment / chunk_size..];
-        if let Some((_, chunk)) = data.chunks(chunk_size).zip(expected).find(|(data, chunk)| !chunk.matches(data)) {
+        let expected = &check.chunks[first + i * segment / chunk_len..];
+        if let Some((_, chunk)) = data.chunks(chunk_len).zip(expected).find(|(data, chunk)| !chunk.matches(data)) {
             return Err(ImageError::CorruptChunk {
                 url: check.url.to_string(),
                 index: chunk.index,

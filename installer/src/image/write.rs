@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use images::{BOOT_AREA, expected_chunks, outboard_size};
+use images::{BOOT_AREA, expected_chunks, min_len, outboard_size};
 use rackhand_api::{ImageResult, Manifest};
 
 use super::buffer::{AlignedBuf, Block};
@@ -31,7 +31,7 @@ use super::verify::{Check, Claims, read_and_verify, verifiers, verify_fetched};
 /// of chunk groups (or one chunk group, when those are larger). Every block wakes three threads on its way,
 /// so small blocks cost context switches, and every pool buffer is fresh memory to fault in, so large ones
 /// cost page faults: verifying a warm 1 GiB image measured fastest at 2 MiB (1 and 4 MiB ~7% slower).
-const BLOCK_SIZE: u64 = 2 << 20;
+const BLOCK_SIZE: usize = 2 << 20;
 /// Writer threads: two writes in flight keep a disk's queue busy where one leaves gaps between requests.
 const WRITERS: usize = 2;
 /// Bytes per write request: disks and virtio queues take 1 MiB requests best (4 MiB ones measured slower).
@@ -72,6 +72,7 @@ fn write_image<S: ImageSource + Send>(
     drop(outboard);
 
     let (size, chunk_size) = (manifest.size, manifest.chunk_size);
+    let chunk_len = images::chunk_len(chunk_size).map_err(outboard_error)?;
     let url = source.image_url().to_string();
     // A source with random access is read by the verifying workers; its length is checked first.
     let random_access = source.read_at().map(|reader| reader.size());
@@ -80,17 +81,17 @@ fn write_image<S: ImageSource + Send>(
         Some(stored) if stored > size => return Err(ImageError::TooLong { url, size }),
         _ => {}
     }
-    let block_size = BLOCK_SIZE.max(chunk_size).min(size.max(1));
+    let block_size = min_len(size.max(1), BLOCK_SIZE.max(chunk_len));
     let verifiers = verifiers();
     // One per worker, one queued for and one per writer; a streamed source adds the one being fetched
     // and the one queued for the workers. More only adds fresh memory to fault in.
     let fetching = if random_access.is_some() { 0 } else { 2 };
-    let blocks = (verifiers + WRITERS + 1 + fetching).min(size.div_ceil(block_size) as usize + 1);
+    let blocks = min_len(size.div_ceil(block_size as u64) + 1, verifiers + WRITERS + 1 + fetching);
     let (pool, empties) = channel();
     for _ in 0..blocks {
-        pool.send(AlignedBuf::zeroed(block_size as usize)).expect("the receiver is here");
+        pool.send(AlignedBuf::zeroed(block_size)).expect("the receiver is here");
     }
-    let check = Check { chunks: &chunks, chunk_size, url: &url };
+    let check = Check { chunks: &chunks, chunk_len, url: &url };
     let (to_writers, to_write) = sync_channel(1);
     // Shared by the writers and dropped with the last of them, so the caller's sends fail when they stop.
     let to_write = Arc::new(Mutex::new(to_write));
@@ -156,8 +157,8 @@ pub(super) fn in_image_order(
         while let Some(mut block) = waiting.remove(&done) {
             done += block.len as u64;
             if block.offset < BOOT_AREA {
-                block.held = (BOOT_AREA - block.offset).min(block.len as u64) as usize;
-                let at = block.offset as usize;
+                block.held = min_len(BOOT_AREA - block.offset, block.len);
+                let at = usize::try_from(block.offset).expect("an offset in the boot area is below 1 MiB");
                 boot_area.as_mut_slice()[at..at + block.held].copy_from_slice(&block.buf.as_slice()[..block.held]);
             }
             if to_writers.send(block).is_err() {

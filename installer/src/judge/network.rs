@@ -138,7 +138,7 @@ mod tests {
     fn nic(name: &str, vendor: u16, carrier: bool) -> Nic {
         Nic {
             name: name.into(),
-            mac: MacAddr::new([2, 0, 0, 0, 0, name.len() as u8]),
+            mac: MacAddr::new([2, 0, 0, 0, 0, u8::try_from(name.len()).unwrap()]),
             pci_vendor: Some(vendor),
             pci_device: None,
             vendor_name: None,

@@ -70,8 +70,8 @@ pub fn classify_power_supplies(records: &[PowerSupplyRecord], readings: Vec<BmcP
             bmc: None,
         })
         .collect();
-    for (order, reading) in readings.into_iter().enumerate() {
-        let index = psu_number(&reading.sensor).unwrap_or(order as u32 + 1);
+    for (reading, order) in readings.into_iter().zip(1..) {
+        let index = psu_number(&reading.sensor).unwrap_or(order);
         match psus.iter_mut().find(|p| p.index == index) {
             Some(psu) => psu.bmc = Some(reading),
             None => psus.push(from_bmc_only(index, reading)),

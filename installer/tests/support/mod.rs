@@ -171,7 +171,7 @@ impl ServerSpec {
 impl PsuSpec {
     fn record(&self, i: usize) -> PowerSupplyRecord {
         PowerSupplyRecord {
-            handle: 0x2700 + i as u16,
+            handle: 0x2700 + u16::try_from(i).unwrap(),
             power_unit_group: 1,
             location: Some(self.location.clone()),
             device_name: Some(format!("PWR SPLY,{}W", self.watts)),
@@ -227,7 +227,7 @@ fn write_disk(sys: &Path, disk: &DiskSpec) {
     file(&dev.join("vendor"), "ATA");
     file(&dev.join("model"), &disk.model);
     file(&dev.join("wwid"), &disk.wwid);
-    let mut vpd = vec![0x00, 0x80, 0x00, disk.serial.len() as u8];
+    let mut vpd = vec![0x00, 0x80, 0x00, u8::try_from(disk.serial.len()).unwrap()];
     vpd.extend_from_slice(disk.serial.as_bytes());
     file_bytes(&dev.join("vpd_pg80"), &vpd);
     let block = dev.join("block").join(&disk.name);

@@ -170,7 +170,7 @@ pub fn storage_2u() -> ServerSpec {
     ];
     let mut slots = BTreeMap::new();
     for t in 0..8u32 {
-        let name = format!("sd{}", char::from(b'c' + t as u8));
+        let name = format!("sd{}", char::from(b'c' + u8::try_from(t).unwrap()));
         disks.push(disk(&name, &behind(t), &format!("0:0:{t}:0"), "ST8000NM000A-2KE101", 8000, true));
         slots.insert(t, Some(name));
     }

@@ -44,9 +44,12 @@ struct Client {
 /// Full DORA for every MAC in `macs`; calls `bound(index, ack)` as each ACK arrives. Fails after
 /// `limit` with the number still unbound.
 pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, &Reply)) -> anyhow::Result<()> {
+    if u32::try_from(macs.len()).is_err() {
+        bail!("{} simulated clients are more than there are 32-bit DHCP transaction ids", macs.len());
+    }
     let socket = open_socket()?;
     let salt = std::process::id() << 16;
-    let xid = |i: usize| salt ^ (i as u32 + 1);
+    let xid = |i: usize| salt ^ (u32::try_from(i).expect("below macs.len(), checked above") + 1);
     let by_xid: HashMap<u32, usize> = (0..macs.len()).map(|i| (xid(i), i)).collect();
     let mut clients: Vec<Client> =
         macs.iter().map(|&mac| Client { mac, phase: Phase::Discovering, sent: None }).collect();

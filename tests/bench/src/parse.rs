@@ -54,20 +54,21 @@ fn exchange(text: &str, name: &str) -> Result<Exchange, String> {
     let start = text.find(&header).ok_or_else(|| format!("no statistics for {name}"))? + header.len();
     let section = &text[start..];
     let section = &section[..section.find("***").unwrap_or(section.len())];
-    let field = |key: &str| -> Result<f64, String> {
+    let value = |key: &str| {
         section
             .lines()
             .find_map(|l| l.trim().strip_prefix(key).and_then(|r| r.strip_prefix(':')))
             .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| format!("{name}: no `{key}` value"))
+    };
+    let count = |key: &str| -> Result<u64, String> {
+        value(key).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name}: no `{key}` value"))
     };
     // Delays are absent when nothing came back.
-    let delay = |key: &str| field(key).unwrap_or(0.0);
+    let delay = |key: &str| value(key).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     Ok(Exchange {
-        sent: field("sent packets")? as u64,
-        received: field("received packets")? as u64,
-        drops: field("drops")? as u64,
+        sent: count("sent packets")?,
+        received: count("received packets")?,
+        drops: count("drops")?,
         min_ms: delay("min delay"),
         avg_ms: delay("avg delay"),
         max_ms: delay("max delay"),

@@ -71,12 +71,12 @@ mod tests {
         let disk = dir.join("disk.img");
         // A partition at 1 MiB whose superblock puts its data 16 sectors after the member's start.
         let (start, data_at) = (1u64 << 20, 16 * 512);
-        let mut bytes = vec![0xee_u8; (start + 16384) as usize];
-        let sb = (start + SUPERBLOCK_OFFSET) as usize;
+        let mut bytes = vec![0xee_u8; usize::try_from(start + 16384).unwrap()];
+        let sb = usize::try_from(start + SUPERBLOCK_OFFSET).unwrap();
         bytes[sb..sb + 4].copy_from_slice(&MD_MAGIC.to_le_bytes());
         bytes[sb + DATA_OFFSET_FIELD..sb + DATA_OFFSET_FIELD + 8].copy_from_slice(&16u64.to_le_bytes());
-        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-        let at = (start + data_at) as usize;
+        let data: Vec<u8> = (0..5000u32).map(|i| u8::try_from(i * 7 % 256).unwrap()).collect();
+        let at = usize::try_from(start + data_at).unwrap();
         bytes[at..at + data.len()].copy_from_slice(&data);
         std::fs::write(&disk, &bytes).unwrap();
 

@@ -182,7 +182,8 @@ impl VirtualServer {
         }
         for (i, state) in spec.psus.iter().enumerate() {
             let file = dir.join(format!("psu{}.smbios", i + 1));
-            std::fs::write(&file, psu_structure(i as u8 + 1, *state))?;
+            let index = u8::try_from(i + 1).context("a lab server has at most 255 PSUs")?;
+            std::fs::write(&file, psu_structure(index, *state))?;
             args.extend(["-smbios".into(), format!("file={}", file.display())]);
         }
         for disk in &spec.disks {

@@ -62,7 +62,7 @@ impl Client {
 
     /// Option 82 as a relay adds it: last, as these bytes.
     pub fn relay_info(mut self, info: &[u8]) -> Client {
-        self.raw.extend([82, info.len() as u8]);
+        self.raw.extend([82, u8::try_from(info.len()).unwrap()]);
         self.raw.extend_from_slice(info);
         self
     }

@@ -64,8 +64,8 @@ fn a_restarted_table_from_the_store_gives_the_same_addresses_back() {
         bound.push(ip);
     }
     // What the loop persisted.
-    for (i, ip) in bound.iter().enumerate() {
-        let mac = MacAddr::new(mac(i as u8 + 1));
+    for (i, ip) in (1..).zip(&bound) {
+        let mac = MacAddr::new(mac(i));
         let lease = Lease { ip: *ip, mac, expires_at: NOW + 3600, hostname: None };
         store.write_leases(&[LeaseWrite::Put(lease)]).unwrap();
     }

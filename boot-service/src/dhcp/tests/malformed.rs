@@ -85,7 +85,11 @@ impl Noise {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).unwrap()
+    }
+    /// The low byte of the next value.
+    fn byte(&mut self) -> u8 {
+        u8::try_from(self.next() % 256).unwrap()
     }
 }
 
@@ -108,21 +112,21 @@ fn random_and_mutated_packets_never_panic_and_are_counted_or_answered() {
     for round in 0..30_000 {
         let bytes: Vec<u8> = match round % 3 {
             // Pure noise of any length.
-            0 => (0..noise.below(600)).map(|_| noise.next() as u8).collect(),
+            0 => (0..noise.below(600)).map(|_| noise.byte()).collect(),
             // A real packet with a few bytes flipped (often in the options).
             1 => {
                 let mut b = seeds[noise.below(seeds.len())].clone();
                 for _ in 0..1 + noise.below(4) {
                     let at = noise.below(b.len());
-                    b[at] = noise.next() as u8;
+                    b[at] = noise.byte();
                 }
                 b
             }
             // A real header followed by random options, possibly truncated.
             _ => {
                 let mut b = seeds[noise.below(seeds.len())][..240].to_vec();
-                b.extend([53, 1, 1 + noise.below(8) as u8]);
-                b.extend((0..noise.below(120)).map(|_| noise.next() as u8));
+                b.extend([53, 1, 1 + u8::try_from(noise.below(8)).unwrap()]);
+                b.extend((0..noise.below(120)).map(|_| noise.byte()));
                 b
             }
         };

@@ -18,11 +18,12 @@ fn at(secs_ago: i64) -> Timestamp {
 }
 
 fn node(id: i64, state: NodeState, updated_secs_ago: i64) -> NodeRecord {
+    let last = u8::try_from(id).unwrap();
     NodeRecord {
         profile: Some("qemu-lab".into()),
-        ipv4: Some(std::net::Ipv4Addr::new(10, 77, 0, 100 + id as u8)),
+        ipv4: Some(std::net::Ipv4Addr::new(10, 77, 0, 100 + last)),
         updated_at: at(updated_secs_ago),
-        ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, id as u8])], state, at(3600))
+        ..NodeRecord::new(NodeId(id), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, last])], state, at(3600))
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use images::SecretKey;
 
-use super::{CHUNK, Lab, MIB, NAME, SIZE, lab, marker};
+use super::{CHUNK, Lab, MIB, NAME, SIZE, lab, marker, to_usize};
 use crate::image::{FileImageSource, ImageError, ImageSource, install_from_dir};
 
 impl Lab {
@@ -36,15 +36,15 @@ fn install_from_a_local_directory_writes_exactly_the_image() {
     // The bytes on the target, hashed here, against the root the manifest was signed with at publish
     // time (the result's own hash is only the manifest's, passed on: not worth comparing).
     let target = lab.target();
-    assert_eq!(blake3::hash(&target[..SIZE as usize]).to_hex().as_str(), lab.manifest.blake3);
-    assert!(target[..SIZE as usize] == lab.image[..]);
-    assert!(target[SIZE as usize..] == marker(target.len())[SIZE as usize..], "bytes past the image were written");
+    assert_eq!(blake3::hash(&target[..to_usize(SIZE)]).to_hex().as_str(), lab.manifest.blake3);
+    assert!(target[..to_usize(SIZE)] == lab.image[..]);
+    assert!(target[to_usize(SIZE)..] == marker(target.len())[to_usize(SIZE)..], "bytes past the image were written");
 }
 
 #[test]
 fn a_corrupt_local_image_is_refused_and_nothing_after_the_bad_block_is_written() {
     let lab = lab();
-    edit_image(&lab, |bytes| bytes[(5 * MIB + 3) as usize] ^= 0x80);
+    edit_image(&lab, |bytes| bytes[to_usize(5 * MIB + 3)] ^= 0x80);
     let err = lab.install_local().unwrap_err();
     let ImageError::CorruptChunk { index, url, .. } = &err else { panic!("{err}") };
     assert_eq!(*index, 5 * MIB / CHUNK, "{err}");
@@ -52,13 +52,13 @@ fn a_corrupt_local_image_is_refused_and_nothing_after_the_bad_block_is_written()
     lab.assert_first_mib_untouched();
     // Blocks are written in image order: whatever the other workers verified past the bad one is dropped.
     let target = lab.target();
-    assert!(target[6 * MIB as usize..] == marker(target.len())[6 * MIB as usize..], "written past the bad block");
+    assert!(target[to_usize(6 * MIB)..] == marker(target.len())[to_usize(6 * MIB)..], "written past the bad block");
 }
 
 #[test]
 fn a_local_image_shorter_or_longer_than_its_manifest_is_refused_before_anything_is_written() {
     let lab = lab();
-    edit_image(&lab, |bytes| bytes.truncate((3 * MIB) as usize));
+    edit_image(&lab, |bytes| bytes.truncate(to_usize(3 * MIB)));
     let err = lab.install_local().unwrap_err();
     assert!(matches!(err, ImageError::Truncated { offset, size: SIZE, .. } if offset == 3 * MIB), "{err}");
     lab.assert_nothing_written();
@@ -76,9 +76,9 @@ fn a_local_image_that_shrinks_while_being_read_is_reported_truncated_where_it_no
     let reader = source.read_at().expect("a local file has random access");
     assert_eq!(reader.size(), SIZE);
     std::fs::File::options().write(true).open(lab.local_image()).unwrap().set_len(2 * MIB).unwrap();
-    let mut buf = vec![0; (MIB / 2) as usize];
+    let mut buf = vec![0; to_usize(MIB / 2)];
     reader.read_exact_at(&mut buf, MIB).unwrap();
-    assert!(buf[..] == lab.image[MIB as usize..(MIB + MIB / 2) as usize]);
+    assert!(buf[..] == lab.image[to_usize(MIB)..to_usize(MIB + MIB / 2)]);
     let err = reader.read_exact_at(&mut buf, 2 * MIB - 4096).unwrap_err();
     assert!(matches!(err, ImageError::Truncated { offset, size: SIZE, .. } if offset == 2 * MIB), "{err}");
 }

@@ -37,7 +37,7 @@ fn lab() -> Lab {
     let (manifest, files) = publish(&dir, &key, NAME);
     let image = files[&format!("/images/{NAME}/image")].clone();
     let target = dir.path().join("target.disk");
-    std::fs::write(&target, marker((SIZE + 64 * 1024) as usize)).unwrap();
+    std::fs::write(&target, marker(to_usize(SIZE + 64 * 1024))).unwrap();
     Lab { dir, key, image, manifest, files, target }
 }
 
@@ -56,6 +56,11 @@ fn publish(dir: &tempfile::TempDir, key: &SecretKey, name: &str) -> (Manifest, H
         .map(|file| (format!("/images/{name}/{file}"), std::fs::read(images_dir.join(name).join(file)).unwrap()))
         .collect();
     (manifest, files)
+}
+
+/// A size or offset in the test image as an index.
+fn to_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap()
 }
 
 fn marker(len: usize) -> Vec<u8> {
@@ -84,11 +89,11 @@ impl Lab {
     }
 
     fn assert_first_mib_untouched(&self) {
-        assert!(self.target()[..MIB as usize] == marker(MIB as usize)[..], "the target's first MiB was written");
+        assert!(self.target()[..to_usize(MIB)] == marker(to_usize(MIB))[..], "the target's first MiB was written");
     }
 
     fn assert_nothing_written(&self) {
-        assert!(self.target() == marker((SIZE + 64 * 1024) as usize), "the target was written");
+        assert!(self.target() == marker(to_usize(SIZE + 64 * 1024)), "the target was written");
     }
 
     /// Replaces the served manifest.
@@ -119,9 +124,9 @@ fn happy_path_writes_exactly_the_image_and_reports_it() {
     };
     assert_eq!(result, expected);
     let target = lab.target();
-    assert_eq!(blake3::hash(&target[..SIZE as usize]).to_hex().as_str(), lab.manifest.blake3);
-    assert!(target[..SIZE as usize] == lab.image[..]);
-    assert!(target[SIZE as usize..] == marker(target.len())[SIZE as usize..], "bytes past the image were written");
+    assert_eq!(blake3::hash(&target[..to_usize(SIZE)]).to_hex().as_str(), lab.manifest.blake3);
+    assert!(target[..to_usize(SIZE)] == lab.image[..]);
+    assert!(target[to_usize(SIZE)..] == marker(target.len())[to_usize(SIZE)..], "bytes past the image were written");
     assert_eq!((reports.first(), reports.last()), (Some(&(0, SIZE)), Some(&(SIZE, SIZE))));
     let paths: Vec<String> = server.seen().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["manifest", "outboard", "image"].map(|f| format!("/images/{NAME}/{f}")));
@@ -242,7 +247,7 @@ fn dropped_connection_resumes_with_a_range_request_at_a_chunk_boundary() {
     lab.install(&server).unwrap();
     let resume_at = dropped_at / CHUNK * CHUNK;
     assert_eq!(image_requests(&server), [None, Some(format!("bytes={resume_at}-"))]);
-    assert!(lab.target()[..SIZE as usize] == lab.image[..]);
+    assert!(lab.target()[..to_usize(SIZE)] == lab.image[..]);
 }
 
 #[test]
@@ -252,7 +257,7 @@ fn connection_that_drops_but_keeps_making_progress_completes() {
     lab.install(&server).unwrap();
     let ranges = image_requests(&server);
     assert!(ranges.len() > 10, "expected many resumes, got {ranges:?}");
-    assert!(lab.target()[..SIZE as usize] == lab.image[..]);
+    assert!(lab.target()[..to_usize(SIZE)] == lab.image[..]);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::mpsc::sync_channel;
 
 use images::BOOT_AREA;
 
-use super::MIB;
+use super::{MIB, to_usize};
 use crate::image::ImageError;
 use crate::image::buffer::AlignedBuf;
 use crate::image::buffer::Block;
@@ -13,9 +13,9 @@ use crate::image::write::in_image_order;
 
 /// A 1 MiB verified block at `index` MiB, filled with `index + 1`.
 fn block(index: u64) -> Result<Block, ImageError> {
-    let mut buf = AlignedBuf::zeroed(MIB as usize);
-    buf.as_mut_slice().fill(index as u8 + 1);
-    Ok(Block { offset: index * MIB, buf, len: MIB as usize, held: 0 })
+    let mut buf = AlignedBuf::zeroed(to_usize(MIB));
+    buf.as_mut_slice().fill(u8::try_from(index + 1).unwrap());
+    Ok(Block { offset: index * MIB, buf, len: to_usize(MIB), held: 0 })
 }
 
 /// What the reordering did with some arrivals.
@@ -34,7 +34,7 @@ fn reorder(arrivals: Vec<Result<Block, ImageError>>) -> Outcome {
     arrivals.into_iter().for_each(|block| verified.send(block).unwrap());
     drop(verified);
     let (to_writers, written) = sync_channel(8);
-    let mut boot_area = AlignedBuf::zeroed(BOOT_AREA as usize);
+    let mut boot_area = AlignedBuf::zeroed(to_usize(BOOT_AREA));
     let mut progress = Vec::new();
     let result = in_image_order(
         from_verifiers,
@@ -55,7 +55,7 @@ fn reorder(arrivals: Vec<Result<Block, ImageError>>) -> Outcome {
 fn blocks_finished_out_of_order_are_written_in_image_order_with_the_first_mib_held() {
     let Outcome { result, written, progress, boot_area } = reorder(vec![block(2), block(0), block(3), block(1)]);
     result.unwrap();
-    assert_eq!(written, [(0, MIB as usize), (1, 0), (2, 0), (3, 0)]);
+    assert_eq!(written, [(0, to_usize(MIB)), (1, 0), (2, 0), (3, 0)]);
     assert_eq!(progress, [MIB, 2 * MIB, 3 * MIB, 4 * MIB]);
     assert!(boot_area.iter().all(|&b| b == 1), "the boot area holds block 0's bytes");
 }
@@ -65,7 +65,7 @@ fn nothing_after_a_failed_block_reaches_the_writers() {
     let corrupt = Err(ImageError::CorruptChunk { url: "image".into(), index: 70, offset: MIB + 4096, end: MIB + 8192 });
     let Outcome { result, written, progress, .. } = reorder(vec![block(2), block(0), corrupt, block(3)]);
     assert!(matches!(result, Err(ImageError::CorruptChunk { index: 70, .. })), "{result:?}");
-    assert_eq!(written, [(0, MIB as usize)], "block 2 was verified but follows the failed one");
+    assert_eq!(written, [(0, to_usize(MIB))], "block 2 was verified but follows the failed one");
     assert_eq!(progress, [MIB]);
 }
 
@@ -73,5 +73,5 @@ fn nothing_after_a_failed_block_reaches_the_writers() {
 fn workers_that_stop_with_a_block_missing_are_an_error_not_a_finished_image() {
     let Outcome { result, written, .. } = reorder(vec![block(0), block(2), block(3)]);
     assert!(matches!(result, Err(ImageError::Unfinished { offset, size, .. }) if offset == MIB && size == 4 * MIB));
-    assert_eq!(written, [(0, MIB as usize)]);
+    assert_eq!(written, [(0, to_usize(MIB))]);
 }

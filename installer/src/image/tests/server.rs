@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::to_usize;
+
 #[derive(Debug, Default, Clone)]
 pub struct Faults {
     /// Close the connection after this many body bytes, for the next `drops` image responses.
@@ -129,10 +131,10 @@ fn respond(request: &SeenRequest, state: &mut State) -> (String, Vec<String>, Ve
     let faults = &mut state.faults;
     if request.path.ends_with("/image") {
         if let Some(len) = faults.truncate_to {
-            content.truncate(len as usize);
+            content.truncate(to_usize(len));
         }
         if let Some(offset) = faults.flip_byte_at {
-            content[offset as usize] ^= 0x01;
+            content[to_usize(offset)] ^= 0x01;
         }
     }
     let total = content.len();
@@ -142,8 +144,8 @@ fn respond(request: &SeenRequest, state: &mut State) -> (String, Vec<String>, Ve
     };
     if request.path.ends_with("/image") && faults.drops > 0 {
         faults.drops -= 1;
-        let at_offset = faults.drop_at.map(|at| (at as usize).saturating_sub(start));
-        cut = faults.drop_after.map(|n| n as usize).or(at_offset);
+        let at_offset = faults.drop_at.map(|at| to_usize(at).saturating_sub(start));
+        cut = faults.drop_after.map(to_usize).or(at_offset);
     }
     if start > 0 && start >= total {
         let headers = vec![format!("Content-Range: bytes */{total}"), "Content-Length: 0".into()];

@@ -147,10 +147,10 @@ pub fn encode_lldp_frame(
 
 fn push_tlv(frame: &mut Vec<u8>, kind: u8, value: &[u8]) {
     // TLV values are at most 511 bytes (9-bit length); longer text is cut.
-    let value = &value[..value.len().min(511)];
-    let header = (u16::from(kind) << 9) | value.len() as u16;
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX).min(511);
+    let header = (u16::from(kind) << 9) | len;
     frame.extend_from_slice(&header.to_be_bytes());
-    frame.extend_from_slice(value);
+    frame.extend_from_slice(&value[..usize::from(len)]);
 }
 
 #[cfg(test)]

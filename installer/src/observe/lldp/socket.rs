@@ -64,6 +64,9 @@ fn open(iface: &str) -> io::Result<Socket> {
 #[allow(unsafe_code)]
 fn packet_socket(ifindex: i32) -> io::Result<OwnedFd> {
     let protocol = ETH_P_LLDP.to_be();
+    // libc has these as c_int; sockaddr_ll and packet_mreq hold them as u16.
+    let family = u16::try_from(libc::AF_PACKET).expect("AF_PACKET is 17");
+    let multicast = u16::try_from(libc::PACKET_MR_MULTICAST).expect("PACKET_MR_MULTICAST is 0");
     // SAFETY: plain syscalls on a descriptor we own. `addr` and `mreq` are fully initialised (zeroed,
     // then the fields the kernel reads are set) and outlive the calls; their sizes are passed exactly.
     // The descriptor is wrapped in OwnedFd right after creation so every error path closes it.
@@ -74,23 +77,28 @@ fn packet_socket(ifindex: i32) -> io::Result<OwnedFd> {
         }
         let fd = OwnedFd::from_raw_fd(raw);
         let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_family = family;
         addr.sll_protocol = protocol;
         addr.sll_ifindex = ifindex;
-        let addr_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        let addr_len = socklen_of::<libc::sockaddr_ll>();
         if libc::bind(raw, (&raw const addr).cast(), addr_len) < 0 {
             return Err(io::Error::last_os_error());
         }
         let mut mreq: libc::packet_mreq = std::mem::zeroed();
         mreq.mr_ifindex = ifindex;
-        mreq.mr_type = libc::PACKET_MR_MULTICAST as u16;
+        mreq.mr_type = multicast;
         mreq.mr_alen = 6;
         mreq.mr_address[..6].copy_from_slice(&LLDP_MULTICAST.octets());
-        let mreq_len = std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t;
+        let mreq_len = socklen_of::<libc::packet_mreq>();
         if libc::setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, (&raw const mreq).cast(), mreq_len) < 0
         {
             return Err(io::Error::last_os_error());
         }
         Ok(fd)
     }
+}
+
+/// The size of `T` as socket calls take it: sockaddr_ll is 20 bytes, packet_mreq 16.
+fn socklen_of<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(std::mem::size_of::<T>()).expect("socket structures are a few bytes")
 }
