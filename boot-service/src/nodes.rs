@@ -21,7 +21,7 @@ use rackhand_api::{
 };
 
 use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
-use crate::store::{Enrolled, NewNode, NodeChange, NodeKey, Store, StoreError, StoredNode};
+use crate::store::{NewNode, NodeChange, NodeKey, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
 use once_per::OncePer;
@@ -147,8 +147,8 @@ impl Nodes {
         let reason = format!("enrolled automatically in {subnet} ({how})");
         let new = NewNode { mac, profile: None, hostname: None, location: None, enrolled_in: Some(subnet), reason };
         match self.store.enroll_node(new, within, Timestamp::now())? {
-            Enrolled::Known(node) | Enrolled::Created(node) => Ok(node.record),
-            Enrolled::Full => Err(NodeError::EnrolmentFull { subnet, max: max_discovered }),
+            Some(node) => Ok(node.record),
+            None => Err(NodeError::EnrolmentFull { subnet, max: max_discovered }),
         }
     }
 
@@ -172,8 +172,8 @@ impl Nodes {
     /// (`rebooting → first_boot` the first time), every other node (re)starts the installer with a fresh
     /// token, which replaces any earlier one.
     fn pxe_boot(&self, mac: MacAddr, client_ip: Option<Ipv4Addr>) -> Result<Option<BootAction>, NodeError> {
-        let Some(Applied { node, secret: token, script }) =
-            self.decide_and_write(NodeKey::Mac(mac), Input::PxeBoot { client_ip })?
+        let Some(Applied { node, secret: token, script, .. }) =
+            self.decide_and_write(NodeKey::Mac(mac), Input::PxeBoot { client_ip }, Timestamp::now())?
         else {
             return Ok(None);
         };
@@ -265,26 +265,11 @@ impl Nodes {
             if lifecycle::expired(&node.record, now).is_none() {
                 continue;
             }
-            // Decided again on the node as committed: its server may have reported since the scan.
-            let (mut expired_now, mut refused) = (false, None);
-            let written = self.store.change_node(NodeKey::Id(node.record.id), now, &mut |node| {
-                lifecycle::expired(&node.record, now)?;
-                match lifecycle::decide(node, Input::DeadlinePassed, now, &self.deploy) {
-                    Ok(decision) => {
-                        expired_now = true;
-                        Some(with_credential(decision).0)
-                    }
-                    Err(e) => {
-                        refused = Some(e);
-                        None
-                    }
-                }
-            })?;
-            if let Some(e) = refused {
-                return Err(e);
-            }
-            if let Some(node) = written.filter(|_| expired_now) {
-                failed.push(node.record);
+            // Decided again on the node as committed: its server may have reported since the scan, and
+            // then the decision changes nothing.
+            let applied = self.decide_and_write(NodeKey::Id(node.record.id), Input::DeadlinePassed, now)?;
+            if let Some(Applied { node, changed: true, .. }) = applied {
+                failed.push(node);
             }
         }
         Ok(failed)
@@ -292,14 +277,14 @@ impl Nodes {
 
     /// Read, decide and write one node in one store transaction.
     fn run(&self, id: NodeId, input: Input) -> Result<(NodeRecord, Option<Secret>), NodeError> {
-        let applied = self.decide_and_write(NodeKey::Id(id), input)?.ok_or(NodeError::NotFound(id))?;
+        let applied =
+            self.decide_and_write(NodeKey::Id(id), input, Timestamp::now())?.ok_or(NodeError::NotFound(id))?;
         Ok((applied.node, applied.secret))
     }
 
     /// Decide `input` on the node as committed, mint the credential the decision asks for and write the
     /// changes, in one store transaction; `None` when there is no such node. A refusal writes nothing.
-    fn decide_and_write(&self, key: NodeKey, input: Input) -> Result<Option<Applied>, NodeError> {
-        let now = Timestamp::now();
+    fn decide_and_write(&self, key: NodeKey, input: Input, now: Timestamp) -> Result<Option<Applied>, NodeError> {
         let mut input = Some(input);
         let mut decided = None;
         let written = self.store.change_node(key, now, &mut |node| {
@@ -308,7 +293,8 @@ impl Nodes {
                 Ok(decision) => {
                     let script = decision.script;
                     let (changes, secret) = with_credential(decision);
-                    (Some(changes), Ok((secret, script)))
+                    let changed = !changes.is_empty();
+                    (Some(changes), Ok((secret, script, changed)))
                 }
                 Err(refused) => (None, Err(refused)),
             };
@@ -316,8 +302,8 @@ impl Nodes {
             changes
         })?;
         let Some(node) = written else { return Ok(None) };
-        let (secret, script) = decided.expect("a node that exists was decided on")?;
-        Ok(Some(Applied { node: node.record, secret, script }))
+        let (secret, script, changed) = decided.expect("a node that exists was decided on")?;
+        Ok(Some(Applied { node: node.record, secret, script, changed }))
     }
 
     fn load(&self, id: NodeId) -> Result<StoredNode, NodeError> {
@@ -325,11 +311,13 @@ impl Nodes {
     }
 }
 
-/// A decision written: the node afterwards, the credential minted for it, the script it boots.
+/// A decision written: the node afterwards, the credential minted for it, the script it boots, and
+/// whether the decision changed anything.
 struct Applied {
     node: NodeRecord,
     secret: Option<Secret>,
     script: Option<Script>,
+    changed: bool,
 }
 
 /// The decision's changes, with the hash of the credential it asks for in the first; the secret itself

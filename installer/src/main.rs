@@ -171,7 +171,7 @@ struct ObserveArgs {
     #[arg(long)]
     root: Option<PathBuf>,
     /// Seconds to listen for LLDP on every NIC of this machine; 0 skips it.
-    #[arg(long, default_value_t = 31)]
+    #[arg(long, default_value = lldp::DEFAULT_WAIT_SECS)]
     lldp_wait: u64,
 }
 

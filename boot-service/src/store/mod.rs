@@ -53,16 +53,6 @@ pub enum NodeKey {
 /// What [`Store::change_node`] asks: given the node as committed, the changes to write (`None`: none).
 pub type Decide<'a> = &'a mut dyn FnMut(&StoredNode) -> Option<Vec<NodeChange>>;
 
-/// What [`Store::enroll_node`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Enrolled {
-    /// The MAC already belongs to this node.
-    Known(StoredNode),
-    Created(StoredNode),
-    /// The subnet's cap is reached; nothing was written.
-    Full,
-}
-
 /// A new node: first seen by DHCP/HTTP (`discovered`) or pre-registered by an admin.
 #[derive(Debug, Clone)]
 pub struct NewNode {
@@ -119,16 +109,15 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the self-enrolled nodes still `discovered` whose last change is before `before`, with
     /// their MACs and events, in one transaction; their ids.
     fn forget_self_enrolled_waiting(&self, before: Timestamp) -> Result<Vec<NodeId>, StoreError>;
-    /// Apply `change` and record its event, in one transaction.
-    fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError>;
     /// Read node `key`, let `decide` say how it changes, and write the changes with their events, all in
     /// one transaction that holds the database's write lock from the read on: no other writer (another
     /// request, or another boot-service instance on the same database) changes the node in between.
     /// `decide` returns `None` to change nothing. The node as it is afterwards; `None` when there is none.
     fn change_node(&self, key: NodeKey, at: Timestamp, decide: Decide<'_>) -> Result<Option<StoredNode>, StoreError>;
-    /// Create the node `new` unless its MAC has one already, refusing when `within` is full (its subnet
-    /// already holds `max_discovered` self-enrolled nodes still waiting), all in one transaction.
-    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Enrolled, StoreError>;
+    /// The node of `new`'s MAC, created unless it has one already, all in one transaction; `None` when
+    /// it would be new and `within` is full (its subnet already holds `max_discovered` self-enrolled
+    /// nodes still waiting).
+    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Option<StoredNode>, StoreError>;
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
     /// The declined addresses whose quarantine has not ended at `now` (Unix seconds).

@@ -11,9 +11,7 @@ use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{
-    Decide, Enrolled, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError, StoredNode,
-};
+use super::{Decide, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError, StoredNode};
 use crate::config::EnrolIn;
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -343,11 +341,11 @@ impl Store for SqliteStore {
     }
 
     fn node(&self, id: NodeId) -> Result<Option<StoredNode>, StoreError> {
-        node_where(&self.conn(), "id = ?1", &id.0)
+        node_by_key(&self.conn(), NodeKey::Id(id))
     }
 
     fn node_by_mac(&self, mac: MacAddr) -> Result<Option<StoredNode>, StoreError> {
-        node_where(&self.conn(), "id = (SELECT node_id FROM node_macs WHERE mac = ?1)", &mac.to_string())
+        node_by_key(&self.conn(), NodeKey::Mac(mac))
     }
 
     fn nodes(&self) -> Result<Vec<StoredNode>, StoreError> {
@@ -395,15 +393,6 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn update_node(&self, id: NodeId, change: NodeChange, at: Timestamp) -> Result<StoredNode, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        write_change(&tx, id, &change, at)?;
-        let node = node_where(&tx, "id = ?1", &id.0)?.ok_or(StoreError::NoSuchNode(id))?;
-        tx.commit()?;
-        Ok(node)
-    }
-
     fn change_node(&self, key: NodeKey, at: Timestamp, decide: Decide<'_>) -> Result<Option<StoredNode>, StoreError> {
         let mut conn = self.conn();
         // IMMEDIATE takes the write lock before the read, so another connection (another boot-service
@@ -420,19 +409,19 @@ impl Store for SqliteStore {
         Ok(Some(node))
     }
 
-    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Enrolled, StoreError> {
+    fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Option<StoredNode>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(node) = node_by_key(&tx, NodeKey::Mac(new.mac))? {
-            return Ok(Enrolled::Known(node));
+            return Ok(Some(node));
         }
         if count_self_enrolled_waiting(&tx, within.subnet)? >= within.max_discovered {
-            return Ok(Enrolled::Full);
+            return Ok(None);
         }
         let new = NewNode { enrolled_in: Some(within.subnet), ..new };
         let node = insert_node(&tx, new, at)?;
         tx.commit()?;
-        Ok(Enrolled::Created(node))
+        Ok(Some(node))
     }
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
@@ -505,6 +494,11 @@ mod tests {
         MacAddr::new([0x52, 0x54, 0, 0, 0, last])
     }
 
+    /// `change` written to node `id` as the node service writes: through [`Store::change_node`].
+    fn write(store: &SqliteStore, id: NodeId, change: NodeChange, at: Timestamp) -> Option<StoredNode> {
+        store.change_node(NodeKey::Id(id), at, &mut |_| Some(vec![change.clone()])).unwrap()
+    }
+
     fn new_node(last: u8) -> NewNode {
         NewNode {
             mac: mac(last),
@@ -559,7 +553,7 @@ mod tests {
             }),
             ..NodeChange::default()
         };
-        let updated = store.update_node(node.record.id, change, t1).unwrap();
+        let updated = write(&store, node.record.id, change, t1).unwrap();
         assert_eq!(updated.record.state, NodeState::Failed);
         assert_eq!(updated.record.failure, Some(failure));
         assert_eq!(updated.record.updated_at, t1);
@@ -569,10 +563,7 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].at, t1);
         assert!(matches!(events[1].kind, EventKind::Transition { to: NodeState::Failed, .. }));
-        assert!(matches!(
-            store.update_node(NodeId(99), NodeChange::default(), t1),
-            Err(StoreError::NoSuchNode(NodeId(99)))
-        ));
+        assert_eq!(write(&store, NodeId(99), NodeChange::default(), t1), None, "no node 99, nothing written");
     }
 
     #[test]
@@ -597,7 +588,7 @@ mod tests {
             agent_hash: Some(Some("a".into())),
             ..NodeChange::default()
         };
-        let node = store.update_node(id, change, t0).unwrap();
+        let node = write(&store, id, change, t0).unwrap();
         assert_eq!((node.record.os, node.record.deadline), (Some(os.clone()), Some(deadline)));
         store.create_node(new_node(5), t0).unwrap();
         let waiting: Vec<NodeId> = store.nodes_with_deadline().unwrap().iter().map(|n| n.record.id).collect();
@@ -605,7 +596,7 @@ mod tests {
         assert_eq!((node.deploy_hash.as_deref(), node.agent_hash.as_deref()), (Some("d"), Some("a")));
 
         let change = NodeChange { deadline: Some(None), deploy_hash: Some(None), ..NodeChange::default() };
-        let node = store.update_node(id, change, t0).unwrap();
+        let node = write(&store, id, change, t0).unwrap();
         assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
         assert!(store.nodes_with_deadline().unwrap().is_empty());
         assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");

@@ -49,7 +49,7 @@ pub struct RunOptions {
     #[arg(long, default_value = initramfs::TRUSTED_KEYS_DIR)]
     pub keys: PathBuf,
     /// Seconds to listen for LLDP on every NIC (switches send every 30 s).
-    #[arg(long = "lldp-wait", value_name = "SECONDS", default_value = "31", value_parser = seconds)]
+    #[arg(long = "lldp-wait", value_name = "SECONDS", default_value = crate::observe::lldp::DEFAULT_WAIT_SECS, value_parser = seconds)]
     pub lldp_window: Duration,
 }
 

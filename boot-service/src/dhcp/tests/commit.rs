@@ -10,7 +10,7 @@ use rackhand_api::NodeId;
 
 use super::serve::{RELAY_ADDR, Running, start};
 use super::*;
-use crate::store::{Lease, LeaseWrite, NewNode, NodeChange, SqliteStore, Store, StoreError, StoredNode};
+use crate::store::{Lease, LeaseWrite, NewNode, SqliteStore, Store, StoreError, StoredNode};
 
 /// SQLite, except that any lease write for `poisoned` fails as a full disk would; it counts its lease
 /// transactions (each `write_leases` call is one), and while `held` they wait, as on a slow disk.
@@ -64,14 +64,11 @@ impl Store for PoisonedStore {
         new: NewNode,
         within: crate::config::EnrolIn,
         at: jiff::Timestamp,
-    ) -> Result<crate::store::Enrolled, StoreError> {
+    ) -> Result<Option<StoredNode>, StoreError> {
         self.inner().enroll_node(new, within, at)
     }
     fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
         self.inner().forget_self_enrolled_waiting(before)
-    }
-    fn update_node(&self, id: NodeId, change: NodeChange, at: jiff::Timestamp) -> Result<StoredNode, StoreError> {
-        self.inner().update_node(id, change, at)
     }
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         self.inner().leases()

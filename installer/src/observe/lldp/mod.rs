@@ -13,6 +13,10 @@ use rackhand_api::LldpNeighbor;
 pub use frame::{ETH_P_LLDP, LLDP_MULTICAST, LldpError, LldpFrame, decode_lldp_frame, encode_lldp_frame};
 pub use socket::{listen_one, send_frames};
 
+/// How long to listen for LLDP by default, in seconds (as the command lines take it): a switch sends a
+/// frame every 30 s, so one more second hears at least one from each port.
+pub const DEFAULT_WAIT_SECS: &str = "31";
+
 /// Something that can tell, per interface, which LLDP neighbour it hears.
 pub trait LldpListener {
     /// Listen on every interface at once for at most `window`; interfaces that heard nothing are absent.
