@@ -15,7 +15,7 @@ use crate::dhcp::{self, DhcpMetrics, NodeDirectory};
 use crate::http::{self, AppState};
 use crate::metrics::ServiceMetrics;
 use crate::nodes::{NodePolicy, Nodes};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::tftp;
 
 /// Run the whole service until `shutdown` resolves or one part fails.
@@ -26,6 +26,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let store: Arc<dyn Store> = match &config.store {
         StoreConfig::Sqlite { path } => {
             Arc::new(SqliteStore::open(path).with_context(|| format!("opening store {}", path.display()))?)
+        }
+        StoreConfig::Postgres { config: connect } => {
+            let opened = tokio::task::spawn_blocking({
+                let connect = connect.clone();
+                move || PostgresStore::open(&connect)
+            });
+            Arc::new(opened.await?.with_context(|| format!("opening store {}", config.store))?)
         }
     };
     let nodes = Arc::new(Nodes::new(store.clone(), NodePolicy::from_config(&config)));

@@ -21,7 +21,8 @@ struct Service {
 }
 
 impl Service {
-    fn start() -> Service {
+    /// The service on its SQLite file, or on `postgres` (a connection string) when given.
+    fn start(postgres: Option<String>) -> Service {
         let ns = Netns::create("bsvc").expect("server namespace");
         ns.bridge(BRIDGE).unwrap();
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24")).unwrap();
@@ -31,7 +32,7 @@ impl Service {
         let payload: Vec<u8> =
             (0u32..300_000).map(|i| u8::try_from((i.wrapping_mul(2_654_435_761) >> 13) % 256).unwrap()).collect();
         std::fs::write(dir.path().join("assets/undionly.kpxe"), payload).unwrap();
-        std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+        std::fs::write(dir.path().join("config.toml"), config(dir.path(), postgres)).unwrap();
         let mut service = Service { ns, dir, child: None };
         service.spawn();
         service
@@ -90,19 +91,23 @@ impl Drop for Service {
     }
 }
 
-fn config(dir: &Path) -> String {
+fn config(dir: &Path, postgres: Option<String>) -> String {
     let server: Ipv4Addr = SERVER_IP.parse().unwrap();
     let subnet = SubnetWriter::new("10.77.0.0/24".parse().unwrap(), Enrolment::Auto)
         .router(server)
         .lease_secs(600)
         .pool(Ipv4Addr::new(10, 77, 0, 100), Ipv4Addr::new(10, 77, 0, 120));
-    ConfigWriter::new(server, dir, "netns-test-admin-token", DhcpMode::Full, [BRIDGE])
+    let config = ConfigWriter::new(server, dir, "netns-test-admin-token", DhcpMode::Full, [BRIDGE])
         .http_listen("0.0.0.0:8080".parse().unwrap())
         .tftp_max_window_size(16)
         .ipv6_null_router_advertisements(true)
-        .subnet(subnet)
-        .render()
-        .unwrap()
+        .subnet(subnet);
+    match postgres {
+        Some(postgres) => config.store_postgres(postgres),
+        None => config,
+    }
+    .render()
+    .unwrap()
 }
 
 /// A client machine: a namespace with `eth0` (given MAC) cabled to the server's bridge.
@@ -173,7 +178,23 @@ fn pxe_client_gets_lease_boot_file_script_and_keeps_lease_across_restart() {
     if !require_tools() {
         return;
     }
-    let mut service = Service::start();
+    boots_and_keeps_its_leases(Service::start(None));
+}
+
+/// The same on the shared store: the service on PostgreSQL (reached over its Unix socket, which the
+/// service's namespace shares with the test's filesystem).
+#[test]
+fn the_same_with_the_store_on_postgresql() {
+    require_netns!();
+    if !require_tools() {
+        return;
+    }
+    rackhand_test_postgres::require_postgres!(postgres);
+    boots_and_keeps_its_leases(Service::start(Some(postgres.database())));
+}
+
+/// Firmware PXE, TFTP, iPXE and its script, an IPv6 RA, the CLI; leases kept across a restart and a crash.
+fn boots_and_keeps_its_leases(mut service: Service) {
     let a = Client::cable(&service, 1, "52:54:00:aa:00:01");
     let b = Client::cable(&service, 2, "52:54:00:aa:00:02");
 

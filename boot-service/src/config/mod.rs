@@ -121,7 +121,14 @@ pub struct BootConfig {
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
-    Sqlite { path: PathBuf },
+    Sqlite {
+        path: PathBuf,
+    },
+    /// libpq's connection string, password and all: shown only through [`fmt::Display`], which leaves
+    /// the password out.
+    Postgres {
+        config: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +281,18 @@ impl fmt::Display for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreConfig::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+            StoreConfig::Postgres { config } => {
+                let Ok(config) = config.parse::<postgres::Config>() else { return write!(f, "postgres:?") };
+                let ports = config.get_ports().iter().chain(std::iter::repeat(&5432));
+                let hosts: Vec<String> = (config.get_hosts().iter().zip(ports))
+                    .map(|(host, port)| match host {
+                        postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                        postgres::config::Host::Unix(dir) => dir.display().to_string(),
+                    })
+                    .collect();
+                let user = config.get_user().unwrap_or("?");
+                write!(f, "postgres:{user}@{}/{}", hosts.join(","), config.get_dbname().unwrap_or(user))
+            }
         }
     }
 }

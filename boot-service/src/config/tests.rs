@@ -179,7 +179,12 @@ fn semantic_errors_name_field_and_line() {
         ),
         ("router = \"10.77.0.1\"", "router = \"10.9.0.1\"", "dhcp.subnet.router", "not inside"),
         ("# lease_secs = 3600", "lease_secs = 5", "dhcp.subnet.lease_secs", "at least 60"),
-        ("# backend = \"sqlite\"", "backend = \"postgres\"", "store.backend", "unknown backend"),
+        (
+            "# postgres = \"postgres://rackhand:secret@db.example/rackhand\"",
+            "postgres = \"postgres://rackhand@db.example:fivefourthreetwo/rackhand\"",
+            "store.postgres",
+            "not a PostgreSQL connection string",
+        ),
         ("interfaces = [\"br-rackhand\"]", "interfaces = []", "dhcp.interfaces", "at least one"),
         (
             "# reboot_deadline = \"5m\"",
@@ -203,6 +208,24 @@ fn semantic_errors_name_field_and_line() {
         assert!(message.contains(want_message), "{to}: {message}");
         assert_eq!(*line, line_containing(&text, to), "{to}: {err}");
     }
+}
+
+#[test]
+fn a_store_is_sqlite_or_postgres_and_its_password_is_never_shown() {
+    let shared = "postgres = \"postgres://rackhand:s3cret@db.example:5433/rh\"";
+    let text = example_with("# postgres = \"postgres://rackhand:secret@db.example/rackhand\"", shared);
+    let config = parse(&text).unwrap();
+    assert!(matches!(&config.store, StoreConfig::Postgres { config } if config.contains("s3cret")));
+    assert_eq!(config.store.to_string(), "postgres:rackhand@db.example:5433/rh", "no password");
+    let socket = StoreConfig::Postgres { config: "host=/run/postgresql user=rh password=s3cret".into() };
+    assert_eq!(socket.to_string(), "postgres:rh@/run/postgresql/rh");
+
+    let both = example_with("# path = \"/var/lib/rackhand/rackhand.db\"", "path = \"/srv/rackhand.db\"");
+    let both = both.replace("# postgres = \"postgres://rackhand:secret@db.example/rackhand\"", shared);
+    let err = parse(&both).unwrap_err();
+    let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{err}") };
+    assert_eq!((field.as_str(), *line), ("store.postgres", line_containing(&both, shared)));
+    assert!(message.contains("one or the other"), "{message}");
 }
 
 #[test]

@@ -54,15 +54,15 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         None => format!("http://{}:{}", server.advertise, http_listen.port()),
     };
 
-    let store = match &file.store.backend {
-        Some(backend) if backend.get_ref() != "sqlite" => {
-            return Err(c.err(
-                backend,
-                "store.backend",
-                format!("unknown backend `{}` (known: sqlite)", backend.get_ref()),
-            ));
+    let store = match &file.store.postgres {
+        Some(url) if file.store.path.is_some() => {
+            return Err(c.err(url, "store.postgres", "`path` (SQLite) is set too: a store is one or the other"));
         }
-        _ => {
+        Some(url) => match url.get_ref().parse::<postgres::Config>() {
+            Ok(_) => StoreConfig::Postgres { config: url.get_ref().clone() },
+            Err(err) => return Err(c.err(url, "store.postgres", format!("not a PostgreSQL connection string: {err}"))),
+        },
+        None => {
             StoreConfig::Sqlite { path: file.store.path.clone().unwrap_or_else(|| server.data_dir.join("rackhand.db")) }
         }
     };

@@ -95,8 +95,10 @@ pub struct BootSection {
 #[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    pub backend: Option<Spanned<String>>,
+    /// The SQLite database (the default store).
     pub path: Option<PathBuf>,
+    /// A PostgreSQL database shared by several instances, in libpq's URL or `key=value` form.
+    pub postgres: Option<Spanned<String>>,
 }
 
 /// What the installed OS gets, and how long the boot service waits for it.

@@ -135,6 +135,12 @@ impl ConfigWriter {
         self
     }
 
+    /// `[store] postgres`: a PostgreSQL connection string, instead of the SQLite file.
+    pub fn store_postgres(mut self, config: impl Into<String>) -> Self {
+        self.file.store.postgres = Some(unplaced(config.into()));
+        self
+    }
+
     /// `[dhcp] port`: the server port (67 unless a test needs another).
     pub fn dhcp_port(mut self, port: u16) -> Self {
         self.file.dhcp.get_mut().port = Some(port);

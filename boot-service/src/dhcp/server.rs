@@ -55,12 +55,13 @@ pub async fn serve(
     metrics: DhcpMetrics,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let now = unix_now();
-    let stored = store.leases().context("dhcp: loading the stored leases")?;
-    let mut table = LeaseTable::new(&config.dhcp, stored, now);
-    for q in store.quarantined(now).context("dhcp: loading the quarantined addresses")? {
-        table.quarantine(q.ip, q.mac, q.until, now);
-    }
+    // The store is synchronous (PostgreSQL's client refuses to block a runtime thread): load off it.
+    let table = tokio::task::spawn_blocking({
+        let (config, store) = (config.clone(), store.clone());
+        move || load_table(&config, &*store)
+    })
+    .await
+    .context("dhcp: loading the stored leases")??;
     metrics.bound_leases.set(table.bound_leases() as i64);
     tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), "dhcp: serving");
 
@@ -85,6 +86,17 @@ pub async fn serve(
     worker.await.context("dhcp: worker thread")?;
     tracing::info!("dhcp: stopped");
     Ok(())
+}
+
+/// The lease table as stored: the leases, and the addresses still quarantined.
+fn load_table(config: &Config, store: &dyn Store) -> anyhow::Result<LeaseTable> {
+    let now = unix_now();
+    let stored = store.leases().context("dhcp: loading the stored leases")?;
+    let mut table = LeaseTable::new(&config.dhcp, stored, now);
+    for q in store.quarantined(now).context("dhcp: loading the quarantined addresses")? {
+        table.quarantine(q.ip, q.mac, q.until, now);
+    }
+    Ok(table)
 }
 
 async fn receive(socket: tokio::net::UdpSocket, index: usize, queue: SyncSender<Packet>, metrics: DhcpMetrics) {

@@ -1,10 +1,16 @@
 //! The system of record: nodes, their events, and DHCP leases.
 //!
-//! [`Store`] is deliberately small and synchronous so a second backend (PostgreSQL) can follow; the
-//! embedded SQLite one is [`SqliteStore`]. Lifecycle rules are not here but in `nodes.rs`: the store
+//! [`Store`] is deliberately small and synchronous (every caller runs on a blocking thread). Two
+//! backends: the embedded SQLite file, [`SqliteStore`] (the default), and [`PostgresStore`], which several
+//! boot-service instances share. Both store the same columns and read nodes through one decoder
+//! (`row.rs`); the store test suite (`suite.rs`) runs against both. Lifecycle rules are not here but in `nodes.rs`: the store
 //! only persists what it is told, each change with its event in one transaction.
 
+mod postgres;
+mod row;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 
 use std::net::Ipv4Addr;
 
@@ -14,6 +20,7 @@ use rackhand_api::{
     PlanResults,
 };
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::EnrolIn;
@@ -24,6 +31,12 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("store: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("store: no PostgreSQL connection: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("store migration: {0}")]
+    PostgresMigration(#[from] refinery::Error),
     #[error("store: corrupt {what} for node {node}: {message}")]
     Corrupt { node: i64, what: &'static str, message: String },
     #[error("store: MAC {0} already belongs to a node")]

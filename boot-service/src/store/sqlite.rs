@@ -1,18 +1,15 @@
 //! The embedded store: one SQLite file in WAL mode, schema managed by `rusqlite_migration`.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use jiff::Timestamp;
-use rackhand_api::{Deadline, Event, EventKind, MacAddr, NodeId, NodeRecord, NodeState};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
-use rusqlite_migration::{M, Migrations};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
+use super::row::{NODE_COLUMNS, RawNode, from_json, parse, to_json};
 use super::{Decide, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError, StoredNode};
 use crate::config::EnrolIn;
+use jiff::Timestamp;
+use rackhand_api::{Event, EventKind, MacAddr, NodeId, NodeState};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(
@@ -111,118 +108,45 @@ impl SqliteStore {
     }
 }
 
-const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, created_at, \
-     updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location";
-
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("wire types always serialize")
+fn raw_node(row: &Row) -> rusqlite::Result<RawNode> {
+    Ok(RawNode {
+        id: row.get(0)?,
+        state: row.get(1)?,
+        hostname: row.get(2)?,
+        profile: row.get(3)?,
+        ipv4: row.get(4)?,
+        inventory: row.get(5)?,
+        failure: row.get(6)?,
+        results: row.get(7)?,
+        token_hash: row.get(8)?,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+        os: row.get(11)?,
+        deadline_at: row.get(12)?,
+        deadline_reason: row.get(13)?,
+        deploy_hash: row.get(14)?,
+        agent_hash: row.get(15)?,
+        location: row.get(16)?,
+    })
 }
 
-fn from_json<T: DeserializeOwned>(
-    node: i64,
-    what: &'static str,
-    text: Option<String>,
-) -> Result<Option<T>, StoreError> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt { node, what, message: e.to_string() }))
-        .transpose()
-}
-
-fn parse<T: std::str::FromStr>(node: i64, what: &'static str, text: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e: T::Err| StoreError::Corrupt { node, what, message: e.to_string() })
-}
-
-struct RawNode {
-    id: i64,
-    state: String,
-    hostname: Option<String>,
-    profile: Option<String>,
-    ipv4: Option<String>,
-    inventory: Option<String>,
-    failure: Option<String>,
-    results: Option<String>,
-    token_hash: Option<String>,
-    created_at: String,
-    updated_at: String,
-    os: Option<String>,
-    deadline_at: Option<String>,
-    deadline_reason: Option<String>,
-    deploy_hash: Option<String>,
-    agent_hash: Option<String>,
-    location: Option<String>,
-}
-
-impl RawNode {
-    fn from_row(row: &Row) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(0)?,
-            state: row.get(1)?,
-            hostname: row.get(2)?,
-            profile: row.get(3)?,
-            ipv4: row.get(4)?,
-            inventory: row.get(5)?,
-            failure: row.get(6)?,
-            results: row.get(7)?,
-            token_hash: row.get(8)?,
-            created_at: row.get(9)?,
-            updated_at: row.get(10)?,
-            os: row.get(11)?,
-            deadline_at: row.get(12)?,
-            deadline_reason: row.get(13)?,
-            deploy_hash: row.get(14)?,
-            agent_hash: row.get(15)?,
-            location: row.get(16)?,
-        })
-    }
-
-    fn decode(self, conn: &Connection) -> Result<StoredNode, StoreError> {
-        let id = self.id;
-        let mut stmt = conn.prepare_cached("SELECT mac FROM node_macs WHERE node_id = ?1 ORDER BY mac")?;
-        let macs = stmt
-            .query_map([id], |row| row.get::<_, String>(0))?
-            .map(|mac| parse::<MacAddr>(id, "mac", &mac?))
-            .collect::<Result<Vec<_>, _>>()?;
-        let record = NodeRecord {
-            id: NodeId(id),
-            macs,
-            state: parse::<NodeState>(id, "state", &self.state)?,
-            hostname: self.hostname,
-            location: from_json(id, "location", self.location)?,
-            profile: self.profile,
-            ipv4: self.ipv4.map(|ip| parse::<Ipv4Addr>(id, "ipv4", &ip)).transpose()?,
-            inventory: from_json(id, "inventory", self.inventory)?,
-            failure: from_json(id, "failure", self.failure)?,
-            results: from_json(id, "results", self.results)?,
-            os: from_json(id, "os", self.os)?,
-            deadline: match (self.deadline_at, self.deadline_reason) {
-                (Some(at), Some(reason)) => Some(Deadline { at: parse(id, "deadline", &at)?, reason }),
-                _ => None,
-            },
-            created_at: parse::<Timestamp>(id, "created_at", &self.created_at)?,
-            updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
-            events: Vec::new(),
-        };
-        Ok(StoredNode {
-            record,
-            token_hash: self.token_hash,
-            deploy_hash: self.deploy_hash,
-            agent_hash: self.agent_hash,
-        })
-    }
+/// `raw` decoded, with its MACs read on `conn`.
+fn decode(conn: &Connection, raw: RawNode) -> Result<StoredNode, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT mac FROM node_macs WHERE node_id = ?1 ORDER BY mac")?;
+    let macs = stmt.query_map([raw.id], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    raw.decode(macs)
 }
 
 fn node_where(conn: &Connection, clause: &str, param: &dyn rusqlite::ToSql) -> Result<Option<StoredNode>, StoreError> {
     let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause}");
-    let raw = conn.prepare_cached(&sql)?.query_row([param], RawNode::from_row).optional()?;
-    raw.map(|raw| raw.decode(conn)).transpose()
+    let raw = conn.prepare_cached(&sql)?.query_row([param], raw_node).optional()?;
+    raw.map(|raw| decode(conn, raw)).transpose()
 }
 
 fn nodes_where(conn: &Connection, clause: &str) -> Result<Vec<StoredNode>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause} ORDER BY id"))?;
-    let raws = stmt.query_map([], RawNode::from_row)?.collect::<Result<Vec<_>, _>>()?;
-    raws.into_iter().map(|raw| raw.decode(conn)).collect()
+    let raws = stmt.query_map([], raw_node)?.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(|raw| decode(conn, raw)).collect()
 }
 
 fn insert_event(conn: &Connection, node: i64, at: Timestamp, kind: &EventKind) -> Result<(), StoreError> {
@@ -487,28 +411,8 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    //! What only the SQLite store has; the store's contract is tested for both backends in `suite.rs`.
     use super::*;
-    use rackhand_api::{FailedReport, Problem, Severity};
-
-    fn mac(last: u8) -> MacAddr {
-        MacAddr::new([0x52, 0x54, 0, 0, 0, last])
-    }
-
-    /// `change` written to node `id` as the node service writes: through [`Store::change_node`].
-    fn write(store: &SqliteStore, id: NodeId, change: NodeChange, at: Timestamp) -> Option<StoredNode> {
-        store.change_node(NodeKey::Id(id), at, &mut |_| Some(vec![change.clone()])).unwrap()
-    }
-
-    fn new_node(last: u8) -> NewNode {
-        NewNode {
-            mac: mac(last),
-            profile: None,
-            hostname: None,
-            location: None,
-            enrolled_in: Some("10.77.0.0/24".parse().unwrap()),
-            reason: "seen by DHCP".into(),
-        }
-    }
 
     #[test]
     fn a_file_store_syncs_every_commit_to_stable_storage() {
@@ -518,88 +422,6 @@ mod tests {
         let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
         let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0)).unwrap();
         assert_eq!((mode.as_str(), synchronous), ("wal", 2), "WAL with synchronous=FULL (2)");
-    }
-
-    #[test]
-    fn nodes_round_trip_with_events() {
-        let store = SqliteStore::in_memory().unwrap();
-        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
-        let node = store.create_node(new_node(1), t0).unwrap();
-        assert_eq!(node.record.state, NodeState::Discovered);
-        assert_eq!(node.record.macs, [mac(1)]);
-        assert_eq!(store.node_by_mac(mac(1)).unwrap().unwrap(), node);
-        assert!(matches!(store.create_node(new_node(1), t0), Err(StoreError::DuplicateMac(m)) if m == mac(1)));
-
-        let failure = FailedReport {
-            built: None,
-            step: None,
-            reason: "PSU 2 unplugged".into(),
-            problems: vec![Problem {
-                severity: Severity::Blocking,
-                part: "PSU 2".into(),
-                message: "no power".into(),
-                fix: "plug it in".into(),
-            }],
-        };
-        let t1 = Timestamp::from_second(1_700_000_100).unwrap();
-        let change = NodeChange {
-            state: Some(NodeState::Failed),
-            failure: Some(Some(failure.clone())),
-            token_hash: Some(Some("abc".into())),
-            event: Some(EventKind::Transition {
-                from: Some(NodeState::Discovered),
-                to: NodeState::Failed,
-                reason: Some(failure.reason.clone()),
-            }),
-            ..NodeChange::default()
-        };
-        let updated = write(&store, node.record.id, change, t1).unwrap();
-        assert_eq!(updated.record.state, NodeState::Failed);
-        assert_eq!(updated.record.failure, Some(failure));
-        assert_eq!(updated.record.updated_at, t1);
-        assert_eq!(updated.token_hash.as_deref(), Some("abc"));
-
-        let events = store.events(node.record.id).unwrap();
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[1].at, t1);
-        assert!(matches!(events[1].kind, EventKind::Transition { to: NodeState::Failed, .. }));
-        assert_eq!(write(&store, NodeId(99), NodeChange::default(), t1), None, "no node 99, nothing written");
-    }
-
-    #[test]
-    fn the_os_report_deadline_and_credential_hashes_round_trip_and_clear() {
-        let store = SqliteStore::in_memory().unwrap();
-        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
-        let id = store.create_node(new_node(4), t0).unwrap().record.id;
-        let os = rackhand_api::OsReport {
-            hostname: "node1".into(),
-            kernel: "6.1.0".into(),
-            arrays: vec![],
-            bond: None,
-            ssh_host_keys: vec!["ED25519 SHA256:x".into()],
-            addresses: vec![Ipv4Addr::new(10, 77, 0, 101)],
-            problems: vec![],
-        };
-        let deadline = Deadline { at: t0, reason: "it did not network-boot".into() };
-        let change = NodeChange {
-            os: Some(Some(os.clone())),
-            deadline: Some(Some(deadline.clone())),
-            deploy_hash: Some(Some("d".into())),
-            agent_hash: Some(Some("a".into())),
-            ..NodeChange::default()
-        };
-        let node = write(&store, id, change, t0).unwrap();
-        assert_eq!((node.record.os, node.record.deadline), (Some(os.clone()), Some(deadline)));
-        store.create_node(new_node(5), t0).unwrap();
-        let waiting: Vec<NodeId> = store.nodes_with_deadline().unwrap().iter().map(|n| n.record.id).collect();
-        assert_eq!(waiting, [id], "only the node holding a deadline");
-        assert_eq!((node.deploy_hash.as_deref(), node.agent_hash.as_deref()), (Some("d"), Some("a")));
-
-        let change = NodeChange { deadline: Some(None), deploy_hash: Some(None), ..NodeChange::default() };
-        let node = write(&store, id, change, t0).unwrap();
-        assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
-        assert!(store.nodes_with_deadline().unwrap().is_empty());
-        assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");
     }
 
     #[test]
@@ -619,38 +441,5 @@ mod tests {
         let node = store.node(NodeId(1)).unwrap().expect("the old node");
         assert_eq!(node.record.state, NodeState::Ready);
         assert_eq!((node.record.os, node.record.deadline, node.deploy_hash, node.agent_hash), (None, None, None, None));
-    }
-
-    #[test]
-    fn leases_survive_reopening_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rackhand.db");
-        let lease = Lease {
-            ip: Ipv4Addr::new(10, 77, 0, 100),
-            mac: mac(7),
-            expires_at: 1_700_003_600,
-            hostname: Some("n7".into()),
-        };
-        {
-            let store = SqliteStore::open(&path).unwrap();
-            let other = Ipv4Addr::new(10, 77, 0, 101);
-            store.write_leases(&[LeaseWrite::Put(lease.clone())]).unwrap();
-            store
-                .write_leases(&[LeaseWrite::Put(Lease { ip: other, ..lease.clone() }), LeaseWrite::Remove(other)])
-                .unwrap();
-            store.create_node(new_node(7), Timestamp::now()).unwrap();
-        }
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.leases().unwrap(), [lease]);
-        assert_eq!(store.nodes().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn corrupt_rows_are_named() {
-        let store = SqliteStore::in_memory().unwrap();
-        let node = store.create_node(new_node(3), Timestamp::now()).unwrap();
-        store.conn().execute("UPDATE nodes SET inventory = 'not json' WHERE id = ?1", [node.record.id.0]).unwrap();
-        let err = store.node(node.record.id).unwrap_err();
-        assert!(err.to_string().contains("corrupt inventory for node 1"), "{err}");
     }
 }

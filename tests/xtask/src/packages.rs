@@ -29,6 +29,9 @@ pub const TEST: &[Package] = &[
     Package { name: "kmod", provides: "/sbin/modprobe" },
     Package { name: "mount", provides: "/sbin/losetup" },
     Package { name: "util-linux", provides: "/sbin/blkid" },
+    // The store's tests run against a throwaway PostgreSQL server too (tests/postgres), as the shared
+    // store of several boot-service instances.
+    Package { name: "postgresql", provides: "/usr/lib/postgresql/15/bin/postgres" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).

@@ -1,0 +1,323 @@
+//! The store's contract, tested once and run against both backends: each test below runs as
+//! `store::suite::sqlite::NAME` and `store::suite::postgres::NAME` (the latter on a throwaway PostgreSQL
+//! server, `tests/postgres`). What only one backend has (SQLite's sync mode and old schemas, PostgreSQL's
+//! concurrent migration) is tested beside it.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rackhand_api::{Deadline, EventKind, FailedReport, MacAddr, NodeId, NodeState, Problem, Severity};
+
+use super::{
+    Lease, LeaseWrite, NewNode, NodeChange, NodeKey, PostgresStore, Quarantine, SqliteStore, Store, StoredNode,
+};
+use crate::config::EnrolIn;
+
+/// A database of one test's own, which can be opened more than once: as two instances at once, or again
+/// after a restart.
+pub(crate) enum TestDatabase {
+    Sqlite { path: PathBuf, _dir: tempfile::TempDir },
+    Postgres { config: String },
+}
+
+impl TestDatabase {
+    pub(crate) fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        TestDatabase::Sqlite { path: dir.path().join("rackhand.db"), _dir: dir }
+    }
+
+    /// `None` (the test skips, saying why) when PostgreSQL is not installed and not required.
+    pub(crate) fn postgres() -> Option<Self> {
+        let server = rackhand_test_postgres::server()?;
+        Some(TestDatabase::Postgres { config: server.database() })
+    }
+
+    /// A fresh database of the same backend.
+    pub(crate) fn another(&self) -> Self {
+        match self {
+            TestDatabase::Sqlite { .. } => TestDatabase::sqlite(),
+            TestDatabase::Postgres { .. } => TestDatabase::postgres().expect("the server is running"),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Arc<dyn Store> {
+        match self {
+            TestDatabase::Sqlite { path, .. } => Arc::new(SqliteStore::open(path).unwrap()),
+            TestDatabase::Postgres { config } => Arc::new(PostgresStore::open(config).unwrap()),
+        }
+    }
+
+    /// Run `sql` (the same in both dialects) behind the store's back.
+    fn execute(&self, sql: &str) {
+        match self {
+            TestDatabase::Sqlite { path, .. } => {
+                rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
+            }
+            TestDatabase::Postgres { config } => {
+                ::postgres::Client::connect(config, ::postgres::NoTls).unwrap().batch_execute(sql).unwrap();
+            }
+        }
+    }
+}
+
+/// Each named test (a function of the calling module taking a [`TestDatabase`]), once per backend: as
+/// `sqlite::NAME` and `postgres::NAME`.
+macro_rules! for_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::store::suite::TestDatabase::sqlite());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                if let Some(db) = $crate::store::suite::TestDatabase::postgres() {
+                    super::$test(db);
+                }
+            })*
+        }
+    };
+}
+pub(crate) use for_each_backend;
+
+for_each_backend!(
+    nodes_round_trip_with_events,
+    the_os_report_deadline_and_credential_hashes_round_trip_and_clear,
+    a_change_is_decided_on_the_committed_node_and_none_writes_nothing,
+    enrolment_returns_the_known_node_and_holds_the_subnet_cap,
+    only_stale_self_enrolled_waiting_nodes_are_forgotten,
+    leases_and_quarantine_survive_reopening,
+    corrupt_rows_are_named,
+);
+
+pub(crate) fn mac(last: u8) -> MacAddr {
+    MacAddr::new([0x52, 0x54, 0, 0, 0, last])
+}
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + second).unwrap()
+}
+
+/// `change` written to node `id` as the node service writes: through [`Store::change_node`].
+fn write(store: &dyn Store, id: NodeId, change: NodeChange, at: Timestamp) -> Option<StoredNode> {
+    store.change_node(NodeKey::Id(id), at, &mut |_| Some(vec![change.clone()])).unwrap()
+}
+
+fn new_node(last: u8) -> NewNode {
+    NewNode {
+        mac: mac(last),
+        profile: None,
+        hostname: None,
+        location: None,
+        enrolled_in: Some(rack().subnet),
+        reason: "seen by DHCP".into(),
+    }
+}
+
+fn rack() -> EnrolIn {
+    EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 2 }
+}
+
+fn nodes_round_trip_with_events(db: TestDatabase) {
+    let store = db.open();
+    let node = store.create_node(new_node(1), at(0)).unwrap();
+    assert_eq!(node.record.state, NodeState::Discovered);
+    assert_eq!(node.record.macs, [mac(1)]);
+    assert_eq!(store.node_by_mac(mac(1)).unwrap().unwrap(), node);
+    assert!(matches!(store.create_node(new_node(1), at(0)), Err(super::StoreError::DuplicateMac(m)) if m == mac(1)));
+
+    let failure = FailedReport {
+        built: None,
+        step: None,
+        reason: "PSU 2 unplugged".into(),
+        problems: vec![Problem {
+            severity: Severity::Blocking,
+            part: "PSU 2".into(),
+            message: "no power".into(),
+            fix: "plug it in".into(),
+        }],
+    };
+    let change = NodeChange {
+        state: Some(NodeState::Failed),
+        failure: Some(Some(failure.clone())),
+        token_hash: Some(Some("abc".into())),
+        add_macs: vec![mac(2), mac(1)],
+        event: Some(EventKind::Transition {
+            from: Some(NodeState::Discovered),
+            to: NodeState::Failed,
+            reason: Some(failure.reason.clone()),
+        }),
+        ..NodeChange::default()
+    };
+    let updated = write(&*store, node.record.id, change, at(100)).unwrap();
+    assert_eq!(updated.record.state, NodeState::Failed);
+    assert_eq!(updated.record.failure, Some(failure));
+    assert_eq!(updated.record.updated_at, at(100));
+    assert_eq!(updated.token_hash.as_deref(), Some("abc"));
+    assert_eq!(updated.record.macs, [mac(1), mac(2)], "the other NIC joined; the known MAC stayed once");
+    assert_eq!(store.node_by_mac(mac(2)).unwrap().map(|n| n.record.id), Some(node.record.id));
+
+    let events = store.events(node.record.id).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].at, at(100));
+    assert!(matches!(events[1].kind, EventKind::Transition { to: NodeState::Failed, .. }));
+    assert_eq!(write(&*store, NodeId(99), NodeChange::default(), at(100)), None, "no node 99, nothing written");
+    assert_eq!(store.nodes().unwrap(), [updated]);
+}
+
+fn the_os_report_deadline_and_credential_hashes_round_trip_and_clear(db: TestDatabase) {
+    let store = db.open();
+    let id = store.create_node(new_node(4), at(0)).unwrap().record.id;
+    let os = rackhand_api::OsReport {
+        hostname: "node1".into(),
+        kernel: "6.1.0".into(),
+        arrays: vec![],
+        bond: None,
+        ssh_host_keys: vec!["ED25519 SHA256:x".into()],
+        addresses: vec![Ipv4Addr::new(10, 77, 0, 101)],
+        problems: vec![],
+    };
+    let deadline = Deadline { at: at(0), reason: "it did not network-boot".into() };
+    let change = NodeChange {
+        os: Some(Some(os.clone())),
+        deadline: Some(Some(deadline.clone())),
+        deploy_hash: Some(Some("d".into())),
+        agent_hash: Some(Some("a".into())),
+        ..NodeChange::default()
+    };
+    let node = write(&*store, id, change, at(0)).unwrap();
+    assert_eq!((node.record.os, node.record.deadline), (Some(os.clone()), Some(deadline)));
+    store.create_node(new_node(5), at(0)).unwrap();
+    let waiting: Vec<NodeId> = store.nodes_with_deadline().unwrap().iter().map(|n| n.record.id).collect();
+    assert_eq!(waiting, [id], "only the node holding a deadline");
+    assert_eq!((node.deploy_hash.as_deref(), node.agent_hash.as_deref()), (Some("d"), Some("a")));
+
+    let change = NodeChange { deadline: Some(None), deploy_hash: Some(None), ..NodeChange::default() };
+    let node = write(&*store, id, change, at(0)).unwrap();
+    assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
+    assert!(store.nodes_with_deadline().unwrap().is_empty());
+    assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");
+}
+
+fn a_change_is_decided_on_the_committed_node_and_none_writes_nothing(db: TestDatabase) {
+    let store = db.open();
+    let id = store.create_node(new_node(6), at(0)).unwrap().record.id;
+    let mut seen = Vec::new();
+    let unchanged = store
+        .change_node(NodeKey::Mac(mac(6)), at(50), &mut |node| {
+            seen.push(node.record.state);
+            None
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((seen.as_slice(), unchanged.record.updated_at), ([NodeState::Discovered].as_slice(), at(0)));
+    assert_eq!(store.events(id).unwrap().len(), 1, "no event for no change");
+    let booting = NodeChange { state: Some(NodeState::Booting), ..NodeChange::default() };
+    write(&*store, id, booting, at(60)).unwrap();
+    store
+        .change_node(NodeKey::Id(id), at(70), &mut |node| {
+            seen.push(node.record.state);
+            None
+        })
+        .unwrap();
+    assert_eq!(seen, [NodeState::Discovered, NodeState::Booting], "each decision saw the node as committed");
+}
+
+fn enrolment_returns_the_known_node_and_holds_the_subnet_cap(db: TestDatabase) {
+    let store = db.open();
+    let registered = NewNode { enrolled_in: None, ..new_node(9) };
+    let known = store.create_node(registered, at(0)).unwrap();
+    let again = store.enroll_node(new_node(9), rack(), at(1)).unwrap().unwrap();
+    assert_eq!(again, known, "a known MAC is not enrolled again");
+    let first = store.enroll_node(new_node(10), rack(), at(2)).unwrap().unwrap();
+    assert_eq!(first.record.state, NodeState::Discovered);
+    assert!(store.enroll_node(new_node(11), rack(), at(3)).unwrap().is_some());
+    assert_eq!(store.enroll_node(new_node(12), rack(), at(4)).unwrap(), None, "two strangers already wait");
+    let elsewhere = EnrolIn { subnet: "10.88.0.0/24".parse().unwrap(), ..rack() };
+    assert!(store.enroll_node(new_node(12), elsewhere, at(4)).unwrap().is_some(), "the cap is per subnet");
+    let booting = NodeChange { state: Some(NodeState::Booting), ..NodeChange::default() };
+    write(&*store, first.record.id, booting, at(5)).unwrap();
+    assert!(store.enroll_node(new_node(13), rack(), at(6)).unwrap().is_some(), "a booting node waits no more");
+    assert_eq!(store.nodes().unwrap().len(), 5);
+}
+
+fn only_stale_self_enrolled_waiting_nodes_are_forgotten(db: TestDatabase) {
+    let store = db.open();
+    let stale = store.enroll_node(new_node(20), rack(), at(0)).unwrap().unwrap().record.id;
+    let fresh = store.enroll_node(new_node(21), rack(), at(100)).unwrap().unwrap().record.id;
+    let registered = store.create_node(NewNode { enrolled_in: None, ..new_node(22) }, at(0)).unwrap().record.id;
+    let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 120), mac: mac(20), expires_at: 1, hostname: None };
+    store.write_leases(&[LeaseWrite::Put(lease.clone())]).unwrap();
+    assert_eq!(store.forget_self_enrolled_waiting(at(50)).unwrap(), [stale]);
+    assert_eq!(store.node(stale).unwrap(), None);
+    assert_eq!(store.node_by_mac(mac(20)).unwrap(), None, "its MAC went with it");
+    assert!(store.events(stale).unwrap().is_empty(), "and its events");
+    let left: Vec<NodeId> = store.nodes().unwrap().iter().map(|n| n.record.id).collect();
+    assert_eq!(left, [fresh, registered]);
+    assert_eq!(store.leases().unwrap(), [lease], "leases are the DHCP server's, not the node's");
+    assert!(store.forget_self_enrolled_waiting(at(50)).unwrap().is_empty());
+}
+
+fn leases_and_quarantine_survive_reopening(db: TestDatabase) {
+    let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 100), mac: mac(7), expires_at: 1_700_003_600, hostname: None };
+    let declined = Ipv4Addr::new(10, 77, 0, 102);
+    {
+        let store = db.open();
+        let other = Ipv4Addr::new(10, 77, 0, 101);
+        store.write_leases(&[LeaseWrite::Put(Lease { hostname: Some("old".into()), ..lease.clone() })]).unwrap();
+        store
+            .write_leases(&[
+                LeaseWrite::Put(Lease { ip: other, ..lease.clone() }),
+                LeaseWrite::Remove(other),
+                LeaseWrite::Put(lease.clone()),
+                LeaseWrite::Put(Lease { ip: declined, ..lease.clone() }),
+                LeaseWrite::Quarantine { ip: declined, mac: mac(8), until: 2_000 },
+            ])
+            .unwrap();
+        store.create_node(new_node(7), Timestamp::now()).unwrap();
+    }
+    let store = db.open();
+    assert_eq!(
+        store.leases().unwrap(),
+        std::slice::from_ref(&lease),
+        "replaced in place; removed; declined is no lease"
+    );
+    assert_eq!(store.quarantined(1_999).unwrap(), [Quarantine { ip: declined, mac: mac(8), until: 2_000 }]);
+    assert!(store.quarantined(2_000).unwrap().is_empty(), "over at its end");
+    store.write_leases(&[LeaseWrite::Put(Lease { ip: declined, ..lease })]).unwrap();
+    assert!(store.quarantined(0).unwrap().is_empty(), "bound again: the quarantine is over");
+    assert_eq!(store.nodes().unwrap().len(), 1);
+}
+
+fn corrupt_rows_are_named(db: TestDatabase) {
+    let store = db.open();
+    let node = store.create_node(new_node(3), Timestamp::now()).unwrap();
+    db.execute(&format!("UPDATE nodes SET inventory = 'not json' WHERE id = {}", node.record.id.0));
+    let err = store.node(node.record.id).unwrap_err();
+    assert!(err.to_string().contains("corrupt inventory for node 1"), "{err}");
+}
+
+#[test]
+fn instances_starting_together_on_a_new_postgres_database_migrate_it_once() {
+    let Some(db) = TestDatabase::postgres() else { return };
+    let TestDatabase::Postgres { config } = &db else { unreachable!() };
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    PostgresStore::open(config).map(drop)
+                })
+            })
+            .collect();
+        for handle in opened {
+            handle.join().unwrap().expect("every instance opens the store");
+        }
+    });
+    assert!(db.open().nodes().unwrap().is_empty());
+}
