@@ -4,7 +4,7 @@
 use rackhand_api::cmdline::{self, BootParams};
 use rackhand_api::{ESP_LABEL, ESP_LOADER, MacAddr, NodeRecord};
 
-use crate::config::BootConfig;
+use crate::config::{BootConfig, HttpConfig};
 use crate::token::Secret;
 
 /// The kernel announces its whole command line, token included, at `KERN_NOTICE` (5); consoles below
@@ -15,12 +15,18 @@ const QUIET_CONSOLE: &str = "loglevel=5";
 
 /// Boot the installer: kernel + initramfs from `/assets`, and the kernel command line that tells the
 /// installer where the boot service is, who it is, and its one-time token (DESIGN.md "Kernel command line").
-pub fn install(public_url: &str, boot: &BootConfig, node: &NodeRecord, mac: MacAddr, token: &Secret) -> String {
+pub fn install(http: &HttpConfig, boot: &BootConfig, node: &NodeRecord, mac: MacAddr, token: &Secret) -> String {
+    let public_url = &http.public_url;
     let assets = format!("{public_url}/assets");
     let (kernel, initrd) = (&boot.kernel, &boot.initrd);
     let initrd_name = initrd.rsplit('/').next().unwrap_or(initrd);
-    let params =
-        BootParams { server: public_url.to_owned(), node: node.id, mac, token: cmdline::Token::new(token.expose()) };
+    let params = BootParams {
+        server: public_url.to_owned(),
+        peers: http.peers.clone(),
+        node: node.id,
+        mac,
+        token: cmdline::Token::new(token.expose()),
+    };
     let cmdline = format!("initrd={initrd_name} {} {QUIET_CONSOLE} {}", params.kernel_args(), boot.cmdline);
     format!(
         "#!ipxe\n\
@@ -98,10 +104,21 @@ mod tests {
         }
     }
 
+    fn http(peers: &[&str]) -> HttpConfig {
+        HttpConfig {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            public_url: "http://10.77.0.1:8080".into(),
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+            header_read_timeout: HttpConfig::DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: HttpConfig::DEFAULT_IDLE_TIMEOUT,
+            max_connections: 64,
+        }
+    }
+
     #[test]
     fn install_script_carries_the_kernel_command_line_contract() {
         let token = Secret::new("t0k3n".into());
-        let script = install("http://10.77.0.1:8080", &boot_config(), &node(), MAC, &token);
+        let script = install(&http(&[]), &boot_config(), &node(), MAC, &token);
         assert!(script.starts_with("#!ipxe\n"));
         let kernel = script.lines().find(|l| l.starts_with("kernel ")).unwrap();
         assert_eq!(
@@ -112,6 +129,14 @@ mod tests {
         );
         assert!(script.contains("\ninitrd http://10.77.0.1:8080/assets/initrd.img || goto failed\n"));
         assert_eq!(script.matches("t0k3n").count(), 1, "the token appears once, on the kernel line");
+
+        let script =
+            install(&http(&["http://10.77.0.2:8080", "http://10.77.0.3"]), &boot_config(), &node(), MAC, &token);
+        let kernel = script.lines().find(|l| l.starts_with("kernel ")).unwrap();
+        assert!(
+            kernel.contains(" rackhand.peers=http://10.77.0.2:8080,http://10.77.0.3 "),
+            "the other instances are named for the installer: {kernel}"
+        );
     }
 
     #[test]
@@ -130,7 +155,7 @@ mod tests {
         );
         node.hostname = None;
         assert!(handover(&node, MAC).contains("echo Rackhand: node 7, 52:54:00:00:00:07, installed,"));
-        let script = install("http://10.77.0.1:8080", &boot_config(), &node, MAC, &Secret::new("t".into()));
+        let script = install(&http(&[]), &boot_config(), &node, MAC, &Secret::new("t".into()));
         assert!(script.contains("echo Rackhand: booting the installer for node 7, 52:54:00:00:00:07\n"), "{script}");
     }
 

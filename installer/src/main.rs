@@ -244,7 +244,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let trusted = load_trusted_keys(&keys)?;
             let progress = tenths_on_stderr(&name);
             let written = match (&server, &dir) {
-                (Some(server), _) => install_from_server(server, &name, &trusted, &device, progress),
+                (Some(server), _) => {
+                    install_from_server(std::slice::from_ref(server), &name, &trusted, &device, progress)
+                }
                 (None, Some(dir)) => install_from_dir(dir, &name, &trusted, &device, progress),
                 (None, None) => unreachable!("clap requires --server or --dir"),
             };

@@ -19,6 +19,7 @@ const SECRET: &str = "tok-5eCr3T-value";
 fn params(server: String) -> BootParams {
     BootParams {
         server,
+        peers: vec![],
         node: NodeId(7),
         mac: "52:54:00:00:01:01".parse::<MacAddr>().unwrap(),
         token: Token::new(SECRET),
@@ -99,6 +100,22 @@ fn an_unreachable_service_is_retried_a_bounded_number_of_times() {
     assert!(matches!(err, RegisterError::Unreachable { attempts: 4, .. }), "{err}");
     assert_eq!(*delays.lock().unwrap(), [10, 20, 40]);
     assert!(!err.to_string().contains(SECRET));
+}
+
+#[test]
+fn a_stopped_instance_is_left_for_its_peer_which_is_kept() {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (peer, seen) = serve(vec![], 2);
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let slept = delays.clone();
+    let params = BootParams { peers: vec![format!("http://{peer}")], ..params(format!("http://127.0.0.1:{dead}")) };
+    let client = Client::new(params, quick()).with_sleep(move |d| slept.lock().unwrap().push(d.as_millis()));
+    let failed = FailedReport { reason: "x".into(), problems: vec![], built: None, step: None };
+    client.failed(&failed).unwrap();
+    client.failed(&failed).unwrap();
+    let lines: Vec<String> = seen.lock().unwrap().iter().map(|r| r.line.clone()).collect();
+    assert_eq!(lines, ["POST /api/v1/nodes/7/failed HTTP/1.1"; 2], "both reports reached the peer");
+    assert_eq!(*delays.lock().unwrap(), [10], "one failed attempt at the stopped instance, then the peer only");
 }
 
 #[test]

@@ -107,7 +107,7 @@ fn run_full(spec: &ServerSpec, profile: Profile, fakes: Fakes) -> Run {
         inventory,
         profile: Ok(profile),
         fallback_nic: Some("eth0".into()),
-        server: "http://10.77.0.1:8080".into(),
+        servers: vec!["http://10.77.0.1:8080".into()],
         node: NodeId(7),
     };
     let mut outcome = None;

@@ -1,5 +1,6 @@
 //! The kernel command line the boot service's iPXE script passes to the installer: `rackhand.server=<url>
-//! rackhand.node=<id> rackhand.mac=<mac> rackhand.token=<token>`. Written by the boot service
+//! rackhand.node=<id> rackhand.mac=<mac> rackhand.token=<token>`, and `rackhand.peers=<url>,<url>` when
+//! other boot-service instances share the store (the installer moves on to them when `server` stops). Written by the boot service
 //! ([`BootParams::kernel_args`]) and read by the installer ([`parse_cmdline`]): one contract, both ends.
 //! The token is never shown.
 
@@ -11,8 +12,10 @@ use thiserror::Error;
 /// Everything the installer needs to report to the boot service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootParams {
-    /// `http://10.77.0.1:8080`, without a trailing slash.
+    /// `http://10.77.0.1:8080`, without a trailing slash: the instance that served the iPXE script.
     pub server: String,
+    /// The other instances on the same store, in the same form: any of them answers for this node.
+    pub peers: Vec<String>,
     pub node: NodeId,
     /// The MAC the node PXE-booted from: the NIC for the fallback network.
     pub mac: MacAddr,
@@ -60,13 +63,42 @@ pub const SERVER: &str = "rackhand.server";
 pub const NODE: &str = "rackhand.node";
 pub const MAC: &str = "rackhand.mac";
 pub const TOKEN: &str = "rackhand.token";
+pub const PEERS: &str = "rackhand.peers";
 
 impl BootParams {
     /// The words for the installer's kernel command line. They carry the token in clear: for the iPXE
     /// script only, which is never logged.
     pub fn kernel_args(&self) -> String {
-        format!("{SERVER}={} {NODE}={} {MAC}={} {TOKEN}={}", self.server, self.node, self.mac, self.token.expose())
+        let args =
+            format!("{SERVER}={} {NODE}={} {MAC}={} {TOKEN}={}", self.server, self.node, self.mac, self.token.expose());
+        match self.peers.is_empty() {
+            true => args,
+            false => format!("{args} {PEERS}={}", self.peers.join(",")),
+        }
     }
+
+    /// Every instance's URL: `server` first, then the peers.
+    pub fn servers(&self) -> Vec<String> {
+        std::iter::once(&self.server).chain(&self.peers).cloned().collect()
+    }
+}
+
+/// A boot-service URL as the installer can use it (plain `http://` with a host), without a trailing slash.
+pub fn check_server_url(field: &'static str, url: &str) -> Result<String, CmdlineError> {
+    let invalid = |why: &str| CmdlineError::Invalid { field, value: url.into(), why: why.into() };
+    if url.starts_with("https://") {
+        return Err(invalid("uses https, which the installer does not speak (no TLS): use http://"));
+    }
+    let Some(host) = url.strip_prefix("http://") else {
+        return Err(invalid("is not an http:// URL"));
+    };
+    if host.is_empty() || host.starts_with('/') {
+        return Err(invalid("has no host"));
+    }
+    if url.contains(',') || url.contains(char::is_whitespace) {
+        return Err(invalid("has a comma or a space, which separate words and peers on the kernel line"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// Parse `/proc/cmdline`. Unrelated words (`console=ttyS0`, `quiet`) are ignored; the last of a repeated
@@ -81,16 +113,11 @@ pub fn parse_cmdline(cmdline: &str) -> Result<BootParams, CmdlineError> {
         }
     };
     let invalid = |field, value: &str, why: &str| CmdlineError::Invalid { field, value: value.into(), why: why.into() };
-    let server = value(SERVER)?;
-    if server.starts_with("https://") {
-        return Err(invalid(SERVER, server, "uses https, which the installer does not speak (no TLS): use http://"));
-    }
-    let Some(host) = server.strip_prefix("http://") else {
-        return Err(invalid(SERVER, server, "is not an http:// URL"));
+    let server = check_server_url(SERVER, value(SERVER)?)?;
+    let peers = match value(PEERS) {
+        Err(CmdlineError::Missing(_)) => Vec::new(),
+        peers => peers?.split(',').map(|peer| check_server_url(PEERS, peer)).collect::<Result<_, _>>()?,
     };
-    if host.is_empty() || host.starts_with('/') {
-        return Err(invalid(SERVER, server, "has no host"));
-    }
     let node = value(NODE)?;
     let node = node.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(NODE, node, "is not a node id"))?;
     let mac = value(MAC)?;
@@ -104,12 +131,7 @@ pub fn parse_cmdline(cmdline: &str) -> Result<BootParams, CmdlineError> {
             why: "has odd characters".into(),
         });
     }
-    Ok(BootParams {
-        server: server.trim_end_matches('/').to_owned(),
-        node: NodeId(node),
-        mac,
-        token: Token::new(token),
-    })
+    Ok(BootParams { server, peers, node: NodeId(node), mac, token: Token::new(token) })
 }
 
 #[cfg(test)]
@@ -121,14 +143,20 @@ mod tests {
 
     #[test]
     fn what_the_boot_service_writes_the_installer_reads_back() {
-        let written = BootParams {
+        let mut written = BootParams {
             server: "http://10.77.0.1:8080".into(),
+            peers: vec![],
             node: NodeId(42),
             mac: "52:54:00:7a:02:01".parse().unwrap(),
             token: Token::new("t0k3n-_.~"),
         };
         let cmdline = format!("initrd=initrd.img {} loglevel=5 console=ttyS0", written.kernel_args());
+        assert!(!cmdline.contains(PEERS), "no peers, no word: {cmdline}");
         assert_eq!(parse_cmdline(&cmdline).unwrap(), written);
+        written.peers = vec!["http://10.77.0.2:8080".into(), "http://rackhand-c.example".into()];
+        let cmdline = format!("initrd=initrd.img {} loglevel=5 console=ttyS0", written.kernel_args());
+        assert_eq!(parse_cmdline(&cmdline).unwrap(), written);
+        assert_eq!(written.servers(), ["http://10.77.0.1:8080", "http://10.77.0.2:8080", "http://rackhand-c.example"]);
     }
 
     #[test]
@@ -166,6 +194,8 @@ mod tests {
             ("http://10.77.0.1:8080/", "https://x", "uses https"),
             ("http://10.77.0.1:8080/", "10.77.0.1", "is not an http:// URL"),
             ("rackhand.token=s3cr3t-Tok", "rackhand.token=", "`rackhand.token=` is empty"),
+            ("quiet", "rackhand.peers=http://10.77.0.2:8080,ftp://x", "`rackhand.peers=ftp://x` is not an http"),
+            ("quiet", "rackhand.peers=http://10.77.0.2:8080,", "`rackhand.peers=` is not an http"),
         ];
         for (from, to, want) in cases {
             let err = parse_cmdline(&GOOD.replace(from, to)).unwrap_err().to_string();

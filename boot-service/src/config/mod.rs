@@ -71,6 +71,9 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Base URL put into iPXE scripts and the kernel command line, without a trailing slash.
     pub public_url: String,
+    /// The other instances' public URLs (they share this store): named on the installer's kernel line,
+    /// so it reports to and fetches from them when this instance stops.
+    pub peers: Vec<String>,
     /// How long a connection may take to send a request's headers, counted from when it opens or its
     /// previous response ended: also how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,

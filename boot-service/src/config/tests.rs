@@ -179,6 +179,8 @@ fn semantic_errors_name_field_and_line() {
         ),
         ("router = \"10.77.0.1\"", "router = \"10.9.0.1\"", "dhcp.subnet.router", "not inside"),
         ("# lease_secs = 3600", "lease_secs = 5", "dhcp.subnet.lease_secs", "at least 60"),
+        ("# peers = [\"http://10.77.0.2\"]", "peers = [\"https://10.77.0.2\"]", "http.peers", "uses https"),
+        ("# peers = [\"http://10.77.0.2\"]", "peers = [\"http://10.77.0.1\"]", "http.peers", "own public_url"),
         (
             "# postgres = \"postgres://rackhand:secret@db.example/rackhand\"",
             "postgres = \"postgres://rackhand@db.example:fivefourthreetwo/rackhand\"",
@@ -208,6 +210,14 @@ fn semantic_errors_name_field_and_line() {
         assert!(message.contains(want_message), "{to}: {message}");
         assert_eq!(*line, line_containing(&text, to), "{to}: {err}");
     }
+}
+
+#[test]
+fn peers_are_the_other_instances_urls() {
+    let text =
+        example_with("# peers = [\"http://10.77.0.2\"]", "peers = [\"http://10.77.0.2/\", \"http://rh-c:8080\"]");
+    assert_eq!(parse(&text).unwrap().http.peers, ["http://10.77.0.2", "http://rh-c:8080"]);
+    assert!(parse(EXAMPLE).unwrap().http.peers.is_empty(), "none unless named");
 }
 
 #[test]

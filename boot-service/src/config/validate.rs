@@ -87,9 +87,20 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         message: refused.message,
     })?;
 
+    let peers = file
+        .http
+        .peers
+        .iter()
+        .map(|peer| match rackhand_api::cmdline::check_server_url("http.peers", peer.get_ref()) {
+            Ok(url) if url == public_url => Err(c.err(peer, "http.peers", "is this instance's own public_url")),
+            Ok(url) => Ok(url),
+            Err(err) => Err(c.err(peer, "http.peers", err.to_string())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let http = HttpConfig {
         listen: http_listen,
         public_url,
+        peers,
         header_read_timeout: duration(&c, &file.http.header_read_timeout, "http.header_read_timeout")?
             .unwrap_or(HttpConfig::DEFAULT_HEADER_READ_TIMEOUT),
         idle_timeout: duration(&c, &file.http.idle_timeout, "http.idle_timeout")?

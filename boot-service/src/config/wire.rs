@@ -59,6 +59,8 @@ pub struct ServerSection {
 pub struct HttpSection {
     pub listen: Option<SocketAddr>,
     pub public_url: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Spanned<String>>,
     /// Durations as `10s`, `1m`.
     pub header_read_timeout: Option<Spanned<String>>,
     pub idle_timeout: Option<Spanned<String>>,

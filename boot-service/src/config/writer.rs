@@ -99,6 +99,12 @@ impl ConfigWriter {
         self
     }
 
+    /// `[http] peers`: the other instances' public URLs.
+    pub fn peers<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.file.http.peers = urls.into_iter().map(|url| unplaced(url.into())).collect();
+        self
+    }
+
     /// `[tftp] listen`.
     pub fn tftp_listen(mut self, listen: SocketAddr) -> Self {
         self.file.tftp.listen = Some(listen);

@@ -46,7 +46,7 @@ pub async fn script(
     let body = match &action {
         Some(BootAction::Install { node, token }) => {
             tracing::info!(%mac, node = %node.id, "serving installer script");
-            boot_script::install(&config.http.public_url, &config.boot, node, mac, token)
+            boot_script::install(&config.http, &config.boot, node, mac, token)
         }
         Some(BootAction::Handover { node }) => {
             tracing::info!(%mac, node = %node.id, state = %node.state, "install done: serving the handover to its disk");

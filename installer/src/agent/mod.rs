@@ -76,6 +76,7 @@ pub fn observe_report(root: &Path, config: &AgentConfig) -> OsReport {
 fn client(config: &AgentConfig, secret: String) -> Client {
     let params = BootParams {
         server: config.server.clone(),
+        peers: config.peers.clone(),
         node: config.node,
         mac: config.bond.as_ref().and_then(|b| b.legs.first()).map_or(MacAddr::new([0; 6]), |l| l.mac),
         token: Token::new(secret),

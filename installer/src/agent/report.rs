@@ -146,6 +146,7 @@ mod tests {
         let bay = |serial: &str, bay, class: &str| BayDisk { serial: serial.into(), bay, class: class.into() };
         AgentConfig {
             server: "http://10.77.0.1:8080".into(),
+            peers: vec![],
             node: NodeId(7),
             bays: vec![bay("S0", 0, "SSD"), bay("S1", 1, "SSD"), bay("H2", 2, "HDD"), bay("H3", 3, "HDD")],
             arrays: vec![

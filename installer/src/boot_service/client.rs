@@ -1,8 +1,11 @@
 //! The HTTP client for the node API: `GET /api/v1/nodes/{id}/deploy` and
 //! `POST /api/v1/nodes/{id}/inventory|events|installed|failed` with the node token as a bearer token,
-//! retrying with backoff while the boot service is unreachable. The installed OS's agent uses the same
+//! retrying with backoff while the boot service is unreachable, and moving on to the next boot-service
+//! instance (`rackhand.peers`) after each attempt that got no answer: any instance on the shared store
+//! answers for the node, and the one that answered is kept. The installed OS's agent uses the same
 //! client with its own credentials (`ready`, `health`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rackhand_api::{API_PREFIX, DeploySettings, FailedReport, Installed, Inventory, PlanResults, ProgressReport};
@@ -59,6 +62,9 @@ type Sleep = Box<dyn Fn(Duration) + Send + Sync>;
 
 pub struct Client {
     params: BootParams,
+    /// Every instance's base URL (`server`, then the peers), and which one is asked now.
+    servers: Vec<String>,
+    current: AtomicUsize,
     agent: ureq::Agent,
     backoff: Backoff,
     sleep: Sleep,
@@ -71,7 +77,15 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
             .build();
-        Self { params, agent: config.into(), backoff, sleep: Box::new(std::thread::sleep) }
+        let servers = params.servers();
+        Self {
+            params,
+            servers,
+            current: AtomicUsize::new(0),
+            agent: config.into(),
+            backoff,
+            sleep: Box::new(std::thread::sleep),
+        }
     }
 
     /// Replace how the client waits between attempts (a fake clock in tests).
@@ -81,7 +95,17 @@ impl Client {
     }
 
     fn url(&self, what: &str) -> String {
-        format!("{}{API_PREFIX}/nodes/{}/{what}", self.params.server, self.params.node)
+        let server = &self.servers[self.current.load(Ordering::Relaxed) % self.servers.len()];
+        format!("{server}{API_PREFIX}/nodes/{}/{what}", self.params.node)
+    }
+
+    /// The instance asked now did not answer: ask the next one from now on.
+    fn move_on(&self) {
+        if self.servers.len() > 1 {
+            let next = (self.current.load(Ordering::Relaxed) + 1) % self.servers.len();
+            self.current.store(next, Ordering::Relaxed);
+            tracing::warn!(server = %self.servers[next], "moving on to the next boot-service instance");
+        }
     }
 
     /// POST `body`; the answer's body is not read.
@@ -113,11 +137,11 @@ impl Client {
 
     /// POST `body` (GET without one) with the bearer token, retrying; the answer's text.
     fn send(&self, what: &str, query: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<String, RegisterError> {
-        let url = self.url(what);
         let bearer = format!("Bearer {}", self.params.token.expose());
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let url = self.url(what);
             let sent = match body {
                 Some(body) => {
                     let request = self.agent.post(&url).header("Authorization", &bearer);
@@ -146,7 +170,8 @@ impl Client {
                 return Err(RegisterError::Unreachable { url, attempts: attempt, last });
             }
             let delay = self.backoff.delay(attempt);
-            tracing::warn!("boot service unreachable ({last}); retrying in {} ms", delay.as_millis());
+            tracing::warn!("boot service unreachable at {url} ({last}); retrying in {} ms", delay.as_millis());
+            self.move_on();
             (self.sleep)(delay);
         }
     }

@@ -36,27 +36,49 @@ pub use source::{HttpImageSource, ImageBody, ImageSource, RetryPolicy};
 pub use url::{manifest_url, resolve_url};
 pub use write::install_image;
 
-/// Fetches and checks the manifest of `image_name` from `server_url`, then streams the image onto `device`.
+/// Fetches and checks the manifest of `image_name` from the first of `servers` (boot-service instances'
+/// base URLs) that serves a good one, then streams the image onto `device` from whichever answers.
 pub fn install_from_server(
-    server_url: &str,
+    servers: &[String],
     image_name: &str,
     trusted: &[PublicKey],
     device: &Path,
     progress: impl FnMut(u64, u64),
 ) -> Result<ImageResult, ImageError> {
-    install_from_server_with(server_url, image_name, trusted, device, RetryPolicy::default(), progress)
+    install_from_server_with(servers, image_name, trusted, device, RetryPolicy::default(), progress)
 }
 
 /// [`install_from_server`] with a retry policy for lost connections.
 pub fn install_from_server_with(
-    server_url: &str,
+    servers: &[String],
     image_name: &str,
     trusted: &[PublicKey],
     device: &Path,
     retry: RetryPolicy,
     progress: impl FnMut(u64, u64),
 ) -> Result<ImageResult, ImageError> {
-    let manifest = fetch_manifest(server_url, image_name, trusted)?;
-    let mut source = HttpImageSource::new(&manifest_url(server_url, image_name), &manifest).with_retry_policy(retry);
+    let manifest = fetch_manifest_from_any(servers, image_name, trusted)?;
+    let mirrors: Vec<String> = servers.iter().map(|server| manifest_url(server, image_name)).collect();
+    let mut source = HttpImageSource::mirrored(&mirrors, &manifest).with_retry_policy(retry);
     install_image(&manifest, &mut source, device, progress)
+}
+
+/// The manifest from the first server that serves a good one; the first server's error when none does.
+fn fetch_manifest_from_any(
+    servers: &[String],
+    image_name: &str,
+    trusted: &[PublicKey],
+) -> Result<Manifest, ImageError> {
+    let mut first_error = None;
+    for server in servers {
+        match fetch_manifest(server, image_name, trusted) {
+            Ok(manifest) => return Ok(manifest),
+            Err(err) => {
+                tracing::warn!(%server, %err, "no good manifest here");
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    Err(first_error
+        .unwrap_or_else(|| ImageError::ManifestFetch { url: String::new(), reason: "no server to ask".into() }))
 }

@@ -71,22 +71,48 @@ pub trait ReadAt: Sync {
 
 /// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume. The outboard comes
 /// through ureq, the image body straight off the socket (see [`http_body`]).
+///
+/// Several boot-service instances may serve the same image (mirrors: each from its own images directory;
+/// the bytes are verified against the one signed manifest whichever serves them). A resume after a lost
+/// connection goes to the next mirror, so an instance that stops mid-image is left for another at the
+/// chunk where it stopped.
 pub struct HttpImageSource {
     agent: ureq::Agent,
+    mirrors: Vec<Mirror>,
+    /// The mirror asked now.
+    current: usize,
+    /// Whether the image was opened before: opening it again means the last stream failed.
+    opened: bool,
+    retry: RetryPolicy,
+}
+
+struct Mirror {
     image_url: String,
     outboard_url: String,
-    retry: RetryPolicy,
 }
 
 impl HttpImageSource {
     /// The source for `manifest`, fetched from `manifest_url` (its relative URLs resolve against it).
     pub fn new(manifest_url: &str, manifest: &Manifest) -> Self {
-        Self {
-            agent: http_agent(),
-            image_url: resolve_url(manifest_url, &manifest.image_url),
-            outboard_url: resolve_url(manifest_url, &manifest.outboard_url),
-            retry: RetryPolicy::default(),
-        }
+        Self::mirrored(&[manifest_url.to_owned()], manifest)
+    }
+
+    /// The source for `manifest` on several mirrors, by the URL each serves the manifest at, the first
+    /// asked first. `manifest_urls` must not be empty.
+    pub fn mirrored(manifest_urls: &[String], manifest: &Manifest) -> Self {
+        let mirrors = manifest_urls
+            .iter()
+            .map(|url| Mirror {
+                image_url: resolve_url(url, &manifest.image_url),
+                outboard_url: resolve_url(url, &manifest.outboard_url),
+            })
+            .collect::<Vec<_>>();
+        assert!(!mirrors.is_empty(), "an image source needs a mirror");
+        Self { agent: http_agent(), mirrors, current: 0, opened: false, retry: RetryPolicy::default() }
+    }
+
+    fn mirror(&self) -> &Mirror {
+        &self.mirrors[self.current]
     }
 
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
@@ -97,25 +123,39 @@ impl HttpImageSource {
 
 impl ImageSource for HttpImageSource {
     fn image_url(&self) -> &str {
-        &self.image_url
+        &self.mirror().image_url
     }
 
     fn outboard_url(&self) -> &str {
-        &self.outboard_url
+        &self.mirror().outboard_url
     }
 
+    /// From the first mirror that serves it (and the image from that one on); the first mirror's error
+    /// when none does.
     fn fetch_outboard(&mut self, max_len: u64) -> Result<Vec<u8>, ImageError> {
-        let fetch_error = |reason: String| ImageError::OutboardFetch { url: self.outboard_url.clone(), reason };
-        let mut response = self.agent.get(&self.outboard_url).call().map_err(|e| fetch_error(e.to_string()))?;
-        if response.status().as_u16() != 200 {
-            return Err(fetch_error(format!("HTTP status {}", response.status().as_u16())));
+        let mut first_error = None;
+        for index in 0..self.mirrors.len() {
+            let url = &self.mirrors[index].outboard_url;
+            match fetch_outboard_from(&self.agent, url, max_len) {
+                Ok(outboard) => {
+                    self.current = index;
+                    return Ok(outboard);
+                }
+                Err(err) => {
+                    tracing::warn!(%url, %err, "outboard not served here");
+                    first_error.get_or_insert(err);
+                }
+            }
         }
-        let body = response.body_mut().with_config().limit(max_len + 1).read_to_vec();
-        body.map_err(|e| fetch_error(e.to_string()))
+        Err(first_error.expect("at least one mirror"))
     }
 
     fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
-        let url = self.image_url.clone();
+        if std::mem::replace(&mut self.opened, true) && self.mirrors.len() > 1 {
+            self.current = (self.current + 1) % self.mirrors.len();
+            tracing::warn!(url = %self.mirror().image_url, offset, "resuming the image from the next instance");
+        }
+        let url = self.mirror().image_url.clone();
         let response = http_body::get(&url, offset).map_err(|reason| ImageError::Connection {
             url: url.clone(),
             offset,
@@ -132,6 +172,16 @@ impl ImageSource for HttpImageSource {
     fn retry_policy(&self) -> RetryPolicy {
         self.retry
     }
+}
+
+fn fetch_outboard_from(agent: &ureq::Agent, url: &str, max_len: u64) -> Result<Vec<u8>, ImageError> {
+    let fetch_error = |reason: String| ImageError::OutboardFetch { url: url.to_owned(), reason };
+    let mut response = agent.get(url).call().map_err(|e| fetch_error(e.to_string()))?;
+    if response.status().as_u16() != 200 {
+        return Err(fetch_error(format!("HTTP status {}", response.status().as_u16())));
+    }
+    let body = response.body_mut().with_config().limit(max_len + 1).read_to_vec();
+    body.map_err(|e| fetch_error(e.to_string()))
 }
 
 /// The installer's HTTP client: no proxy (the boot service is on the provisioning network), bounded

@@ -52,8 +52,11 @@ pub enum OsFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// The boot service's base URL.
+    /// The boot service's base URL: the instance that installed the node.
     pub server: String,
+    /// The other instances on the same store, asked when `server` does not answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
     pub node: NodeId,
     /// Disks by serial number, and their bays.
     pub bays: Vec<BayDisk>,
@@ -102,8 +105,8 @@ pub struct ExpectedLeg {
 pub struct Deployment<'a> {
     pub settings: &'a DeploySettings,
     pub inventory: &'a Inventory,
-    /// The boot service's base URL, for the agent.
-    pub server: &'a str,
+    /// Every boot-service instance's base URL, the installing one first, for the agent.
+    pub servers: &'a [String],
     pub node: NodeId,
 }
 
@@ -236,7 +239,11 @@ fn agent_config(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> 
             })
             .collect(),
     };
-    AgentConfig { server: deployment.server.to_owned(), node: deployment.node, bays, arrays, bond: Some(bond) }
+    let (server, peers) = match deployment.servers {
+        [server, peers @ ..] => (server.clone(), peers.to_vec()),
+        [] => (String::new(), Vec::new()),
+    };
+    AgentConfig { server, peers, node: deployment.node, bays, arrays, bond: Some(bond) }
 }
 
 fn agent_unit() -> String {

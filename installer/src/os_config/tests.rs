@@ -93,8 +93,8 @@ fn files() -> Vec<OsFile> {
         ssh_authorized_keys: vec!["ssh-ed25519 AAAAC3Nz ops@site ".into()],
         owned_arrays: vec![],
     };
-    let deployment =
-        Deployment { settings: &settings, inventory: &inventory, server: "http://10.77.0.1:8080", node: NodeId(7) };
+    let servers = ["http://10.77.0.1:8080".to_owned(), "http://10.77.0.2:8080".to_owned()];
+    let deployment = Deployment { settings: &settings, inventory: &inventory, servers: &servers, node: NodeId(7) };
     os_files(&plan, &results, &deployment)
 }
 
@@ -141,6 +141,7 @@ fn host_name_keys_and_the_agent_are_in_place() {
     assert_eq!(written(&files, "/root/.ssh/authorized_keys"), "ssh-ed25519 AAAAC3Nz ops@site\n");
     let config: AgentConfig = serde_json::from_str(&written(&files, AGENT_CONFIG)).unwrap();
     assert_eq!((config.server.as_str(), config.node), ("http://10.77.0.1:8080", NodeId(7)));
+    assert_eq!(config.peers, ["http://10.77.0.2:8080"], "the agent too may report to another instance");
     assert_eq!(config.arrays[0].bays, [0, 1], "md0's partitions lead back to their bays");
     assert_eq!(config.arrays[1].bays, [2, 3]);
     assert_eq!(config.bays[0], BayDisk { serial: "SER0".into(), bay: 0, class: "SSD".into() });

@@ -29,13 +29,14 @@ pub struct Inputs {
     pub profile: Result<Profile, String>,
     /// The NIC the node PXE-booted from (`rackhand.mac`), for the fallback network.
     pub fallback_nic: Option<String>,
-    /// The boot service's base URL and this node's id (for the installed OS's agent).
-    pub server: String,
+    /// Every boot-service instance's base URL (the one that booted the node first) and this node's id,
+    /// for the installed OS's agent.
+    pub servers: Vec<String>,
     pub node: NodeId,
 }
 
 pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
-    let Inputs { inventory, profile, fallback_nic, server, node } = inputs;
+    let Inputs { inventory, profile, fallback_nic, servers, node } = inputs;
     if let Ok(profile) = &profile {
         installer.console.state.profile = Some(profile.name.clone());
     }
@@ -77,7 +78,7 @@ pub fn provision(inputs: Inputs, installer: &mut Installer<'_>) -> Outcome {
         Ok(settings) => settings,
         Err(e) => return report_failure(installer, format!("could not get the deploy settings: {e}"), Vec::new()),
     };
-    let deployment = Deployment { settings: &settings, inventory: &inventory, server: &server, node };
+    let deployment = Deployment { settings: &settings, inventory: &inventory, servers: &servers, node };
     let mut built = PlanResults::default();
     if let Err(step) = installer.install(&plan, bond, &deployment, &mut built) {
         if let Err(e) = installer.finish_target(None) {

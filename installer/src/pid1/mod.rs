@@ -68,7 +68,8 @@ fn seconds(text: &str) -> Result<Duration, String> {
 
 /// The verified image stream from the boot service (`installer::image`).
 pub struct ServerImage {
-    pub server: String,
+    /// Every boot-service instance's base URL, the one that booted this node first.
+    pub servers: Vec<String>,
     pub keys: PathBuf,
 }
 
@@ -80,7 +81,7 @@ impl ImageInstaller for ServerImage {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImageResult, ApplyError> {
         let keys = crate::image::load_trusted_keys(&self.keys)?;
-        Ok(crate::image::install_from_server(&self.server, name, &keys, Path::new(device), progress)?)
+        Ok(crate::image::install_from_server(&self.servers, name, &keys, Path::new(device), progress)?)
     }
 }
 
@@ -95,7 +96,7 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     let _node = tracing::info_span!("node", node = %params.node).entered();
     console.state.node.id = Some(params.node.to_string());
     console.state.node.mac = Some(params.mac.to_string());
-    tracing::info!("node {} ({}) reporting to {}", params.node, params.mac, params.server);
+    tracing::info!("node {} ({}) reporting to {}", params.node, params.mac, params.servers().join(" or "));
     if opts.live {
         init::load_modules(&opts.modules);
     }
@@ -121,7 +122,7 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     };
     let fallback_nic = inventory.nics.iter().find(|n| n.mac == params.mac).map(|n| n.name.clone());
     let client = Client::new(params.clone(), Backoff::PATIENT);
-    let mut image = ServerImage { server: params.server.clone(), keys: opts.keys.clone() };
+    let mut image = ServerImage { servers: params.servers(), keys: opts.keys.clone() };
     let (raid, filesystems) = (Mdadm::default(), Mke2fs::default());
     let (partitioner, system) = (UtilLinux::default(), ChrootSystem::default());
     let mut installer = Installer {
@@ -134,7 +135,7 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
         partitioner: &partitioner,
         system: &system,
     };
-    let inputs = Inputs { inventory, profile, fallback_nic, server: params.server.clone(), node: params.node };
+    let inputs = Inputs { inventory, profile, fallback_nic, servers: params.servers(), node: params.node };
     provision(inputs, &mut installer)
 }
 

@@ -83,9 +83,15 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             .server
             .spawn_inside(move || {
                 let start = Instant::now();
-                installer::image::install_from_server("http://127.0.0.1:80", NAME, &trusted, &target_path, |_, _| {})
-                    .map(|_| start.elapsed())
-                    .map_err(std::io::Error::other)
+                installer::image::install_from_server(
+                    &["http://127.0.0.1:80".to_owned()],
+                    NAME,
+                    &trusted,
+                    &target_path,
+                    |_, _| {},
+                )
+                .map(|_| start.elapsed())
+                .map_err(std::io::Error::other)
             })?
             .join()
             .map_err(|_| anyhow::anyhow!("the installer thread panicked"))?

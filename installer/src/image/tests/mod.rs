@@ -81,7 +81,7 @@ impl Lab {
     }
 
     fn install_trusting(&self, server: &TestServer, trusted: &[PublicKey]) -> Result<ImageResult, ImageError> {
-        install_from_server_with(&server.url(), NAME, trusted, &self.target, fast_retry(), |_, _| {})
+        install_from_server_with(&[server.url()], NAME, trusted, &self.target, fast_retry(), |_, _| {})
     }
 
     fn target(&self) -> Vec<u8> {
@@ -112,7 +112,7 @@ fn happy_path_writes_exactly_the_image_and_reports_it() {
     let server = lab.serve(Faults::default());
     let mut reports = Vec::new();
     let result =
-        install_from_server_with(&server.url(), NAME, &[lab.key.public()], &lab.target, fast_retry(), |d, t| {
+        install_from_server_with(&[server.url()], NAME, &[lab.key.public()], &lab.target, fast_retry(), |d, t| {
             reports.push((d, t))
         })
         .unwrap();
@@ -138,8 +138,9 @@ fn a_target_that_refuses_writes_stops_the_stream_and_is_the_error_reported() {
     let lab = lab();
     let server = lab.serve(Faults::default());
     let trusted = [lab.key.public()];
-    let err = install_from_server_with(&server.url(), NAME, &trusted, Path::new("/dev/full"), fast_retry(), |_, _| {})
-        .unwrap_err();
+    let err =
+        install_from_server_with(&[server.url()], NAME, &trusted, Path::new("/dev/full"), fast_retry(), |_, _| {})
+            .unwrap_err();
     let ImageError::TargetWrite { offset, source } = &err else { panic!("{err}") };
     assert!(*offset >= MIB, "the held-back first MiB was written first: {err}");
     assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{err}");
@@ -269,6 +270,35 @@ fn connection_that_keeps_dropping_at_one_place_gives_up_with_the_first_mib_untou
     assert_eq!((offset, attempts), (2 * CHUNK, 3));
     assert_eq!(image_requests(&server).len(), 3);
     lab.assert_first_mib_untouched();
+}
+
+#[test]
+fn an_instance_that_fails_mid_image_is_left_for_its_peer_at_the_chunk_where_it_stopped() {
+    let lab = lab();
+    // Instance A fails at the same place every time (alone, the install gives up: the test above).
+    let stopping = MIB + 40_000;
+    let a = lab.serve(Faults { drop_at: Some(stopping), drops: u32::MAX, ..Faults::default() });
+    let b = lab.serve(Faults::default());
+    let servers = [a.url(), b.url()];
+    install_from_server_with(&servers, NAME, &[lab.key.public()], &lab.target, fast_retry(), |_, _| {}).unwrap();
+    assert!(lab.target()[..to_usize(SIZE)] == lab.image[..], "the image, byte for byte");
+    assert_eq!(image_requests(&a), [None], "A was asked once");
+    let resume_at = stopping / CHUNK * CHUNK;
+    assert_eq!(image_requests(&b), [Some(format!("bytes={resume_at}-"))], "B went on from A's last chunk");
+    let b_paths: Vec<String> = b.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(b_paths, [format!("/images/{NAME}/image")], "manifest and outboard came from A");
+}
+
+#[test]
+fn a_stopped_first_instance_is_passed_over_for_the_manifest_and_everything_else() {
+    let lab = lab();
+    let stopped = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let b = lab.serve(Faults::default());
+    let servers = [format!("http://{stopped}"), b.url()];
+    install_from_server_with(&servers, NAME, &[lab.key.public()], &lab.target, fast_retry(), |_, _| {}).unwrap();
+    assert!(lab.target()[..to_usize(SIZE)] == lab.image[..]);
+    let paths: Vec<String> = b.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["manifest", "outboard", "image"].map(|f| format!("/images/{NAME}/{f}")));
 }
 
 #[test]
