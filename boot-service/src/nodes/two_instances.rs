@@ -9,14 +9,14 @@ use super::*;
 use crate::store::SqliteStore;
 
 /// Two node services on one SQLite file, as two instances would be.
-fn two_instances(dir: &tempfile::TempDir) -> [Nodes; 2] {
+pub(super) fn two_instances(dir: &tempfile::TempDir) -> [Nodes; 2] {
     let path = dir.path().join("rackhand.db");
     let open = || Nodes::new(Arc::new(SqliteStore::open(&path).unwrap()), NodePolicy::default());
     [open(), open()]
 }
 
 /// Run `f` on both instances (with their index) at once.
-fn at_once<T: Send>(instances: &[Nodes; 2], f: impl Fn(u8, &Nodes) -> T + Sync) -> [T; 2] {
+pub(super) fn at_once<T: Send>(instances: &[Nodes; 2], f: impl Fn(u8, &Nodes) -> T + Sync) -> [T; 2] {
     let start = Barrier::new(2);
     std::thread::scope(|scope| {
         let [a, b] = [0, 1].map(|index| {
