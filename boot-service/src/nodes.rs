@@ -141,11 +141,11 @@ impl Nodes {
     }
 
     /// Auto-enrolment: make a `discovered` node for a MAC seen for the first time in an auto-enrolment
-    /// subnet, within that subnet's cap. Idempotent.
+    /// subnet, within that subnet's cap. Idempotent. (The DHCP server enrols with its lease batch, as a
+    /// `LeaseWrite::Enrol`: the same node, the same cap.)
     pub fn enroll(&self, mac: MacAddr, how: &str, within: EnrolIn) -> Result<NodeRecord, NodeError> {
         let EnrolIn { subnet, max_discovered } = within;
-        let reason = format!("enrolled automatically in {subnet} ({how})");
-        let new = NewNode { mac, profile: None, hostname: None, location: None, enrolled_in: Some(subnet), reason };
+        let new = NewNode::self_enrolled(mac, within, how);
         match self.store.enroll_node(new, within, Timestamp::now())? {
             Some(node) => Ok(node.record),
             None => Err(NodeError::EnrolmentFull { subnet, max: max_discovered }),
@@ -334,8 +334,8 @@ fn with_credential(decision: Decision) -> (Vec<NodeChange>, Option<Secret>) {
     (changes, secret)
 }
 
-/// What DHCP asks of the node table: registered-only subnets answer only known MACs, auto subnets
-/// enrol PXE clients as they first appear.
+/// What DHCP asks of the node table (registered-only subnets answer only known MACs, auto subnets enrol
+/// PXE clients as they first appear) and tells it.
 impl crate::dhcp::NodeDirectory for Nodes {
     fn is_registered(&self, mac: MacAddr) -> bool {
         match self.store.node_by_mac(mac) {
@@ -347,15 +347,10 @@ impl crate::dhcp::NodeDirectory for Nodes {
         }
     }
 
-    fn enroll(&self, mac: MacAddr, within: EnrolIn) {
-        match Nodes::enroll(self, mac, "DHCP", within) {
-            Ok(_) => {}
-            Err(err @ NodeError::EnrolmentFull { .. }) => {
-                if self.full_said.due(within.subnet, Instant::now()) {
-                    tracing::warn!(%mac, subnet = %within.subnet, %err, "auto-enrolment refused (said once a minute)");
-                }
-            }
-            Err(err) => tracing::error!(%mac, subnet = %within.subnet, %err, "auto-enrolment failed"),
+    fn enrolment_refused(&self, mac: MacAddr, within: EnrolIn) {
+        if self.full_said.due(within.subnet, Instant::now()) {
+            let err = NodeError::EnrolmentFull { subnet: within.subnet, max: within.max_discovered };
+            tracing::warn!(%mac, subnet = %within.subnet, %err, "auto-enrolment refused (said once a minute)");
         }
     }
 

@@ -1,14 +1,14 @@
 //! What a DHCP decision reads and what it returns: its [`Context`] (everything but the request and the
-//! leases), its [`Outcome`] (the effects as data: a reply and where it goes, a lease change, an
-//! enrolment, a drop reason), and [`admit`], the enrolment policy full and proxy mode both apply.
-//! `respond.rs` (full mode) and `proxy.rs` decide with these.
+//! leases: the configuration, and whether the request's MAC is registered, as data the serve loop looked
+//! up), its [`Outcome`] (the effects as data: a reply and where it goes, a lease change, an enrolment, a
+//! drop reason), and [`admit`], the enrolment policy full and proxy mode both apply. `respond.rs` (full
+//! mode) and `proxy.rs` decide with these; none of them reads the store.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dhcproto::v4::Message;
 use rackhand_api::MacAddr;
 
-use super::NodeDirectory;
 use super::bootfile::BootTarget;
 use super::leases::LeaseChange;
 use super::request::{DropReason, Request};
@@ -21,18 +21,36 @@ pub struct Context<'a> {
     pub boot: &'a BootConfig,
     pub advertise: Ipv4Addr,
     pub public_url: &'a str,
-    pub nodes: &'a dyn NodeDirectory,
+    /// Whether a node has the request's MAC (the serve loop asks the node table once per packet).
+    pub registration: Registration,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(config: &'a Config, nodes: &'a dyn NodeDirectory) -> Self {
+    /// The context of one request whose MAC is `registration`.
+    pub fn new(config: &'a Config, registration: Registration) -> Self {
         Context {
             dhcp: &config.dhcp,
             boot: &config.boot,
             advertise: config.advertise,
             public_url: &config.http.public_url,
-            nodes,
+            registration,
         }
+    }
+}
+
+/// What the node table says about a request's MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// A node has it: registered through the API, or enrolled already.
+    Registered,
+    /// No node has it: a stranger.
+    Unregistered,
+}
+
+impl Registration {
+    /// `Registered` when `registered`, else `Unregistered`.
+    pub fn of(registered: bool) -> Self {
+        if registered { Registration::Registered } else { Registration::Unregistered }
     }
 }
 
@@ -60,7 +78,8 @@ pub struct Reply {
 pub struct Outcome {
     pub reply: Option<Reply>,
     pub lease: Option<LeaseChange>,
-    /// Ask the node service to enroll this MAC as a discovered node, in this subnet.
+    /// Enrol this MAC as a discovered node in this subnet: written with the batch's lease changes,
+    /// before the reply leaves.
     pub enroll: Option<(MacAddr, EnrolIn)>,
     pub drop: Option<DropReason>,
     /// A boot client of an architecture we have no file for (served without one in full mode).
@@ -100,12 +119,13 @@ pub(super) fn admit(
 ) -> Result<(BootTarget, Option<EnrolIn>), DropReason> {
     let client = &request.client;
     let target = BootTarget::for_client(client, ctx.boot, ctx.public_url);
+    let registered = ctx.registration == Registration::Registered;
     match subnet.enrolment {
         Enrolment::Auto => {
-            let new = client.class.is_boot_client() && !ctx.nodes.is_registered(client.mac);
+            let new = client.class.is_boot_client() && !registered;
             Ok((target, subnet.enrols_strangers().filter(|_| new)))
         }
-        Enrolment::RegisteredOnly if ctx.nodes.is_registered(client.mac) => Ok((target, None)),
+        Enrolment::RegisteredOnly if registered => Ok((target, None)),
         Enrolment::RegisteredOnly if allow_reserved && subnet.reservation_for(client.mac).is_some() => {
             Ok((BootTarget::None, None))
         }

@@ -1,11 +1,13 @@
 //! DHCPv4 for PXE booting, in full mode (we own the addresses) and proxyDHCP mode (another server
 //! does; we only answer PXE clients, on the server port and on 4011).
 //!
-//! Decisions are made by one pure function, [`respond()`], from a decoded [`Request`], the static
-//! [`Context`] and a read-only [`LeaseTable`]; it returns an [`Outcome`] (reply + destination, a lease
-//! change, an enrolment request, a drop reason). [`serve`] is the thin loop around it: it receives on
-//! the sockets [`bind`] opened, persists lease changes through the [`Store`](crate::store::Store)
-//! before answering, sends, and counts everything in [`DhcpMetrics`].
+//! Decisions are made by one pure function, [`respond()`], from a decoded [`Request`], the [`Context`]
+//! (the configuration, and the request MAC's [`Registration`] as data) and a read-only [`LeaseTable`];
+//! it returns an [`Outcome`] (reply + destination, a lease change, an enrolment, a drop reason).
+//! [`serve`] is the thin loop around it: it receives on the sockets [`bind`] opened, looks the MAC's
+//! registration up in the [`NodeDirectory`] once per packet, persists lease changes and enrolments
+//! through the [`Store`](crate::store::Store) in one transaction per batch before answering, sends,
+//! and counts everything in [`DhcpMetrics`].
 //!
 //! Files: `raw.rs` checks the datagram's bytes (and keeps option 82 as sent), `request.rs` classifies a
 //! packet into a [`Request`], `bootfile.rs` picks the boot file, `decision.rs` holds what a decision reads and returns, `respond.rs` and `proxy.rs` decide,
@@ -30,7 +32,7 @@ mod server;
 mod socket;
 
 pub use bootfile::BootTarget;
-pub use decision::{Context, Destination, Outcome, Reply};
+pub use decision::{Context, Destination, Outcome, Registration, Reply};
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;
 pub use raw::decode;
@@ -44,13 +46,14 @@ use rackhand_api::MacAddr;
 /// The port PXE firmware sends its boot-server REQUEST to after a proxyDHCP offer.
 pub const PROXY_PORT: u16 = 4011;
 
-/// What the DHCP server needs to know about nodes. Implemented by the node service.
+/// What the DHCP server needs to know about nodes, and tells the node service. Implemented by the node
+/// service. (Enrolments are not asked of it: the server writes them with its lease batch.)
 pub trait NodeDirectory: Send + Sync {
     /// Whether `mac` belongs to a node registered through the API (or already enrolled).
     fn is_registered(&self, mac: MacAddr) -> bool;
-    /// Called for PXE/iPXE clients of auto-enrolment subnets, with where they enrol; must be idempotent
-    /// and cheap.
-    fn enroll(&self, mac: MacAddr, within: crate::config::EnrolIn);
+    /// The lease batch did not enrol `mac`: `within` already holds its `max_discovered` self-enrolled
+    /// servers that have not booted yet. Nothing was written for it; its reply went out all the same.
+    fn enrolment_refused(&self, mac: MacAddr, within: crate::config::EnrolIn);
     /// A boot client was answered with (or is known to use) `address`: its script request may come
     /// from there (see `nodes/sightings.rs`).
     fn saw_booting(&self, mac: MacAddr, address: std::net::Ipv4Addr);

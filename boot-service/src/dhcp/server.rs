@@ -1,12 +1,14 @@
 //! The loop around [`respond`]: one receiving task per socket feeds a bounded queue; one worker
-//! thread owns the lease table, decides, persists lease changes (before answering), asks for
-//! enrolments and sends the replies. The store is synchronous, so the worker runs on a blocking
-//! thread and never stalls the async runtime.
+//! thread owns the lease table, looks each packet's MAC up in the node table (the decision gets the
+//! answer as data), decides, persists lease changes and enrolments (before answering) and sends the
+//! replies. The store is synchronous, so the worker runs on a blocking thread and never stalls the
+//! async runtime.
 //!
 //! Group commit: the worker takes every packet already queued (up to [`MAX_BATCH`]), decides each in
-//! order against the table, then writes all their lease changes in one transaction and only then sends
-//! the replies that depend on them. Under load that is one commit per burst instead of one per ACK; an
-//! idle server still answers each packet as it comes.
+//! order against the table, then writes all their lease changes and the new boot clients' enrolments in
+//! one transaction and only then sends the replies. Under load that is one commit per burst instead of
+//! one per ACK and one per new server; an idle server still answers each packet as it comes. An
+//! enrolment the subnet's cap refuses is told to the node service; it holds no reply back.
 
 mod commit;
 
@@ -20,14 +22,14 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
-use super::decision::{Context, Outcome};
+use super::decision::{Context, Outcome, Registration};
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
 use super::respond::respond;
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{LeaseWrite, Store};
 use commit::{Batch, PendingReply};
 
 /// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
@@ -182,14 +184,16 @@ impl Worker {
 
         let now = unix_now();
         self.table.tick(now);
-        let ctx = Context::new(&self.config, &*self.nodes);
+        let registration = Registration::of(self.nodes.is_registered(request.client.mac));
+        let ctx = Context::new(&self.config, registration);
         let outcome = respond(&request, &ctx, &self.table, now);
         self.decide(&request, packet.socket, outcome, now, span.clone(), batch);
     }
 
-    /// Count, apply to the table, enroll, and queue the write and the reply for [`Self::commit`].
-    /// The table takes a bind at once, so later packets of the batch see it; should the commit fail, the
-    /// ACK is not sent and the address stays held until the client asks again (and is persisted then).
+    /// Count, apply to the table, and queue the writes (lease change, enrolment) and the reply for
+    /// [`Self::commit`]. The table takes a bind at once, so later packets of the batch see it; should the
+    /// commit fail, the ACK is not sent and the address stays held until the client asks again (and is
+    /// persisted then). No reply waits for an enrolment: a refused or failed one holds back nothing.
     fn decide(
         &mut self,
         request: &Request,
@@ -219,8 +223,9 @@ impl Worker {
             self.metrics.bound_leases.set(self.table.bound_leases() as i64);
         }
         if let Some((mac, within)) = outcome.enroll {
-            // Before the reply, so the node exists by the time its iPXE asks for a script.
-            self.nodes.enroll(mac, within);
+            // Committed with the batch, before any reply: the node exists by the time its iPXE asks for a
+            // script. (A MAC enrolled earlier in the batch is enrolled once; the store sees it is known.)
+            batch.writes.push(LeaseWrite::Enrol { mac, within, at: jiff::Timestamp::now() });
         }
         let sighting = outcome.sighting.map(|address| (request.client.mac, address));
         match outcome.reply {

@@ -106,10 +106,13 @@ impl TestServer {
         crate::dhcp::NodeDirectory::saw_booting(&*self.nodes, mac.parse().unwrap(), address);
     }
 
-    /// What DHCP does for a boot client it has not seen before in an auto-enrolment subnet.
+    /// What DHCP does for a boot client it has not seen before in an auto-enrolment subnet: an enrolment
+    /// in its lease batch.
     pub(super) fn dhcp_enrol(&self, mac: &str) {
         let within = self.config.dhcp.subnets[0].enrols_strangers().expect("an auto-enrolment subnet");
-        crate::dhcp::NodeDirectory::enroll(&*self.nodes, mac.parse().unwrap(), within);
+        let enrol = crate::store::LeaseWrite::Enrol { mac: mac.parse().unwrap(), within, at: jiff::Timestamp::now() };
+        let refused = self.nodes.store().write_leases(&[enrol]).unwrap();
+        assert!(refused.is_empty(), "{refused:?}");
     }
 
     /// `GET /boot/<mac>.ipxe`, whatever DHCP saw.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::SqliteStore;
+use crate::store::{EnrolmentRefused, Lease, LeaseWrite, SqliteStore};
 use rackhand_api::{ArrayResult, EventKind, Location, NodeState, Problem, Severity, Stage, StepStatus};
 
 /// The lab's auto-enrolment subnet, with the default cap.
@@ -371,4 +371,35 @@ fn self_enrolment_is_bounded_per_subnet_and_servers_that_never_boot_are_forgotte
     nodes.enroll(mac(4), "DHCP", rack_a).unwrap();
     assert!(nodes.forget_stale_self_enrolled(Timestamp::now()).unwrap().is_empty(), "a fresh one is kept");
     assert!(id(4).is_some());
+}
+
+#[test]
+fn a_dhcp_enrolment_in_the_lease_batch_makes_the_same_node_as_enroll_and_shares_its_cap() {
+    let nodes = service();
+    let rack_a = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 2 };
+    let mac = |n: u8| MacAddr::new([0x52, 0x54, 0, 0, 2, n]);
+    nodes.register(RegisterNode { mac: mac(9), profile: None, hostname: None, location: None }).unwrap();
+    nodes.enroll(mac(1), "iPXE script request", rack_a).unwrap();
+    // One place left in rack A. A DHCP batch: a new server, its lease, another new server, and MACs a
+    // node has already (registered, self-enrolled, and the one just enrolled in this batch).
+    let at = Timestamp::now();
+    let enrol = |n: u8| LeaseWrite::Enrol { mac: mac(n), within: rack_a, at };
+    let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 100), mac: mac(2), expires_at: 1_750_003_600, hostname: None };
+    let batch = [enrol(2), LeaseWrite::Put(lease.clone()), enrol(3), enrol(9), enrol(1), enrol(2)];
+    let refused = nodes.store().write_leases(&batch).unwrap();
+    assert_eq!(refused, [EnrolmentRefused { mac: mac(3), within: rack_a }], "only the new server past the cap");
+    assert_eq!(nodes.store().leases().unwrap(), [lease], "a refused enrolment fails nothing else");
+    assert_eq!(nodes.by_mac(mac(3)).unwrap(), None);
+
+    let enrolled = nodes.get(nodes.by_mac(mac(2)).unwrap().expect("enrolled by the batch").id).unwrap();
+    assert_eq!((enrolled.state, &enrolled.macs, enrolled.events.len()), (NodeState::Discovered, &vec![mac(2)], 1));
+    let EventKind::Transition { from: None, reason: Some(reason), .. } = &enrolled.events[0].kind else { panic!() };
+    assert_eq!(reason, "enrolled automatically in 10.77.0.0/24 (DHCP)");
+    assert_eq!(nodes.list().unwrap().len(), 3, "the registered node, and two that enrolled themselves");
+    // It took the subnet's last place, for the script path too; and it is forgotten like any stranger.
+    let full = nodes.enroll(mac(4), "iPXE script request", rack_a);
+    assert!(matches!(full, Err(NodeError::EnrolmentFull { max: 2, .. })), "{full:?}");
+    let later = Timestamp::now() + jiff::SignedDuration::from_secs(3601);
+    assert_eq!(nodes.forget_stale_self_enrolled(later).unwrap().len(), 2, "1 and 2, not the registered 9");
+    assert!(nodes.by_mac(mac(9)).unwrap().is_some());
 }

@@ -6,11 +6,13 @@ use std::sync::Barrier;
 
 use super::tests::{installing, rack_subnet};
 use super::*;
+use crate::store::LeaseWrite;
 use crate::store::suite::{TestDatabase, for_each_backend};
 
 for_each_backend!(
     a_node_token_reported_installed_to_both_instances_at_once_is_spent_once,
     the_enrolment_cap_holds_across_instances,
+    dhcp_batches_of_two_instances_at_once_all_commit_and_keep_the_cap,
 );
 
 /// Two node services on one database, as two instances would be.
@@ -60,5 +62,28 @@ fn the_enrolment_cap_holds_across_instances(db: TestDatabase) {
         });
         assert_eq!(enrolled.iter().filter(|&&ok| ok).count(), 1, "round {round}: one enrolled: {enrolled:?}");
         assert_eq!(instances[0].list().unwrap().len(), 1, "round {round}: and one stored");
+    }
+}
+
+fn dhcp_batches_of_two_instances_at_once_all_commit_and_keep_the_cap(db: TestDatabase) {
+    for round in 0..10 {
+        let instances = two_instances(&db.another());
+        let within = EnrolIn { max_discovered: 10, ..rack_subnet() };
+        // Each instance's DHCP server enrols ten strangers of its own, one batch each: twenty for ten places.
+        let refused = at_once(&instances, |index, nodes| {
+            (0..10u8)
+                .map(|i| {
+                    let mac = MacAddr::new([0x52, 0x54, 0, 3, index, i]);
+                    nodes.store().write_leases(&[LeaseWrite::Enrol { mac, within, at: Timestamp::now() }])
+                })
+                .map(|written| written.map(|refused| refused.len()))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let refused: Vec<usize> = refused
+            .into_iter()
+            .flat_map(|batches| batches.unwrap_or_else(|err| panic!("round {round}: a batch failed: {err}")))
+            .collect();
+        assert_eq!(refused.iter().sum::<usize>(), 10, "round {round}: ten refused");
+        assert_eq!(instances[1].list().unwrap().len(), 10, "round {round}: ten enrolled in all");
     }
 }

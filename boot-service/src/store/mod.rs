@@ -79,6 +79,22 @@ pub struct NewNode {
     pub reason: String,
 }
 
+impl NewNode {
+    /// A server that enrols itself by its own network boot (`how`: "DHCP", "iPXE script request") in
+    /// `within`'s subnet: what [`Store::enroll_node`] and a [`LeaseWrite::Enrol`] create.
+    pub fn self_enrolled(mac: MacAddr, within: EnrolIn, how: &str) -> NewNode {
+        let subnet = within.subnet;
+        NewNode {
+            mac,
+            profile: None,
+            hostname: None,
+            location: None,
+            enrolled_in: Some(subnet),
+            reason: format!("enrolled automatically in {subnet} ({how})"),
+        }
+    }
+}
+
 /// What to change on a node; `None` fields stay as they are. Applied with its event atomically.
 #[derive(Debug, Clone, Default)]
 pub struct NodeChange {
@@ -135,12 +151,14 @@ pub trait Store: Send + Sync + 'static {
     fn leases(&self) -> Result<Vec<Lease>, StoreError>;
     /// The declined addresses whose quarantine has not ended at `now` (Unix seconds).
     fn quarantined(&self, now: i64) -> Result<Vec<Quarantine>, StoreError>;
-    /// Apply `writes` in order, all or none, in one transaction: the DHCP server commits every lease change
-    /// of a burst of packets at once before it answers any of them.
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError>;
+    /// Apply `writes` in order, all or none, in one transaction that holds the database's write lock
+    /// from its first read on: the DHCP server commits every lease change and enrolment of a burst of
+    /// packets at once before it answers any of them. The enrolments refused because their subnet was
+    /// full (nothing written for them; the rest of the batch is).
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError>;
 }
 
-/// One change to the stored leases.
+/// One change the DHCP server writes: to the stored leases, or a new boot client's enrolment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseWrite {
     /// Insert or replace the lease on its `ip`.
@@ -153,6 +171,22 @@ pub enum LeaseWrite {
         mac: MacAddr,
         until: i64,
     },
+    /// A boot client no node has asked from an auto-enrolment subnet: as [`Store::enroll_node`] with
+    /// [`NewNode::self_enrolled`] (by "DHCP"), at `at`. A MAC a node has already changes nothing; a
+    /// full subnet refuses it ([`EnrolmentRefused`]), which fails nothing.
+    Enrol {
+        mac: MacAddr,
+        within: EnrolIn,
+        at: Timestamp,
+    },
+}
+
+/// An enrolment [`Store::write_leases`] refused: `within` already holds its `max_discovered`
+/// self-enrolled nodes still waiting. Nothing was written for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrolmentRefused {
+    pub mac: MacAddr,
+    pub within: EnrolIn,
 }
 
 /// A declined address kept out of use until `until` (Unix seconds).

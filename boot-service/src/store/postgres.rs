@@ -23,7 +23,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use rackhand_api::{Event, MacAddr, NodeId};
 
 use super::row::{NODE_COLUMNS, RawNode, from_json, parse};
-use super::{Decide, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Store, StoreError, StoredNode};
+use super::{Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Store, StoreError, StoredNode};
 use crate::config::EnrolIn;
 
 refinery::embed_migrations!("migrations/postgres");
@@ -230,11 +230,11 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
-        write::write_leases(&mut tx, writes)?;
+        let refused = write::write_leases(&mut tx, writes)?;
         tx.commit()?;
-        Ok(())
+        Ok(refused)
     }
 }

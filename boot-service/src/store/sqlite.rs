@@ -4,7 +4,10 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use super::row::{NODE_COLUMNS, RawNode, from_json, parse, to_json};
-use super::{Decide, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError, StoredNode};
+use super::{
+    Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError,
+    StoredNode,
+};
 use crate::config::EnrolIn;
 use jiff::Timestamp;
 use rackhand_api::{Event, EventKind, MacAddr, NodeId, NodeState};
@@ -249,6 +252,20 @@ fn count_self_enrolled_waiting(conn: &Connection, subnet: ipnet::Ipv4Net) -> Res
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
+/// The node of `new`'s MAC, created in `within` unless it has one already; `None` when it would be new
+/// and `within` is full. Inside the caller's transaction, which must hold the write lock from before
+/// the count (IMMEDIATE), or two writers could both take the last place.
+fn enrol(tx: &Transaction, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Option<StoredNode>, StoreError> {
+    if let Some(node) = node_by_key(tx, NodeKey::Mac(new.mac))? {
+        return Ok(Some(node));
+    }
+    if count_self_enrolled_waiting(tx, within.subnet)? >= within.max_discovered {
+        return Ok(None);
+    }
+    let new = NewNode { enrolled_in: Some(within.subnet), ..new };
+    insert_node(tx, new, at).map(Some)
+}
+
 impl Store for SqliteStore {
     fn create_node(&self, new: NewNode, at: Timestamp) -> Result<StoredNode, StoreError> {
         let mut conn = self.conn();
@@ -336,16 +353,9 @@ impl Store for SqliteStore {
     fn enroll_node(&self, new: NewNode, within: EnrolIn, at: Timestamp) -> Result<Option<StoredNode>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(node) = node_by_key(&tx, NodeKey::Mac(new.mac))? {
-            return Ok(Some(node));
-        }
-        if count_self_enrolled_waiting(&tx, within.subnet)? >= within.max_discovered {
-            return Ok(None);
-        }
-        let new = NewNode { enrolled_in: Some(within.subnet), ..new };
-        let node = insert_node(&tx, new, at)?;
+        let node = enrol(&tx, new, within, at)?;
         tx.commit()?;
-        Ok(Some(node))
+        Ok(node)
     }
 
     fn leases(&self) -> Result<Vec<Lease>, StoreError> {
@@ -378,9 +388,11 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // IMMEDIATE, as in `enroll_node`: an enrolment counts its subnet's waiting strangers, then inserts.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut refused = Vec::new();
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO leases (ip, mac, expires_at, hostname) VALUES (?1, ?2, ?3, ?4)",
@@ -394,18 +406,26 @@ impl Store for SqliteStore {
                     LeaseWrite::Put(l) => {
                         // Bound again: whatever quarantine it had is over.
                         unquarantine.execute([l.ip.to_string()])?;
-                        put.execute(params![l.ip.to_string(), l.mac.to_string(), l.expires_at, l.hostname])
+                        put.execute(params![l.ip.to_string(), l.mac.to_string(), l.expires_at, l.hostname])?;
                     }
-                    LeaseWrite::Remove(ip) => remove.execute([ip.to_string()]),
+                    LeaseWrite::Remove(ip) => {
+                        remove.execute([ip.to_string()])?;
+                    }
                     LeaseWrite::Quarantine { ip, mac, until } => {
                         remove.execute([ip.to_string()])?;
-                        quarantine.execute(params![ip.to_string(), mac.to_string(), until])
+                        quarantine.execute(params![ip.to_string(), mac.to_string(), until])?;
                     }
-                }?;
+                    LeaseWrite::Enrol { mac, within, at } => {
+                        let new = NewNode::self_enrolled(*mac, *within, "DHCP");
+                        if enrol(&tx, new, *within, *at)?.is_none() {
+                            refused.push(EnrolmentRefused { mac: *mac, within: *within });
+                        }
+                    }
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(refused)
     }
 }
 

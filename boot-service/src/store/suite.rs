@@ -11,7 +11,8 @@ use jiff::Timestamp;
 use rackhand_api::{Deadline, EventKind, FailedReport, MacAddr, NodeId, NodeState, Problem, Severity};
 
 use super::{
-    Lease, LeaseWrite, NewNode, NodeChange, NodeKey, PostgresStore, Quarantine, SqliteStore, Store, StoredNode,
+    EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, PostgresStore, Quarantine, SqliteStore, Store,
+    StoredNode,
 };
 use crate::config::EnrolIn;
 
@@ -89,6 +90,7 @@ for_each_backend!(
     the_os_report_deadline_and_credential_hashes_round_trip_and_clear,
     a_change_is_decided_on_the_committed_node_and_none_writes_nothing,
     enrolment_returns_the_known_node_and_holds_the_subnet_cap,
+    a_dhcp_batch_enrols_within_the_cap_beside_its_leases,
     only_stale_self_enrolled_waiting_nodes_are_forgotten,
     leases_and_quarantine_survive_reopening,
     corrupt_rows_are_named,
@@ -243,6 +245,24 @@ fn enrolment_returns_the_known_node_and_holds_the_subnet_cap(db: TestDatabase) {
     write(&*store, first.record.id, booting, at(5)).unwrap();
     assert!(store.enroll_node(new_node(13), rack(), at(6)).unwrap().is_some(), "a booting node waits no more");
     assert_eq!(store.nodes().unwrap().len(), 5);
+}
+
+fn a_dhcp_batch_enrols_within_the_cap_beside_its_leases(db: TestDatabase) {
+    let store = db.open();
+    store.create_node(NewNode { enrolled_in: None, ..new_node(30) }, at(0)).unwrap();
+    let enrol = |last| LeaseWrite::Enrol { mac: mac(last), within: rack(), at: at(1) };
+    let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 130), mac: mac(31), expires_at: 1, hostname: None };
+    let batch = [enrol(31), LeaseWrite::Put(lease.clone()), enrol(30), enrol(32), enrol(31), enrol(33)];
+    let refused = store.write_leases(&batch).unwrap();
+    assert_eq!(refused, [EnrolmentRefused { mac: mac(33), within: rack() }], "room for two strangers");
+    assert_eq!(store.leases().unwrap(), [lease], "a refused enrolment fails nothing else");
+    let node = store.node_by_mac(mac(31)).unwrap().expect("enrolled by the batch");
+    assert_eq!((node.record.state, node.record.created_at), (NodeState::Discovered, at(1)));
+    let events = store.events(node.record.id).unwrap();
+    let EventKind::Transition { reason: Some(reason), .. } = &events[0].kind else { panic!("{events:?}") };
+    assert_eq!(reason, "enrolled automatically in 10.77.0.0/24 (DHCP)");
+    assert_eq!(store.node_by_mac(mac(33)).unwrap(), None);
+    assert_eq!(store.nodes().unwrap().len(), 3, "the registered node and two strangers, each once");
 }
 
 fn only_stale_self_enrolled_waiting_nodes_are_forgotten(db: TestDatabase) {

@@ -1,13 +1,15 @@
-//! The second half of a batch: its lease writes in one transaction, then the replies that may go.
+//! The second half of a batch: its lease writes and enrolments in one transaction, then the replies
+//! that may go.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Worker;
 use crate::dhcp::decision::{Destination, Reply};
 use crate::dhcp::request::{DropReason, type_label};
-use crate::store::LeaseWrite;
+use crate::store::{EnrolmentRefused, LeaseWrite};
 
-/// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed.
+/// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed
+/// (and for the batch's enrolments to be tried).
 pub(super) struct PendingReply {
     pub(super) span: tracing::Span,
     pub(super) socket: usize,
@@ -17,7 +19,7 @@ pub(super) struct PendingReply {
     pub(super) sighting: Option<(rackhand_api::MacAddr, Ipv4Addr)>,
 }
 
-/// The lease writes and replies of one burst of packets.
+/// The lease writes, enrolments and replies of one burst of packets.
 #[derive(Default)]
 pub(super) struct Batch {
     pub(super) writes: Vec<LeaseWrite>,
@@ -25,20 +27,13 @@ pub(super) struct Batch {
 }
 
 impl Worker {
-    /// Writes the batch's lease changes in one transaction, then sends its replies. If the transaction
-    /// fails, each write is retried alone, and only the replies whose writes stuck are sent.
+    /// Writes the batch's lease changes and enrolments in one transaction, tells the node service of the
+    /// enrolments a full subnet refused, then sends the replies. If the transaction fails, each write is
+    /// retried alone, and only the replies whose lease writes stuck are sent (an enrolment holds no reply).
     pub(super) fn commit(&mut self, batch: Batch) {
-        let mut stored = vec![true; batch.writes.len()];
-        if !batch.writes.is_empty()
-            && let Err(err) = self.store.write_leases(&batch.writes)
-        {
-            tracing::warn!(%err, writes = batch.writes.len(), "dhcp: lease batch not persisted; writing one by one");
-            for (write, ok) in batch.writes.iter().zip(&mut stored) {
-                if let Err(err) = self.store.write_leases(std::slice::from_ref(write)) {
-                    tracing::error!(%err, ?write, "dhcp: could not persist the lease change");
-                    *ok = false;
-                }
-            }
+        let (stored, refused) = self.write(&batch.writes);
+        for EnrolmentRefused { mac, within } in refused {
+            self.nodes.enrolment_refused(mac, within);
         }
         for pending in batch.replies {
             let _entered = pending.span.enter();
@@ -54,6 +49,39 @@ impl Worker {
             }
             self.send(pending.socket, pending.reply);
         }
+    }
+
+    /// `writes` in one transaction, or each alone should that fail: which of them are stored, and the
+    /// enrolments refused.
+    fn write(&self, writes: &[LeaseWrite]) -> (Vec<bool>, Vec<EnrolmentRefused>) {
+        if writes.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        match self.store.write_leases(writes) {
+            Ok(refused) => return (vec![true; writes.len()], refused),
+            Err(err) => {
+                tracing::warn!(%err, writes = writes.len(), "dhcp: lease batch not persisted; writing one by one")
+            }
+        }
+        let mut refused = Vec::new();
+        let stored = writes
+            .iter()
+            .map(|write| match self.store.write_leases(std::slice::from_ref(write)) {
+                Ok(full) => {
+                    refused.extend(full);
+                    true
+                }
+                Err(err) => {
+                    if let LeaseWrite::Enrol { mac, within, .. } = write {
+                        tracing::error!(%mac, subnet = %within.subnet, %err, "dhcp: auto-enrolment failed");
+                    } else {
+                        tracing::error!(%err, ?write, "dhcp: could not persist the lease change");
+                    }
+                    false
+                }
+            })
+            .collect();
+        (stored, refused)
     }
 
     fn send(&self, socket: usize, reply: Reply) {

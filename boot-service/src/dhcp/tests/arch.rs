@@ -40,7 +40,7 @@ fn busybox_udhcpc_pxe_emulation_is_recognised_as_bios_firmware() {
     assert_eq!(request.client.class, ClientClass::Pxe);
     assert_eq!(request.client.arch, Some(0));
     let lab = Lab::new(DhcpMode::Full);
-    let offer = reply(&respond(&request, &Context::new(&lab.config, &lab.nodes), &lab.table, NOW));
+    let offer = reply(&respond(&request, &lab.context(request.client.mac), &lab.table, NOW));
     assert_tftp_boot(&offer, "undionly.kpxe");
 }
 

@@ -1,5 +1,6 @@
 //! Group commit over the serve loop: a burst of REQUESTs is written in fewer transactions than it gets
-//! ACKs, and only the ACKs whose lease writes were persisted leave (a store that can fail and be slow).
+//! ACKs, only the ACKs whose lease writes were persisted leave, and new boot clients are enrolled in the
+//! same transactions as their leases, within their subnet's cap (a store that can fail and be slow).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -8,17 +9,23 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use rackhand_api::NodeId;
 
-use super::serve::{RELAY_ADDR, Running, start};
+use super::serve::{FakeNodes, RELAY_ADDR, Running, created_because, start, start_configured};
 use super::*;
-use crate::store::{Lease, LeaseWrite, NewNode, SqliteStore, Store, StoreError, StoredNode};
+use crate::store::{EnrolmentRefused, Lease, LeaseWrite, NewNode, SqliteStore, Store, StoreError, StoredNode};
 
-/// SQLite, except that any lease write for `poisoned` fails as a full disk would; it counts its lease
-/// transactions (each `write_leases` call is one), and while `held` they wait, as on a slow disk.
+/// SQLite, except that any lease write for `poisoned`, and any enrolment of `poisoned_enrolment`, fails as
+/// a full disk would; it counts its lease
+/// transactions (each `write_leases` call is one) and what each carried, and the enrolments made on
+/// their own (`enroll_node`); while `held` lease transactions wait, as on a slow disk.
 #[derive(Default)]
 struct PoisonedStore {
     inner: Option<SqliteStore>,
     poisoned: std::sync::Mutex<Option<MacAddr>>,
+    poisoned_enrolment: std::sync::Mutex<Option<MacAddr>>,
     transactions: AtomicUsize,
+    /// Each `write_leases` call's (lease writes, enrolments), in order.
+    carried: std::sync::Mutex<Vec<(usize, usize)>>,
+    enrolled_alone: AtomicUsize,
     held: (std::sync::Mutex<bool>, std::sync::Condvar),
 }
 
@@ -29,6 +36,10 @@ impl PoisonedStore {
 
     fn inner(&self) -> &SqliteStore {
         self.inner.as_ref().expect("made by new()")
+    }
+
+    fn carried(&self) -> Vec<(usize, usize)> {
+        self.carried.lock().unwrap().clone()
     }
 }
 
@@ -65,6 +76,7 @@ impl Store for PoisonedStore {
         within: crate::config::EnrolIn,
         at: jiff::Timestamp,
     ) -> Result<Option<StoredNode>, StoreError> {
+        self.enrolled_alone.fetch_add(1, SeqCst);
         self.inner().enroll_node(new, within, at)
     }
     fn forget_self_enrolled_waiting(&self, before: jiff::Timestamp) -> Result<Vec<NodeId>, StoreError> {
@@ -76,12 +88,19 @@ impl Store for PoisonedStore {
     fn quarantined(&self, now: i64) -> Result<Vec<crate::store::Quarantine>, StoreError> {
         self.inner().quarantined(now)
     }
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<(), StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
         self.transactions.fetch_add(1, SeqCst);
+        let enrolments = writes.iter().filter(|w| matches!(w, LeaseWrite::Enrol { .. })).count();
+        self.carried.lock().unwrap().push((writes.len() - enrolments, enrolments));
         let (held, released) = &self.held;
         drop(released.wait_while(held.lock().unwrap(), |held| *held).unwrap());
-        let poisoned = *self.poisoned.lock().unwrap();
-        if writes.iter().any(|w| matches!(w, LeaseWrite::Put(lease) if Some(lease.mac) == poisoned)) {
+        let (poisoned, enrolment) = (*self.poisoned.lock().unwrap(), *self.poisoned_enrolment.lock().unwrap());
+        let fails = |write: &LeaseWrite| match write {
+            LeaseWrite::Put(lease) => Some(lease.mac) == poisoned,
+            LeaseWrite::Enrol { mac, .. } => Some(*mac) == enrolment,
+            _ => false,
+        };
+        if writes.iter().any(fails) {
             let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
             return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("disk full".into()))));
         }
@@ -96,7 +115,7 @@ async fn a_burst_is_acked_only_for_leases_that_were_persisted() {
     *store.poisoned.lock().unwrap() = Some(poisoned);
     let mut registry = Registry::default();
     let metrics = DhcpMetrics::register(&mut registry);
-    let lab = start(store.clone(), Arc::new(FakeNodes::default()), metrics).await;
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), metrics).await;
 
     let clients: Vec<u8> = (1..=8).collect();
     let mut offered = std::collections::HashMap::new();
@@ -134,35 +153,16 @@ async fn a_burst_is_acked_only_for_leases_that_were_persisted() {
 #[tokio::test]
 async fn a_burst_of_requests_is_committed_in_fewer_transactions_than_acks() {
     let store = Arc::new(PoisonedStore::new());
-    let lab = start(store.clone(), Arc::new(FakeNodes::default()), DhcpMetrics::default()).await;
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), DhcpMetrics::default()).await;
     let clients: Vec<u8> = (1..=10).collect();
     let mut requests = Vec::new();
     for &i in &clients {
         let ip = lab.ask(Client::new(mac(i), MessageType::Discover)).await.yiaddr();
-        let mut msg =
-            Client::new(mac(i), MessageType::Request).requested(ip).server_id(SERVER).relayed_by(RELAY_ADDR).msg;
-        msg.set_hops(1);
-        requests.push(msg.to_vec().unwrap());
+        requests.push(Client::new(mac(i), MessageType::Request).requested(ip).server_id(SERVER));
     }
     assert_eq!(store.transactions.load(SeqCst), 0, "offers write nothing");
 
-    // A slow disk: the first REQUEST's transaction waits, and the rest of the burst arrives behind it.
-    *store.held.0.lock().unwrap() = true;
-    lab.relay.send_to(&requests[0], lab.server).await.unwrap();
-    for _ in 0..250 {
-        if store.transactions.load(SeqCst) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(store.transactions.load(SeqCst), 1, "the first ACK's lease is being written");
-    for request in &requests[1..] {
-        lab.relay.send_to(request, lab.server).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    *store.held.0.lock().unwrap() = false;
-    store.held.1.notify_all();
-
+    burst_behind_a_slow_commit(&lab, &store, requests).await;
     let acked = acks_at_relay(&lab).await;
     assert_eq!(acked.len(), clients.len(), "every REQUEST is acknowledged: {acked:?}");
     assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
@@ -171,6 +171,109 @@ async fn a_burst_of_requests_is_committed_in_fewer_transactions_than_acks() {
     assert!(transactions < acked.len(), "{transactions} lease transactions for {} ACKs", acked.len());
     assert_eq!(transactions, 2, "one for the first ACK, one for the burst queued behind it");
     lab.stop().await;
+}
+
+/// Ten new PXE servers in the auto-enrolment subnet each ask for an address at once: every one is
+/// enrolled, and each enrolment is committed in the transaction of its lease (the ACK's), none alone.
+#[tokio::test]
+async fn a_burst_of_new_boot_clients_is_enrolled_in_the_transactions_of_their_leases() {
+    let store = Arc::new(PoisonedStore::new());
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), DhcpMetrics::default()).await;
+    let clients: Vec<u8> = (1..=10).collect();
+    burst_behind_a_slow_commit(&lab, &store, clients.iter().map(|&i| new_server(i)).collect()).await;
+
+    let acked = acks_at_relay(&lab).await;
+    assert_eq!(acked.len(), clients.len(), "every REQUEST is acknowledged: {acked:?}");
+    assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
+    assert_eq!(store.carried(), [(1, 1), (9, 9)], "(leases, enrolments) per transaction");
+    assert_eq!(store.enrolled_alone.load(SeqCst), 0, "no enrolment has a transaction of its own");
+    for &i in &clients {
+        let why = created_because(&*store, mac(i));
+        assert_eq!(why.as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"), "client {i}");
+    }
+    lab.stop().await;
+}
+
+/// With room for three, five new servers in one burst: three are enrolled (the cap is counted inside the
+/// batch's transaction, its own enrolments included), two are refused and told to the node table, and
+/// all five get their addresses: an address does not wait on an enrolment.
+#[tokio::test]
+async fn the_enrolment_cap_holds_within_a_batch_and_every_stranger_is_still_acked() {
+    let store = Arc::new(PoisonedStore::new());
+    let nodes = Arc::new(FakeNodes::new(store.clone()));
+    let configure = |config: &mut Config| config.dhcp.subnets[2].max_discovered = 3;
+    let lab = start_configured(store.clone(), nodes.clone(), DhcpMetrics::default(), configure).await;
+    let clients: Vec<u8> = (1..=5).collect();
+    burst_behind_a_slow_commit(&lab, &store, clients.iter().map(|&i| new_server(i)).collect()).await;
+
+    let mut acked = acks_at_relay(&lab).await;
+    acked.sort();
+    let all: Vec<MacAddr> = clients.iter().map(|&i| MacAddr::new(mac(i))).collect();
+    assert_eq!(acked, all, "every stranger is acknowledged, enrolled or not");
+    assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
+    assert_eq!(store.carried(), [(1, 1), (4, 4)], "one batch met the cap half way");
+    let enrolled: Vec<MacAddr> = store.nodes().unwrap().iter().flat_map(|n| n.record.macs.clone()).collect();
+    assert_eq!(enrolled, all[..3], "the first three of the burst");
+    let within = EnrolIn { subnet: "127.0.0.0/8".parse().unwrap(), max_discovered: 3 };
+    let refused = nodes.refused.lock().unwrap().clone();
+    assert_eq!(refused, [(all[3], within), (all[4], within)], "the refusals reach the node table");
+    lab.stop().await;
+}
+
+/// Three new servers in one burst, and the second one's enrolment cannot be written: the batch is
+/// written again write by write, every lease is stored and every ACK leaves, the second one's included;
+/// the other two are enrolled.
+#[tokio::test]
+async fn a_failed_enrolment_holds_back_no_ack() {
+    let store = Arc::new(PoisonedStore::new());
+    *store.poisoned_enrolment.lock().unwrap() = Some(MacAddr::new(mac(2)));
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), DhcpMetrics::default()).await;
+    let clients: Vec<u8> = (1..=3).collect();
+    burst_behind_a_slow_commit(&lab, &store, clients.iter().map(|&i| new_server(i)).collect()).await;
+
+    let mut acked = acks_at_relay(&lab).await;
+    acked.sort();
+    let all: Vec<MacAddr> = clients.iter().map(|&i| MacAddr::new(mac(i))).collect();
+    assert_eq!(acked, all, "every ACK, the one whose enrolment failed too");
+    assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
+    let enrolled: Vec<MacAddr> = store.nodes().unwrap().iter().flat_map(|n| n.record.macs.clone()).collect();
+    assert_eq!(enrolled, [all[0], all[2]]);
+    assert_eq!(store.carried()[1..], [(2, 2), (1, 0), (0, 1), (1, 0), (0, 1)], "the failed batch, then one by one");
+    lab.stop().await;
+}
+
+/// A PXE server no node has, asking for 127.0.0.(99 + i) (INIT-REBOOT: option 50, no server id).
+fn new_server(i: u8) -> Client {
+    Client::new(mac(i), MessageType::Request).pxe(0).requested(Ipv4Addr::new(127, 0, 0, 99 + i))
+}
+
+/// Sends `requests` (relayed) as one burst behind a slow disk: the first one's transaction waits until
+/// the rest are queued behind it, so they are decided and committed together.
+async fn burst_behind_a_slow_commit(lab: &Running, store: &PoisonedStore, requests: Vec<Client>) {
+    let before = store.transactions.load(SeqCst);
+    let requests: Vec<Vec<u8>> = requests
+        .into_iter()
+        .map(|client| {
+            let mut msg = client.relayed_by(RELAY_ADDR).msg;
+            msg.set_hops(1);
+            msg.to_vec().unwrap()
+        })
+        .collect();
+    *store.held.0.lock().unwrap() = true;
+    lab.relay.send_to(&requests[0], lab.server).await.unwrap();
+    for _ in 0..250 {
+        if store.transactions.load(SeqCst) == before + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.transactions.load(SeqCst), before + 1, "the first request's writes are being committed");
+    for request in &requests[1..] {
+        lab.relay.send_to(request, lab.server).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    *store.held.0.lock().unwrap() = false;
+    store.held.1.notify_all();
 }
 
 /// The clients of the ACKs the relay receives until it hears nothing for 1.5 s; every reply is an ACK.

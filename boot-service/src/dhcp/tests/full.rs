@@ -227,8 +227,8 @@ fn pool_exhaustion_gets_no_reply() {
 
 #[test]
 fn relayed_request_uses_the_relay_subnet_and_is_answered_to_the_relay() {
-    let lab = Lab::new(DhcpMode::Full);
-    lab.nodes.register(mac(1));
+    let mut lab = Lab::new(DhcpMode::Full);
+    lab.register(mac(1));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0).relayed_by(RELAY));
     let offer = reply(&outcome);
     assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 88, 0, 50));
@@ -258,7 +258,7 @@ fn unknown_relay_or_interface_without_subnet_is_not_served() {
 
 #[test]
 fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
-    let lab = Lab::new(DhcpMode::Full);
+    let mut lab = Lab::new(DhcpMode::Full);
     let within = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 };
     let pxe = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(7));
     assert_eq!(pxe.enroll, Some((MacAddr::new(mac(1)), within)), "enrolled in its own subnet");
@@ -266,7 +266,7 @@ fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
     assert_eq!(ipxe.enroll, Some((MacAddr::new(mac(2)), within)));
     let plain = lab.ask(Client::new(mac(3), MessageType::Discover));
     assert_eq!(plain.enroll, None);
-    lab.nodes.register(mac(4));
+    lab.register(mac(4));
     let known = lab.ask(Client::new(mac(4), MessageType::Discover).pxe(0));
     assert_eq!(known.enroll, None);
     assert_eq!(bootfile(&reply(&known)).as_deref(), Some("undionly.kpxe"));
@@ -274,7 +274,7 @@ fn auto_enrolment_asks_to_enroll_unknown_boot_clients_only() {
 
 #[test]
 fn registered_only_subnet_ignores_unregistered_macs_entirely() {
-    let lab = Lab::new(DhcpMode::Full);
+    let mut lab = Lab::new(DhcpMode::Full);
     for client in [
         Client::new(mac(1), MessageType::Discover).pxe(0),
         Client::new(mac(1), MessageType::Discover),
@@ -285,10 +285,33 @@ fn registered_only_subnet_ignores_unregistered_macs_entirely() {
         assert_eq!(outcome.lease, None);
         assert_eq!(outcome.drop, Some(DropReason::NotRegistered));
     }
-    lab.nodes.register(mac(1));
+    lab.register(mac(1));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0).relayed_by(RELAY));
     assert_eq!(bootfile(&reply(&outcome)).as_deref(), Some("undionly.kpxe"));
     assert_eq!(outcome.enroll, None, "registered-only never enrolls");
+}
+
+#[test]
+fn registration_is_data_the_decision_reads() {
+    // No node table anywhere: the same request, decided once for a registered MAC and once for a stranger.
+    for mode in [DhcpMode::Full, DhcpMode::Proxy] {
+        let config = config(mode);
+        let table = LeaseTable::new(&config.dhcp, [], NOW);
+        let decide =
+            |client: Client, registration| respond(&client.build(), &Context::new(&config, registration), &table, NOW);
+        let relayed = || Client::new(mac(1), MessageType::Discover).pxe(0).relayed_by(RELAY);
+        let known = decide(relayed(), Registration::Registered);
+        assert_eq!(bootfile(&reply(&known)).as_deref(), Some("undionly.kpxe"), "{mode:?}: answered");
+        assert_eq!((known.drop, known.enroll), (None, None), "{mode:?}");
+        let stranger = decide(relayed(), Registration::Unregistered);
+        assert_eq!((stranger.reply, stranger.drop), (None, Some(DropReason::NotRegistered)), "{mode:?}: dropped");
+        // In the auto-enrolment subnet both are answered; only the stranger is enrolled.
+        let in_lab = || Client::new(mac(1), MessageType::Discover).pxe(0);
+        assert_eq!(decide(in_lab(), Registration::Registered).enroll, None, "{mode:?}");
+        let within = EnrolIn { subnet: "10.77.0.0/24".parse().unwrap(), max_discovered: 1024 };
+        let enrol = decide(in_lab(), Registration::Unregistered).enroll;
+        assert_eq!(enrol, Some((MacAddr::new(mac(1)), within)), "{mode:?}");
+    }
 }
 
 #[test]

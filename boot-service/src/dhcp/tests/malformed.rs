@@ -96,7 +96,7 @@ impl Noise {
 #[test]
 fn random_and_mutated_packets_never_panic_and_are_counted_or_answered() {
     let mut lab = Lab::new(DhcpMode::Full);
-    lab.nodes.register(mac(1));
+    lab.register(mac(1));
     let seeds = [
         discover_bytes(),
         Client::new(mac(1), MessageType::Request).ipxe().requested(Ipv4Addr::new(10, 77, 0, 100)).msg.to_vec().unwrap(),
@@ -133,7 +133,7 @@ fn random_and_mutated_packets_never_panic_and_are_counted_or_answered() {
         match parse(&bytes) {
             Ok(request) => {
                 decoded += 1;
-                let ctx = Context::new(&lab.config, &lab.nodes);
+                let ctx = lab.context(request.client.mac);
                 let outcome = respond(&request, &ctx, &lab.table, lab.now);
                 assert!(
                     outcome.reply.is_some() || outcome.drop.is_some() || outcome.lease.is_some(),

@@ -1,5 +1,6 @@
-//! Unit tests of the decision function, plus one loopback test of the serve loop. Requests are
-//! built with dhcproto, encoded and parsed back, so decoding is exercised on every test.
+//! Unit tests of the decision function, plus loopback tests of the serve loop. Requests are built
+//! with dhcproto, encoded and parsed back, so decoding is exercised on every test. The decision's
+//! tests set which MACs are registered as data on their [`Lab`]; the serve loop's ask a node table.
 
 mod arch;
 mod client;
@@ -15,7 +16,6 @@ mod size;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::Mutex;
 
 use dhcproto::Encodable;
 use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode, UnknownOption};
@@ -95,50 +95,38 @@ pub fn config(mode: DhcpMode) -> Config {
     written(&config_with(mode, 67, lab_subnet(mode)))
 }
 
-/// Nodes registered by the test; enrolments recorded.
-#[derive(Default)]
-pub struct FakeNodes {
-    pub registered: Mutex<HashSet<MacAddr>>,
-    pub enrolled: Mutex<Vec<(MacAddr, EnrolIn)>>,
-    pub sighted: Mutex<Vec<(MacAddr, Ipv4Addr)>>,
-}
-
-impl FakeNodes {
-    pub fn register(&self, mac: [u8; 6]) {
-        self.registered.lock().unwrap().insert(MacAddr::new(mac));
-    }
-}
-
-impl NodeDirectory for FakeNodes {
-    fn is_registered(&self, mac: MacAddr) -> bool {
-        self.registered.lock().unwrap().contains(&mac)
-    }
-    fn enroll(&self, mac: MacAddr, within: EnrolIn) {
-        self.enrolled.lock().unwrap().push((mac, within));
-    }
-    fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
-        self.sighted.lock().unwrap().push((mac, address));
-    }
-}
-
-/// The decision function with its surroundings: config, nodes, lease table, clock.
+/// The decision function with its surroundings: config, the MACs a node has, lease table, clock.
 pub struct Lab {
     pub config: Config,
-    pub nodes: FakeNodes,
+    /// The MACs the node table knows: what the serve loop would look up for each request.
+    pub registered: HashSet<MacAddr>,
     pub table: LeaseTable,
     pub now: i64,
 }
 
 impl Lab {
     pub fn new(mode: DhcpMode) -> Lab {
-        let config = config(mode);
+        Lab::with_config(config(mode))
+    }
+
+    pub fn with_config(config: Config) -> Lab {
         let table = LeaseTable::new(&config.dhcp, [], NOW);
-        Lab { config, nodes: FakeNodes::default(), table, now: NOW }
+        Lab { config, registered: HashSet::new(), table, now: NOW }
+    }
+
+    /// A node has `mac` from now on.
+    pub fn register(&mut self, mac: [u8; 6]) {
+        self.registered.insert(MacAddr::new(mac));
+    }
+
+    /// The context of a request from `mac`.
+    pub fn context(&self, mac: MacAddr) -> Context<'_> {
+        Context::new(&self.config, Registration::of(self.registered.contains(&mac)))
     }
 
     pub fn ask(&self, client: Client) -> Outcome {
-        let ctx = Context::new(&self.config, &self.nodes);
-        respond(&client.build(), &ctx, &self.table, self.now)
+        let request = client.build();
+        respond(&request, &self.context(request.client.mac), &self.table, self.now)
     }
 
     /// Ask, then apply the lease change as the loop would.

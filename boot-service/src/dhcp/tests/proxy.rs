@@ -75,8 +75,8 @@ fn request_on_4011_is_acked_with_the_boot_file_unicast_to_the_sender() {
 
 #[test]
 fn proxy_offer_is_relayed_back_to_the_relay() {
-    let lab = Lab::new(DhcpMode::Proxy);
-    lab.nodes.register(mac(1));
+    let mut lab = Lab::new(DhcpMode::Proxy);
+    lab.register(mac(1));
     let outcome = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(11).relayed_by(RELAY));
     assert_eq!(bootfile(&reply(&outcome)).as_deref(), Some("ipxe-arm64.efi"));
     let to = outcome.reply.unwrap().to;

@@ -42,7 +42,7 @@ fn assert_relay_info_last(outcome: &Outcome) {
 fn relayed_offer_ack_and_nak_echo_option_82_unchanged_as_the_last_option() {
     let mut lab = Lab::new(DhcpMode::Full);
     let relayed = |msg_type| Client::new(mac(5), msg_type).relayed_by(RELAY).relay_info(&RELAY_INFO);
-    lab.nodes.register(mac(5));
+    lab.register(mac(5));
     let offer = lab.exchange(relayed(MessageType::Discover));
     let ip = reply(&offer).yiaddr();
     assert_eq!(ip, Ipv4Addr::new(10, 88, 0, 50));
@@ -60,8 +60,8 @@ fn relayed_offer_ack_and_nak_echo_option_82_unchanged_as_the_last_option() {
 
 #[test]
 fn proxy_offers_through_a_relay_echo_option_82_too() {
-    let lab = Lab::new(DhcpMode::Proxy);
-    lab.nodes.register(mac(5));
+    let mut lab = Lab::new(DhcpMode::Proxy);
+    lab.register(mac(5));
     let client = Client::new(mac(5), MessageType::Discover).pxe(0).relayed_by(RELAY).relay_info(&RELAY_INFO);
     assert_relay_info_last(&lab.ask(client));
 }

@@ -1,7 +1,8 @@
 //! The serve loop over loopback sockets, as a relay agent would talk to it: replies reach the
-//! relay, leases reach the store before the ACK, metrics count, leases survive a restart.
+//! relay, leases and enrolments reach the store before the reply, metrics count, leases survive a
+//! restart.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
@@ -14,6 +15,41 @@ use crate::store::{SqliteStore, Store};
 
 pub(super) const RELAY_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
+/// The node table as the serve loop sees it: a MAC is registered when the store has a node with it (as
+/// the node service answers); sightings and refused enrolments are recorded.
+pub(super) struct FakeNodes {
+    store: Arc<dyn Store>,
+    pub(super) sighted: Mutex<Vec<(MacAddr, Ipv4Addr)>>,
+    pub(super) refused: Mutex<Vec<(MacAddr, EnrolIn)>>,
+}
+
+impl FakeNodes {
+    pub(super) fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, sighted: Mutex::default(), refused: Mutex::default() }
+    }
+}
+
+/// Why the node of `mac` was created (its first event's reason); `None` when no node has it.
+pub(super) fn created_because(store: &dyn Store, mac: [u8; 6]) -> Option<String> {
+    let node = store.node_by_mac(MacAddr::new(mac)).unwrap()?;
+    match &store.events(node.record.id).unwrap()[0].kind {
+        rackhand_api::EventKind::Transition { from: None, reason, .. } => reason.clone(),
+        other => panic!("the first event is the node's creation: {other:?}"),
+    }
+}
+
+impl NodeDirectory for FakeNodes {
+    fn is_registered(&self, mac: MacAddr) -> bool {
+        self.store.node_by_mac(mac).unwrap().is_some()
+    }
+    fn enrolment_refused(&self, mac: MacAddr, within: EnrolIn) {
+        self.refused.lock().unwrap().push((mac, within));
+    }
+    fn saw_booting(&self, mac: MacAddr, address: Ipv4Addr) {
+        self.sighted.lock().unwrap().push((mac, address));
+    }
+}
+
 pub(super) struct Running {
     pub(super) relay: UdpSocket,
     pub(super) server: SocketAddrV4,
@@ -22,13 +58,24 @@ pub(super) struct Running {
 }
 
 pub(super) async fn start(store: Arc<dyn Store>, nodes: Arc<FakeNodes>, metrics: DhcpMetrics) -> Running {
+    start_configured(store, nodes, metrics, |_| {}).await
+}
+
+/// [`start`] with the test config changed by `configure` (the loopback subnet is `dhcp.subnets[2]`).
+pub(super) async fn start_configured(
+    store: Arc<dyn Store>,
+    nodes: Arc<FakeNodes>,
+    metrics: DhcpMetrics,
+    configure: impl FnOnce(&mut Config),
+) -> Running {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let server = match socket.local_addr().unwrap() {
         std::net::SocketAddr::V4(a) => a,
         other => panic!("{other}"),
     };
     let relay = UdpSocket::bind((RELAY_ADDR, server.port())).await.unwrap();
-    let config = written(&config_with(DhcpMode::Full, server.port(), lab_subnet(DhcpMode::Full)));
+    let mut config = written(&config_with(DhcpMode::Full, server.port(), lab_subnet(DhcpMode::Full)));
+    configure(&mut config);
     let sockets = vec![DhcpSocket::new("lo", None, PortKind::Server, socket)];
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(sockets, Arc::new(config), store, nodes, metrics, async {
@@ -59,7 +106,7 @@ impl Running {
 #[tokio::test]
 async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    let nodes = Arc::new(FakeNodes::default());
+    let nodes = Arc::new(FakeNodes::new(store.clone()));
     let mut registry = Registry::default();
     let metrics = DhcpMetrics::register(&mut registry);
     let lab = start(store.clone(), nodes.clone(), metrics).await;
@@ -76,8 +123,10 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     let stored = store.leases().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].ip, stored[0].mac), (ip, MacAddr::new(mac(1))));
-    let enrolled = nodes.enrolled.lock().unwrap().first().map(|(client, within)| (*client, within.subnet));
-    assert_eq!(enrolled, Some((MacAddr::new(mac(1)), "127.0.0.0/8".parse().unwrap())));
+    // The PXE client was enrolled, in its own subnet, by its DISCOVER's batch before the OFFER left.
+    let enrolled = created_because(&*store, mac(1));
+    assert_eq!(enrolled.as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
+    assert_eq!(store.nodes().unwrap().len(), 1);
     // Its script may be asked for from the address the ACK gave, as soon as the ACK arrives: the sighting
     // is noted before the send (iPXE asks within a millisecond), so no waiting here.
     assert_eq!(*nodes.sighted.lock().unwrap(), [(MacAddr::new(mac(1)), ip)]);
@@ -122,7 +171,7 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
 #[tokio::test]
 async fn a_declined_address_stays_quarantined_across_a_restart() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    let nodes = Arc::new(FakeNodes::default());
+    let nodes = Arc::new(FakeNodes::new(store.clone()));
     let lab = start(store.clone(), nodes.clone(), DhcpMetrics::default()).await;
     let ip = lab.ask(Client::new(mac(1), MessageType::Discover)).await.yiaddr();
     lab.ask(Client::new(mac(1), MessageType::Request).requested(ip).server_id(SERVER)).await;

@@ -15,9 +15,7 @@ fn big_lab(url_len: usize) -> Lab {
     let domain = format!("{}.example", "d".repeat(142));
     let url = format!("http://10.77.0.1:8080/{}", "u".repeat(url_len));
     let lab = lab_subnet(DhcpMode::Full).dns(dns).domain(domain);
-    let config = written(&config_with(DhcpMode::Full, 67, lab).public_url(url));
-    let table = LeaseTable::new(&config.dhcp, [], NOW);
-    Lab { config, nodes: FakeNodes::default(), table, now: NOW }
+    Lab::with_config(written(&config_with(DhcpMode::Full, 67, lab).public_url(url)))
 }
 
 fn dns_count(msg: &Message) -> usize {
@@ -86,8 +84,8 @@ fn a_maximum_below_576_is_read_as_576() {
 
 #[test]
 fn option_82_is_kept_over_dns_servers_and_the_domain() {
-    let lab = big_lab(20);
-    lab.nodes.register(mac(5));
+    let mut lab = big_lab(20);
+    lab.register(mac(5));
     let client = Client::new(mac(5), MessageType::Discover).pxe(0).relayed_by(RELAY).relay_info(&RELAY_INFO);
     let outcome = lab.ask(client);
     let (offer, len) = sized(&outcome);
@@ -111,8 +109,8 @@ fn an_ipxe_script_url_too_long_for_the_file_field_keeps_option_67() {
 fn without_room_for_a_full_option_82_the_reply_goes_without_it() {
     // RFC 3046 §2.2: a server that cannot copy the whole option sends the reply without it. The script
     // URL (160 bytes) is too long for the `file` field, so option 67 must stay.
-    let lab = big_lab(110);
-    lab.nodes.register(mac(5));
+    let mut lab = big_lab(110);
+    lab.register(mac(5));
     let info: Vec<u8> = [1, 253].into_iter().chain([7; 253]).collect();
     let client = Client::new(mac(5), MessageType::Discover).ipxe().relayed_by(RELAY).relay_info(&info);
     let outcome = lab.ask(client);

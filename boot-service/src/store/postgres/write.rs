@@ -9,7 +9,7 @@ use rackhand_api::{EventKind, NodeId, NodeState};
 use super::{ENROL_LOCK, node_by_key};
 use crate::config::EnrolIn;
 use crate::store::row::to_json;
-use crate::store::{LeaseWrite, NewNode, NodeChange, NodeKey, StoreError, StoredNode};
+use crate::store::{EnrolmentRefused, LeaseWrite, NewNode, NodeChange, NodeKey, StoreError, StoredNode};
 
 fn insert_event(tx: &mut Transaction, node: i64, at: Timestamp, kind: &EventKind) -> Result<(), StoreError> {
     tx.execute(
@@ -142,8 +142,9 @@ pub(super) fn write_change(
     Ok(())
 }
 
-/// The DHCP server's lease changes of one burst, in order.
-pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Result<(), StoreError> {
+/// The DHCP server's lease changes and enrolments of one burst, in order; the enrolments refused.
+pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
+    let mut refused = Vec::new();
     let put = tx.prepare(
         "INSERT INTO leases (ip, mac, expires_at, hostname) VALUES ($1, $2, $3, $4) ON CONFLICT (ip) DO UPDATE \
          SET mac = EXCLUDED.mac, expires_at = EXCLUDED.expires_at, hostname = EXCLUDED.hostname",
@@ -170,7 +171,13 @@ pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Resul
                 tx.execute(&remove, &[&ip])?;
                 tx.execute(&quarantine, &[&ip, &mac.to_string(), until])?;
             }
+            LeaseWrite::Enrol { mac, within, at } => {
+                let new = NewNode::self_enrolled(*mac, *within, "DHCP");
+                if enroll(tx, new, *within, *at)?.is_none() {
+                    refused.push(EnrolmentRefused { mac: *mac, within: *within });
+                }
+            }
         }
     }
-    Ok(())
+    Ok(refused)
 }
