@@ -5,6 +5,9 @@
 //! every boot. An advertisement with router lifetime 0, no flags and no prefixes says "there is no IPv6
 //! router and no DHCPv6", so clients finish at once. Sent unsolicited every second, which also covers
 //! clients whose router solicitation came before we were listening.
+//!
+//! The sockets are raw ICMPv6 sockets, which need `CAP_NET_RAW`: they are opened with the other listeners,
+//! before the service reports ready, and a refusal fails start-up naming the capability ([`open`]).
 
 use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -29,7 +32,7 @@ pub fn null_router_advertisement() -> [u8; 16] {
     ]
 }
 
-fn open(iface: &str) -> std::io::Result<(Socket, u32)> {
+fn open_one(iface: &str) -> std::io::Result<(Socket, u32)> {
     let index = nix::net::if_::if_nametoindex(iface).map_err(std::io::Error::from)?;
     let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
     socket.bind_device(Some(iface.as_bytes()))?;
@@ -40,12 +43,51 @@ fn open(iface: &str) -> std::io::Result<(Socket, u32)> {
     Ok((socket, index))
 }
 
+/// A raw ICMPv6 socket was refused: the process lacks `CAP_NET_RAW`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "[dhcp] ipv6_null_router_advertisements: opening a raw ICMPv6 socket on `{iface}`: {source} \
+     (raw sockets need CAP_NET_RAW)"
+)]
+pub struct NotPermitted {
+    iface: String,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The served interfaces with the socket each advertises on, or none yet.
+#[derive(Debug)]
+pub struct Advertisers {
+    sockets: Vec<(String, Option<(Socket, u32)>)>,
+}
+
+/// Open a socket on each interface before the service says it is ready, so a missing privilege fails
+/// start-up instead of leaving every client waiting for an advertisement that never comes. Any other
+/// failure (IPv6 disabled, no link-local address yet) leaves that interface to be retried by [`serve`].
+pub fn open(interfaces: Vec<String>) -> Result<Advertisers, NotPermitted> {
+    let mut sockets = Vec::with_capacity(interfaces.len());
+    for iface in interfaces {
+        let slot = match open_one(&iface) {
+            Ok(opened) => Some(opened),
+            Err(source) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(NotPermitted { iface, source });
+            }
+            Err(err) => {
+                tracing::debug!(%iface, %err, "ipv6 ra: cannot open socket yet");
+                None
+            }
+        };
+        sockets.push((iface, slot));
+    }
+    Ok(Advertisers { sockets })
+}
+
 /// Advertise on each interface every [`INTERVAL`] until `shutdown`. An interface that cannot send
 /// (IPv6 disabled, no link-local address yet) is retried quietly; it never stops the service.
-pub async fn serve(interfaces: Vec<String>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(advertisers: Advertisers, shutdown: impl Future<Output = ()>) {
     let packet = null_router_advertisement();
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    let mut sockets: Vec<(String, Option<(Socket, u32)>)> = interfaces.into_iter().map(|i| (i, None)).collect();
+    let mut sockets = advertisers.sockets;
     let mut ticker = tokio::time::interval(INTERVAL);
     tokio::pin!(shutdown);
     loop {
@@ -55,7 +97,7 @@ pub async fn serve(interfaces: Vec<String>, shutdown: impl Future<Output = ()>) 
         }
         for (iface, slot) in &mut sockets {
             if slot.is_none() {
-                match open(iface) {
+                match open_one(iface) {
                     Ok(opened) => *slot = Some(opened),
                     Err(err) => {
                         tracing::debug!(%iface, %err, "ipv6 ra: cannot open socket yet");

@@ -1,7 +1,8 @@
-//! Wiring: open the store, bind every listener, and run DHCP, TFTP and HTTP until shutdown, with the
-//! deadline check beside them.
+//! Wiring: open the store, bind every listener, tell the service manager it is ready, and run DHCP, TFTP
+//! and HTTP until shutdown, with the deadline check beside them.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,12 +41,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let metrics = ServiceMetrics::register(&mut registry);
     let dhcp_metrics = DhcpMetrics::register(&mut registry);
 
-    // Bind everything before serving anything, so a port clash fails start-up as a whole.
+    // Bind everything before serving anything, so a port clash or a missing privilege fails start-up as a
+    // whole, before the service manager is told it is ready.
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
-        .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
-    let tftp_socket = tftp::bind(&config.tftp).with_context(|| format!("binding TFTP on {}", config.tftp.listen))?;
+        .map_err(|err| bind_error("HTTP", config.http.listen, err))?;
+    let tftp_socket = tftp::bind(&config.tftp).map_err(|err| bind_error("TFTP", config.tftp.listen, err))?;
+    // The TFTP server opens its root once it runs; a missing one fails here, before "ready".
+    config.tftp.root.canonicalize().with_context(|| format!("TFTP root {}", config.tftp.root.display()))?;
     let dhcp_sockets = dhcp::bind(&config.dhcp).context("binding DHCP")?;
+    let advertisers = if config.dhcp.ipv6_null_router_advertisements {
+        Some(crate::ipv6_ra::open(config.dhcp.interfaces.clone())?)
+    } else {
+        None
+    };
 
     let stop = CancellationToken::new();
     let state = AppState {
@@ -58,6 +67,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         http = %config.http.listen, tftp = %config.tftp.listen, url = %config.http.public_url,
         store = %config.store, "boot service started"
     );
+    // The store is open and every listener bound: a `Type=notify` unit is started now (no-op without
+    // systemd, i.e. without NOTIFY_SOCKET).
+    notify(sd_notify::NotifyState::Ready);
 
     let http = tokio::spawn(http::serve(http_listener, state, stop.clone().cancelled_owned()));
     let tftp_config = config.tftp.clone();
@@ -80,8 +92,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         stop.clone().cancelled_owned(),
     ));
 
-    if config.dhcp.ipv6_null_router_advertisements {
-        tokio::spawn(crate::ipv6_ra::serve(config.dhcp.interfaces.clone(), stop.clone().cancelled_owned()));
+    if let Some(advertisers) = advertisers {
+        tokio::spawn(crate::ipv6_ra::serve(advertisers, stop.clone().cancelled_owned()));
     }
 
     tokio::spawn(watch_deadlines(nodes.clone(), config.deploy.deadline_check_interval, stop.clone()));
@@ -90,6 +102,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
+        notify(sd_notify::NotifyState::Stopping);
         watcher.cancel();
     });
 
@@ -101,6 +114,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     stop.cancel();
     result
+}
+
+/// A listener that could not be bound; a refused port below 1024 names the capability it takes.
+fn bind_error(what: &str, addr: SocketAddr, err: std::io::Error) -> anyhow::Error {
+    let hint = if err.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+        " (ports below 1024 need CAP_NET_BIND_SERVICE)"
+    } else {
+        ""
+    };
+    anyhow::Error::new(err).context(format!("binding {what} on {addr}{hint}"))
+}
+
+/// Tell the service manager (systemd, `Type=notify`) about a state change; nothing when it did not ask
+/// (`NOTIFY_SOCKET` unset). A failure to tell it is logged, never fatal.
+fn notify(state: sd_notify::NotifyState) {
+    if let Err(err) = sd_notify::notify(&[state]) {
+        tracing::warn!(%err, "telling the service manager (NOTIFY_SOCKET) failed");
+    }
 }
 
 /// Every `every`, fail the nodes whose deadline passed (the decision is `nodes::lifecycle::expired` and

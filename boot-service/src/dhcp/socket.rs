@@ -42,8 +42,8 @@ pub enum BindError {
     #[error("listing interface addresses: {0}")]
     Interfaces(#[source] nix::Error),
     #[error(
-        "opening the DHCP socket on `{iface}` port {port}: {source} (SO_BINDTODEVICE needs \
-         CAP_NET_RAW, ports below 1024 CAP_NET_BIND_SERVICE)"
+        "opening the DHCP socket on `{iface}` port {port}: {source} (ports below 1024 need \
+         CAP_NET_BIND_SERVICE; SO_BINDTODEVICE needed CAP_NET_RAW before Linux 5.7)"
     )]
     Socket {
         iface: String,

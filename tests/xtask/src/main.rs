@@ -3,10 +3,12 @@
 //! - `cargo xtask test` — formatting, clippy, and every test (unit, namespace, end to end).
 //! - `cargo xtask demo` — the main job: bring up a lab and boot servers through Rackhand.
 //! - `cargo xtask bench` — benchmarks side by side with Kea, dnsmasq, tftpd-hpa, nginx, dd and b3sum.
+//! - `cargo xtask package` — the boot service's Debian package (cargo-deb), its path on stdout.
 
 mod bench;
 mod demo;
 mod lab;
+mod package;
 mod packages;
 mod tee;
 mod test;
@@ -49,6 +51,16 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// The boot service's Debian package (binary, config, systemd unit, its user), made with cargo-deb
+    /// (installed when missing); prints the .deb's path.
+    Package {
+        /// Cargo profile to build with: `release` for what operators install.
+        #[arg(long, default_value = package::RELEASE)]
+        profile: String,
+        /// Lighter compression: quicker to build, larger to copy.
+        #[arg(long)]
+        fast: bool,
+    },
     /// The QEMU lab: up, boot a server, status, down.
     Lab {
         #[command(subcommand)]
@@ -64,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { keep, no_install } => demo::run(keep, !no_install),
         Task::Lab { command, no_install } => lab::run(command, !no_install),
         Task::Bench { no_install, args } => bench::run(!no_install, &args),
+        Task::Package { profile, fast } => package::run(&profile, fast),
     }
 }
 

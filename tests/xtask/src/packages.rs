@@ -11,7 +11,8 @@ pub struct Package {
     pub provides: &'static str,
 }
 
-/// What `cargo xtask test` needs: namespaces, a DHCP client, TFTP clients, iPXE binaries, RAID tools.
+/// What `cargo xtask test` needs: namespaces, a DHCP client, TFTP clients, iPXE binaries, RAID tools, systemd's
+/// unit checker.
 pub const TEST: &[Package] = &[
     Package { name: "iproute2", provides: "/usr/sbin/ip" },
     Package { name: "iputils-ping", provides: "/usr/bin/ping" },
@@ -32,6 +33,11 @@ pub const TEST: &[Package] = &[
     // The store's tests run against a throwaway PostgreSQL server too (tests/postgres), as the shared
     // store of several boot-service instances.
     Package { name: "postgresql", provides: "/usr/lib/postgresql/15/bin/postgres" },
+    // The boot service's package test: `systemd-analyze verify` and `security` check its unit (no systemd
+    // runs as PID 1 here), setpriv (util-linux) runs the binary as the unit would, and the package's
+    // postinst creates its user with systemd-sysusers.
+    Package { name: "systemd", provides: "/usr/bin/systemd-analyze" },
+    Package { name: "util-linux", provides: "/usr/bin/setpriv" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).

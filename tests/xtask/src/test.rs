@@ -43,6 +43,10 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
             .env(rackhand_lab::ENV_BOOT_SERVICE, &lab.boot_service)
             .env(rackhand_lab::ENV_IMAGES, &lab.images)
             .env(rackhand_lab::ENV_ACCEL, lab.accel.qemu_arg());
+        // The boot service's Debian package as operators get it (one release build; light compression, as
+        // it is installed once and purged), which `tests/package` installs, runs as its unit would, and purges.
+        let deb = crate::package::build(crate::package::RELEASE, true)?;
+        test.env(rackhand_package_test::ENV_DEB, &deb);
     } else {
         eprintln!("xtask: not root, so network-namespace and QEMU lab tests will say SKIPPED");
     }
