@@ -40,7 +40,7 @@ impl LeaseChange {
     /// its address out of use until the same end as [`LeaseTable::apply`] gives it, across restarts.
     pub fn stored(&self, now: i64) -> Option<LeaseWrite> {
         match self {
-            LeaseChange::Bind(lease) => Some(LeaseWrite::Put(lease.clone())),
+            LeaseChange::Bind(lease) => Some(LeaseWrite::Put { lease: lease.clone(), now }),
             LeaseChange::Release { ip, .. } => Some(LeaseWrite::Remove(*ip)),
             LeaseChange::Decline { ip, mac } => {
                 Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: decline_until(now) })

@@ -53,6 +53,10 @@ pub enum DropReason {
     ReplyTooLarge,
     /// The lease could not be persisted, so it is not ACKed.
     StoreError,
+    /// The address was bound to this client here, but the store found another MAC holding it (another
+    /// instance bound it first): the ACK is withheld and the holder learnt, so the client's retry is
+    /// answered with a NAK or another address.
+    AddressTaken,
     /// The decision loop is behind; the packet was shed.
     Overload,
     SendError,
@@ -79,6 +83,7 @@ impl DropReason {
             DropReason::WrongPort => "wrong_port",
             DropReason::ReplyTooLarge => "reply_too_large",
             DropReason::StoreError => "store_error",
+            DropReason::AddressTaken => "address_taken",
             DropReason::Overload => "overload",
             DropReason::SendError => "send_error",
         }

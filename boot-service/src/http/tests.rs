@@ -112,7 +112,7 @@ impl TestServer {
         let within = self.config.dhcp.subnets[0].enrols_strangers().expect("an auto-enrolment subnet");
         let enrol = crate::store::LeaseWrite::Enrol { mac: mac.parse().unwrap(), within, at: jiff::Timestamp::now() };
         let refused = self.nodes.store().write_leases(&[enrol]).unwrap();
-        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(refused, crate::store::Refused::default());
     }
 
     /// `GET /boot/<mac>.ipxe`, whatever DHCP saw.

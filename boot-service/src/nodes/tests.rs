@@ -385,9 +385,13 @@ fn a_dhcp_enrolment_in_the_lease_batch_makes_the_same_node_as_enroll_and_shares_
     let at = Timestamp::now();
     let enrol = |n: u8| LeaseWrite::Enrol { mac: mac(n), within: rack_a, at };
     let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 100), mac: mac(2), expires_at: 1_750_003_600, hostname: None };
-    let batch = [enrol(2), LeaseWrite::Put(lease.clone()), enrol(3), enrol(9), enrol(1), enrol(2)];
+    let batch = [enrol(2), LeaseWrite::Put { lease: lease.clone(), now: 0 }, enrol(3), enrol(9), enrol(1), enrol(2)];
     let refused = nodes.store().write_leases(&batch).unwrap();
-    assert_eq!(refused, [EnrolmentRefused { mac: mac(3), within: rack_a }], "only the new server past the cap");
+    assert_eq!(
+        refused.enrolments,
+        [EnrolmentRefused { mac: mac(3), within: rack_a }],
+        "only the new server past the cap"
+    );
     assert_eq!(nodes.store().leases().unwrap(), [lease], "a refused enrolment fails nothing else");
     assert_eq!(nodes.by_mac(mac(3)).unwrap(), None);
 

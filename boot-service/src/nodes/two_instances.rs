@@ -76,7 +76,7 @@ fn dhcp_batches_of_two_instances_at_once_all_commit_and_keep_the_cap(db: TestDat
                     let mac = MacAddr::new([0x52, 0x54, 0, 3, index, i]);
                     nodes.store().write_leases(&[LeaseWrite::Enrol { mac, within, at: Timestamp::now() }])
                 })
-                .map(|written| written.map(|refused| refused.len()))
+                .map(|written| written.map(|refused| refused.enrolments.len()))
                 .collect::<Result<Vec<_>, _>>()
         });
         let refused: Vec<usize> = refused

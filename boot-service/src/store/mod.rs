@@ -154,15 +154,22 @@ pub trait Store: Send + Sync + 'static {
     /// Apply `writes` in order, all or none, in one transaction that holds the database's write lock
     /// from its first read on: the DHCP server commits every lease change and enrolment of a burst of
     /// packets at once before it answers any of them. The enrolments refused because their subnet was
-    /// full (nothing written for them; the rest of the batch is).
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError>;
+    /// full and the binds whose address another MAC holds (nothing written for them; the rest of the
+    /// batch is).
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Refused, StoreError>;
 }
 
 /// One change the DHCP server writes: to the stored leases, or a new boot client's enrolment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseWrite {
-    /// Insert or replace the lease on its `ip`.
-    Put(Lease),
+    /// Bind `lease.ip` to `lease.mac` (a new lease, or a renewal), unless another MAC holds the address
+    /// with a lease that has not ended at `now` (Unix seconds): then nothing is written and the batch
+    /// reports it [`Refused::taken`]. The database decides, so two boot-service instances whose lease
+    /// tables both thought the address free cannot both bind it.
+    Put {
+        lease: Lease,
+        now: i64,
+    },
     Remove(Ipv4Addr),
     /// `mac` declined `ip` (someone else answers on it): keep it out of use until `until` (Unix
     /// seconds), across restarts; replaces any lease on it.
@@ -179,6 +186,16 @@ pub enum LeaseWrite {
         within: EnrolIn,
         at: Timestamp,
     },
+}
+
+/// What [`Store::write_leases`] did not write, and why; neither fails the batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Enrolments whose subnet was full.
+    pub enrolments: Vec<EnrolmentRefused>,
+    /// Binds ([`LeaseWrite::Put`], by their index in the batch) whose address another MAC holds, with
+    /// that MAC's lease as stored.
+    pub taken: Vec<(usize, Lease)>,
 }
 
 /// An enrolment [`Store::write_leases`] refused: `within` already holds its `max_discovered`

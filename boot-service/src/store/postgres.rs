@@ -23,7 +23,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use rackhand_api::{Event, MacAddr, NodeId};
 
 use super::row::{NODE_COLUMNS, RawNode, from_json, parse};
-use super::{Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Store, StoreError, StoredNode};
+use super::{Decide, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Refused, Store, StoreError, StoredNode};
 use crate::config::EnrolIn;
 
 refinery::embed_migrations!("migrations/postgres");
@@ -230,7 +230,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Refused, StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         let refused = write::write_leases(&mut tx, writes)?;

@@ -15,6 +15,13 @@ use super::{StoreError, StoredNode};
 pub(super) const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, \
      created_at, updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location";
 
+/// Bind a lease (`$1` ip, `$2` mac, `$3` expires_at, `$4` hostname) unless another MAC holds the
+/// address past `$5` (now): a row comes back when it was written. The same statement in both dialects
+/// (SQLite reads `$N` as `?N`), decided by the database in one statement, so it holds between instances.
+pub(super) const PUT_LEASE: &str = "INSERT INTO leases (ip, mac, expires_at, hostname) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, expires_at = excluded.expires_at, hostname = excluded.hostname \
+     WHERE leases.mac = excluded.mac OR leases.expires_at <= $5 RETURNING ip";
+
 pub(super) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("wire types always serialize")
 }

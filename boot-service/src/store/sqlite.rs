@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use super::row::PUT_LEASE;
 use super::row::{NODE_COLUMNS, RawNode, from_json, parse, to_json};
 use super::{
-    Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Store, StoreError,
+    Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Refused, Store, StoreError,
     StoredNode,
 };
 use crate::config::EnrolIn;
@@ -388,25 +389,34 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Refused, StoreError> {
         let mut conn = self.conn();
         // IMMEDIATE, as in `enroll_node`: an enrolment counts its subnet's waiting strangers, then inserts.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut refused = Vec::new();
+        let mut refused = Refused::default();
         {
-            let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO leases (ip, mac, expires_at, hostname) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut put = tx.prepare_cached(PUT_LEASE)?;
+            let mut holder = tx.prepare_cached("SELECT mac, expires_at, hostname FROM leases WHERE ip = ?1")?;
             let mut remove = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
             let mut quarantine =
                 tx.prepare_cached("INSERT OR REPLACE INTO quarantine (ip, mac, until) VALUES (?1, ?2, ?3)")?;
             let mut unquarantine = tx.prepare_cached("DELETE FROM quarantine WHERE ip = ?1")?;
-            for write in writes {
+            for (index, write) in writes.iter().enumerate() {
                 match write {
-                    LeaseWrite::Put(l) => {
+                    LeaseWrite::Put { lease: l, now } => {
+                        let ip = l.ip.to_string();
+                        let bound = put
+                            .query_row(params![ip, l.mac.to_string(), l.expires_at, l.hostname, now], |_| Ok(()))
+                            .optional()?;
+                        if bound.is_none() {
+                            let (mac, expires_at, hostname) = holder
+                                .query_row([&ip], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)))?;
+                            let mac = parse(0, "lease mac", &mac)?;
+                            refused.taken.push((index, Lease { ip: l.ip, mac, expires_at, hostname }));
+                            continue;
+                        }
                         // Bound again: whatever quarantine it had is over.
-                        unquarantine.execute([l.ip.to_string()])?;
-                        put.execute(params![l.ip.to_string(), l.mac.to_string(), l.expires_at, l.hostname])?;
+                        unquarantine.execute([ip])?;
                     }
                     LeaseWrite::Remove(ip) => {
                         remove.execute([ip.to_string()])?;
@@ -418,7 +428,7 @@ impl Store for SqliteStore {
                     LeaseWrite::Enrol { mac, within, at } => {
                         let new = NewNode::self_enrolled(*mac, *within, "DHCP");
                         if enrol(&tx, new, *within, *at)?.is_none() {
-                            refused.push(EnrolmentRefused { mac: *mac, within: *within });
+                            refused.enrolments.push(EnrolmentRefused { mac: *mac, within: *within });
                         }
                     }
                 }

@@ -93,6 +93,8 @@ for_each_backend!(
     a_dhcp_batch_enrols_within_the_cap_beside_its_leases,
     only_stale_self_enrolled_waiting_nodes_are_forgotten,
     leases_and_quarantine_survive_reopening,
+    an_address_another_mac_holds_is_not_bound_until_its_lease_ends,
+    two_instances_binding_one_address_at_once_bind_it_once,
     corrupt_rows_are_named,
 );
 
@@ -252,9 +254,10 @@ fn a_dhcp_batch_enrols_within_the_cap_beside_its_leases(db: TestDatabase) {
     store.create_node(NewNode { enrolled_in: None, ..new_node(30) }, at(0)).unwrap();
     let enrol = |last| LeaseWrite::Enrol { mac: mac(last), within: rack(), at: at(1) };
     let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 130), mac: mac(31), expires_at: 1, hostname: None };
-    let batch = [enrol(31), LeaseWrite::Put(lease.clone()), enrol(30), enrol(32), enrol(31), enrol(33)];
+    let batch =
+        [enrol(31), LeaseWrite::Put { lease: lease.clone(), now: 0 }, enrol(30), enrol(32), enrol(31), enrol(33)];
     let refused = store.write_leases(&batch).unwrap();
-    assert_eq!(refused, [EnrolmentRefused { mac: mac(33), within: rack() }], "room for two strangers");
+    assert_eq!(refused.enrolments, [EnrolmentRefused { mac: mac(33), within: rack() }], "room for two strangers");
     assert_eq!(store.leases().unwrap(), [lease], "a refused enrolment fails nothing else");
     let node = store.node_by_mac(mac(31)).unwrap().expect("enrolled by the batch");
     assert_eq!((node.record.state, node.record.created_at), (NodeState::Discovered, at(1)));
@@ -271,7 +274,7 @@ fn only_stale_self_enrolled_waiting_nodes_are_forgotten(db: TestDatabase) {
     let fresh = store.enroll_node(new_node(21), rack(), at(100)).unwrap().unwrap().record.id;
     let registered = store.create_node(NewNode { enrolled_in: None, ..new_node(22) }, at(0)).unwrap().record.id;
     let lease = Lease { ip: Ipv4Addr::new(10, 77, 0, 120), mac: mac(20), expires_at: 1, hostname: None };
-    store.write_leases(&[LeaseWrite::Put(lease.clone())]).unwrap();
+    store.write_leases(&[LeaseWrite::Put { lease: lease.clone(), now: 0 }]).unwrap();
     assert_eq!(store.forget_self_enrolled_waiting(at(50)).unwrap(), [stale]);
     assert_eq!(store.node(stale).unwrap(), None);
     assert_eq!(store.node_by_mac(mac(20)).unwrap(), None, "its MAC went with it");
@@ -288,13 +291,15 @@ fn leases_and_quarantine_survive_reopening(db: TestDatabase) {
     {
         let store = db.open();
         let other = Ipv4Addr::new(10, 77, 0, 101);
-        store.write_leases(&[LeaseWrite::Put(Lease { hostname: Some("old".into()), ..lease.clone() })]).unwrap();
+        store
+            .write_leases(&[LeaseWrite::Put { lease: Lease { hostname: Some("old".into()), ..lease.clone() }, now: 0 }])
+            .unwrap();
         store
             .write_leases(&[
-                LeaseWrite::Put(Lease { ip: other, ..lease.clone() }),
+                LeaseWrite::Put { lease: Lease { ip: other, ..lease.clone() }, now: 0 },
                 LeaseWrite::Remove(other),
-                LeaseWrite::Put(lease.clone()),
-                LeaseWrite::Put(Lease { ip: declined, ..lease.clone() }),
+                LeaseWrite::Put { lease: lease.clone(), now: 0 },
+                LeaseWrite::Put { lease: Lease { ip: declined, ..lease.clone() }, now: 0 },
                 LeaseWrite::Quarantine { ip: declined, mac: mac(8), until: 2_000 },
             ])
             .unwrap();
@@ -308,9 +313,46 @@ fn leases_and_quarantine_survive_reopening(db: TestDatabase) {
     );
     assert_eq!(store.quarantined(1_999).unwrap(), [Quarantine { ip: declined, mac: mac(8), until: 2_000 }]);
     assert!(store.quarantined(2_000).unwrap().is_empty(), "over at its end");
-    store.write_leases(&[LeaseWrite::Put(Lease { ip: declined, ..lease })]).unwrap();
+    store.write_leases(&[LeaseWrite::Put { lease: Lease { ip: declined, ..lease }, now: 0 }]).unwrap();
     assert!(store.quarantined(0).unwrap().is_empty(), "bound again: the quarantine is over");
     assert_eq!(store.nodes().unwrap().len(), 1);
+}
+
+fn an_address_another_mac_holds_is_not_bound_until_its_lease_ends(db: TestDatabase) {
+    let store = db.open();
+    let ip = Ipv4Addr::new(10, 77, 0, 140);
+    let held = Lease { ip, mac: mac(40), expires_at: 2_000, hostname: Some("x".into()) };
+    let put = |lease: &Lease, now| LeaseWrite::Put { lease: lease.clone(), now };
+    let other = Lease { mac: mac(41), expires_at: 3_000, hostname: None, ..held.clone() };
+    let next = Lease { ip: Ipv4Addr::new(10, 77, 0, 141), ..other.clone() };
+    let refused = store.write_leases(&[put(&held, 1_000), put(&other, 1_000), put(&next, 1_000)]).unwrap();
+    assert_eq!(refused.taken, [(1, held.clone())], "the second bind of the batch, with the holder");
+    assert_eq!(store.leases().unwrap(), [held.clone(), next], "the rest of the batch is written");
+    let renewed = Lease { expires_at: 2_500, ..held };
+    assert!(store.write_leases(&[put(&renewed, 1_999)]).unwrap().taken.is_empty(), "its holder renews it");
+    assert!(!store.write_leases(&[put(&other, 2_499)]).unwrap().taken.is_empty(), "not before it ends");
+    assert!(store.write_leases(&[put(&other, 2_500)]).unwrap().taken.is_empty(), "free once it has ended");
+    assert_eq!(store.leases().unwrap()[0], other);
+}
+
+fn two_instances_binding_one_address_at_once_bind_it_once(db: TestDatabase) {
+    let ip = Ipv4Addr::new(10, 77, 0, 150);
+    for round in 0..20u8 {
+        let db = db.another();
+        let (a, b) = (db.open(), db.open());
+        let start = std::sync::Barrier::new(2);
+        let bind = |store: &Arc<dyn Store>, last| {
+            let lease = Lease { ip, mac: mac(last), expires_at: 5_000, hostname: None };
+            start.wait();
+            store.write_leases(&[LeaseWrite::Put { lease, now: 1_000 }]).unwrap().taken.len()
+        };
+        let taken: Vec<usize> = std::thread::scope(|scope| {
+            let (one, two) = (scope.spawn(|| bind(&a, 50)), scope.spawn(|| bind(&b, 51)));
+            vec![one.join().unwrap(), two.join().unwrap()]
+        });
+        assert_eq!(taken.iter().sum::<usize>(), 1, "round {round}: one bound, one refused: {taken:?}");
+        assert_eq!(a.leases().unwrap().len(), 1, "round {round}");
+    }
 }
 
 fn corrupt_rows_are_named(db: TestDatabase) {

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Worker;
 use crate::dhcp::decision::{Destination, Reply};
+use crate::dhcp::leases::LeaseChange;
 use crate::dhcp::request::{DropReason, type_label};
-use crate::store::{EnrolmentRefused, LeaseWrite};
+use crate::store::{EnrolmentRefused, Lease, LeaseWrite};
 
 /// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed
 /// (and for the batch's enrolments to be tried).
@@ -26,21 +27,45 @@ pub(super) struct Batch {
     pub(super) replies: Vec<PendingReply>,
 }
 
+/// What became of one write of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Written {
+    Stored,
+    Failed,
+    /// Another MAC holds the address: its lease as stored.
+    Taken(Lease),
+}
+
 impl Worker {
     /// Writes the batch's lease changes and enrolments in one transaction, tells the node service of the
     /// enrolments a full subnet refused, then sends the replies. If the transaction fails, each write is
     /// retried alone, and only the replies whose lease writes stuck are sent (an enrolment holds no reply).
+    /// A bind the store refused because another MAC holds the address (another instance was first) sends
+    /// nothing: the table learns the holder, so the client's retry gets a NAK or another address.
     pub(super) fn commit(&mut self, batch: Batch) {
-        let (stored, refused) = self.write(&batch.writes);
+        let (written, refused) = self.write(&batch.writes);
         for EnrolmentRefused { mac, within } in refused {
             self.nodes.enrolment_refused(mac, within);
         }
+        let now = super::unix_now();
+        for holder in written.iter().filter_map(|w| if let Written::Taken(holder) = w { Some(holder) } else { None }) {
+            self.table.apply(&LeaseChange::Bind(holder.clone()), now);
+        }
         for pending in batch.replies {
             let _entered = pending.span.enter();
-            if pending.write.is_some_and(|i| !stored[i]) {
-                tracing::error!("dhcp: the lease was not persisted; not answering");
-                self.metrics.count_drop(DropReason::StoreError);
-                continue;
+            match pending.write.map(|i| &written[i]) {
+                Some(Written::Failed) => {
+                    tracing::error!("dhcp: the lease was not persisted; not answering");
+                    self.metrics.count_drop(DropReason::StoreError);
+                    continue;
+                }
+                Some(Written::Taken(holder)) => {
+                    tracing::warn!(ip = %holder.ip, holder = %holder.mac,
+                        "dhcp: another instance bound this address first; not answering");
+                    self.metrics.count_drop(DropReason::AddressTaken);
+                    continue;
+                }
+                Some(Written::Stored) | None => {}
             }
             // Noted before the reply leaves: the client's script request may follow it within a
             // millisecond. (Should the send fail, the client has no such address to ask from.)
@@ -51,25 +76,34 @@ impl Worker {
         }
     }
 
-    /// `writes` in one transaction, or each alone should that fail: which of them are stored, and the
+    /// `writes` in one transaction, or each alone should that fail: what became of each, and the
     /// enrolments refused.
-    fn write(&self, writes: &[LeaseWrite]) -> (Vec<bool>, Vec<EnrolmentRefused>) {
+    fn write(&self, writes: &[LeaseWrite]) -> (Vec<Written>, Vec<EnrolmentRefused>) {
         if writes.is_empty() {
             return (Vec::new(), Vec::new());
         }
         match self.store.write_leases(writes) {
-            Ok(refused) => return (vec![true; writes.len()], refused),
+            Ok(refused) => {
+                let mut written = vec![Written::Stored; writes.len()];
+                for (index, holder) in refused.taken {
+                    written[index] = Written::Taken(holder);
+                }
+                return (written, refused.enrolments);
+            }
             Err(err) => {
                 tracing::warn!(%err, writes = writes.len(), "dhcp: lease batch not persisted; writing one by one")
             }
         }
-        let mut refused = Vec::new();
-        let stored = writes
+        let mut enrolments = Vec::new();
+        let written = writes
             .iter()
             .map(|write| match self.store.write_leases(std::slice::from_ref(write)) {
-                Ok(full) => {
-                    refused.extend(full);
-                    true
+                Ok(refused) => {
+                    enrolments.extend(refused.enrolments);
+                    match refused.taken.into_iter().next() {
+                        Some((_, holder)) => Written::Taken(holder),
+                        None => Written::Stored,
+                    }
                 }
                 Err(err) => {
                     if let LeaseWrite::Enrol { mac, within, .. } = write {
@@ -77,11 +111,11 @@ impl Worker {
                     } else {
                         tracing::error!(%err, ?write, "dhcp: could not persist the lease change");
                     }
-                    false
+                    Written::Failed
                 }
             })
             .collect();
-        (stored, refused)
+        (written, enrolments)
     }
 
     fn send(&self, socket: usize, reply: Reply) {

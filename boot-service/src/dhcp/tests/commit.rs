@@ -11,7 +11,7 @@ use rackhand_api::NodeId;
 
 use super::serve::{FakeNodes, RELAY_ADDR, Running, created_because, start, start_configured};
 use super::*;
-use crate::store::{EnrolmentRefused, Lease, LeaseWrite, NewNode, SqliteStore, Store, StoreError, StoredNode};
+use crate::store::{Lease, LeaseWrite, NewNode, SqliteStore, Store, StoreError, StoredNode};
 
 /// SQLite, except that any lease write for `poisoned`, and any enrolment of `poisoned_enrolment`, fails as
 /// a full disk would; it counts its lease
@@ -88,7 +88,7 @@ impl Store for PoisonedStore {
     fn quarantined(&self, now: i64) -> Result<Vec<crate::store::Quarantine>, StoreError> {
         self.inner().quarantined(now)
     }
-    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
+    fn write_leases(&self, writes: &[LeaseWrite]) -> Result<crate::store::Refused, StoreError> {
         self.transactions.fetch_add(1, SeqCst);
         let enrolments = writes.iter().filter(|w| matches!(w, LeaseWrite::Enrol { .. })).count();
         self.carried.lock().unwrap().push((writes.len() - enrolments, enrolments));
@@ -96,7 +96,7 @@ impl Store for PoisonedStore {
         drop(released.wait_while(held.lock().unwrap(), |held| *held).unwrap());
         let (poisoned, enrolment) = (*self.poisoned.lock().unwrap(), *self.poisoned_enrolment.lock().unwrap());
         let fails = |write: &LeaseWrite| match write {
-            LeaseWrite::Put(lease) => Some(lease.mac) == poisoned,
+            LeaseWrite::Put { lease, .. } => Some(lease.mac) == poisoned,
             LeaseWrite::Enrol { mac, .. } => Some(*mac) == enrolment,
             _ => false,
         };

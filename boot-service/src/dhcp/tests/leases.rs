@@ -67,7 +67,7 @@ fn a_restarted_table_from_the_store_gives_the_same_addresses_back() {
     for (i, ip) in (1..).zip(&bound) {
         let mac = MacAddr::new(mac(i));
         let lease = Lease { ip: *ip, mac, expires_at: NOW + 3600, hostname: None };
-        store.write_leases(&[LeaseWrite::Put(lease)]).unwrap();
+        store.write_leases(&[LeaseWrite::Put { lease, now: NOW }]).unwrap();
     }
 
     let later = NOW + 600;

@@ -191,3 +191,46 @@ async fn a_declined_address_stays_quarantined_across_a_restart() {
     }
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_on_one_store_never_give_one_address_to_two_clients() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let nodes = Arc::new(FakeNodes::new(store.clone()));
+    let mut registry = Registry::default();
+    let metrics = DhcpMetrics::register(&mut registry);
+    // Two servers, each with its own lease table, on one database: neither knows the other's offers.
+    let a = start(store.clone(), nodes.clone(), DhcpMetrics::default()).await;
+    let b = start(store.clone(), nodes.clone(), metrics).await;
+    let (x, y) = (mac(1), mac(2));
+    let for_x = a.ask(Client::new(x, MessageType::Discover)).await.yiaddr();
+    let for_y = b.ask(Client::new(y, MessageType::Discover)).await.yiaddr();
+    assert_eq!(for_x, for_y, "both tables offer the first free address");
+    let ack = a.ask(Client::new(x, MessageType::Request).requested(for_x).server_id(SERVER)).await;
+    assert_eq!(msg_type(&ack), MessageType::Ack);
+
+    // Y asks B for the same address: B's table binds it, the store refuses, no ACK leaves (counted).
+    let request = Client::new(y, MessageType::Request).requested(for_y).server_id(SERVER).relayed_by(RELAY_ADDR).msg;
+    b.relay.send_to(&request.to_vec().unwrap(), b.server).await.unwrap();
+    let taken = r#"rackhand_dhcp_dropped_total{reason="address_taken"} 1"#;
+    let mut text = String::new();
+    for _ in 0..250 {
+        text.clear();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        if text.contains(taken) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(text.contains(taken), "B withheld its ACK: {text}");
+    assert!(!text.contains(r#"rackhand_dhcp_replies_total{msg_type="ack"}"#), "B sent no ACK: {text}");
+    // Y asks again (clients retry): B has learnt that X holds the address.
+    let again = b.ask(Client::new(y, MessageType::Request).requested(for_y).server_id(SERVER)).await;
+    assert_eq!(msg_type(&again), MessageType::Nak, "B learnt that X holds {for_y}");
+    let stored: Vec<(Ipv4Addr, MacAddr)> = store.leases().unwrap().iter().map(|l| (l.ip, l.mac)).collect();
+    assert_eq!(stored, [(for_x, MacAddr::new(x))], "one holder");
+    // Y starts over at B and gets another address.
+    let other = b.ask(Client::new(y, MessageType::Discover)).await.yiaddr();
+    assert_ne!(other, for_x);
+    a.stop().await;
+    b.stop().await;
+}

@@ -9,7 +9,10 @@ use rackhand_api::{EventKind, NodeId, NodeState};
 use super::{ENROL_LOCK, node_by_key};
 use crate::config::EnrolIn;
 use crate::store::row::to_json;
-use crate::store::{EnrolmentRefused, LeaseWrite, NewNode, NodeChange, NodeKey, StoreError, StoredNode};
+use crate::store::row::{PUT_LEASE, parse};
+use crate::store::{
+    EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Refused, StoreError, StoredNode,
+};
 
 fn insert_event(tx: &mut Transaction, node: i64, at: Timestamp, kind: &EventKind) -> Result<(), StoreError> {
     tx.execute(
@@ -142,26 +145,34 @@ pub(super) fn write_change(
     Ok(())
 }
 
-/// The DHCP server's lease changes and enrolments of one burst, in order; the enrolments refused.
-pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Result<Vec<EnrolmentRefused>, StoreError> {
-    let mut refused = Vec::new();
-    let put = tx.prepare(
-        "INSERT INTO leases (ip, mac, expires_at, hostname) VALUES ($1, $2, $3, $4) ON CONFLICT (ip) DO UPDATE \
-         SET mac = EXCLUDED.mac, expires_at = EXCLUDED.expires_at, hostname = EXCLUDED.hostname",
-    )?;
+/// The DHCP server's lease changes and enrolments of one burst, in order; what was refused.
+pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Result<Refused, StoreError> {
+    let mut refused = Refused::default();
+    // A conflicting insert waits for the other transaction's row, then decides on it as committed.
+    let put = tx.prepare(PUT_LEASE)?;
+    let holder = tx.prepare("SELECT mac, expires_at, hostname FROM leases WHERE ip = $1")?;
     let remove = tx.prepare("DELETE FROM leases WHERE ip = $1")?;
     let quarantine = tx.prepare(
         "INSERT INTO quarantine (ip, mac, until) VALUES ($1, $2, $3) ON CONFLICT (ip) DO UPDATE \
          SET mac = EXCLUDED.mac, until = EXCLUDED.until",
     )?;
     let unquarantine = tx.prepare("DELETE FROM quarantine WHERE ip = $1")?;
-    for write in writes {
+    for (index, write) in writes.iter().enumerate() {
         match write {
-            LeaseWrite::Put(lease) => {
+            LeaseWrite::Put { lease, now } => {
                 let ip = lease.ip.to_string();
+                let bound =
+                    tx.query_opt(&put, &[&ip, &lease.mac.to_string(), &lease.expires_at, &lease.hostname, now])?;
+                if bound.is_none() {
+                    let row = tx.query_one(&holder, &[&ip])?;
+                    let mac: String = row.try_get(0)?;
+                    let (expires_at, hostname) = (row.try_get(1)?, row.try_get(2)?);
+                    let mac = parse(0, "lease mac", &mac)?;
+                    refused.taken.push((index, Lease { ip: lease.ip, mac, expires_at, hostname }));
+                    continue;
+                }
                 // Bound again: whatever quarantine it had is over.
                 tx.execute(&unquarantine, &[&ip])?;
-                tx.execute(&put, &[&ip, &lease.mac.to_string(), &lease.expires_at, &lease.hostname])?;
             }
             LeaseWrite::Remove(ip) => {
                 tx.execute(&remove, &[&ip.to_string()])?;
@@ -174,7 +185,7 @@ pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Resul
             LeaseWrite::Enrol { mac, within, at } => {
                 let new = NewNode::self_enrolled(*mac, *within, "DHCP");
                 if enroll(tx, new, *within, *at)?.is_none() {
-                    refused.push(EnrolmentRefused { mac: *mac, within: *within });
+                    refused.enrolments.push(EnrolmentRefused { mac: *mac, within: *within });
                 }
             }
         }
