@@ -107,6 +107,18 @@ impl Outcome {
     }
 }
 
+/// Whether [`admit`] can tell a registered MAC from a stranger for `request`: a boot client (which a
+/// stranger's enrolment concerns), or any client of a registered-only subnet or of no known subnet. For
+/// the rest (plain clients in auto-enrolment subnets, most of a site's DHCP traffic) the decision is the
+/// same either way, so the loop need not ask the node table.
+pub fn needs_registration(request: &Request, dhcp: &DhcpConfig) -> bool {
+    request.client.class.is_boot_client()
+        || request
+            .subnet_addr()
+            .and_then(|addr| dhcp.subnet_for(addr))
+            .is_none_or(|subnet| subnet.enrolment != Enrolment::Auto)
+}
+
 /// Whether the subnet's enrolment policy lets this client be answered, and with what boot target.
 /// `Ok((target, enroll))`, where `enroll` says where a new boot client enrols itself; in
 /// registered-only subnets an unregistered MAC with a reservation still gets its address

@@ -32,7 +32,7 @@ mod server;
 mod socket;
 
 pub use bootfile::BootTarget;
-pub use decision::{Context, Destination, Outcome, Registration, Reply};
+pub use decision::{Context, Destination, Outcome, Registration, Reply, needs_registration};
 pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
 pub use metrics::DhcpMetrics;
 pub use raw::decode;

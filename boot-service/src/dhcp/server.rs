@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
-use super::decision::{Context, Outcome, Registration};
+use super::decision::{Context, Outcome, Registration, needs_registration};
 use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
 use super::respond::respond;
@@ -184,7 +184,10 @@ impl Worker {
 
         let now = unix_now();
         self.table.tick(now);
-        let registration = Registration::of(self.nodes.is_registered(request.client.mac));
+        // A store read only where the decision can tell the answers apart (not for most plain clients).
+        let registered =
+            needs_registration(&request, &self.config.dhcp) && self.nodes.is_registered(request.client.mac);
+        let registration = Registration::of(registered);
         let ctx = Context::new(&self.config, registration);
         let outcome = respond(&request, &ctx, &self.table, now);
         self.decide(&request, packet.socket, outcome, now, span.clone(), batch);

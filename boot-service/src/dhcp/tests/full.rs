@@ -315,6 +315,23 @@ fn registration_is_data_the_decision_reads() {
 }
 
 #[test]
+fn the_loop_asks_for_registration_only_where_the_decision_can_tell_the_answers_apart() {
+    let mut lab = Lab::new(DhcpMode::Full);
+    let plain = || Client::new(mac(2), MessageType::Discover);
+    assert!(!needs_registration(&plain().build(), &lab.config.dhcp), "a plain client in an auto subnet");
+    assert!(needs_registration(&plain().pxe(0).build(), &lab.config.dhcp), "a boot client");
+    assert!(needs_registration(&plain().relayed_by(RELAY).build(), &lab.config.dhcp), "registered-only");
+    // Not asking is safe: for such a request a registered MAC and a stranger get the same answer.
+    let stranger = lab.ask(plain());
+    lab.register(mac(2));
+    assert_eq!(lab.ask(plain()), stranger);
+    let request = || Client::new(mac(2), MessageType::Request).requested(reply(&stranger).yiaddr()).server_id(SERVER);
+    let registered = lab.ask(request());
+    lab.registered.clear();
+    assert_eq!(lab.ask(request()), registered);
+}
+
+#[test]
 fn registered_only_reservation_gets_an_address_but_no_boot_file() {
     let lab = Lab::new(DhcpMode::Full);
     let mac20 = [0x52, 0x54, 0, 0, 0, 0x20];
