@@ -9,7 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
-use rackhand_netns::{Netns, require_netns, veth_pair};
+use rackhand_netns::client::{DhcpClient, FIRMWARE};
+use rackhand_netns::{Netns, require_netns};
 
 const SERVER_IP: &str = "10.77.0.1";
 const BRIDGE: &str = "br0";
@@ -111,52 +112,8 @@ fn config(dir: &Path, postgres: Option<String>) -> String {
 }
 
 /// A client machine: a namespace with `eth0` (given MAC) cabled to the server's bridge.
-struct Client {
-    ns: Netns,
-    script: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Client {
-    fn cable(service: &Service, index: u8, mac: &str) -> Client {
-        let ns = Netns::create("bcli").unwrap();
-        let port = format!("port{index}");
-        veth_pair(&service.ns, &port, &ns, "eth0").unwrap();
-        service.ns.ip(&["link", "set", &port, "master", BRIDGE]).unwrap();
-        ns.ip(&["link", "set", "eth0", "address", mac]).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("udhcpc.sh");
-        // udhcpc hands the lease to this script in environment variables; print them and configure eth0.
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\n\
-             echo \"ip=$ip siaddr=$siaddr serverid=$serverid boot_file=$boot_file router=$router lease=$lease\"\n\
-             ip addr flush dev \"$interface\"\nip addr add \"$ip/$mask\" dev \"$interface\"\n",
-        )
-        .unwrap();
-        std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
-        Client { ns, script, _dir: dir }
-    }
-
-    /// One DHCP exchange (DISCOVER/OFFER/REQUEST/ACK) with the given extra udhcpc options; the lease's fields.
-    fn dhcp(&self, extra: &[&str]) -> Lease {
-        let script = self.script.to_str().unwrap();
-        let mut args = vec!["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "2", "-s", script];
-        args.extend_from_slice(extra);
-        let out = self.ns.exec("busybox", &args).expect("udhcpc got a lease");
-        let line = out.lines().find(|l| l.starts_with("ip=")).unwrap_or_else(|| panic!("no lease in: {out}"));
-        Lease(line.to_owned())
-    }
-}
-
-const FIRMWARE: [&str; 4] = ["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"];
-
-struct Lease(String);
-
-impl Lease {
-    fn get(&self, key: &str) -> &str {
-        self.0.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap_or("")
-    }
+fn cable(service: &Service, index: u8, mac: &str) -> DhcpClient {
+    DhcpClient::cable(&service.ns, BRIDGE, &format!("port{index}"), Some(mac)).expect("a client cabled")
 }
 
 fn require_tools() -> bool {
@@ -195,8 +152,8 @@ fn the_same_with_the_store_on_postgresql() {
 
 /// Firmware PXE, TFTP, iPXE and its script, an IPv6 RA, the CLI; leases kept across a restart and a crash.
 fn boots_and_keeps_its_leases(mut service: Service) {
-    let a = Client::cable(&service, 1, "52:54:00:aa:00:01");
-    let b = Client::cable(&service, 2, "52:54:00:aa:00:02");
+    let a = cable(&service, 1, "52:54:00:aa:00:01");
+    let b = cable(&service, 2, "52:54:00:aa:00:02");
 
     // Firmware PXE: an address from the pool, and the BIOS iPXE binary by TFTP from us.
     let lease = a.dhcp(&FIRMWARE);
@@ -209,11 +166,11 @@ fn boots_and_keeps_its_leases(mut service: Service) {
 
     // TFTP with blksize (curl) and with blksize + tsize + windowsize (atftp, whose trace shows the OACK).
     let expected = std::fs::read(service.assets().join("undionly.kpxe")).unwrap();
-    let curl_file = a._dir.path().join("curl.out");
+    let curl_file = a.dir.path().join("curl.out");
     let url = format!("tftp://{SERVER_IP}/undionly.kpxe");
     a.ns.exec("curl", &["-sf", "--tftp-blksize", "1428", "-o", curl_file.to_str().unwrap(), &url]).unwrap();
     assert_eq!(std::fs::read(&curl_file).unwrap(), expected, "TFTP (curl, blksize 1428) content differs");
-    let out_file = a._dir.path().join("atftp.out");
+    let out_file = a.dir.path().join("atftp.out");
     let trace =
         a.ns.command("atftp")
             .args(["--trace", "--option", "blksize 1428", "--option", "tsize 0", "--option", "windowsize 8"])
@@ -243,7 +200,7 @@ fn boots_and_keeps_its_leases(mut service: Service) {
     assert!(node.contains("\"state\":\"booting\""), "{node}");
 
     // IPv6: a router advertisement with lifetime 0 reaches the client, so iPXE need not wait for one.
-    let ra = a.ns.spawn_inside(receive_router_advertisement).unwrap().join().unwrap().expect("an RA within 5 s");
+    let ra = a.router_advertisement(Duration::from_secs(5)).expect("an RA within 5 s");
     assert_eq!(ra[0], 134);
     assert_eq!(u16::from_be_bytes([ra[6], ra[7]]), 0, "router lifetime 0");
 
@@ -291,26 +248,10 @@ fn boots_and_keeps_its_leases(mut service: Service) {
     assert!(ok && json.contains("\"profile\": \"qemu-lab\""), "{json}");
 
     // A crash right after an ACK keeps that lease: it was on disk before the ACK left.
-    let c = Client::cable(&service, 3, "52:54:00:aa:00:03");
+    let c = cable(&service, 3, "52:54:00:aa:00:03");
     assert_eq!(c.dhcp(&FIRMWARE).get("ip"), "10.77.0.102");
     service.crash_and_restart();
-    let d = Client::cable(&service, 4, "52:54:00:aa:00:04");
+    let d = cable(&service, 4, "52:54:00:aa:00:04");
     assert_eq!(d.dhcp(&FIRMWARE).get("ip"), "10.77.0.103", "c's lease was lost in the crash:\n{}", service.log());
     assert_eq!(c.dhcp(&FIRMWARE).get("ip"), "10.77.0.102");
-}
-
-/// Wait (inside a client namespace) for one ICMPv6 router advertisement; its bytes.
-fn receive_router_advertisement() -> std::io::Result<Vec<u8>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 1500];
-    while Instant::now() < deadline {
-        let Ok(len) = std::io::Read::read(&mut &socket, &mut buf) else { continue };
-        if buf[..len].first() == Some(&134) {
-            return Ok(buf[..len].to_vec());
-        }
-    }
-    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no router advertisement"))
 }

@@ -5,6 +5,7 @@
 //! Nothing here touches the host's own interfaces: veth pairs and bridges are created directly inside
 //! the namespaces that own them.
 
+pub mod client;
 mod forward;
 
 use std::io;

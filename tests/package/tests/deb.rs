@@ -17,7 +17,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
-use rackhand_netns::{Netns, require_netns, skip_unless_required, veth_pair};
+use rackhand_netns::client::DhcpClient;
+use rackhand_netns::{Netns, require_netns, skip_unless_required};
 use rackhand_package_test::{Capability, ENV_DEB, ServiceSection, setpriv_set};
 
 const SERVER_IP: &str = "10.77.0.1";
@@ -124,11 +125,10 @@ fn installed_package_serves_as_its_unit_runs_it_and_purges_cleanly() {
     // Ready means ready: no retries from here on.
     let health = ns.exec("curl", &["-sf", "--max-time", "10", &format!("http://{SERVER_IP}/healthz")]);
     assert!(health.is_ok(), "READY=1 came before HTTP answered: {health:?}\n{}", service.log());
-    let client = Client::cable(&ns, dir.path());
-    let lease = client.dhcp();
-    let ip: std::net::Ipv4Addr =
-        lease.split_whitespace().find_map(|kv| kv.strip_prefix("ip=")).unwrap().parse().unwrap();
-    assert!((100..=120).contains(&ip.octets()[3]) && lease.contains(&format!("serverid={SERVER_IP}")), "{lease}");
+    let client = DhcpClient::cable(&ns, BRIDGE, "port1", None).unwrap();
+    let lease = client.dhcp(&[]);
+    let ip: std::net::Ipv4Addr = lease.get("ip").parse().unwrap();
+    assert!((100..=120).contains(&ip.octets()[3]) && lease.get("serverid") == SERVER_IP, "{}", lease.0);
     let fetched = client
         .ns
         .command("curl")
@@ -136,7 +136,7 @@ fn installed_package_serves_as_its_unit_runs_it_and_purges_cleanly() {
         .output()
         .unwrap();
     assert!(fetched.status.success() && fetched.stdout == boot_file, "TFTP on port 69: {}", text(&fetched));
-    let ra = client.ns.spawn_inside(receive_router_advertisement).unwrap().join().unwrap();
+    let ra = client.router_advertisement(Duration::from_secs(5));
     assert!(ra.is_ok(), "no IPv6 router advertisement (the raw socket needs CAP_NET_RAW): {ra:?}\n{}", service.log());
     let status = service.stop();
     assert!(status.success(), "stopped with {status}:\n{}", service.log());
@@ -405,56 +405,6 @@ impl Drop for Service {
             let _ = child.wait();
         }
     }
-}
-
-/// A machine on the provisioning network: a namespace whose `eth0` is cabled to the service's bridge.
-struct Client {
-    ns: Netns,
-    script: PathBuf,
-}
-
-impl Client {
-    fn cable(server: &Netns, dir: &Path) -> Client {
-        let ns = Netns::create("pkgcli").unwrap();
-        veth_pair(server, "port1", &ns, "eth0").unwrap();
-        server.ip(&["link", "set", "port1", "master", BRIDGE]).unwrap();
-        let script = dir.join("udhcpc.sh");
-        // udhcpc hands the lease to this script in environment variables: print them, configure eth0.
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\necho \"ip=$ip serverid=$serverid\"\n\
-             ip addr flush dev \"$interface\"\nip addr add \"$ip/$mask\" dev \"$interface\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Client { ns, script }
-    }
-
-    /// One DHCP exchange (DISCOVER/OFFER/REQUEST/ACK); the lease line.
-    fn dhcp(&self) -> String {
-        let script = self.script.to_str().unwrap();
-        let out = self
-            .ns
-            .exec("busybox", &["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "2", "-s", script])
-            .expect("udhcpc got a lease");
-        out.lines().find(|l| l.starts_with("ip=")).unwrap_or_else(|| panic!("no lease in: {out}")).to_owned()
-    }
-}
-
-/// An ICMPv6 router advertisement heard within 5 s (run on a thread inside the client's namespace).
-fn receive_router_advertisement() -> std::io::Result<Vec<u8>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 1500];
-    while Instant::now() < deadline {
-        let Ok(len) = std::io::Read::read(&mut &socket, &mut buf) else { continue };
-        if buf[..len].first() == Some(&134) {
-            return Ok(buf[..len].to_vec());
-        }
-    }
-    Err(std::io::Error::new(ErrorKind::TimedOut, "no router advertisement"))
 }
 
 fn run(cmd: &mut Command) -> Output {
