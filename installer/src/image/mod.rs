@@ -59,7 +59,7 @@ pub fn install_from_server_with(
 ) -> Result<ImageResult, ImageError> {
     let manifest = fetch_manifest_from_any(servers, image_name, trusted)?;
     let mirrors: Vec<String> = servers.iter().map(|server| manifest_url(server, image_name)).collect();
-    let mut source = HttpImageSource::mirrored(&mirrors, &manifest).with_retry_policy(retry);
+    let mut source = HttpImageSource::new(&mirrors, &manifest).with_retry_policy(retry);
     install_image(&manifest, &mut source, device, progress)
 }
 

@@ -92,14 +92,10 @@ struct Mirror {
 }
 
 impl HttpImageSource {
-    /// The source for `manifest`, fetched from `manifest_url` (its relative URLs resolve against it).
-    pub fn new(manifest_url: &str, manifest: &Manifest) -> Self {
-        Self::mirrored(&[manifest_url.to_owned()], manifest)
-    }
-
-    /// The source for `manifest` on several mirrors, by the URL each serves the manifest at, the first
-    /// asked first. `manifest_urls` must not be empty.
-    pub fn mirrored(manifest_urls: &[String], manifest: &Manifest) -> Self {
+    /// The source for `manifest` on one or more mirrors, by the URL each serves the manifest at (the
+    /// manifest's relative URLs resolve against it), the first asked first. `manifest_urls` must not be
+    /// empty.
+    pub fn new(manifest_urls: &[String], manifest: &Manifest) -> Self {
         let mirrors = manifest_urls
             .iter()
             .map(|url| Mirror {
