@@ -86,15 +86,9 @@ fn raw_node(row: &Row) -> Result<RawNode, postgres::Error> {
     })
 }
 
-fn decode(conn: &mut impl GenericClient, row: &Row) -> Result<StoredNode, StoreError> {
-    let raw = raw_node(row)?;
-    let macs = conn.query("SELECT mac FROM node_macs WHERE node_id = $1 ORDER BY mac", &[&raw.id])?;
-    let macs = macs.iter().map(|row| row.try_get(0)).collect::<Result<Vec<String>, _>>()?;
-    raw.decode(macs)
-}
-
-/// The nodes matching `clause` (with `$1` bound to `param`, if given), in id order; `suffix` such as
-/// `FOR UPDATE` is appended.
+/// The nodes matching `clause` (with its `$N` bound to `params`), in id order, with their MACs read in
+/// one more query (not one per node: each is a round trip to the server); `suffix` such as `FOR UPDATE`
+/// is appended.
 fn nodes_where(
     conn: &mut impl GenericClient,
     clause: &str,
@@ -102,7 +96,18 @@ fn nodes_where(
     suffix: &str,
 ) -> Result<Vec<StoredNode>, StoreError> {
     let rows = conn.query(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {clause} ORDER BY id {suffix}"), params)?;
-    rows.iter().map(|row| decode(conn, row)).collect()
+    let raws = rows.iter().map(raw_node).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<i64> = raws.iter().map(|raw| raw.id).collect();
+    let mut macs: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for row in conn.query("SELECT node_id, mac FROM node_macs WHERE node_id = ANY($1) ORDER BY mac", &[&ids])? {
+        macs.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+    }
+    raws.into_iter()
+        .map(|raw| {
+            let own = macs.remove(&raw.id).unwrap_or_default();
+            raw.decode(own)
+        })
+        .collect()
 }
 
 /// Node `key`, its row locked until the transaction ends when `suffix` is `FOR UPDATE`.

@@ -246,7 +246,8 @@ fn enrolment_returns_the_known_node_and_holds_the_subnet_cap(db: TestDatabase) {
     let booting = NodeChange { state: Some(NodeState::Booting), ..NodeChange::default() };
     write(&*store, first.record.id, booting, at(5)).unwrap();
     assert!(store.enroll_node(new_node(13), rack(), at(6)).unwrap().is_some(), "a booting node waits no more");
-    assert_eq!(store.nodes().unwrap().len(), 5);
+    let macs: Vec<Vec<MacAddr>> = store.nodes().unwrap().into_iter().map(|n| n.record.macs).collect();
+    assert_eq!(macs, [9, 10, 11, 12, 13].map(|last| vec![mac(last)]), "each node with its own MAC, in id order");
 }
 
 fn a_dhcp_batch_enrols_within_the_cap_beside_its_leases(db: TestDatabase) {
