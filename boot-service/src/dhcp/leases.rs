@@ -41,9 +41,9 @@ impl LeaseChange {
     pub fn stored(&self, now: i64) -> Option<LeaseWrite> {
         match self {
             LeaseChange::Bind(lease) => Some(LeaseWrite::Put { lease: lease.clone(), now }),
-            LeaseChange::Release { ip, .. } => Some(LeaseWrite::Remove(*ip)),
+            LeaseChange::Release { ip, mac } => Some(LeaseWrite::Remove { ip: *ip, mac: *mac }),
             LeaseChange::Decline { ip, mac } => {
-                Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: decline_until(now) })
+                Some(LeaseWrite::Quarantine { ip: *ip, mac: *mac, until: decline_until(now), now })
             }
             LeaseChange::Offer { .. } | LeaseChange::ForgetOffer { .. } => None,
         }

@@ -157,6 +157,21 @@ pub trait Store: Send + Sync + 'static {
     /// full and the binds whose address another MAC holds (nothing written for them; the rest of the
     /// batch is).
     fn write_leases(&self, writes: &[LeaseWrite]) -> Result<Refused, StoreError>;
+
+    /// Record that `instance` is alive: its heartbeat count goes up by one. Several boot-service
+    /// instances on one database watch each other's counts change (`dhcp/share.rs`); no clock is compared.
+    fn beat(&self, instance: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// Every instance's heartbeat as stored.
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError>;
+}
+
+/// An instance's heartbeat row: how many times it has beaten, and when it last did by its own clock
+/// (shown to people; liveness is judged by the count changing, not by comparing clocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub instance: String,
+    pub beats: i64,
+    pub at: Timestamp,
 }
 
 /// One change the DHCP server writes: to the stored leases, or a new boot client's enrolment.
@@ -166,26 +181,18 @@ pub enum LeaseWrite {
     /// with a lease that has not ended at `now` (Unix seconds): then nothing is written and the batch
     /// reports it [`Refused::taken`]. The database decides, so two boot-service instances whose lease
     /// tables both thought the address free cannot both bind it.
-    Put {
-        lease: Lease,
-        now: i64,
-    },
-    Remove(Ipv4Addr),
+    Put { lease: Lease, now: i64 },
+    /// `mac` released `ip`: its lease ends. Only `mac`'s own: an instance whose table is stale cannot
+    /// remove the lease another MAC holds on the address now.
+    Remove { ip: Ipv4Addr, mac: MacAddr },
     /// `mac` declined `ip` (someone else answers on it): keep it out of use until `until` (Unix
-    /// seconds), across restarts; replaces any lease on it.
-    Quarantine {
-        ip: Ipv4Addr,
-        mac: MacAddr,
-        until: i64,
-    },
+    /// seconds), across restarts; ends `mac`'s lease on it. Unless another MAC holds the address with a
+    /// lease that has not ended at `now`: then that holder is who answers on it, and nothing is written.
+    Quarantine { ip: Ipv4Addr, mac: MacAddr, until: i64, now: i64 },
     /// A boot client no node has asked from an auto-enrolment subnet: as [`Store::enroll_node`] with
     /// [`NewNode::self_enrolled`] (by "DHCP"), at `at`. A MAC a node has already changes nothing; a
     /// full subnet refuses it ([`EnrolmentRefused`]), which fails nothing.
-    Enrol {
-        mac: MacAddr,
-        within: EnrolIn,
-        at: Timestamp,
-    },
+    Enrol { mac: MacAddr, within: EnrolIn, at: Timestamp },
 }
 
 /// What [`Store::write_leases`] did not write, and why; neither fails the batch.

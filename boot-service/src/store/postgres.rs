@@ -22,8 +22,10 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use rackhand_api::{Event, MacAddr, NodeId};
 
-use super::row::{NODE_COLUMNS, RawNode, from_json, parse};
-use super::{Decide, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Refused, Store, StoreError, StoredNode};
+use super::row::{BEAT, HEARTBEATS, NODE_COLUMNS, RawNode, from_json, parse};
+use super::{
+    Decide, Heartbeat, Lease, LeaseWrite, NewNode, NodeKey, Quarantine, Refused, Store, StoreError, StoredNode,
+};
 use crate::config::EnrolIn;
 
 refinery::embed_migrations!("migrations/postgres");
@@ -241,5 +243,24 @@ impl Store for PostgresStore {
         let refused = write::write_leases(&mut tx, writes)?;
         tx.commit()?;
         Ok(refused)
+    }
+
+    fn beat(&self, instance: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.conn()?.execute(BEAT, &[&instance, &at.to_string()])?;
+        Ok(())
+    }
+
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        let rows = self.conn()?.query(HEARTBEATS, &[])?;
+        rows.iter()
+            .map(|row| {
+                let at: String = row.try_get(2)?;
+                Ok(Heartbeat {
+                    instance: row.try_get(0)?,
+                    beats: row.try_get(1)?,
+                    at: parse(0, "heartbeat time", &at)?,
+                })
+            })
+            .collect()
     }
 }

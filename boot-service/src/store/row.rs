@@ -22,6 +22,24 @@ pub(super) const PUT_LEASE: &str = "INSERT INTO leases (ip, mac, expires_at, hos
      ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, expires_at = excluded.expires_at, hostname = excluded.hostname \
      WHERE leases.mac = excluded.mac OR leases.expires_at <= $5 RETURNING ip";
 
+/// End `$2` (mac)'s lease on `$1` (ip), as a RELEASE does; another MAC's lease on it stays.
+pub(super) const REMOVE_LEASE: &str = "DELETE FROM leases WHERE ip = $1 AND mac = $2";
+
+/// Quarantine `$1` (ip), declined by `$2` (mac), until `$3`, unless another MAC holds it past `$4` (now).
+/// Written before [`END_DECLINED_LEASE`], which it reads.
+pub(super) const QUARANTINE: &str = "INSERT INTO quarantine (ip, mac, until) SELECT $1, $2, $3 \
+     WHERE NOT EXISTS (SELECT 1 FROM leases WHERE ip = $1 AND mac <> $2 AND expires_at > $4) \
+     ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, until = excluded.until";
+
+/// The lease on a declined `$1` (ip) ends: `$2` (mac)'s own, or one that ended by `$3` (now).
+pub(super) const END_DECLINED_LEASE: &str = "DELETE FROM leases WHERE ip = $1 AND (mac = $2 OR expires_at <= $3)";
+
+/// Instance `$1` beats once more, at `$2` (its own clock, for people to read).
+pub(super) const BEAT: &str = "INSERT INTO instances (name, beats, at) VALUES ($1, 1, $2) \
+     ON CONFLICT (name) DO UPDATE SET beats = instances.beats + 1, at = excluded.at";
+
+pub(super) const HEARTBEATS: &str = "SELECT name, beats, at FROM instances ORDER BY name";
+
 pub(super) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("wire types always serialize")
 }

@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use super::row::PUT_LEASE;
+use super::row::{BEAT, END_DECLINED_LEASE, HEARTBEATS, PUT_LEASE, QUARANTINE, REMOVE_LEASE};
 use super::row::{NODE_COLUMNS, RawNode, from_json, parse, to_json};
 use super::{
-    Decide, EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Refused, Store, StoreError,
-    StoredNode,
+    Decide, EnrolmentRefused, Heartbeat, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Quarantine, Refused, Store,
+    StoreError, StoredNode,
 };
 use crate::config::EnrolIn;
 use jiff::Timestamp;
@@ -78,6 +78,15 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(
         "ALTER TABLE nodes ADD COLUMN enrolled_in TEXT;
         CREATE INDEX nodes_waiting_by_subnet ON nodes(enrolled_in, state);",
+    ),
+    // Instances sharing a database watch each other's heartbeat (`dhcp/share.rs`): the count changing
+    // is the sign of life; `at` is the instance's own clock, for people.
+    M::up(
+        "CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        beats INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );",
     ),
 ];
 
@@ -397,9 +406,9 @@ impl Store for SqliteStore {
         {
             let mut put = tx.prepare_cached(PUT_LEASE)?;
             let mut holder = tx.prepare_cached("SELECT mac, expires_at, hostname FROM leases WHERE ip = ?1")?;
-            let mut remove = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
-            let mut quarantine =
-                tx.prepare_cached("INSERT OR REPLACE INTO quarantine (ip, mac, until) VALUES (?1, ?2, ?3)")?;
+            let mut remove = tx.prepare_cached(REMOVE_LEASE)?;
+            let mut quarantine = tx.prepare_cached(QUARANTINE)?;
+            let mut end_declined = tx.prepare_cached(END_DECLINED_LEASE)?;
             let mut unquarantine = tx.prepare_cached("DELETE FROM quarantine WHERE ip = ?1")?;
             for (index, write) in writes.iter().enumerate() {
                 match write {
@@ -418,12 +427,13 @@ impl Store for SqliteStore {
                         // Bound again: whatever quarantine it had is over.
                         unquarantine.execute([ip])?;
                     }
-                    LeaseWrite::Remove(ip) => {
-                        remove.execute([ip.to_string()])?;
+                    LeaseWrite::Remove { ip, mac } => {
+                        remove.execute([ip.to_string(), mac.to_string()])?;
                     }
-                    LeaseWrite::Quarantine { ip, mac, until } => {
-                        remove.execute([ip.to_string()])?;
-                        quarantine.execute(params![ip.to_string(), mac.to_string(), until])?;
+                    LeaseWrite::Quarantine { ip, mac, until, now } => {
+                        let (ip, mac) = (ip.to_string(), mac.to_string());
+                        quarantine.execute(params![ip, mac, until, now])?;
+                        end_declined.execute(params![ip, mac, now])?;
                     }
                     LeaseWrite::Enrol { mac, within, at } => {
                         let new = NewNode::self_enrolled(*mac, *within, "DHCP");
@@ -436,6 +446,22 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(refused)
+    }
+
+    fn beat(&self, instance: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.conn().prepare_cached(BEAT)?.execute(params![instance, at.to_string()])?;
+        Ok(())
+    }
+
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        let conn = self.conn();
+        let mut query = conn.prepare_cached(HEARTBEATS)?;
+        let rows = query.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get::<_, String>(2)?)))?;
+        rows.map(|row| {
+            let (instance, beats, at) = row?;
+            Ok(Heartbeat { instance, beats, at: parse(0, "heartbeat time", &at)? })
+        })
+        .collect()
     }
 }
 

@@ -95,6 +95,8 @@ for_each_backend!(
     leases_and_quarantine_survive_reopening,
     an_address_another_mac_holds_is_not_bound_until_its_lease_ends,
     two_instances_binding_one_address_at_once_bind_it_once,
+    a_release_or_decline_ends_only_the_senders_lease,
+    heartbeats_count_each_instance_and_every_instance_sees_them,
     corrupt_rows_are_named,
 );
 
@@ -298,10 +300,10 @@ fn leases_and_quarantine_survive_reopening(db: TestDatabase) {
         store
             .write_leases(&[
                 LeaseWrite::Put { lease: Lease { ip: other, ..lease.clone() }, now: 0 },
-                LeaseWrite::Remove(other),
+                LeaseWrite::Remove { ip: other, mac: mac(7) },
                 LeaseWrite::Put { lease: lease.clone(), now: 0 },
                 LeaseWrite::Put { lease: Lease { ip: declined, ..lease.clone() }, now: 0 },
-                LeaseWrite::Quarantine { ip: declined, mac: mac(8), until: 2_000 },
+                LeaseWrite::Quarantine { ip: declined, mac: mac(8), until: 2_000, now: 1_700_003_600 },
             ])
             .unwrap();
         store.create_node(new_node(7), Timestamp::now()).unwrap();
@@ -354,6 +356,53 @@ fn two_instances_binding_one_address_at_once_bind_it_once(db: TestDatabase) {
         assert_eq!(taken.iter().sum::<usize>(), 1, "round {round}: one bound, one refused: {taken:?}");
         assert_eq!(a.leases().unwrap().len(), 1, "round {round}");
     }
+}
+
+/// An instance whose lease table is stale (another instance rebound the address since) handles a
+/// RELEASE or DECLINE of the address's old holder: the current holder's lease stays.
+fn a_release_or_decline_ends_only_the_senders_lease(db: TestDatabase) {
+    let store = db.open();
+    let ip = Ipv4Addr::new(10, 77, 0, 160);
+    let holder = Lease { ip, mac: mac(60), expires_at: 5_000, hostname: None };
+    store.write_leases(&[LeaseWrite::Put { lease: holder.clone(), now: 1_000 }]).unwrap();
+    store
+        .write_leases(&[
+            LeaseWrite::Remove { ip, mac: mac(61) },
+            LeaseWrite::Quarantine { ip, mac: mac(61), until: 9_000, now: 1_000 },
+        ])
+        .unwrap();
+    assert_eq!(store.leases().unwrap(), [holder.clone()], "another MAC's release and decline end nothing");
+    assert!(store.quarantined(1_000).unwrap().is_empty(), "the holder answers on it: no quarantine");
+
+    // Once the holder's lease has ended, a decline quarantines the address and ends that lease.
+    store.write_leases(&[LeaseWrite::Quarantine { ip, mac: mac(61), until: 9_000, now: 5_000 }]).unwrap();
+    assert_eq!(store.quarantined(5_000).unwrap(), [Quarantine { ip, mac: mac(61), until: 9_000 }]);
+    assert!(store.leases().unwrap().is_empty());
+
+    // The holder's own release and decline end its lease.
+    let own = Lease { ip: Ipv4Addr::new(10, 77, 0, 161), ..holder };
+    store.write_leases(&[LeaseWrite::Put { lease: own.clone(), now: 1_000 }]).unwrap();
+    store.write_leases(&[LeaseWrite::Remove { ip: own.ip, mac: own.mac }]).unwrap();
+    assert!(store.leases().unwrap().is_empty(), "released by its holder");
+    store.write_leases(&[LeaseWrite::Put { lease: own.clone(), now: 1_000 }]).unwrap();
+    store.write_leases(&[LeaseWrite::Quarantine { ip: own.ip, mac: own.mac, until: 9_000, now: 1_000 }]).unwrap();
+    assert!(store.leases().unwrap().is_empty(), "declined by its holder");
+    assert_eq!(store.quarantined(1_000).unwrap().len(), 2);
+}
+
+fn heartbeats_count_each_instance_and_every_instance_sees_them(db: TestDatabase) {
+    let (a, b) = (db.open(), db.open());
+    assert!(a.heartbeats().unwrap().is_empty());
+    a.beat("http://10.77.0.1", at(1)).unwrap();
+    a.beat("http://10.77.0.1", at(2)).unwrap();
+    b.beat("http://10.77.0.2", at(3)).unwrap();
+    let seen: Vec<(String, i64, Timestamp)> =
+        b.heartbeats().unwrap().into_iter().map(|h| (h.instance, h.beats, h.at)).collect();
+    assert_eq!(
+        seen,
+        [("http://10.77.0.1".to_string(), 2, at(2)), ("http://10.77.0.2".to_string(), 1, at(3))],
+        "each instance's count and last time, seen from the other"
+    );
 }
 
 fn corrupt_rows_are_named(db: TestDatabase) {

@@ -88,6 +88,12 @@ impl Store for PoisonedStore {
     fn quarantined(&self, now: i64) -> Result<Vec<crate::store::Quarantine>, StoreError> {
         self.inner().quarantined(now)
     }
+    fn beat(&self, instance: &str, at: jiff::Timestamp) -> Result<(), StoreError> {
+        self.inner().beat(instance, at)
+    }
+    fn heartbeats(&self) -> Result<Vec<crate::store::Heartbeat>, StoreError> {
+        self.inner().heartbeats()
+    }
     fn write_leases(&self, writes: &[LeaseWrite]) -> Result<crate::store::Refused, StoreError> {
         self.transactions.fetch_add(1, SeqCst);
         let enrolments = writes.iter().filter(|w| matches!(w, LeaseWrite::Enrol { .. })).count();

@@ -9,7 +9,7 @@ use rackhand_api::{EventKind, NodeId, NodeState};
 use super::{ENROL_LOCK, node_by_key};
 use crate::config::EnrolIn;
 use crate::store::row::to_json;
-use crate::store::row::{PUT_LEASE, parse};
+use crate::store::row::{END_DECLINED_LEASE, PUT_LEASE, QUARANTINE, REMOVE_LEASE, parse};
 use crate::store::{
     EnrolmentRefused, Lease, LeaseWrite, NewNode, NodeChange, NodeKey, Refused, StoreError, StoredNode,
 };
@@ -151,11 +151,9 @@ pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Resul
     // A conflicting insert waits for the other transaction's row, then decides on it as committed.
     let put = tx.prepare(PUT_LEASE)?;
     let holder = tx.prepare("SELECT mac, expires_at, hostname FROM leases WHERE ip = $1")?;
-    let remove = tx.prepare("DELETE FROM leases WHERE ip = $1")?;
-    let quarantine = tx.prepare(
-        "INSERT INTO quarantine (ip, mac, until) VALUES ($1, $2, $3) ON CONFLICT (ip) DO UPDATE \
-         SET mac = EXCLUDED.mac, until = EXCLUDED.until",
-    )?;
+    let remove = tx.prepare(REMOVE_LEASE)?;
+    let quarantine = tx.prepare(QUARANTINE)?;
+    let end_declined = tx.prepare(END_DECLINED_LEASE)?;
     let unquarantine = tx.prepare("DELETE FROM quarantine WHERE ip = $1")?;
     for (index, write) in writes.iter().enumerate() {
         match write {
@@ -174,13 +172,13 @@ pub(super) fn write_leases(tx: &mut Transaction, writes: &[LeaseWrite]) -> Resul
                 // Bound again: whatever quarantine it had is over.
                 tx.execute(&unquarantine, &[&ip])?;
             }
-            LeaseWrite::Remove(ip) => {
-                tx.execute(&remove, &[&ip.to_string()])?;
+            LeaseWrite::Remove { ip, mac } => {
+                tx.execute(&remove, &[&ip.to_string(), &mac.to_string()])?;
             }
-            LeaseWrite::Quarantine { ip, mac, until } => {
-                let ip = ip.to_string();
-                tx.execute(&remove, &[&ip])?;
-                tx.execute(&quarantine, &[&ip, &mac.to_string(), until])?;
+            LeaseWrite::Quarantine { ip, mac, until, now } => {
+                let (ip, mac) = (ip.to_string(), mac.to_string());
+                tx.execute(&quarantine, &[&ip, &mac, until, now])?;
+                tx.execute(&end_declined, &[&ip, &mac, now])?;
             }
             LeaseWrite::Enrol { mac, within, at } => {
                 let new = NewNode::self_enrolled(*mac, *within, "DHCP");
