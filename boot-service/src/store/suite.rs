@@ -371,7 +371,7 @@ fn a_release_or_decline_ends_only_the_senders_lease(db: TestDatabase) {
             LeaseWrite::Quarantine { ip, mac: mac(61), until: 9_000, now: 1_000 },
         ])
         .unwrap();
-    assert_eq!(store.leases().unwrap(), [holder.clone()], "another MAC's release and decline end nothing");
+    assert_eq!(store.leases().unwrap(), std::slice::from_ref(&holder), "another MAC's release and decline end nothing");
     assert!(store.quarantined(1_000).unwrap().is_empty(), "the holder answers on it: no quarantine");
 
     // Once the holder's lease has ended, a decline quarantines the address and ends that lease.
