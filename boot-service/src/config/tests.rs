@@ -182,6 +182,12 @@ fn semantic_errors_name_field_and_line() {
         ("# peers = [\"http://10.77.0.2\"]", "peers = [\"https://10.77.0.2\"]", "http.peers", "uses https"),
         ("# peers = [\"http://10.77.0.2\"]", "peers = [\"http://10.77.0.1\"]", "http.peers", "own public_url"),
         (
+            "# peers = [\"http://10.77.0.2\"]",
+            "peers = [\"http://b\", \"http://b/\"]",
+            "http.peers",
+            "names http://b twice",
+        ),
+        (
             "# postgres = \"postgres://rackhand:secret@db.example/rackhand\"",
             "postgres = \"postgres://rackhand@db.example:fivefourthreetwo/rackhand\"",
             "store.postgres",

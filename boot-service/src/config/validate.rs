@@ -87,16 +87,24 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         message: refused.message,
     })?;
 
-    let peers = file
-        .http
-        .peers
-        .iter()
-        .map(|peer| match rackhand_api::cmdline::check_server_url("http.peers", peer.get_ref()) {
-            Ok(url) if url == public_url => Err(c.err(peer, "http.peers", "is this instance's own public_url")),
-            Ok(url) => Ok(url),
-            Err(err) => Err(c.err(peer, "http.peers", err.to_string())),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut peers: Vec<String> = Vec::with_capacity(file.http.peers.len());
+    for peer in &file.http.peers {
+        let url = match rackhand_api::cmdline::check_server_url("http.peers", peer.get_ref()) {
+            Ok(url) if url == public_url => return Err(c.err(peer, "http.peers", "is this instance's own public_url")),
+            Ok(url) if peers.contains(&url) => return Err(c.err(peer, "http.peers", format!("names {url} twice"))),
+            Ok(url) => url,
+            Err(err) => return Err(c.err(peer, "http.peers", err.to_string())),
+        };
+        if peers.len() + 1 >= crate::dhcp::MAX_MEMBERS {
+            let most = crate::dhcp::MAX_MEMBERS - 1;
+            return Err(c.err(
+                peer,
+                "http.peers",
+                format!("more than {most} peers (the instances split DHCP clients)"),
+            ));
+        }
+        peers.push(url);
+    }
     let http = HttpConfig {
         listen: http_listen,
         public_url,

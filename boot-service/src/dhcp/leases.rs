@@ -93,9 +93,31 @@ impl SubnetLeases {
     }
 }
 
+/// This instance's slice of every pool when several instances hand out addresses from the same pools
+/// (`share.rs`): the `index`-th of `of` equal runs of each pool. New addresses come from it first, so
+/// two instances rarely pick the same one; the rest of the pool is used when the slice is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSlice {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl PoolSlice {
+    /// The slice of `pool`: addresses `lo..hi` (as numbers).
+    fn of_pool(self, pool: &Pool) -> std::ops::Range<u32> {
+        let (start, end) = (u64::from(u32::from(pool.start)), u64::from(u32::from(pool.end)));
+        let len = end - start + 1;
+        let (index, of) = (self.index as u64, self.of.max(1) as u64);
+        let at = |i: u64| u32::try_from(start + len * i / of).unwrap_or(u32::MAX);
+        at(index)..at(index + 1)
+    }
+}
+
 #[derive(Debug)]
 pub struct LeaseTable {
     subnets: Vec<SubnetLeases>,
+    /// Where new addresses come from first; `None`: the whole pool, lowest first.
+    slice: Option<PoolSlice>,
     entries: HashMap<u32, Entry>,
     /// Each MAC's most recent address (offered or bound), kept after expiry so it gets it back.
     by_mac: HashMap<MacAddr, u32>,
@@ -129,7 +151,7 @@ impl LeaseTable {
                 }
             })
             .collect();
-        let mut table = LeaseTable { subnets, entries: HashMap::new(), by_mac: HashMap::new(), bound: 0 };
+        let mut table = LeaseTable { subnets, slice: None, entries: HashMap::new(), by_mac: HashMap::new(), bound: 0 };
         let mut leases: Vec<Lease> = leases.into_iter().collect();
         // The latest lease of a MAC wins its `by_mac` slot.
         leases.sort_by_key(|l| l.expires_at);
@@ -141,9 +163,17 @@ impl LeaseTable {
         table
     }
 
+    /// New addresses come from `slice` of each pool first (this instance's, when several share them).
+    #[must_use]
+    pub fn in_slice(mut self, slice: Option<PoolSlice>) -> Self {
+        self.slice = slice.filter(|s| s.of > 1 && s.index < s.of);
+        self
+    }
+
     /// The address to offer `mac` in subnet `subnet` (an index into `DhcpConfig::subnets`):
     /// its reservation, else its last address if still free, else the `requested` one if free,
-    /// else the lowest never-used pool address, else the lowest expired one. `None`: exhausted.
+    /// else the lowest never-used address of this instance's slice of the pools, else of the pools,
+    /// else the lowest expired one. `None`: exhausted.
     pub fn allocate(&self, subnet: usize, mac: MacAddr, requested: Option<Ipv4Addr>, now: i64) -> Option<Ipv4Addr> {
         let sn = self.subnets.get(subnet)?;
         if let Some(&ip) = sn.reservation_of.get(&mac) {
@@ -164,7 +194,10 @@ impl LeaseTable {
             .filter(|&ip| sn.is_dynamic(ip))
             .min();
         let expired = sn.expired.first().copied().into_iter().chain(ran_out).min();
-        sn.free.first().copied().or(expired).map(Ipv4Addr::from)
+        let in_slice = self.slice.and_then(|slice| {
+            sn.pools.iter().filter_map(|pool| sn.free.range(slice.of_pool(pool)).next().copied()).min()
+        });
+        in_slice.or(sn.free.first().copied()).or(expired).map(Ipv4Addr::from)
     }
 
     /// Whether `mac` may be bound to `ip` in `subnet` (an ACK), or must be refused (a NAK).

@@ -29,16 +29,18 @@ mod raw;
 mod request;
 mod respond;
 mod server;
+mod share;
 mod socket;
 
 pub use bootfile::BootTarget;
 pub use decision::{Context, Destination, Outcome, Registration, Reply, needs_registration};
-pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS};
+pub use leases::{DECLINE_QUARANTINE_SECS, LeaseChange, LeaseTable, OFFER_HOLD_SECS, PoolSlice};
 pub use metrics::DhcpMetrics;
 pub use raw::decode;
 pub use request::{ClientClass, ClientInfo, DropReason, Request, classify};
 pub use respond::respond;
 pub use server::serve;
+pub use share::{BEAT_EVERY, Live, MAX_MEMBERS, Members, PeerWatch, SILENT_AFTER, rfc3074_hash};
 pub use socket::{BindError, DhcpSocket, PortKind, bind};
 
 use rackhand_api::MacAddr;

@@ -57,6 +57,9 @@ pub enum DropReason {
     /// instance bound it first): the ACK is withheld and the holder learnt, so the client's retry is
     /// answered with a NAK or another address.
     AddressTaken,
+    /// Another instance on the segment answers this client (its MAC hashes to that instance's share,
+    /// and that instance is alive: `share.rs`).
+    PeerShare,
     /// The decision loop is behind; the packet was shed.
     Overload,
     SendError,
@@ -84,6 +87,7 @@ impl DropReason {
             DropReason::ReplyTooLarge => "reply_too_large",
             DropReason::StoreError => "store_error",
             DropReason::AddressTaken => "address_taken",
+            DropReason::PeerShare => "peer_share",
             DropReason::Overload => "overload",
             DropReason::SendError => "send_error",
         }

@@ -9,8 +9,13 @@
 //! one transaction and only then sends the replies. Under load that is one commit per burst instead of
 //! one per ACK and one per new server; an idle server still answers each packet as it comes. An
 //! enrolment the subnet's cap refuses is told to the node service; it holds no reply back.
+//!
+//! Several instances on one segment (`[http] peers`) split the clients (`share.rs`): the worker answers
+//! only its share and that of silent peers, reloading its lease table from the store each time who is
+//! alive changes; `peers.rs` beats the heartbeat and watches the others'.
 
 mod commit;
+mod peers;
 
 use std::future::Future;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -23,9 +28,10 @@ use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
 use super::decision::{Context, Outcome, Registration, needs_registration};
-use super::leases::{LeaseChange, LeaseTable};
+use super::leases::{LeaseChange, LeaseTable, PoolSlice};
 use super::request::{DropReason, Request, type_label};
 use super::respond::respond;
+use super::share::{Live, Members};
 use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
@@ -57,15 +63,20 @@ pub async fn serve(
     metrics: DhcpMetrics,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let members = Members::new(&config.http.public_url, &config.http.peers);
     // The store is synchronous (PostgreSQL's client refuses to block a runtime thread): load off it.
-    let table = tokio::task::spawn_blocking({
-        let (config, store) = (config.clone(), store.clone());
-        move || load_table(&config, &*store)
+    let (table, peers) = tokio::task::spawn_blocking({
+        let (config, store, members) = (config.clone(), store.clone(), members.clone());
+        move || {
+            let peers = (!members.alone()).then(|| peers::first_look(&*store, &members));
+            load_table(&config, &*store, &members).map(|table| (table, peers))
+        }
     })
     .await
     .context("dhcp: loading the stored leases")??;
     metrics.bound_leases.set(table.bound_leases() as i64);
-    tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), "dhcp: serving");
+    tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), instances = members.urls().len(),
+        "dhcp: serving");
 
     let (queue, inbox) = sync_channel(QUEUE_LEN);
     let mut receivers = JoinSet::new();
@@ -79,7 +90,15 @@ pub async fn serve(
     }
     drop(queue);
 
-    let worker = Worker { config, store, nodes, metrics, table, outlets };
+    let live = match peers {
+        Some((watch, live)) => {
+            receivers.spawn(peers::watch(store.clone(), members.clone(), watch, live.clone()));
+            Some(live)
+        }
+        None => None,
+    };
+    let seen_live = live.as_ref().map_or(Live::default(), peers::LiveMembers::get);
+    let worker = Worker { config, store, nodes, metrics, table, outlets, members, live, seen_live };
     let worker = tokio::task::spawn_blocking(move || worker.run(inbox));
     tokio::pin!(shutdown);
     shutdown.await;
@@ -90,11 +109,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// The lease table as stored: the leases, and the addresses still quarantined.
-fn load_table(config: &Config, store: &dyn Store) -> anyhow::Result<LeaseTable> {
+/// The lease table as stored: the leases, and the addresses still quarantined; new addresses from this
+/// instance's slice of the pools when it has peers.
+fn load_table(config: &Config, store: &dyn Store, members: &Members) -> anyhow::Result<LeaseTable> {
     let now = unix_now();
     let stored = store.leases().context("dhcp: loading the stored leases")?;
-    let mut table = LeaseTable::new(&config.dhcp, stored, now);
+    let slice = (!members.alone()).then(|| PoolSlice { index: members.me(), of: members.urls().len() });
+    let mut table = LeaseTable::new(&config.dhcp, stored, now).in_slice(slice);
     for q in store.quarantined(now).context("dhcp: loading the quarantined addresses")? {
         table.quarantine(q.ip, q.mac, q.until, now);
     }
@@ -132,6 +153,11 @@ struct Worker {
     metrics: DhcpMetrics,
     table: LeaseTable,
     outlets: Vec<DhcpSocket>,
+    /// The instances splitting the clients, and who of them is alive (`None`: no peers).
+    members: Members,
+    live: Option<peers::LiveMembers>,
+    /// Who was alive when the table was last loaded: the share this worker answers.
+    seen_live: Live,
 }
 
 impl Worker {
@@ -139,6 +165,7 @@ impl Worker {
         loop {
             match inbox.recv_timeout(IDLE_TICK) {
                 Ok(packet) => {
+                    self.follow_peers();
                     let mut batch = Batch::default();
                     self.handle(packet, &mut batch);
                     while batch.replies.len() < MAX_BATCH
@@ -149,11 +176,33 @@ impl Worker {
                     self.commit(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {
+                    self.follow_peers();
                     self.table.tick(unix_now());
                     self.metrics.bound_leases.set(self.table.bound_leases() as i64);
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+    }
+
+    /// When who is alive changed since the table was loaded, load it again (between batches, so no
+    /// decided write is lost): a share taken over comes with its leases, so its clients keep their
+    /// addresses. Until the load succeeds the share stays as it was.
+    fn follow_peers(&mut self) {
+        let Some(live) = self.live.as_ref().map(peers::LiveMembers::get) else {
+            return;
+        };
+        if live == self.seen_live {
+            return;
+        }
+        match load_table(&self.config, &*self.store, &self.members) {
+            Ok(table) => {
+                self.table = table;
+                self.seen_live = live;
+                self.metrics.bound_leases.set(self.table.bound_leases() as i64);
+                tracing::info!(bound = self.table.bound_leases(), "dhcp: lease table reloaded for a new share");
+            }
+            Err(err) => tracing::warn!(%err, "dhcp: could not reload the leases for a new share; keeping the old"),
         }
     }
 
@@ -181,6 +230,10 @@ impl Worker {
         span.record("xid", display(format_args!("{:#010x}", request.message.xid())));
         span.record("msg_type", msg_type);
         self.metrics.received.get_or_create(&super::metrics::TypeLabels { msg_type }).inc();
+        if !self.members.answers(&request, self.config.advertise, self.seen_live) {
+            self.metrics.count_drop(DropReason::PeerShare);
+            return;
+        }
 
         let now = unix_now();
         self.table.tick(now);

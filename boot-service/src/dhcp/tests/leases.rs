@@ -113,3 +113,27 @@ fn a_large_pool_hands_out_its_lowest_free_address_to_each_of_a_boot_storm() {
     }
     assert_eq!(table.bound_leases(), 20_000);
 }
+
+#[test]
+fn instances_sharing_a_pool_hand_out_new_addresses_from_their_own_slices_first() {
+    let lab = lab_subnet_in(DhcpMode::Full, "10.77.0.0/24", ip(199));
+    let config = written(&config_with(DhcpMode::Full, 67, lab));
+    let table = |index| LeaseTable::new(&config.dhcp, [], NOW).in_slice(Some(PoolSlice { index, of: 2 }));
+    let (mut a, mut b) = (table(0), table(1));
+    let bind = |table: &mut LeaseTable, client: u32| {
+        let b = client.to_be_bytes();
+        let m = MacAddr::new([0x02, 0x98, b[0], b[1], b[2], b[3]]);
+        let ip = table.allocate(0, m, None, NOW).expect("room");
+        table.apply(&LeaseChange::Bind(Lease { ip, mac: m, expires_at: NOW + 3600, hostname: None }), NOW);
+        ip
+    };
+    let from_a: Vec<Ipv4Addr> = (0..50).map(|i| bind(&mut a, i)).collect();
+    let from_b: Vec<Ipv4Addr> = (100..150).map(|i| bind(&mut b, i)).collect();
+    assert_eq!(from_a, (100..150).map(ip).collect::<Vec<_>>(), "A: the first half of the pool, lowest first");
+    assert_eq!(from_b, (150..200).map(ip).collect::<Vec<_>>(), "B: the second half");
+    // A's slice is full: the rest of the pool (the database arbitrates should B hold it).
+    assert_eq!(bind(&mut a, 50), ip(150));
+    // A client's own address and its reservation still come first.
+    assert_eq!(b.allocate(0, MacAddr::new(RESERVED), None, NOW), Some(ip(10)));
+    assert_eq!(b.allocate(0, MacAddr::new([0x02, 0x98, 0, 0, 0, 100]), None, NOW), Some(ip(150)));
+}

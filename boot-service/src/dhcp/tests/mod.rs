@@ -8,9 +8,11 @@ mod commit;
 mod full;
 mod leases;
 mod malformed;
+mod peers;
 mod proxy;
 mod replies;
 mod serve;
+mod share;
 mod sightings;
 mod size;
 
