@@ -59,7 +59,7 @@ const MIX: [u8; 256] = [
 /// RFC 3074 §6 (`loadb_p_hash`): the Pearson hash of `key`, seeded with its length, last byte first.
 pub fn rfc3074_hash(key: &[u8]) -> u8 {
     // The RFC seeds with the length as a byte (its keys are at most 255 bytes; a MAC is 6).
-    let mut hash = (key.len() % 256) as u8;
+    let mut hash = key.len().to_le_bytes()[0];
     for &byte in key.iter().rev() {
         hash = MIX[usize::from(hash ^ byte)];
     }
