@@ -185,27 +185,6 @@ impl Worker {
         }
     }
 
-    /// When who is alive changed since the table was loaded, load it again (between batches, so no
-    /// decided write is lost): a share taken over comes with its leases, so its clients keep their
-    /// addresses. Until the load succeeds the share stays as it was.
-    fn follow_peers(&mut self) {
-        let Some(live) = self.live.as_ref().map(peers::LiveMembers::get) else {
-            return;
-        };
-        if live == self.seen_live {
-            return;
-        }
-        match load_table(&self.config, &*self.store, &self.members) {
-            Ok(table) => {
-                self.table = table;
-                self.seen_live = live;
-                self.metrics.bound_leases.set(self.table.bound_leases() as i64);
-                tracing::info!(bound = self.table.bound_leases(), "dhcp: lease table reloaded for a new share");
-            }
-            Err(err) => tracing::warn!(%err, "dhcp: could not reload the leases for a new share; keeping the old"),
-        }
-    }
-
     fn handle(&mut self, packet: Packet, batch: &mut Batch) {
         let outlet = &self.outlets[packet.socket];
         let span = tracing::info_span!(

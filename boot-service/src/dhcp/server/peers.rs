@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::Worker;
 use crate::dhcp::share::{BEAT_EVERY, Live, Members, PeerWatch, SILENT_AFTER};
 use crate::store::{Heartbeat, Store};
 
@@ -83,6 +84,29 @@ pub(super) async fn watch(store: Arc<dyn Store>, members: Members, mut watch: Pe
                 }
             }
             live.0.store(now_live.0, Ordering::Release);
+        }
+    }
+}
+
+impl Worker {
+    /// When who is alive changed since the table was loaded, load it again (between batches, so no
+    /// decided write is lost): a share taken over comes with its leases, so its clients keep their
+    /// addresses. Until the load succeeds the share stays as it was.
+    pub(super) fn follow_peers(&mut self) {
+        let Some(live) = self.live.as_ref().map(LiveMembers::get) else {
+            return;
+        };
+        if live == self.seen_live {
+            return;
+        }
+        match super::load_table(&self.config, &*self.store, &self.members) {
+            Ok(table) => {
+                self.table = table;
+                self.seen_live = live;
+                self.metrics.bound_leases.set(self.table.bound_leases() as i64);
+                tracing::info!(bound = self.table.bound_leases(), "dhcp: lease table reloaded for a new share");
+            }
+            Err(err) => tracing::warn!(%err, "dhcp: could not reload the leases for a new share; keeping the old"),
         }
     }
 }
