@@ -82,6 +82,18 @@ impl ConfigWriter {
         Self { file }
     }
 
+    /// `[server] advertise`, replacing the one given to [`ConfigWriter::new`].
+    pub fn advertise(mut self, advertise: Ipv4Addr) -> Self {
+        self.file.server.advertise = advertise;
+        self
+    }
+
+    /// `[dhcp] interfaces`, replacing the ones given to [`ConfigWriter::new`].
+    pub fn interfaces(mut self, interfaces: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.file.dhcp.get_mut().interfaces = unplaced(interfaces.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The config file's text.
     pub fn render(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(&self.file)

@@ -2,16 +2,16 @@
 //! the netboot assets and the lab's images. `target/lab/<namespace>/lab.json` describes it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rackhand_api::{NodeRecord, NodeState};
-use rackhand_netns::Netns;
+use rackhand_netns::{Netns, veth_pair};
 use serde::{Deserialize, Serialize};
 
 use crate::assets::Assets;
-use crate::service_config::{boot_service_config, deploy_config};
+use crate::instance::{Instance, PEER_IP};
+use crate::service_config::{boot_service_config, deploy_config, peer_config};
 use crate::site_dhcp::SiteDhcp;
 
 pub const SERVER_IP: &str = "10.77.0.1";
@@ -52,9 +52,13 @@ pub struct Deadlines {
 }
 
 pub struct Lab {
+    /// The boot-service instances: the lab's own first, then (two-instance lab) the second. Dropped
+    /// (killed) before the namespace.
+    instances: Vec<Instance>,
+    /// The instance the lab's reads (`get`, `nodes`, `wait_*`) ask: the lab's own unless told otherwise.
+    reads: usize,
     ns: Option<Netns>,
     pub dir: PathBuf,
-    service: Option<Child>,
     /// Held for its lifetime: dropping it stops the site DHCP server and removes its namespace.
     site: Option<SiteDhcp>,
     /// Remove `dir` when the lab is dropped, unless a panic (a failing test) is unwinding.
@@ -87,6 +91,31 @@ impl Lab {
         dhcp: LabDhcp,
         deadlines: &Deadlines,
     ) -> anyhow::Result<Lab> {
+        Lab::up_instances(base, boot_service, assets, images, dhcp, deadlines, None)
+    }
+
+    /// A lab with two boot-service instances on one PostgreSQL database (`postgres`, a connection string
+    /// both can reach): the lab's own at 10.77.0.1 and a second at [`PEER_IP`] in a namespace of its own
+    /// cabled to the lab's bridge, each naming the other in `[http] peers` (full DHCP).
+    pub fn up_pair(
+        base: &Path,
+        boot_service: &Path,
+        assets: &Assets,
+        images: &Path,
+        postgres: &str,
+    ) -> anyhow::Result<Lab> {
+        Lab::up_instances(base, boot_service, assets, images, LabDhcp::Full, &Deadlines::default(), Some(postgres))
+    }
+
+    fn up_instances(
+        base: &Path,
+        boot_service: &Path,
+        assets: &Assets,
+        images: &Path,
+        dhcp: LabDhcp,
+        deadlines: &Deadlines,
+        postgres: Option<&str>,
+    ) -> anyhow::Result<Lab> {
         let ns = Netns::create("lab")?;
         ns.bridge(BRIDGE)?;
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
@@ -96,23 +125,65 @@ impl Lab {
             LabDhcp::Full => None,
             LabDhcp::Proxy => Some(SiteDhcp::start(&ns, &dir)?),
         };
-        let config = dir.join("boot-service.toml");
-        let writer = boot_service_config(&dir.join("data"), &assets.dir, images, dhcp);
-        let writer = deploy_config(writer, &crate::ssh::lab_public_key()?, deadlines);
-        std::fs::write(&config, format!("# Written by the Rackhand lab.\n{}", writer.render()?))?;
-        let log = std::fs::File::create(dir.join("boot-service.log"))?;
-        let service = ns
-            .command(boot_service.to_str().context("boot-service path")?)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting the boot service")?;
-        let mut lab = Lab { ns: Some(ns), dir, service: Some(service), site, clean_up: false };
-        lab.wait_healthy()?;
+        let key = crate::ssh::lab_public_key()?;
+        let write_config = |name: &str, address: &'static str, peer: &'static str| -> anyhow::Result<PathBuf> {
+            let writer = boot_service_config(&dir.join("data"), &assets.dir, images, dhcp);
+            let writer = match postgres {
+                Some(postgres) => peer_config(writer, address, peer, postgres),
+                None => writer,
+            };
+            let writer = deploy_config(writer, &key, deadlines);
+            let path = dir.join(name);
+            std::fs::write(&path, format!("# Written by the Rackhand lab.\n{}", writer.render()?))?;
+            Ok(path)
+        };
+        let mut instances = vec![Instance::new(
+            SERVER_IP,
+            None,
+            boot_service,
+            write_config("boot-service.toml", SERVER_IP, PEER_IP)?,
+            dir.join("boot-service.log"),
+        )];
+        if postgres.is_some() {
+            let peer_ns = Netns::create("labpeer")?;
+            veth_pair(&ns, "peer0", &peer_ns, "eth0")?;
+            ns.ip(&["link", "set", "peer0", "master", BRIDGE])?;
+            peer_ns.addr_up("eth0", &format!("{PEER_IP}/24"))?;
+            let config = write_config("boot-service-b.toml", PEER_IP, SERVER_IP)?;
+            instances.push(Instance::new(PEER_IP, Some(peer_ns), boot_service, config, dir.join("boot-service-b.log")));
+        }
+        let mut lab = Lab { instances, reads: 0, ns: Some(ns), dir, site, clean_up: false };
+        for i in 0..lab.instances.len() {
+            lab.start_instance(i)?;
+        }
         std::fs::write(lab.dir.join("lab.json"), serde_json::to_string_pretty(&lab.info())?)?;
         Ok(lab)
+    }
+
+    /// Start instance `i` (0: the lab's own, 1: the second) and wait until it is healthy.
+    pub fn start_instance(&mut self, i: usize) -> anyhow::Result<()> {
+        let ns = self.ns.as_ref().context("a detached lab")?;
+        self.instances[i].start(ns)
+    }
+
+    /// SIGKILL instance `i`.
+    pub fn kill_instance(&mut self, i: usize) {
+        self.instances[i].kill();
+    }
+
+    /// GET a path of instance `i` from inside the lab's namespace.
+    pub fn get_from(&self, i: usize, path: &str) -> anyhow::Result<String> {
+        self.instances[i].get(self.ns(), path)
+    }
+
+    /// Instance `i`'s base URL (its `public_url`).
+    pub fn instance_url(&self, i: usize) -> String {
+        self.instances[i].url()
+    }
+
+    /// Node `id` with its events, as instance `i` answers.
+    pub fn node_from(&self, i: usize, id: i64) -> anyhow::Result<NodeRecord> {
+        Ok(serde_json::from_str(&self.get_from(i, &format!("/api/v1/nodes/{id}"))?)?)
     }
 
     /// The lab's namespace.
@@ -128,32 +199,26 @@ impl Lab {
             api: format!("http://{SERVER_IP}:{HTTP_PORT}/api/v1"),
             admin_token: ADMIN_TOKEN.into(),
             dir: self.dir.clone(),
-            boot_service_pid: self.service.as_ref().map_or(0, Child::id),
+            boot_service_pid: self.instances[0].child.as_ref().map_or(0, std::process::Child::id),
             site_dhcp_namespace: self.site.as_ref().map(|site| site.namespace().to_owned()),
         }
     }
 
-    fn wait_healthy(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.get("/healthz").is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.service.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("boot service exited ({status}):\n{}", self.service_log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("boot service did not become healthy:\n{}", self.service_log())
-    }
-
+    /// The log of every instance (the lab's own first).
     pub fn service_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("boot-service.log")).unwrap_or_default()
+        let logs: Vec<String> =
+            self.instances.iter().map(|i| format!("--- boot service {} ---\n{}", i.address, i.log())).collect();
+        logs.join("\n")
     }
 
-    /// GET a path of the boot service from inside the namespace.
+    /// GET a path of the boot service (the instance [`Lab::read_from`] chose) from inside the namespace.
     pub fn get(&self, path: &str) -> anyhow::Result<String> {
-        Ok(self.ns().exec("curl", &["-sf", "--max-time", "10", &format!("http://{SERVER_IP}:{HTTP_PORT}{path}")])?)
+        self.get_from(self.reads, path)
+    }
+
+    /// Ask instance `i` from now on in [`Lab::get`], [`Lab::nodes`] and the waits.
+    pub fn read_from(&mut self, i: usize) {
+        self.reads = i;
     }
 
     pub fn nodes(&self) -> anyhow::Result<Vec<NodeRecord>> {
@@ -231,7 +296,9 @@ impl Lab {
     pub fn detach(mut self) -> LabInfo {
         let info = self.info();
         // Dropping a Child handle neither kills nor waits; the namespace is kept by persist().
-        drop(self.service.take());
+        for instance in &mut self.instances {
+            drop(instance.child.take());
+        }
         if let Some(ns) = self.ns.take() {
             ns.persist();
         }
@@ -251,16 +318,21 @@ impl Lab {
     pub fn attach(info: &LabInfo) -> anyhow::Result<Lab> {
         let ns = Netns::adopt(&info.namespace)?;
         let site = info.site_dhcp_namespace.as_deref().map(SiteDhcp::adopt).transpose()?;
-        Ok(Lab { ns: Some(ns), dir: info.dir.clone(), service: None, site, clean_up: false })
+        // The lab's own instance, to read from (its process is not this one's child: it is left running).
+        let own = Instance::new(
+            SERVER_IP,
+            None,
+            Path::new("boot-service"),
+            info.dir.join("boot-service.toml"),
+            info.dir.join("boot-service.log"),
+        );
+        Ok(Lab { instances: vec![own], reads: 0, ns: Some(ns), dir: info.dir.clone(), site, clean_up: false })
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut child) = self.service.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.instances.clear();
         if self.clean_up && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

@@ -4,6 +4,7 @@
 //!
 //! - [`assets`]: the kernel, initramfs and iPXE binaries the boot service serves.
 //! - [`lab`]: namespace + bridge + boot service (+ router advertisements), `lab.json`.
+//! - [`instance`]: the boot-service processes, and the second instance of a two-instance lab.
 //! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
 //! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
@@ -12,6 +13,7 @@ pub mod accel;
 pub mod assets;
 pub mod browser;
 pub mod images;
+pub mod instance;
 pub mod lab;
 pub mod md;
 pub mod qmp;

@@ -28,6 +28,18 @@ pub(crate) fn boot_service_config(data: &Path, assets: &Path, images: &Path, dhc
     location_table(writer)
 }
 
+/// One of two instances on one PostgreSQL database: at `address` on the lab's segment, naming the
+/// instance at `peer` as its peer.
+pub(crate) fn peer_config(writer: ConfigWriter, address: &str, peer: &str, postgres: &str) -> ConfigWriter {
+    let mut writer =
+        writer.public_url(format!("http://{address}:{HTTP_PORT}")).peers([format!("http://{peer}:{HTTP_PORT}")]);
+    if address != SERVER_IP {
+        let ip: Ipv4Addr = address.parse().expect("the lab's instance addresses are addresses");
+        writer = writer.advertise(ip).interfaces(["eth0"]);
+    }
+    writer.store_postgres(postgres)
+}
+
 /// `[deploy]`: the lab's operator key on every installed server, and the test's deadlines if it sets any.
 pub(crate) fn deploy_config(writer: ConfigWriter, public_key: &str, deadlines: &Deadlines) -> ConfigWriter {
     let mut writer = writer.ssh_authorized_key(public_key);
@@ -86,6 +98,33 @@ mod tests {
         let third: Vec<_> = locations.iter().filter(|p| p.port == "Ethernet3").collect();
         assert_eq!(third.iter().map(|p| p.switch.as_str()).collect::<Vec<_>>(), crate::server::SWITCHES);
         assert!(third.iter().all(|p| p.location == Location { rack: LAB_RACK.into(), unit: 3 }));
+    }
+
+    #[test]
+    fn two_instances_name_each_other_on_one_database_each_at_its_own_address() {
+        let config = |address, peer| {
+            let writer = boot_service_config(Path::new("/d"), Path::new("/a"), Path::new("/i"), LabDhcp::Full);
+            let text = peer_config(writer, address, peer, "host=/pg dbname=lab").render().unwrap();
+            Config::parse(&text, "lab.toml").unwrap_or_else(|err| panic!("{err}\n{text}"))
+        };
+        let (a, b) = (config(SERVER_IP, "10.77.0.2"), config("10.77.0.2", SERVER_IP));
+        assert_eq!(
+            (a.http.public_url.as_str(), a.http.peers.as_slice()),
+            ("http://10.77.0.1:8080", &["http://10.77.0.2:8080".to_string()][..])
+        );
+        assert_eq!(
+            (b.http.public_url.as_str(), b.http.peers.as_slice()),
+            ("http://10.77.0.2:8080", &["http://10.77.0.1:8080".to_string()][..])
+        );
+        assert_eq!(
+            (a.advertise, a.dhcp.interfaces.as_slice()),
+            (Ipv4Addr::new(10, 77, 0, 1), &[BRIDGE.to_string()][..])
+        );
+        assert_eq!(
+            (b.advertise, b.dhcp.interfaces.as_slice()),
+            (Ipv4Addr::new(10, 77, 0, 2), &["eth0".to_string()][..])
+        );
+        assert_eq!(a.store.to_string(), b.store.to_string(), "one database");
     }
 
     #[test]

@@ -15,6 +15,9 @@ use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 use rackhand_lab::server::{Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
 
+#[path = "e2e/peers.rs"]
+mod peers;
+
 /// From power-on to the installed OS's report under TCG: the installer (with a 31 s LLDP window), a real
 /// Debian image streamed and verified, GRUB on both disks, the reboot and the first boot of Debian.
 const INSTALL_LIMIT: Duration = Duration::from_secs(25 * 60);
