@@ -33,8 +33,21 @@ fn killed_mid_image_the_server_finishes_through_the_other_instance_and_both_show
     server
         .wait_for_serial("rackhand: step image", INSTALL_LIMIT)
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
-    std::thread::sleep(Duration::from_secs(5));
-    let at_kill = lab.node_by_mac(&mac.to_string()).unwrap().expect("node known");
+    // Kill it as soon as the first part of the image has streamed (the installer's first progress report).
+    let streaming = |node: &NodeRecord| {
+        node.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::Progress(p) if p.step == "image" && p.status == rackhand_api::StepStatus::Running)
+        })
+    };
+    let deadline = std::time::Instant::now() + INSTALL_LIMIT;
+    let at_kill = loop {
+        let node = lab.node_by_mac(&mac.to_string()).unwrap().expect("node known");
+        if streaming(&node) {
+            break node;
+        }
+        assert!(std::time::Instant::now() < deadline, "the image never streamed: {node:#?}\n{}", lab.service_log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
     lab.kill_instance(serving);
     // The kill must land while the image is still streaming, or this test proves nothing.
     let image_done = at_kill.events.iter().any(|e| {
