@@ -213,7 +213,8 @@ fn commit_policies(pg: &TestPostgres) -> anyhow::Result<String> {
     Ok(format!(
         "one PostgreSQL server for both sides, synchronous_commit={sync}, fsync={fsync}: {on_disk}; ours: \
          group commit, the ACKs of a burst of up to 256 packets leave after the one transaction holding \
-         all their leases commits; Kea: one commit per lease (each written on its own) before its ACK"
+         all their leases commits; Kea: one commit per lease (each written on its own) before its ACK, \
+         single-threaded (no multi-threading configured, 2.2's default)"
     ))
 }
 

@@ -38,7 +38,8 @@ impl Pair {
     }
 
     /// A pair whose server interface also has [`SECOND_SERVER_IP`], for a second boot-service instance
-    /// on the same segment. ARP is answered only for addresses that really are on the interface asked.
+    /// on the same segment: both instances' DHCP sockets are bound to that interface (and port 67, with
+    /// SO_REUSEADDR), so each hears every broadcast; each answers with its own server identifier.
     pub fn with_second_server() -> anyhow::Result<Pair> {
         let pair = Pair::create()?;
         pair.server
