@@ -85,8 +85,10 @@ pub enum KeaLeases<'a> {
     Postgres { name: &'a str, host: &'a Path, user: &'a str },
 }
 
-/// Kea dhcp4 serving the same subnet and pool, its leases where `leases` says.
-pub fn kea_json(leases: &KeaLeases<'_>) -> String {
+/// Kea dhcp4 serving the same subnet and pool, its leases where `leases` says; with `multi_threaded`,
+/// its packets handled by a pool of threads (Kea's default size, one per core), each with its own
+/// connection to a lease database; else single-threaded, Kea 2.2's default.
+pub fn kea_json(leases: &KeaLeases<'_>, multi_threaded: bool) -> String {
     let lease_database = match leases {
         KeaLeases::Memfile(file) => {
             serde_json::json!({ "type": "memfile", "persist": true, "name": file, "lfc-interval": 0 })
@@ -99,6 +101,7 @@ pub fn kea_json(leases: &KeaLeases<'_>) -> String {
         "Dhcp4": {
             "interfaces-config": { "interfaces": [SERVER_IF], "dhcp-socket-type": "raw" },
             "lease-database": lease_database,
+            "multi-threading": { "enable-multi-threading": multi_threaded },
             "valid-lifetime": LEASE_SECS,
             "subnet4": [{
                 "id": 1,
@@ -240,19 +243,21 @@ mod tests {
 
     #[test]
     fn kea_gets_the_same_pool_and_a_persistent_memfile() {
-        let text = kea_json(&KeaLeases::Memfile(Path::new("/w/leases.csv")));
+        let text = kea_json(&KeaLeases::Memfile(Path::new("/w/leases.csv")), false);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let d = &v["Dhcp4"];
         assert_eq!(d["lease-database"]["type"], "memfile");
         assert_eq!(d["lease-database"]["persist"], true);
         assert_eq!(d["lease-database"]["name"], "/w/leases.csv");
         assert_eq!(d["subnet4"][0]["pools"][0]["pool"], "10.201.1.0 - 10.201.255.250");
+        assert_eq!(d["multi-threading"]["enable-multi-threading"], false);
     }
 
     #[test]
     fn kea_on_postgres_names_the_database_server_and_user() {
         let leases = KeaLeases::Postgres { name: "kea0", host: Path::new("/run/pg"), user: "postgres" };
-        let v: serde_json::Value = serde_json::from_str(&kea_json(&leases)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&kea_json(&leases, true)).unwrap();
+        assert_eq!(v["Dhcp4"]["multi-threading"]["enable-multi-threading"], true);
         let db = &v["Dhcp4"]["lease-database"];
         let expected =
             serde_json::json!({ "type": "postgresql", "name": "kea0", "host": "/run/pg", "user": "postgres" });

@@ -199,7 +199,7 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
     let ns = &pair.server;
     let mut proc = match server {
         Server::Ours => return start_boot_service(ctx, ns, dir, &dir.join("assets"), &dir.join("images")),
-        Server::Kea => return start_kea(pair, dir, &KeaLeases::Memfile(&dir.join("leases.csv"))),
+        Server::Kea => return start_kea(pair, dir, &KeaLeases::Memfile(&dir.join("leases.csv")), false),
         Server::Dnsmasq => {
             let args = dnsmasq_dhcp_args(&dir.join("leases"));
             spawn(ns, "dnsmasq (DHCP)", DNSMASQ, &args, &[], &dir.join("dnsmasq.log"))?
@@ -209,10 +209,12 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
     Ok(proc)
 }
 
-/// kea-dhcp4 in `pair.server`, its config, pid and lock files and log in `dir`, its leases in `leases`.
-pub(crate) fn start_kea(pair: &Pair, dir: &Path, leases: &KeaLeases<'_>) -> anyhow::Result<Proc> {
+/// kea-dhcp4 in `pair.server`, its config, pid and lock files and log in `dir`, its leases in `leases`
+/// ([`kea_json`] says what `multi_threaded` means).
+pub(crate) fn start_kea(pair: &Pair, dir: &Path, leases: &KeaLeases<'_>, multi_threaded: bool) -> anyhow::Result<Proc> {
     let config = dir.join("kea.json");
-    std::fs::write(&config, kea_json(leases)).with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(&config, kea_json(leases, multi_threaded))
+        .with_context(|| format!("writing {}", config.display()))?;
     let d = dir.to_string_lossy();
     let envs = [("KEA_PIDFILE_DIR", &*d), ("KEA_LOCKFILE_DIR", &*d)];
     let args = ["-c".to_string(), config.display().to_string()];

@@ -6,7 +6,7 @@
 //! give a stored lease back.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -23,6 +23,7 @@ use crate::env::{Ctx, Pair, Proc, fresh_dir, start_instance, timed};
 /// perfdhcp's server argument for a broadcast DISCOVER and REQUEST.
 const BROADCAST: &str = "all";
 const KEA_LABEL: &str = "kea-dhcp4 PostgreSQL";
+const KEA_THREADS_LABEL: &str = "kea-dhcp4 PostgreSQL multi-threaded";
 /// The commit policies in short, on each rate's rows (the capacity rows state them in full).
 const SHORT_POLICIES: &str = "ours: group commit; Kea: a commit per lease (see the capacity row)";
 
@@ -32,7 +33,10 @@ enum Side {
     One,
     /// Two instances on one PostgreSQL database, each at its own address, peers of each other.
     Two,
+    /// Kea as configured by default: single-threaded.
     Kea,
+    /// Kea with its multi-threading on.
+    KeaThreads,
 }
 
 impl Side {
@@ -41,8 +45,24 @@ impl Side {
             Side::One => "ours-1",
             Side::Two => "ours-2",
             Side::Kea => "kea",
+            Side::KeaThreads => "kea-mt",
         }
     }
+
+    fn is_kea(self) -> bool {
+        matches!(self, Side::Kea | Side::KeaThreads)
+    }
+}
+
+/// What the runs measured.
+#[derive(Default)]
+struct Measured {
+    reports: Vec<(u32, Side, Perfdhcp)>,
+    /// At each rate and side, from its last run: what each of the two instances ACKed, what Kea stored
+    /// and how it says it ran.
+    facts: Vec<(u32, Side, String)>,
+    /// The work dir and database of the last two-instance run.
+    last_two: Option<(PathBuf, String)>,
 }
 
 /// The rows; `kea_admin` is Kea's schema tool, or why Kea cannot be measured (our side still runs).
@@ -56,51 +76,28 @@ pub fn run(
     let pg = TestPostgres::start(Durability::Full).map_err(|why| anyhow!("starting PostgreSQL: {why}"))?;
     let policies = commit_policies(&pg)?;
     let pair = Pair::with_second_server()?;
-    let mut reports: Vec<(u32, Side, Perfdhcp)> = Vec::new();
-    // At each rate, from its last run: what each of the two instances ACKed, and what Kea stored.
-    let mut facts: Vec<(u32, Side, String)> = Vec::new();
-    let mut last_two = None;
+    let mut m = Measured::default();
+    let setup = Setup { ctx, pg: &pg, pair: &pair, perf };
     for &rate in rates {
         for run in 0..ctx.runs {
-            for side in [Side::One, Side::Two, Side::Kea] {
-                let kea_admin = match (side, &kea_admin) {
-                    (Side::Kea, Err(_)) => continue,
+            for side in [Side::One, Side::Two, Side::Kea, Side::KeaThreads] {
+                let kea_admin = match (side.is_kea(), &kea_admin) {
+                    (true, Err(_)) => continue,
                     (_, admin) => admin.as_deref().ok(),
                 };
-                let dir = fresh_dir(ctx, &format!("dhcp-pg/{}-{rate}-{run}", side.name()))?;
-                let db = pg.try_database().map_err(|why| anyhow!("a database for {}: {why}", side.name()))?;
-                let mut procs = start(ctx, &pair, side, &dir, &db, &pg, kea_admin)?;
-                let report = perfdhcp_run(&pair, perf, rate, secs, BROADCAST)
-                    .with_context(|| format!("perfdhcp against {} on PostgreSQL at {rate}/s", side.name()))?;
-                for proc in &mut procs {
-                    proc.ensure_running()?;
-                }
-                if side == Side::Two {
-                    let (a, b) = (acks_sent(&pair, SERVER_IP)?, acks_sent(&pair, SECOND_SERVER_IP)?);
-                    facts.push((rate, side, format!("ACKs sent by {SERVER_IP} / {SECOND_SERVER_IP}: {a} / {b}")));
-                }
-                for proc in &mut procs {
-                    proc.stop(Duration::from_secs(5));
-                }
-                if side == Side::Kea {
-                    facts.push((rate, side, format!("leases in Kea's database: {}", kea_leases(&db)?)));
-                }
-                if side == Side::Two {
-                    last_two = Some((dir, db));
-                }
-                reports.push((rate, side, report));
+                measure(&setup, (rate, secs, run), side, kea_admin, &mut m)?;
             }
         }
     }
 
     let of = |side: Side, rate: u32| -> Vec<Perfdhcp> {
-        reports.iter().filter(|(r, s, _)| *s == side && *r == rate).map(|(_, _, p)| *p).collect()
+        m.reports.iter().filter(|(r, s, _)| *s == side && *r == rate).map(|(_, _, p)| *p).collect()
     };
     let achieved = |side: Side| -> Vec<(u32, Vec<f64>)> {
         rates.iter().map(|&rate| (rate, of(side, rate).iter().map(|p| p.rate).collect())).collect()
     };
     let last_fact = |side: Side, rate: u32| {
-        facts.iter().rev().find(|(r, s, _)| *r == rate && *s == side).map_or("", |(_, _, fact)| fact.as_str())
+        m.facts.iter().rev().find(|(r, s, _)| *r == rate && *s == side).map_or("", |(_, _, fact)| fact.as_str())
     };
     let kea_reason = kea_admin.as_ref().err();
     let mut rows = Vec::new();
@@ -113,16 +110,63 @@ pub fn run(
             let row = row.with_note(last_fact(side, rate)).with_note(last_fact(Side::Kea, rate));
             rows.push(row.with_note(SHORT_POLICIES));
         }
-        let kea = achieved(Side::Kea);
-        let theirs = kea_reason.map_or(Ok(kea.as_slice()), |why| Err(why.clone()));
-        let row =
-            capacity_row(&format!("dhcp DORA capacity on PostgreSQL, {what}"), &achieved(side), KEA_LABEL, theirs, 2.0);
-        rows.push(row.with_note(&policies));
+        for (kea_side, label) in [(Side::Kea, KEA_LABEL), (Side::KeaThreads, KEA_THREADS_LABEL)] {
+            let kea = achieved(kea_side);
+            let theirs = kea_reason.map_or(Ok(kea.as_slice()), |why| Err(why.clone()));
+            let benchmark = format!("dhcp DORA capacity on PostgreSQL, {what}");
+            let row = capacity_row(&benchmark, &achieved(side), label, theirs, 2.0).with_note(&policies);
+            rows.push(row.with_note(rates.last().map_or("", |&rate| last_fact(kea_side, rate))));
+        }
     }
-    if let Some((dir, db)) = last_two {
+    if let Some((dir, db)) = m.last_two {
         rows.push(durability(ctx, &pair, &dir, &db)?);
     }
     Ok(rows)
+}
+
+/// What every run uses: the PostgreSQL server, the namespaces, perfdhcp.
+struct Setup<'a> {
+    ctx: &'a Ctx,
+    pg: &'a TestPostgres,
+    pair: &'a Pair,
+    perf: &'a str,
+}
+
+/// One run of `side` at `rate` for `secs` seconds on a fresh database: its perfdhcp report and facts.
+fn measure(
+    setup: &Setup<'_>,
+    (rate, secs, run): (u32, u32, usize),
+    side: Side,
+    kea_admin: Option<&str>,
+    m: &mut Measured,
+) -> anyhow::Result<()> {
+    let Setup { ctx, pg, pair, perf } = *setup;
+    let dir = fresh_dir(ctx, &format!("dhcp-pg/{}-{rate}-{run}", side.name()))?;
+    let db = pg.try_database().map_err(|why| anyhow!("a database for {}: {why}", side.name()))?;
+    let mut procs = start(ctx, pair, side, &dir, &db, pg, kea_admin)?;
+    let report = perfdhcp_run(pair, perf, rate, secs, BROADCAST)
+        .with_context(|| format!("perfdhcp against {} on PostgreSQL at {rate}/s", side.name()))?;
+    for proc in &mut procs {
+        proc.ensure_running()?;
+    }
+    if side == Side::Two {
+        let (a, b) = (acks_sent(pair, SERVER_IP)?, acks_sent(pair, SECOND_SERVER_IP)?);
+        m.facts.push((rate, side, format!("ACKs sent by {SERVER_IP} / {SECOND_SERVER_IP}: {a} / {b}")));
+    }
+    for proc in &mut procs {
+        proc.stop(Duration::from_secs(5));
+    }
+    if side.is_kea() {
+        let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();
+        let threads = log.lines().find_map(|l| l.split_once("DHCP4_MULTI_THREADING_INFO ")).map_or("?", |(_, t)| t);
+        let fact = format!("leases in Kea's database: {}; Kea's threading: {threads}", kea_leases(&db)?);
+        m.facts.push((rate, side, fact));
+    }
+    if side == Side::Two {
+        m.last_two = Some((dir, db));
+    }
+    m.reports.push((rate, side, report));
+    Ok(())
 }
 
 /// Start one side on database `db` (a connection string of `pg`); returns once each process listens.
@@ -145,7 +189,7 @@ fn start(
             Ok(vec![ours(&instance, dir)?])
         }
         Side::Two => start_two(ctx, pair, dir, db),
-        Side::Kea => {
+        Side::Kea | Side::KeaThreads => {
             let admin = kea_admin.context("kea-admin is not installed")?;
             let name = db_name(db)?;
             let host = pg.socket_dir();
@@ -154,7 +198,8 @@ fn start(
             // No password: the server trusts its socket; kea-admin would otherwise ask for one.
             init.env("KEA_ADMIN_DB_PASSWORD", "");
             timed("kea-admin db-init pgsql", &mut init, |code| code == Some(0))?;
-            Ok(vec![start_kea(pair, dir, &KeaLeases::Postgres { name: &name, host, user: pg.user() })?])
+            let leases = KeaLeases::Postgres { name: &name, host, user: pg.user() };
+            Ok(vec![start_kea(pair, dir, &leases, side == Side::KeaThreads)?])
         }
     }
 }
@@ -213,8 +258,7 @@ fn commit_policies(pg: &TestPostgres) -> anyhow::Result<String> {
     Ok(format!(
         "one PostgreSQL server for both sides, synchronous_commit={sync}, fsync={fsync}: {on_disk}; ours: \
          group commit, the ACKs of a burst of up to 256 packets leave after the one transaction holding \
-         all their leases commits; Kea: one commit per lease (each written on its own) before its ACK, \
-         single-threaded (no multi-threading configured, 2.2's default)"
+         all their leases commits; Kea: one commit per lease (each written on its own) before its ACK"
     ))
 }
 
