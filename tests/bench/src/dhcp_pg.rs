@@ -257,8 +257,9 @@ fn commit_policies(pg: &TestPostgres) -> anyhow::Result<String> {
     };
     Ok(format!(
         "one PostgreSQL server for both sides, synchronous_commit={sync}, fsync={fsync}: {on_disk}; ours: \
-         group commit, the ACKs of a burst of up to 256 packets leave after the one transaction holding \
-         all their leases commits; Kea: one commit per lease (each written on its own) before its ACK"
+         group commit, the ACKs of each burst of queued packets leave after the one transaction holding \
+         all their leases commits; Kea: each lease committed on its own (a transaction per lease) before \
+         its ACK"
     ))
 }
 
