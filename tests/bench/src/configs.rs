@@ -12,6 +12,8 @@ pub const SERVER_IF: &str = "bsrv";
 pub const CLIENT_IF: &str = "bcli";
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
+/// A second boot-service instance's own address, on [`SERVER_IF`] beside [`SERVER_IP`].
+pub const SECOND_SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 3);
 pub const PREFIX: u8 = 16;
 /// A /16's worth of pool, so no run exhausts it.
 pub const POOL_START: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 0);
@@ -27,27 +29,79 @@ pub struct BootServiceDirs<'a> {
     pub images: &'a Path,
 }
 
-/// boot-service in full DHCP mode on [`SERVER_IF`], leases persisted in its SQLite store under `data`.
-pub fn boot_service_toml(dirs: &BootServiceDirs<'_>) -> anyhow::Result<String> {
+/// Which boot-service instance a config is for, and where it keeps its state.
+#[derive(Debug, Clone, Default)]
+pub struct Instance {
+    /// `None`: the only instance, at [`SERVER_IP`], listening on every address. `Some`: one of several
+    /// in the server namespace, at this address (its server identifier and `public_url`), its HTTP and
+    /// TFTP bound there so that the instances' ports do not collide.
+    pub address: Option<Ipv4Addr>,
+    /// A PostgreSQL connection string; `None`: the SQLite store under the data dir.
+    pub postgres: Option<String>,
+    /// The other instances' addresses (`[http] peers`).
+    pub peers: Vec<Ipv4Addr>,
+}
+
+impl Instance {
+    /// The first of `addresses` sharing the database `postgres`: instance `index`, the others its peers.
+    pub fn shared(addresses: &[Ipv4Addr], index: usize, postgres: &str) -> Instance {
+        let peers = addresses.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, ip)| *ip).collect();
+        Instance { address: Some(addresses[index]), postgres: Some(postgres.to_owned()), peers }
+    }
+}
+
+/// boot-service in full DHCP mode on [`SERVER_IF`], leases persisted in its SQLite store under `data`
+/// or in PostgreSQL as `instance` says.
+pub fn boot_service_toml(dirs: &BootServiceDirs<'_>, instance: &Instance) -> anyhow::Result<String> {
     let network = format!("10.201.0.0/{PREFIX}").parse()?;
     let subnet =
         SubnetWriter::new(network, Enrolment::Auto).router(SERVER_IP).lease_secs(LEASE_SECS).pool(POOL_START, POOL_END);
-    let writer = ConfigWriter::new(SERVER_IP, dirs.data, "rackhand-bench-admin-token", DhcpMode::Full, [SERVER_IF])
-        .http_listen(SocketAddr::from(([0, 0, 0, 0], 80)))
-        .tftp_listen(SocketAddr::from(([0, 0, 0, 0], 69)))
+    let address = instance.address.unwrap_or(SERVER_IP);
+    let listen = instance.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let mut writer = ConfigWriter::new(address, dirs.data, "rackhand-bench-admin-token", DhcpMode::Full, [SERVER_IF])
+        .http_listen(SocketAddr::from((listen, 80)))
+        .tftp_listen(SocketAddr::from((listen, 69)))
         .tftp_max_window_size(64)
         .assets_dir(dirs.assets)
         .images_dir(dirs.images)
         .subnet(subnet);
+    if let Some(postgres) = &instance.postgres {
+        writer = writer.store_postgres(postgres.as_str());
+    }
+    if !instance.peers.is_empty() {
+        writer = writer
+            .public_url(format!("http://{address}"))
+            .peers(instance.peers.iter().map(|ip| format!("http://{ip}")));
+    }
     Ok(writer.render()?)
 }
 
-/// Kea dhcp4 with the memfile backend persisting to `leases` (no lease file cleanup during the run).
-pub fn kea_json(leases: &Path) -> String {
+/// Where Kea keeps its leases.
+pub enum KeaLeases<'a> {
+    /// The memfile backend, persisting to this CSV file (no lease file cleanup during the run).
+    Memfile(&'a Path),
+    /// The PostgreSQL backend (the schema made by `kea-admin db-init pgsql`): database `name` on the
+    /// server at `host` (a Unix socket directory or an address), as `user`.
+    Postgres { name: &'a str, host: &'a Path, user: &'a str },
+}
+
+/// Kea dhcp4 serving the same subnet and pool, its leases where `leases` says; with `multi_threaded`,
+/// its packets handled by a pool of threads (Kea's default size, one per core), each with its own
+/// connection to a lease database; else single-threaded, Kea 2.2's default.
+pub fn kea_json(leases: &KeaLeases<'_>, multi_threaded: bool) -> String {
+    let lease_database = match leases {
+        KeaLeases::Memfile(file) => {
+            serde_json::json!({ "type": "memfile", "persist": true, "name": file, "lfc-interval": 0 })
+        }
+        KeaLeases::Postgres { name, host, user } => {
+            serde_json::json!({ "type": "postgresql", "name": name, "host": host, "user": user })
+        }
+    };
     let value = serde_json::json!({
         "Dhcp4": {
             "interfaces-config": { "interfaces": [SERVER_IF], "dhcp-socket-type": "raw" },
-            "lease-database": { "type": "memfile", "persist": true, "name": leases, "lfc-interval": 0 },
+            "lease-database": lease_database,
+            "multi-threading": { "enable-multi-threading": multi_threaded },
             "valid-lifetime": LEASE_SECS,
             "subnet4": [{
                 "id": 1,
@@ -142,26 +196,73 @@ http {{
 
 #[cfg(test)]
 mod tests {
+    use boot_service::config::StoreConfig;
+
     use super::*;
 
     #[test]
     fn boot_service_config_is_accepted_by_boot_service() {
         let dirs = BootServiceDirs { data: Path::new("/d"), assets: Path::new("/a"), images: Path::new("/i") };
-        let config = boot_service::config::Config::parse(&boot_service_toml(&dirs).unwrap(), "bench.toml").unwrap();
+        let text = boot_service_toml(&dirs, &Instance::default()).unwrap();
+        let config = boot_service::config::Config::parse(&text, "bench.toml").unwrap();
         assert_eq!(config.advertise, SERVER_IP);
         assert_eq!(config.dhcp.interfaces, [SERVER_IF]);
         let pool = config.dhcp.subnets[0].pools[0];
         assert_eq!((pool.start, pool.end), (POOL_START, POOL_END));
+        assert!(matches!(&config.store, StoreConfig::Sqlite { path } if path == Path::new("/d/rackhand.db")));
+        assert_eq!(config.http.listen, SocketAddr::from(([0, 0, 0, 0], 80)));
+        assert!(config.http.peers.is_empty());
+    }
+
+    #[test]
+    fn instances_sharing_postgres_each_have_an_address_and_name_the_others() {
+        let dirs = BootServiceDirs { data: Path::new("/d"), assets: Path::new("/a"), images: Path::new("/i") };
+        let db = "host=/run/pg user=postgres dbname=t0";
+        let both = [SERVER_IP, SECOND_SERVER_IP];
+        let configs: Vec<_> = (0..2)
+            .map(|i| {
+                let text = boot_service_toml(&dirs, &Instance::shared(&both, i, db)).unwrap();
+                boot_service::config::Config::parse(&text, "bench.toml").unwrap()
+            })
+            .collect();
+        for (config, (own, other)) in configs.iter().zip([(SERVER_IP, SECOND_SERVER_IP), (SECOND_SERVER_IP, SERVER_IP)])
+        {
+            assert!(matches!(&config.store, StoreConfig::Postgres { config } if config == db));
+            assert_eq!(config.advertise, own, "its own server identifier");
+            assert_eq!(config.http.public_url, format!("http://{own}"));
+            assert_eq!(config.http.peers, [format!("http://{other}")]);
+            assert_eq!(config.http.listen, SocketAddr::from((own, 80)), "ports do not collide");
+            assert_eq!(config.tftp.listen, SocketAddr::from((own, 69)));
+            assert_eq!(config.dhcp.interfaces, [SERVER_IF], "the same segment");
+        }
+        let one = Instance { postgres: Some(db.into()), ..Instance::default() };
+        let config = boot_service::config::Config::parse(&boot_service_toml(&dirs, &one).unwrap(), "b").unwrap();
+        assert!(matches!(&config.store, StoreConfig::Postgres { config } if config == db));
+        assert_eq!(config.advertise, SERVER_IP);
     }
 
     #[test]
     fn kea_gets_the_same_pool_and_a_persistent_memfile() {
-        let text = kea_json(Path::new("/w/leases.csv"));
+        let text = kea_json(&KeaLeases::Memfile(Path::new("/w/leases.csv")), false);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let d = &v["Dhcp4"];
+        assert_eq!(d["lease-database"]["type"], "memfile");
         assert_eq!(d["lease-database"]["persist"], true);
         assert_eq!(d["lease-database"]["name"], "/w/leases.csv");
         assert_eq!(d["subnet4"][0]["pools"][0]["pool"], "10.201.1.0 - 10.201.255.250");
+        assert_eq!(d["multi-threading"]["enable-multi-threading"], false);
+    }
+
+    #[test]
+    fn kea_on_postgres_names_the_database_server_and_user() {
+        let leases = KeaLeases::Postgres { name: "kea0", host: Path::new("/run/pg"), user: "postgres" };
+        let v: serde_json::Value = serde_json::from_str(&kea_json(&leases, true)).unwrap();
+        assert_eq!(v["Dhcp4"]["multi-threading"]["enable-multi-threading"], true);
+        let db = &v["Dhcp4"]["lease-database"];
+        let expected =
+            serde_json::json!({ "type": "postgresql", "name": "kea0", "host": "/run/pg", "user": "postgres" });
+        assert_eq!(db, &expected);
+        assert_eq!(v["Dhcp4"]["subnet4"][0]["pools"][0]["pool"], "10.201.1.0 - 10.201.255.250");
     }
 
     #[test]

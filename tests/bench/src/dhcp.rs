@@ -1,14 +1,15 @@
 //! DHCP: perfdhcp doing full DORA at increasing rates against boot-service (full mode, SQLite leases),
 //! Kea dhcp4 (memfile, persist on) and dnsmasq (--no-ping), each fresh for every run, all inside a
-//! namespace pair. Then the leases boot-service stored are checked to survive a restart.
+//! namespace pair. Then the leases boot-service stored are checked to survive a restart. The same on
+//! PostgreSQL, against Kea's PostgreSQL backend, follows ([`crate::dhcp_pg`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use boot_service::store::{SqliteStore, Store};
+use boot_service::store::{Lease, SqliteStore, Store};
 use dhcproto::v4::MessageType;
-use rackhand_bench::configs::{CLIENT_IF, SERVER_IP, dnsmasq_dhcp_args, kea_json};
+use rackhand_bench::configs::{CLIENT_IF, KeaLeases, SERVER_IP, dnsmasq_dhcp_args, kea_json};
 use rackhand_bench::parse::{Perfdhcp, perfdhcp};
 use rackhand_bench::report::{Row, num};
 use rackhand_bench::stats::{Better, summarize};
@@ -18,6 +19,8 @@ use crate::env::{Ctx, Pair, Proc, Proto, fresh_dir, peer, spawn, start_boot_serv
 const PERFDHCP: &str = "/usr/sbin/perfdhcp";
 const KEA: &str = "/usr/sbin/kea-dhcp4";
 const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+/// Makes the schema of Kea's PostgreSQL lease backend (`kea-admin db-init pgsql`).
+const KEA_ADMIN: &str = "/usr/sbin/kea-admin";
 /// Distinct simulated clients (perfdhcp -R): below the pool's size.
 const CLIENTS: u32 = 60_000;
 
@@ -55,7 +58,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
                 }
                 let dir = fresh_dir(ctx, &format!("dhcp/{}-{rate}-{run}", name(server)))?;
                 let mut proc = start(ctx, &pair, server, &dir)?;
-                let report = perfdhcp_run(&pair, &perf, rate, secs)
+                let report = perfdhcp_run(&pair, &perf, rate, secs, &SERVER_IP.to_string())
                     .with_context(|| format!("perfdhcp against {} at {rate}/s", name(server)))?;
                 proc.ensure_running()?;
                 proc.stop(Duration::from_secs(5));
@@ -74,43 +77,55 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             [(Server::Kea, 2.0, kea.as_ref().err()), (Server::Dnsmasq, 5.0, dnsmasq.as_ref().err())]
         {
             let theirs = of(server);
-            let rates_of = |r: &[Perfdhcp]| r.iter().map(|p| p.rate).collect::<Vec<_>>();
-            let theirs_rates = rates_of(&theirs);
-            let theirs_result = match reason {
-                Some(reason) => Err(reason.clone()),
-                None => Ok(theirs_rates.as_slice()),
-            };
-            let row = Row::compare(
-                format!("dhcp DORA @{rate}/s"),
-                "exch/s",
-                Better::Higher,
-                &rates_of(&ours),
-                peer_label(server),
-                theirs_result,
-                Some(target),
-            );
-            let mut row = row.with_note(quality(&ours, &theirs));
-            if below_saturation(&row, rate) {
-                // Both delivered what perfdhcp offered: no capacity difference to judge at this rate.
-                row.met = None;
-                row = row.with_note("both kept up with the offered rate");
-            } else if kept_up(row.ours.as_ref(), rate) && row.met == Some(false) {
-                // Ours delivered all that was offered: the ratio is a floor, not a measurement of capacity.
-                row.met = None;
-                row = row.with_note("ours kept up with the offered rate: the ratio is only a floor");
-            }
-            rows.push(row);
+            let theirs = reason.map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
+            rows.push(rate_row(format!("dhcp DORA @{rate}/s"), rate, &ours, peer_label(server), theirs, target));
         }
     }
+    let of = |s: Server| -> Vec<(u32, Vec<f64>)> {
+        achieved.iter().filter(|(_, x, _)| *x == s).map(|(rate, _, samples)| (*rate, samples.clone())).collect()
+    };
     for (server, target, reason) in
         [(Server::Kea, 2.0, kea.as_ref().err()), (Server::Dnsmasq, 5.0, dnsmasq.as_ref().err())]
     {
-        rows.push(capacity_row(&achieved, server, target, reason));
+        let theirs = of(server);
+        let theirs = reason.map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
+        rows.push(capacity_row("dhcp DORA capacity", &of(Server::Ours), peer_label(server), theirs, target));
     }
     if let Some(dir) = last_store {
         rows.push(durability(ctx, &pair, &dir)?);
     }
+    drop(pair);
+    let kea_admin = kea.and_then(|_| peer(KEA_ADMIN, "kea-admin"));
+    rows.extend(crate::dhcp_pg::run(ctx, &perf, kea_admin, rates, secs)?);
     Ok(rows)
+}
+
+/// Ours against a peer at one offered rate: achieved exchanges per second, with drops and latency in
+/// the notes; no verdict where the offered rate, not a server, was the limit.
+pub(crate) fn rate_row(
+    benchmark: String,
+    rate: u32,
+    ours: &[Perfdhcp],
+    peer: &str,
+    theirs: Result<&[Perfdhcp], String>,
+    target: f64,
+) -> Row {
+    let rates_of = |r: &[Perfdhcp]| r.iter().map(|p| p.rate).collect::<Vec<_>>();
+    let theirs_reports = theirs.as_ref().map_or(&[][..], |t| *t);
+    let theirs_rates = theirs.map(rates_of);
+    let theirs_rates = theirs_rates.as_ref().map(Vec::as_slice).map_err(Clone::clone);
+    let row = Row::compare(benchmark, "exch/s", Better::Higher, &rates_of(ours), peer, theirs_rates, Some(target));
+    let mut row = row.with_note(quality(ours, theirs_reports));
+    if below_saturation(&row, rate) {
+        // Both delivered what perfdhcp offered: no capacity difference to judge at this rate.
+        row.met = None;
+        row = row.with_note("both kept up with the offered rate");
+    } else if kept_up(row.ours.as_ref(), rate) && row.met == Some(false) {
+        // Ours delivered all that was offered: the ratio is a floor, not a measurement of capacity.
+        row.met = None;
+        row = row.with_note("ours kept up with the offered rate: the ratio is only a floor");
+    }
+    row
 }
 
 /// Whether both sides achieved (nearly) the offered rate.
@@ -122,24 +137,27 @@ fn kept_up(summary: Option<&rackhand_bench::stats::Summary>, rate: u32) -> bool 
     summary.is_some_and(|s| s.median >= 0.97 * f64::from(rate))
 }
 
-/// Capacity: each server at the offered rate where it achieved the most (median), ours against `server`.
-fn capacity_row(achieved: &[(u32, Server, Vec<f64>)], server: Server, target: f64, reason: Option<&String>) -> Row {
-    let best = |s: Server| {
+/// Capacity: each side at the offered rate where it achieved the most (median). `ours` and `theirs`
+/// are the achieved rates of each run at each offered rate.
+pub(crate) fn capacity_row(
+    benchmark: &str,
+    ours: &[(u32, Vec<f64>)],
+    peer: &str,
+    theirs: Result<&[(u32, Vec<f64>)], String>,
+    target: f64,
+) -> Row {
+    let best = |achieved: &[(u32, Vec<f64>)]| {
         achieved
             .iter()
-            .filter(|(_, x, samples)| *x == s && !samples.is_empty())
-            .max_by(|a, b| median(&a.2).total_cmp(&median(&b.2)))
-            .map(|(rate, _, samples)| (*rate, samples.as_slice()))
+            .filter(|(_, samples)| !samples.is_empty())
+            .max_by(|a, b| median(&a.1).total_cmp(&median(&b.1)))
+            .map(|(rate, samples)| (*rate, samples.clone()))
     };
-    let (ours_rate, ours) = best(Server::Ours).unwrap_or((0, &[]));
-    let theirs = match (reason, best(server)) {
-        (Some(reason), _) => Err(reason.clone()),
-        (None, Some((_, samples))) => Ok(samples),
-        (None, None) => Err("no runs".to_string()),
-    };
-    let theirs_rate = best(server).map_or(0, |(rate, _)| rate);
-    let row =
-        Row::compare("dhcp DORA capacity", "exch/s", Better::Higher, ours, peer_label(server), theirs, Some(target));
+    let (ours_rate, ours) = best(ours).unwrap_or((0, Vec::new()));
+    let theirs = theirs.and_then(|t| best(t).ok_or_else(|| "no runs".to_string()));
+    let theirs_rate = theirs.as_ref().map_or(0, |(rate, _)| *rate);
+    let samples = theirs.as_ref().map(|(_, s)| s.as_slice()).map_err(Clone::clone);
+    let row = Row::compare(benchmark, "exch/s", Better::Higher, &ours, peer, samples, Some(target));
     row.with_note(format!("each at the offered rate where it did best: ours {ours_rate}/s, theirs {theirs_rate}/s"))
 }
 
@@ -164,7 +182,7 @@ fn peer_label(server: Server) -> &'static str {
 }
 
 /// Drops and DORA latency, medians, ours vs theirs.
-fn quality(ours: &[Perfdhcp], theirs: &[Perfdhcp]) -> String {
+pub(crate) fn quality(ours: &[Perfdhcp], theirs: &[Perfdhcp]) -> String {
     let med = |r: &[Perfdhcp], f: fn(&Perfdhcp) -> f64| {
         summarize(&r.iter().map(f).collect::<Vec<_>>()).map_or("—".into(), |s| num(s.median))
     };
@@ -181,14 +199,7 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
     let ns = &pair.server;
     let mut proc = match server {
         Server::Ours => return start_boot_service(ctx, ns, dir, &dir.join("assets"), &dir.join("images")),
-        Server::Kea => {
-            let config = dir.join("kea.json");
-            std::fs::write(&config, kea_json(&dir.join("leases.csv")))?;
-            let d = dir.to_string_lossy();
-            let envs = [("KEA_PIDFILE_DIR", &*d), ("KEA_LOCKFILE_DIR", &*d)];
-            let args = ["-c".to_string(), config.display().to_string()];
-            spawn(ns, "kea-dhcp4", KEA, &args, &envs, &dir.join("kea.log"))?
-        }
+        Server::Kea => return start_kea(pair, dir, &KeaLeases::Memfile(&dir.join("leases.csv")), false),
         Server::Dnsmasq => {
             let args = dnsmasq_dhcp_args(&dir.join("leases"));
             spawn(ns, "dnsmasq (DHCP)", DNSMASQ, &args, &[], &dir.join("dnsmasq.log"))?
@@ -198,10 +209,25 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
     Ok(proc)
 }
 
-fn perfdhcp_run(pair: &Pair, perf: &str, rate: u32, secs: u32) -> anyhow::Result<Perfdhcp> {
+/// kea-dhcp4 in `pair.server`, its config, pid and lock files and log in `dir`, its leases in `leases`
+/// ([`kea_json`] says what `multi_threaded` means).
+pub(crate) fn start_kea(pair: &Pair, dir: &Path, leases: &KeaLeases<'_>, multi_threaded: bool) -> anyhow::Result<Proc> {
+    let config = dir.join("kea.json");
+    std::fs::write(&config, kea_json(leases, multi_threaded))
+        .with_context(|| format!("writing {}", config.display()))?;
+    let d = dir.to_string_lossy();
+    let envs = [("KEA_PIDFILE_DIR", &*d), ("KEA_LOCKFILE_DIR", &*d)];
+    let args = ["-c".to_string(), config.display().to_string()];
+    let mut proc = spawn(&pair.server, "kea-dhcp4", KEA, &args, &envs, &dir.join("kea.log"))?;
+    wait_listening(&pair.server, &mut proc, Proto::Udp, 67)?;
+    Ok(proc)
+}
+
+/// perfdhcp at `rate` for `secs` seconds, sending to `server` (an address, or `all` to broadcast).
+pub(crate) fn perfdhcp_run(pair: &Pair, perf: &str, rate: u32, secs: u32, server: &str) -> anyhow::Result<Perfdhcp> {
     let mut cmd = pair.client.command(perf);
     let (r, p, clients) = (rate.to_string(), secs.to_string(), CLIENTS.to_string());
-    cmd.args(["-4", "-l", CLIENT_IF, "-r", &r, "-p", &p, "-R", &clients, &SERVER_IP.to_string()]);
+    cmd.args(["-4", "-l", CLIENT_IF, "-r", &r, "-p", &p, "-R", &clients, server]);
     // perfdhcp exits 3 when packets were dropped: the report is what counts.
     let (_, out) = timed("perfdhcp", &mut cmd, |code| matches!(code, Some(0..=3)))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -221,21 +247,27 @@ fn durability(ctx: &Ctx, pair: &Pair, dir: &Path) -> anyhow::Result<Row> {
         bail!("no leases in {} after a perfdhcp run", db.display());
     };
     let _proc = start_boot_service(ctx, &pair.server, dir, &dir.join("assets"), &dir.join("images"))?;
-    let mac = lease.mac.octets();
-    let reply = pair
-        .client
-        .spawn_inside(move || crate::client::request_known(mac, lease.ip).map_err(std::io::Error::other))?
-        .join()
-        .map_err(|_| anyhow::anyhow!("the durability client panicked"))??;
-    let verdict = match reply {
-        Some(r) if r.msg_type == MessageType::Ack && r.yiaddr == lease.ip => {
-            format!("yes: restarted, {} re-ACKed {} (INIT-REBOOT REQUEST)", lease.mac, lease.ip)
-        }
-        Some(r) => format!("NO: restarted, {} asked for {} and got {:?} {}", lease.mac, lease.ip, r.msg_type, r.yiaddr),
-        None => format!("NO: restarted, {} asked for {} and got no reply", lease.mac, lease.ip),
-    };
+    let verdict = ask_back(pair, &lease)?;
     let row = Row::ours_only("dhcp leases durable across restart", "leases", Better::Higher, &[leases.len() as f64]);
     Ok(row.with_note(format!("{} leases in the SQLite store after SIGTERM; {verdict}", leases.len())))
+}
+
+/// After a restart: the client of a stored `lease` asks for its address back (INIT-REBOOT REQUEST,
+/// broadcast); the verdict, `yes: …` when it is ACKed.
+pub(crate) fn ask_back(pair: &Pair, lease: &Lease) -> anyhow::Result<String> {
+    let (mac, ip) = (lease.mac.octets(), lease.ip);
+    let reply = pair
+        .client
+        .spawn_inside(move || crate::client::request_known(mac, ip).map_err(std::io::Error::other))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the durability client panicked"))??;
+    Ok(match reply {
+        Some(r) if r.msg_type == MessageType::Ack && r.yiaddr == ip => {
+            format!("yes: restarted, {} re-ACKed {ip} (INIT-REBOOT REQUEST)", lease.mac)
+        }
+        Some(r) => format!("NO: restarted, {} asked for {ip} and got {:?} {}", lease.mac, r.msg_type, r.yiaddr),
+        None => format!("NO: restarted, {} asked for {ip} and got no reply", lease.mac),
+    })
 }
 
 /// Without perfdhcp (smoke runs where kea-admin is not installed): our own simulated clients, so our

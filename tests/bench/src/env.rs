@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rackhand_bench::configs::{CLIENT_IF, CLIENT_IP, PREFIX, SERVER_IF, SERVER_IP};
+use rackhand_bench::configs::{CLIENT_IF, CLIENT_IP, Instance, PREFIX, SECOND_SERVER_IP, SERVER_IF, SERVER_IP};
 use rackhand_netns::{Netns, veth_pair};
 
 /// Everything one benchmark run needs to know.
@@ -35,6 +35,17 @@ impl Pair {
         server.addr_up(SERVER_IF, &format!("{SERVER_IP}/{PREFIX}")).context("server address")?;
         client.addr_up(CLIENT_IF, &format!("{CLIENT_IP}/{PREFIX}")).context("client address")?;
         Ok(Pair { server, client })
+    }
+
+    /// A pair whose server interface also has [`SECOND_SERVER_IP`], for a second boot-service instance
+    /// on the same segment: both instances' DHCP sockets are bound to that interface (and port 67, with
+    /// SO_REUSEADDR), so each hears every broadcast; each answers with its own server identifier.
+    pub fn with_second_server() -> anyhow::Result<Pair> {
+        let pair = Pair::create()?;
+        pair.server
+            .ip(&["addr", "add", &format!("{SECOND_SERVER_IP}/{PREFIX}"), "dev", SERVER_IF])
+            .context("second server address")?;
+        Ok(pair)
     }
 }
 
@@ -119,15 +130,28 @@ pub enum Proto {
 
 /// Wait until something listens on `port` in `ns` (and `proc` is still alive), at most 20 s.
 pub fn wait_listening(ns: &Netns, proc: &mut Proc, proto: Proto, port: u16) -> anyhow::Result<()> {
-    let flag = match proto {
-        Proto::Udp => "-Hlun",
-        Proto::Tcp => "-Hltn",
+    wait_for_socket(ns, proc, proto, port, false)
+}
+
+/// Wait until `proc` itself listens on `port` in `ns` (another process may already), at most 20 s.
+pub fn wait_own_listening(ns: &Netns, proc: &mut Proc, proto: Proto, port: u16) -> anyhow::Result<()> {
+    wait_for_socket(ns, proc, proto, port, true)
+}
+
+fn wait_for_socket(ns: &Netns, proc: &mut Proc, proto: Proto, port: u16, own: bool) -> anyhow::Result<()> {
+    let flag = match (proto, own) {
+        (Proto::Udp, false) => "-Hlun",
+        (Proto::Tcp, false) => "-Hltn",
+        (Proto::Udp, true) => "-Hlunp",
+        (Proto::Tcp, true) => "-Hltnp",
     };
+    // With -p, ss names each socket's processes as `pid=N,`.
+    let owner = format!("pid={},", proc.pid());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         proc.ensure_running()?;
         let out = ns.exec("ss", &[flag, &format!("sport = :{port}")]).context("running ss")?;
-        if !out.trim().is_empty() {
+        if !out.trim().is_empty() && (!own || out.contains(&owner)) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -175,18 +199,31 @@ pub fn fresh_dir(ctx: &Ctx, name: &str) -> anyhow::Result<PathBuf> {
 /// Start boot-service with the bench config in `pair.server`, serving `assets` and `images`, its
 /// store under `data`; returns once DHCP, TFTP and HTTP all listen.
 pub fn start_boot_service(ctx: &Ctx, ns: &Netns, dir: &Path, assets: &Path, images: &Path) -> anyhow::Result<Proc> {
+    start_instance(ctx, ns, dir, assets, images, &Instance::default())
+}
+
+/// [`start_boot_service`] as `instance` says (its own address, PostgreSQL, peers); returns once this
+/// process listens on DHCP, TFTP and HTTP (several instances share the namespace's ports).
+pub fn start_instance(
+    ctx: &Ctx,
+    ns: &Netns,
+    dir: &Path,
+    assets: &Path,
+    images: &Path,
+    instance: &Instance,
+) -> anyhow::Result<Proc> {
     use rackhand_bench::configs::{BootServiceDirs, boot_service_toml};
     let data = dir.join("data");
     std::fs::create_dir_all(assets)?;
     std::fs::create_dir_all(images)?;
     let config = dir.join("boot-service.toml");
-    std::fs::write(&config, boot_service_toml(&BootServiceDirs { data: &data, assets, images })?)?;
+    std::fs::write(&config, boot_service_toml(&BootServiceDirs { data: &data, assets, images }, instance)?)?;
     let program = ctx.boot_service.to_string_lossy().into_owned();
     let args = ["serve".to_string(), "--config".into(), config.display().to_string()];
     let mut proc = spawn(ns, "boot-service", &program, &args, &[("RUST_LOG", "warn")], &dir.join("boot-service.log"))?;
-    wait_listening(ns, &mut proc, Proto::Udp, 67)?;
-    wait_listening(ns, &mut proc, Proto::Udp, 69)?;
-    wait_listening(ns, &mut proc, Proto::Tcp, 80)?;
+    wait_own_listening(ns, &mut proc, Proto::Udp, 67)?;
+    wait_own_listening(ns, &mut proc, Proto::Udp, 69)?;
+    wait_own_listening(ns, &mut proc, Proto::Tcp, 80)?;
     Ok(proc)
 }
 

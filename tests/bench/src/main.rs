@@ -4,6 +4,7 @@
 
 mod client;
 mod dhcp;
+mod dhcp_pg;
 mod env;
 mod image;
 mod storm;

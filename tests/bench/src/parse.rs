@@ -85,6 +85,11 @@ pub fn meminfo_total_kib(meminfo: &str) -> Option<u64> {
     meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// The value of one series (`name{labels}` exactly as exposed) in Prometheus's text format.
+pub fn prometheus_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +161,16 @@ collected packets: 0
         assert_eq!(vm_hwm_kib(status), Some(24576));
         assert_eq!(vm_hwm_kib("Name: x\n"), None);
         assert_eq!(meminfo_total_kib("MemTotal:       24567890 kB\nMemFree: 1 kB\n"), Some(24567890));
+    }
+
+    #[test]
+    fn prometheus_sample_takes_the_series_named_exactly() {
+        let text = "# TYPE rackhand_dhcp_replies counter\n\
+                    rackhand_dhcp_replies_total{msg_type=\"offer\"} 812\n\
+                    rackhand_dhcp_replies_total{msg_type=\"ack\"} 799\n\
+                    rackhand_dhcp_replies_total{msg_type=\"ack\",x=\"y\"} 5\n";
+        assert_eq!(prometheus_sample(text, "rackhand_dhcp_replies_total{msg_type=\"ack\"}"), Some(799.0));
+        assert_eq!(prometheus_sample(text, "rackhand_dhcp_replies_total{msg_type=\"nak\"}"), None);
+        assert_eq!(prometheus_sample(text, "rackhand_dhcp_replies"), None, "a prefix is not the series");
     }
 }

@@ -11,6 +11,10 @@
 //! As root (CI), initdb and the server run as Debian's `postgres` user, as PostgreSQL refuses to run
 //! as root. When the binaries are missing the tests are skipped with a message, unless [`REQUIRE_ENV`]
 //! is set (as `cargo xtask test` sets it), which makes it a failure.
+//!
+//! The tests' server trades durability for speed ([`Durability::Off`]). A benchmark that compares
+//! commit policies starts its own with PostgreSQL's defaults instead ([`TestPostgres::start`] with
+//! [`Durability::Full`]), and gets errors back rather than skips and panics.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,25 @@ const SUPERUSER: &str = "postgres";
 /// How long a fresh server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What a commit has done when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: nothing waits for the disk (tests).
+    Off,
+    /// PostgreSQL's defaults: a commit returns once its WAL is flushed to disk (benchmarks).
+    Full,
+}
+
+impl Durability {
+    /// The `postgres -c` settings that differ from PostgreSQL's defaults.
+    fn settings(self) -> &'static [&'static str] {
+        match self {
+            Durability::Off => &["fsync=off", "synchronous_commit=off", "full_page_writes=off"],
+            Durability::Full => &[],
+        }
+    }
+}
+
 pub struct TestPostgres {
     socket_dir: PathBuf,
     log: PathBuf,
@@ -40,7 +63,7 @@ pub struct TestPostgres {
 /// start does not.
 pub fn server() -> Option<&'static TestPostgres> {
     static SERVER: OnceLock<Result<TestPostgres, Unavailable>> = OnceLock::new();
-    match SERVER.get_or_init(TestPostgres::start) {
+    match SERVER.get_or_init(|| TestPostgres::start_or_why(Durability::Off)) {
         Ok(server) => Some(server),
         Err(Unavailable::NotInstalled(why)) if std::env::var_os(REQUIRE_ENV).is_none() => {
             eprintln!("SKIPPED: {why}");
@@ -66,20 +89,51 @@ enum Unavailable {
 }
 
 impl TestPostgres {
+    /// A server of the caller's own (not this process's shared one), stopped when it is dropped or the
+    /// process ends; the error says what failed (PostgreSQL not installed, initdb, the server's log).
+    pub fn start(durability: Durability) -> Result<TestPostgres, String> {
+        Self::start_or_why(durability).map_err(|(Unavailable::NotInstalled(why) | Unavailable::Failed(why))| why)
+    }
+
     /// A new empty database on this server: its connection string (libpq's `key=value` form).
     pub fn database(&self) -> String {
+        self.try_database().unwrap_or_else(|err| panic!("test PostgreSQL: {err}"))
+    }
+
+    /// [`TestPostgres::database`], failing with the reason instead of panicking.
+    pub fn try_database(&self) -> Result<String, String> {
         let name = format!("t{}", self.next_database.fetch_add(1, Ordering::Relaxed));
-        let mut admin = postgres::Client::connect(&self.conn_string("postgres"), postgres::NoTls)
-            .unwrap_or_else(|err| panic!("test PostgreSQL: connecting: {err} (log: {})", self.log.display()));
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating a test database");
-        self.conn_string(&name)
+        let mut admin = self.admin()?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|err| format!("creating {name}: {err}"))?;
+        Ok(self.conn_string(&name))
+    }
+
+    /// The server's value of a setting (`SHOW name`), e.g. `synchronous_commit`.
+    pub fn setting(&self, name: &str) -> Result<String, String> {
+        let row = self.admin()?.query_one("SELECT current_setting($1)", &[&name]);
+        row.map(|row| row.get(0)).map_err(|err| format!("reading setting {name}: {err}"))
+    }
+
+    /// The directory of the server's Unix socket (libpq's and Kea's `host`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The superuser to connect as (trusted on the socket, no password).
+    pub fn user(&self) -> &'static str {
+        SUPERUSER
+    }
+
+    fn admin(&self) -> Result<postgres::Client, String> {
+        postgres::Client::connect(&self.conn_string("postgres"), postgres::NoTls)
+            .map_err(|err| format!("connecting: {err} (log: {})", self.log.display()))
     }
 
     fn conn_string(&self, dbname: &str) -> String {
         format!("host={} user={SUPERUSER} dbname={dbname}", self.socket_dir.display())
     }
 
-    fn start() -> Result<TestPostgres, Unavailable> {
+    fn start_or_why(durability: Durability) -> Result<TestPostgres, Unavailable> {
         let bin = bindir().ok_or_else(|| {
             Unavailable::NotInstalled(
                 "PostgreSQL's server is not installed (Debian package postgresql; `cargo xtask test` installs it)"
@@ -96,7 +150,12 @@ impl TestPostgres {
         };
         std::fs::create_dir_all(&root).map_err(|e| failed("creating the test servers' directory", &e))?;
         prune_dead(&root);
-        let dir = root.join(std::process::id().to_string());
+        // One directory per server: this process's pid, and a counter after the first.
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let dir = match STARTED.fetch_add(1, Ordering::Relaxed) {
+            0 => root.join(std::process::id().to_string()),
+            n => root.join(format!("{}-{n}", std::process::id())),
+        };
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).map_err(|e| failed("creating the data directory", &e))?;
         let dir = dir.canonicalize().map_err(|e| failed("resolving the data directory", &e))?;
@@ -118,17 +177,21 @@ impl TestPostgres {
 
         // The server stops, and its data goes, when the test process's end of stdin closes.
         let script = r#"
-            "$1/postgres" -D "$2" -k "$3" -c listen_addresses= -c fsync=off -c synchronous_commit=off \
-                -c full_page_writes=off -c max_connections=200 </dev/null >"$4" 2>&1 &
+            bin=$1 data=$2 socket=$3 log=$4
+            shift 4
+            "$bin/postgres" -D "$data" -k "$socket" -c listen_addresses= -c max_connections=200 "$@" \
+                </dev/null >"$log" 2>&1 &
             server=$!
             read -r _
             kill -INT "$server"
             wait "$server"
-            rm -rf "$2"
+            rm -rf "$data"
         "#;
+        let settings = durability.settings().iter().flat_map(|setting| ["-c", setting]);
         let mut shell = as_owner(Command::new("/bin/sh"), owner)
             .args(["-c", script, "test-postgres"])
             .args([&bin, &data, &dir, &log])
+            .args(settings)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -210,7 +273,8 @@ fn reachable_by_all(dir: &Path) -> bool {
 fn prune_dead(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for entry in entries.flatten() {
-        let pid = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok());
+        // `<pid>` or `<pid>-<n>`: the pid of the process that started it.
+        let pid = entry.file_name().to_str().and_then(|name| name.split('-').next()?.parse::<u32>().ok());
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -219,6 +283,20 @@ fn prune_dead(root: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use super::{Durability, TestPostgres};
+
+    #[test]
+    fn the_server_runs_with_the_durability_asked_for() {
+        crate::require_postgres!(shared);
+        let fast = ["fsync", "synchronous_commit", "full_page_writes"].map(|name| shared.setting(name).unwrap());
+        assert_eq!(fast, ["off", "off", "off"], "the tests' server does not wait for the disk");
+        let durable = TestPostgres::start(Durability::Full).unwrap();
+        let full = ["fsync", "synchronous_commit", "full_page_writes"].map(|name| durable.setting(name).unwrap());
+        assert_eq!(full, ["on", "on", "on"], "PostgreSQL's defaults");
+        let db = durable.try_database().unwrap();
+        assert!(db.contains(&format!("host={}", durable.socket_dir().display())), "{db}");
+    }
+
     #[test]
     fn a_fresh_database_takes_writes_and_is_empty_of_others() {
         crate::require_postgres!(server);

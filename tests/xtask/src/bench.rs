@@ -15,13 +15,15 @@ pub fn run(install: bool, args: &[String]) -> anyhow::Result<()> {
     build_and_run("release", "target/bench/results.json", &[], args)
 }
 
-/// One tiny run of every benchmark on debug builds, with whichever peers are installed (the others are
-/// reported unavailable; our side of every comparison still runs).
-pub fn smoke() -> anyhow::Result<()> {
+/// One tiny run of every benchmark on debug builds. The peers are installed first when `install` (Kea's
+/// PostgreSQL backend and kea-admin included, so that the PostgreSQL comparison's every path runs in CI);
+/// without them they are reported unavailable, and our side of every comparison still runs.
+pub fn smoke(install: bool) -> anyhow::Result<()> {
     if !packages::running_as_root() {
         eprintln!("xtask: not root, so the benchmark smoke run is SKIPPED (it needs network namespaces)");
         return Ok(());
     }
+    packages::ensure_without_starting(packages::BENCH, install)?;
     build_and_run("dev", "target/bench/smoke-results.json", &["--smoke"], &[])
 }
 

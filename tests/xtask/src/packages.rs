@@ -57,8 +57,11 @@ pub const LAB: &[Package] = &[
 ];
 
 /// The peers `cargo xtask bench` compares against. `dnsmasq-base` is dnsmasq without its service.
+/// kea-admin brings perfdhcp and makes the schema of Kea's PostgreSQL lease backend (Debian's
+/// kea-dhcp4-server links it in) with psql, which comes with the PostgreSQL server in [`TEST`].
 pub const BENCH: &[Package] = &[
     Package { name: "kea-admin", provides: "/usr/sbin/perfdhcp" },
+    Package { name: "kea-admin", provides: "/usr/sbin/kea-admin" },
     Package { name: "kea-dhcp4-server", provides: "/usr/sbin/kea-dhcp4" },
     Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },
     Package { name: "tftpd-hpa", provides: "/usr/sbin/in.tftpd" },

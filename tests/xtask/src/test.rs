@@ -63,5 +63,5 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
         eprintln!("xtask: {} test(s) skipped (not root):\n{named}", skips.len());
     }
     // Benchmarks are not tests, but one tiny run of each keeps them from rotting.
-    crate::bench::smoke()
+    crate::bench::smoke(install)
 }
