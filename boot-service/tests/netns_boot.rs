@@ -5,11 +5,12 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use rackhand_netns::client::{DhcpClient, FIRMWARE};
+use rackhand_netns::service::start_until_up;
 use rackhand_netns::{Netns, require_netns};
 
 const SERVER_IP: &str = "10.77.0.1";
@@ -40,22 +41,13 @@ impl Service {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("log")).unwrap();
-        let child = self
-            .ns
-            .command(env!("CARGO_BIN_EXE_boot-service"))
-            .args(["serve", "--config"])
-            .arg(self.dir.path().join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting boot-service");
+        let mut command = self.ns.command(env!("CARGO_BIN_EXE_boot-service"));
+        command.args(["serve", "--config"]).arg(self.dir.path().join("config.toml"));
+        let healthz = format!("http://{SERVER_IP}:8080/healthz");
+        let up = || self.ns.exec("curl", &["-sf", &healthz]).is_ok();
+        let log = self.dir.path().join("log");
+        let child = start_until_up(command, &log, Duration::from_secs(20), up).expect("boot-service comes up");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.ns.exec("curl", &["-sf", &format!("http://{SERVER_IP}:8080/healthz")]).is_err() {
-            assert!(Instant::now() < deadline, "boot-service did not come up:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     fn restart(&mut self) {

@@ -7,13 +7,14 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use boot_service::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use boot_service::dhcp::{BEAT_EVERY, Live, Members, SILENT_AFTER};
 use rackhand_api::MacAddr;
 use rackhand_netns::client::{DhcpClient, FIRMWARE};
+use rackhand_netns::service::start_until_up;
 use rackhand_netns::{Netns, require_netns, veth_pair};
 
 const BRIDGE: &str = "br0";
@@ -46,22 +47,12 @@ impl Instance {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::options().create(true).append(true).open(self.dir.path().join("log")).unwrap();
-        let child = self
-            .ns
-            .command(env!("CARGO_BIN_EXE_boot-service"))
-            .args(["serve", "--config"])
-            .arg(self.dir.path().join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting boot-service");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.ns.exec("curl", &["-sf", &format!("http://{}:8080/healthz", self.address)]).is_err() {
-            assert!(Instant::now() < deadline, "boot-service did not come up:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut command = self.ns.command(env!("CARGO_BIN_EXE_boot-service"));
+        command.args(["serve", "--config"]).arg(self.dir.path().join("config.toml"));
+        let healthz = format!("http://{}:8080/healthz", self.address);
+        let up = || self.ns.exec("curl", &["-sf", &healthz]).is_ok();
+        let log = self.dir.path().join("log");
+        self.child = Some(start_until_up(command, &log, Duration::from_secs(30), up).expect("boot-service comes up"));
     }
 
     /// SIGKILL: the instance dies between two instructions; its heartbeat stops with it.

@@ -3,11 +3,12 @@
 //! database and naming each other as peers. Each can be killed (SIGKILL) and started again.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rackhand_netns::Netns;
+use rackhand_netns::service::start_until_up;
 
 use crate::lab::HTTP_PORT;
 
@@ -33,28 +34,14 @@ impl Instance {
     /// Start the process in `lab_ns` (or its own namespace) and wait until it answers `/healthz`; its log
     /// is appended to.
     pub(crate) fn start(&mut self, lab_ns: &Netns) -> anyhow::Result<()> {
-        let log = std::fs::File::options().create(true).append(true).open(&self.log)?;
         let ns = self.ns.as_ref().unwrap_or(lab_ns);
-        let child = ns
-            .command(self.program.to_str().context("boot-service path")?)
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting the boot service")?;
+        let mut command = ns.command(self.program.to_str().context("boot-service path")?);
+        command.args(["serve", "--config"]).arg(&self.config);
+        let up = || self.get(lab_ns, "/healthz").is_ok();
+        let child = start_until_up(command, &self.log, Duration::from_secs(30), up)
+            .with_context(|| format!("starting the boot service at {}", self.address))?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.get(lab_ns, "/healthz").is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("boot service {} exited ({status}):\n{}", self.address, self.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("boot service {} did not become healthy:\n{}", self.address, self.log())
+        Ok(())
     }
 
     /// SIGKILL, as a crash or a lost host: no clean shutdown of any kind.
