@@ -166,7 +166,7 @@ impl LeaseTable {
     /// New addresses come from `slice` of each pool first (this instance's, when several share them).
     #[must_use]
     pub fn in_slice(mut self, slice: Option<PoolSlice>) -> Self {
-        self.slice = slice.filter(|s| s.of > 1 && s.index < s.of);
+        self.slice = slice.filter(|s| s.index < s.of);
         self
     }
 

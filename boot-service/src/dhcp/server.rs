@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tracing::field::{Empty, display};
 
 use super::decision::{Context, Outcome, Registration, needs_registration};
-use super::leases::{LeaseChange, LeaseTable, PoolSlice};
+use super::leases::{LeaseChange, LeaseTable};
 use super::request::{DropReason, Request, type_label};
 use super::respond::respond;
 use super::share::{Live, Members};
@@ -114,8 +114,7 @@ pub async fn serve(
 fn load_table(config: &Config, store: &dyn Store, members: &Members) -> anyhow::Result<LeaseTable> {
     let now = unix_now();
     let stored = store.leases().context("dhcp: loading the stored leases")?;
-    let slice = (!members.alone()).then(|| PoolSlice { index: members.me(), of: members.urls().len() });
-    let mut table = LeaseTable::new(&config.dhcp, stored, now).in_slice(slice);
+    let mut table = LeaseTable::new(&config.dhcp, stored, now).in_slice(members.pool_slice());
     for q in store.quarantined(now).context("dhcp: loading the quarantined addresses")? {
         table.quarantine(q.ip, q.mac, q.until, now);
     }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use rackhand_api::MacAddr;
 
+use super::leases::PoolSlice;
 use super::request::Request;
 use super::socket::PortKind;
 use crate::store::Heartbeat;
@@ -97,6 +98,11 @@ impl Members {
     /// Whether this instance is alone (no peers): it answers everyone and watches no heartbeats.
     pub fn alone(&self) -> bool {
         self.urls.len() == 1
+    }
+
+    /// This instance's slice of every pool, where its new addresses come from first; `None` when alone.
+    pub fn pool_slice(&self) -> Option<PoolSlice> {
+        (!self.alone()).then_some(PoolSlice { index: self.me, of: self.urls.len() })
     }
 
     /// The instance that answers `mac` while `live` are alive: the one its hash picks (bucket modulo the

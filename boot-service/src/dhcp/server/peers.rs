@@ -69,7 +69,11 @@ pub(super) async fn watch(store: Arc<dyn Store>, members: Members, mut watch: Pe
                 }
                 Vec::new()
             }
-            Err(_) => return,
+            Err(err) => {
+                // Only a panic in the store gets here: say so, as the share stops following the peers.
+                tracing::error!(%err, "dhcp: the heartbeat watch stopped; this instance keeps its current share");
+                return;
+            }
         };
         let now_live = watch.observe(&beats, Instant::now());
         let before = live.get();

@@ -69,6 +69,8 @@ fn a_silent_instance_s_clients_go_to_the_next_live_one_and_no_other_client_moves
     assert!(macs().filter(|m| view.owner(*m, ALL) == 2).all(|m| view.owner(m, Live(0b011)) == 0));
     assert!(macs().all(|m| view.owner(m, Live(0)) == view.me()), "everyone else silent: all mine");
     assert!(members(A, &[A]).alone() && !view.alone());
+    assert_eq!(members(A, &[A]).pool_slice(), None, "alone: the whole pool, lowest first");
+    assert_eq!(members(C, &[A, B, C]).pool_slice(), Some(PoolSlice { index: 2, of: 3 }));
 }
 
 #[test]
