@@ -219,6 +219,15 @@ fn semantic_errors_name_field_and_line() {
 }
 
 #[test]
+fn at_most_63_peers_split_the_dhcp_clients() {
+    let peers = |n: usize| (0..n).map(|i| format!("\"http://rh-{i}\"")).collect::<Vec<_>>().join(", ");
+    let with = |n| example_with("# peers = [\"http://10.77.0.2\"]", &format!("peers = [{}]", peers(n)));
+    assert_eq!(parse(&with(63)).unwrap().http.peers.len(), 63);
+    let err = parse(&with(64)).unwrap_err().to_string();
+    assert!(err.contains("http.peers") && err.contains("more than 63 peers"), "{err}");
+}
+
+#[test]
 fn peers_are_the_other_instances_urls() {
     let text =
         example_with("# peers = [\"http://10.77.0.2\"]", "peers = [\"http://10.77.0.2/\", \"http://rh-c:8080\"]");
