@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use rackhand_api::{API_PREFIX, NodeRecord, RegisterNode};
+use rackhand_api::{
+    API_PREFIX, BootDevice, BootDeviceRequest, NodeRecord, PowerAction, PowerRequest, PowerStatus, RegisterNode, SetBmc,
+};
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,38 @@ impl AdminClient {
         self.post(&format!("/nodes/{id}/reprovision"), None)
     }
 
+    /// Set the node's BMC (admin); the record answered says only where it is.
+    pub fn set_bmc(&self, id: i64, bmc: &SetBmc) -> Result<NodeRecord, AdminError> {
+        let url = format!("{}/nodes/{id}/bmc", self.base);
+        let body = serde_json::to_value(bmc).expect("SetBmc serialises");
+        let sent = self.with_token(self.agent.put(&url)).send_json(body);
+        finish(url, sent)
+    }
+
+    /// Remove the node's BMC (admin).
+    pub fn remove_bmc(&self, id: i64) -> Result<NodeRecord, AdminError> {
+        let url = format!("{}/nodes/{id}/bmc", self.base);
+        let sent = self.with_token(self.agent.delete(&url)).call();
+        finish(url, sent)
+    }
+
+    /// The power state the node's BMC reports (admin).
+    pub fn power_state(&self, id: i64) -> Result<PowerStatus, AdminError> {
+        self.get(&format!("/nodes/{id}/power"))
+    }
+
+    /// A power action; the state the BMC reports afterwards (admin).
+    pub fn power(&self, id: i64, action: PowerAction) -> Result<PowerStatus, AdminError> {
+        let body = serde_json::to_value(PowerRequest { action }).expect("a PowerRequest serialises");
+        self.post(&format!("/nodes/{id}/power"), Some(body))
+    }
+
+    /// The device the server boots from next, once (admin).
+    pub fn boot_device(&self, id: i64, device: BootDevice) -> Result<(), AdminError> {
+        let body = serde_json::to_value(BootDeviceRequest { device }).expect("a BootDeviceRequest serialises");
+        self.post::<serde_json::Value>(&format!("/nodes/{id}/boot-device"), Some(body)).map(drop)
+    }
+
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminError> {
         let url = format!("{}{path}", self.base);
         let sent = self.with_token(self.agent.get(&url)).call();
@@ -92,5 +126,7 @@ fn finish<T: DeserializeOwned>(
             .unwrap_or(text);
         return Err(AdminError::Refused { url, status, message });
     }
-    serde_json::from_str(&text).map_err(|e| AdminError::Decode { url, reason: e.to_string() })
+    // 204: nothing to decode (read as JSON null).
+    let text = if text.is_empty() { "null" } else { &text };
+    serde_json::from_str(text).map_err(|e| AdminError::Decode { url, reason: e.to_string() })
 }

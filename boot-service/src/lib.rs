@@ -9,6 +9,7 @@ pub mod http;
 pub mod ipv6_ra;
 pub mod metrics;
 pub mod nodes;
+pub mod power;
 pub mod served_root;
 pub mod service;
 pub mod store;

@@ -1,5 +1,5 @@
-//! `boot-service serve --config FILE`: the Rackhand boot service daemon; `nodes`, `node`, `register` and
-//! `reprovision` talk to a running one (for people and scripts).
+//! `boot-service serve --config FILE`: the Rackhand boot service daemon; `nodes`, `node`, `register`,
+//! `reprovision`, `bmc`, `power` and `boot-device` talk to a running one (for people and scripts).
 
 use std::path::PathBuf;
 
@@ -69,12 +69,71 @@ enum Command {
         #[arg(long, requires = "rack")]
         unit: Option<u32>,
     },
-    /// Send a ready or failed node through the installer again at its next network boot (admin).
+    /// Send a ready or failed node through the installer again (admin): with a BMC, the server is
+    /// network-booted through it now; without, at its next network boot.
     Reprovision {
         #[command(flatten)]
         remote: Remote,
         id: i64,
     },
+    /// Set or remove a node's BMC (admin; IPMI over LAN). The password is read from
+    /// RACKHAND_BMC_PASSWORD, else from the first line of standard input; never from the command line.
+    Bmc {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: BmcCommand,
+    },
+    /// A node's power through its BMC (admin): status, on, off, cycle.
+    Power {
+        #[command(flatten)]
+        remote: Remote,
+        id: i64,
+        #[arg(value_enum)]
+        action: PowerCommand,
+    },
+    /// The device a node boots from next, once, through its BMC (admin).
+    BootDevice {
+        #[command(flatten)]
+        remote: Remote,
+        id: i64,
+        #[arg(value_enum)]
+        device: DeviceArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum BmcCommand {
+    Set {
+        id: i64,
+        /// Its IPv4 address or host name on the management network.
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = rackhand_api::IPMI_PORT)]
+        port: u16,
+        #[arg(long)]
+        user: String,
+        /// The RMCP+ cipher suite (0-17); unset, ipmitool asks the BMC.
+        #[arg(long)]
+        cipher_suite: Option<u8>,
+    },
+    Remove {
+        id: i64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PowerCommand {
+    Status,
+    On,
+    Off,
+    Cycle,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Network,
+    Disk,
 }
 
 /// Which boot service to talk to, and as whom.
@@ -132,6 +191,19 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The BMC password: from RACKHAND_BMC_PASSWORD, else the first line of standard input (never an
+/// argument, which every local user can read in /proc).
+fn bmc_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("RACKHAND_BMC_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the BMC password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no BMC password: set RACKHAND_BMC_PASSWORD or give it on standard input");
+    Ok(password)
+}
+
 /// The commands that talk to a running boot service (blocking HTTP, off the runtime's threads).
 fn remote(command: Command) -> anyhow::Result<()> {
     match command {
@@ -151,7 +223,47 @@ fn remote(command: Command) -> anyhow::Result<()> {
         }
         Command::Reprovision { remote, id } => {
             let node = remote.client().reprovision(id)?;
-            println!("{} is {}: it installs again at its next network boot", node.label(), node.state);
+            match (&node.state, &node.deadline) {
+                (rackhand_api::NodeState::Booting, Some(deadline)) => println!(
+                    "{} is booting: its BMC network-boots it, and it must be seen network-booting by {}",
+                    node.label(),
+                    deadline.at.strftime("%H:%M UTC")
+                ),
+                (rackhand_api::NodeState::Failed, _) => {
+                    let why = node.failure.as_ref().map(|f| f.reason.as_str()).unwrap_or("no reason");
+                    anyhow::bail!("{} failed: {why}", node.label())
+                }
+                _ => println!("{} is {}: it installs again at its next network boot", node.label(), node.state),
+            }
+        }
+        Command::Bmc { remote, action: BmcCommand::Set { id, host, port, user, cipher_suite } } => {
+            let password = bmc_password()?;
+            let set = rackhand_api::SetBmc { host, port, username: user, password, cipher_suite };
+            let node = remote.client().set_bmc(id, &set)?;
+            println!("{}: BMC at {}", node.label(), node.bmc.map(|b| b.to_string()).unwrap_or_default());
+        }
+        Command::Bmc { remote, action: BmcCommand::Remove { id } } => {
+            let node = remote.client().remove_bmc(id)?;
+            println!("{}: no BMC", node.label());
+        }
+        Command::Power { remote, id, action } => {
+            use rackhand_api::PowerAction;
+            let client = remote.client();
+            let status = match action {
+                PowerCommand::Status => client.power_state(id)?,
+                PowerCommand::On => client.power(id, PowerAction::On)?,
+                PowerCommand::Off => client.power(id, PowerAction::Off)?,
+                PowerCommand::Cycle => client.power(id, PowerAction::Cycle)?,
+            };
+            println!("node {id}: power {} (as its BMC reports)", status.power);
+        }
+        Command::BootDevice { remote, id, device } => {
+            let device = match device {
+                DeviceArg::Network => rackhand_api::BootDevice::Network,
+                DeviceArg::Disk => rackhand_api::BootDevice::Disk,
+            };
+            remote.client().boot_device(id, device)?;
+            println!("node {id}: boots from {} next, once (the BMC accepted it)", device.as_str());
         }
         Command::Serve { .. } | Command::CheckConfig { .. } => unreachable!("handled in main"),
     }

@@ -6,6 +6,7 @@
 
 pub mod lifecycle;
 mod once_per;
+mod power;
 mod sightings;
 
 pub use sightings::{BootSightings, NotSeen, SIGHTING_WINDOW};
@@ -21,6 +22,7 @@ use rackhand_api::{
 };
 
 use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
+use crate::power::{Ipmitool, PowerDriver};
 use crate::store::{NewNode, NodeChange, NodeKey, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
 use lifecycle::{Decision, Input, Script};
@@ -47,6 +49,14 @@ pub enum NodeError {
          max_discovered of the [[dhcp.subnet]] {subnet}"
     )]
     EnrolmentFull { subnet: ipnet::Ipv4Net, max: usize },
+    #[error(
+        "node {0} has no BMC: set one with PUT /api/v1/nodes/{0}/bmc (`rackhand-boot-service bmc set`), or \
+         power it by hand"
+    )]
+    NoBmc(NodeId),
+    /// Its BMC refused or did not answer; the message says which and what to check.
+    #[error(transparent)]
+    Power(#[from] crate::power::PowerError),
     /// A script request that no DHCP exchange of this server backs (see `sightings.rs`).
     #[error(transparent)]
     NotSeenBooting(#[from] NotSeen),
@@ -88,6 +98,8 @@ pub struct Nodes {
     /// When each subnet last said its auto-enrolment is full: a flood of spoofed MACs is said once a
     /// minute, not once per packet.
     full_said: OncePer<ipnet::Ipv4Net>,
+    /// How the nodes' BMCs are driven (`nodes/power.rs`).
+    power: Arc<dyn PowerDriver>,
 }
 
 impl Nodes {
@@ -100,7 +112,14 @@ impl Nodes {
             limits,
             sightings: BootSightings::default(),
             full_said: OncePer::new(Duration::from_secs(60)),
+            power: Arc::new(Ipmitool::default()),
         }
+    }
+
+    /// Drive BMCs with `driver` instead of `ipmitool` with its defaults.
+    pub fn with_power_driver(mut self, driver: Arc<dyn PowerDriver>) -> Self {
+        self.power = driver;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -181,11 +200,6 @@ impl Nodes {
             (Some(Script::Installer), Some(token)) => BootAction::Install { node, token },
             _ => BootAction::Handover { node },
         }))
-    }
-
-    /// Admin: send a ready or failed node back through the installer on its next boot.
-    pub fn reprovision(&self, id: NodeId) -> Result<NodeRecord, NodeError> {
-        Ok(self.run(id, Input::Reprovision)?.0)
     }
 
     /// The installer posts what it observed: `booting → inspecting` (re-posting while inspecting is fine).

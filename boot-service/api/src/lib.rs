@@ -3,6 +3,7 @@
 //! This is the one crate both sides speak: the boot service serves and stores these types, the installer
 //! builds and posts them. Everything here is plain data with serde; no I/O.
 
+mod bmc;
 pub mod cmdline;
 pub mod initramfs;
 mod inventory;
@@ -14,6 +15,10 @@ mod os;
 mod report;
 mod verdict;
 
+pub use bmc::{
+    BmcInfo, BootDevice, BootDeviceRequest, IPMI_PORT, MAX_BMC_PASSWORD, MAX_BMC_USER, PowerAction, PowerRequest,
+    PowerState, PowerStatus, SetBmc,
+};
 pub use inventory::{
     BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
 };

@@ -148,6 +148,8 @@ pub enum EventKind {
     },
     /// A step the installer reported.
     Progress(ProgressReport),
+    /// What the node's BMC was asked (`asked`: "power cycle", "next boot: network") and what came of it.
+    Bmc { asked: String, answer: String },
 }
 
 /// What `GET /api/v1/nodes/{id}` returns.
@@ -175,6 +177,9 @@ pub struct NodeRecord {
     /// The installed OS's latest report of itself (first boot, then health reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<OsReport>,
+    /// Where its BMC is, when an admin set one (its credentials are never in the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<crate::BmcInfo>,
     /// Set while the node waits on its server (`rebooting`, `first_boot`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
@@ -199,6 +204,7 @@ impl NodeRecord {
             failure: None,
             results: None,
             os: None,
+            bmc: None,
             deadline: None,
             created_at: at,
             updated_at: at,

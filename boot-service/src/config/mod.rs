@@ -50,6 +50,9 @@ pub struct DeployConfig {
     pub reboot_deadline: Duration,
     /// From the handover to the disk until the installed OS reports (`first_boot`).
     pub first_boot_deadline: Duration,
+    /// From a reprovision through the node's BMC (network boot, power cycle) until the server is seen
+    /// network-booting (`booting`).
+    pub bmc_boot_deadline: Duration,
     /// How often the service fails the nodes whose deadline has passed.
     pub deadline_check_interval: Duration,
 }
@@ -61,6 +64,7 @@ impl Default for DeployConfig {
             installer_deadline: Duration::from_secs(10 * 60),
             reboot_deadline: Duration::from_secs(5 * 60),
             first_boot_deadline: Duration::from_secs(10 * 60),
+            bmc_boot_deadline: Duration::from_secs(3 * 60),
             deadline_check_interval: Duration::from_secs(5),
         }
     }

@@ -192,6 +192,7 @@ fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployCo
             "first_boot_deadline",
             defaults.first_boot_deadline,
         )?,
+        bmc_boot_deadline: duration(&deploy.bmc_boot_deadline, "bmc_boot_deadline", defaults.bmc_boot_deadline)?,
         deadline_check_interval: duration(
             &deploy.deadline_check_interval,
             "deadline_check_interval",

@@ -113,6 +113,7 @@ pub struct DeploySection {
     pub installer_deadline: Option<Spanned<String>>,
     pub reboot_deadline: Option<Spanned<String>>,
     pub first_boot_deadline: Option<Spanned<String>>,
+    pub bmc_boot_deadline: Option<Spanned<String>>,
     pub deadline_check_interval: Option<Spanned<String>>,
 }
 

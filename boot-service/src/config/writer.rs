@@ -189,6 +189,12 @@ impl ConfigWriter {
         self
     }
 
+    /// `[deploy] bmc_boot_deadline`.
+    pub fn bmc_boot_deadline(mut self, deadline: Duration) -> Self {
+        self.file.deploy.bmc_boot_deadline = Some(duration_text(deadline));
+        self
+    }
+
     /// `[deploy] reboot_deadline`.
     pub fn reboot_deadline(mut self, deadline: Duration) -> Self {
         self.file.deploy.reboot_deadline = Some(duration_text(deadline));

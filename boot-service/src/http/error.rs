@@ -48,6 +48,9 @@ impl From<NodeError> for ApiError {
             NodeError::NotSeenBooting(_) => StatusCode::FORBIDDEN,
             NodeError::EnrolmentFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Invalid(_) => StatusCode::BAD_REQUEST,
+            NodeError::NoBmc(_) => StatusCode::CONFLICT,
+            // The BMC, not this service, failed: a gateway's error.
+            NodeError::Power(_) => StatusCode::BAD_GATEWAY,
             NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, err.to_string())

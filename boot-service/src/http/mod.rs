@@ -8,6 +8,7 @@ mod dashboard;
 mod error;
 mod files;
 mod idle;
+mod power;
 mod server;
 
 use std::future::Future;
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(render_metrics))
         .route("/boot/{file}", get(boot::script))
-        .nest(rackhand_api::API_PREFIX, api::routes())
+        .nest(rackhand_api::API_PREFIX, api::routes().merge(power::routes()))
         .merge(dashboard::routes())
         .route("/assets/{*path}", get(files::asset))
         .route("/images/{*path}", get(files::image))
@@ -111,12 +112,17 @@ fn known_route(path: &str) -> &'static str {
         "/api/v1/nodes/{id}/ready",
         "/api/v1/nodes/{id}/health",
         "/api/v1/nodes/{id}/reprovision",
+        "/api/v1/nodes/{id}/bmc",
+        "/api/v1/nodes/{id}/power",
+        "/api/v1/nodes/{id}/boot-device",
     ];
     ROUTES.iter().find(|r| **r == path).copied().unwrap_or("other")
 }
 
 #[cfg(test)]
 mod limit_tests;
+#[cfg(test)]
+mod power_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::*;
 use crate::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use crate::store::SqliteStore;
 
-const ADMIN: &str = "admin-token-for-tests-only";
+pub(super) const ADMIN: &str = "admin-token-for-tests-only";
 /// The shortest deadline the config file takes.
 const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -371,7 +371,7 @@ impl std::io::Write for Captured {
 }
 
 #[tokio::test]
-async fn tokens_never_reach_the_logs() {
+async fn tokens_and_bmc_passwords_never_reach_the_logs() {
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber =
@@ -398,7 +398,23 @@ async fn tokens_never_reach_the_logs() {
     server.post("/api/v1/nodes/3/health", &agent.agent_token, os_report("6.1")).await;
     assert_eq!(server.node(3).await.state, NodeState::Ready);
 
+    // Node 3's BMC (OpenIPMI's simulator): its password set, power driven, a reprovision through it.
+    let bmc_dir = tempfile::tempdir().unwrap();
+    let bmc = crate::power::tests::sim(bmc_dir.path());
+    if let Some(bmc) = &bmc {
+        server.set_bmc(3, bmc, super::power_tests::BMC_PASSWORD).await;
+        server.post("/api/v1/nodes/3/power", ADMIN, json!({"action": "on"})).await;
+        let node: NodeRecord =
+            server.post("/api/v1/nodes/3/reprovision", ADMIN, json!(null)).await.json().await.unwrap();
+        assert_eq!(node.state, NodeState::Booting, "{:?}", node.failure);
+        assert!(!super::power_tests::everything_said(&server).await.contains(super::power_tests::BMC_PASSWORD));
+    }
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    if bmc.is_some() {
+        assert!(logs.contains("BMC set by admin"), "the test must see the BMC's logs: {logs}");
+        assert!(!logs.contains(super::power_tests::BMC_PASSWORD), "BMC password leaked into logs");
+    }
     assert!(logs.contains("serving installer script"), "the test must see the service's logs: {logs}");
     assert!(logs.contains("node is ready"), "the test must see the service's logs: {logs}");
     assert!(!logs.contains(&token), "node token leaked into logs");

@@ -20,6 +20,7 @@ use rackhand_api::{
 
 use super::NodeError;
 use crate::config::{DeployConfig, Located};
+use crate::power::BmcLogin;
 use crate::store::{NodeChange, StoredNode};
 use crate::token;
 
@@ -41,8 +42,15 @@ pub enum Input<'a> {
     Ready { credential: &'a str, report: OsReport },
     /// The running OS's later reports (agent token).
     Health { token: &'a str, report: OsReport },
-    /// An admin asks for a reinstall.
+    /// An admin asks for a reinstall. A node with a BMC is then network-booted through it, and waits with a
+    /// deadline to be seen network-booting.
     Reprovision,
+    /// The BMC could not network-boot the node being reprovisioned (why, in a technician's words).
+    ReprovisionBmcFailed { why: String },
+    /// An admin sets (`Some`) or removes the node's BMC.
+    SetBmc(Option<BmcLogin>),
+    /// The node's BMC was asked something (`asked`: "power cycle") and answered (`answer`), for the history.
+    BmcAnswered { asked: &'a str, answer: String },
     /// The deadline check found the node's deadline passed (see [`expired`]).
     DeadlinePassed,
 }
@@ -202,13 +210,71 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
         }
         Input::Reprovision => {
             let to = from.reprovision().map_err(|source| NodeError::Transition { node: record.id, source })?;
-            Ok(Decision::change(NodeChange {
+            let mut change = NodeChange {
                 state: Some(to),
                 failure: Some(None),
                 os: Some(None),
-                event: Some(transition(from, to, "reprovision requested by admin")),
+                event: Some(transition(
+                    from,
+                    to,
+                    "reprovision requested by admin: it installs at its next network boot",
+                )),
+                ..forget_credentials()
+            };
+            if let Some(bmc) = &node.bmc {
+                // Confirmed by observation: only the server's own network boot ends this wait.
+                let deadline = Deadline {
+                    at: later(now, deploy.bmc_boot_deadline),
+                    reason: format!(
+                        "the BMC at {} accepted the network-boot override and the power cycle at {}, but the \
+                         server did not network-boot within {}: check that its firmware honours a one-time boot \
+                         override (or put network boot first in its boot order) and the cable of the NIC it boots \
+                         from",
+                        bmc.info(),
+                        now.strftime("%H:%M UTC"),
+                        for_people(deploy.bmc_boot_deadline)
+                    ),
+                };
+                let reason = format!(
+                    "reprovision requested by admin: its BMC at {} network-boots it; it must network-boot by {}",
+                    bmc.info(),
+                    deadline.at.strftime("%H:%M UTC")
+                );
+                change.event = Some(transition(from, to, &reason));
+                change.deadline = Some(Some(deadline));
+            }
+            Ok(Decision::change(change))
+        }
+        Input::ReprovisionBmcFailed { why } => {
+            if from != NodeState::Booting {
+                // The server network-booted after all (someone pressed its button): the BMC's failure
+                // is history, not the node's state.
+                let event = EventKind::Bmc { asked: "network boot and power cycle".into(), answer: why };
+                return Ok(Decision::change(NodeChange { event: Some(event), ..NodeChange::default() }));
+            }
+            let to = check(record, NodeState::Failed)?;
+            let reason = format!(
+                "reprovision: {why}. The server was not restarted: fix its BMC, or restart the server by hand (it \
+                 installs at its next network boot)"
+            );
+            let report = FailedReport { reason: reason.clone(), problems: vec![], built: None, step: None };
+            Ok(Decision::change(NodeChange {
+                state: Some(to),
+                event: Some(transition(from, to, &reason)),
+                failure: Some(Some(report)),
                 ..forget_credentials()
             }))
+        }
+        Input::SetBmc(login) => {
+            let event = match &login {
+                Some(login) => EventKind::Bmc { asked: "set by admin".into(), answer: format!("at {}", login.info()) },
+                None => EventKind::Bmc { asked: "removed by admin".into(), answer: "no BMC".into() },
+            };
+            Ok(Decision::change(NodeChange { bmc: Some(login), event: Some(event), ..NodeChange::default() }))
+        }
+        Input::BmcAnswered { asked, answer } => {
+            let event = EventKind::Bmc { asked: asked.to_owned(), answer };
+            Ok(Decision::change(NodeChange { event: Some(event), ..NodeChange::default() }))
         }
         Input::DeadlinePassed => {
             let Some(deadline) = expired(record, now) else { return Ok(Decision::default()) };

@@ -24,6 +24,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::EnrolIn;
+use crate::power::BmcLogin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +55,8 @@ pub struct StoredNode {
     pub token_hash: Option<String>,
     pub deploy_hash: Option<String>,
     pub agent_hash: Option<String>,
+    /// How to log in to its BMC (the record says only where it is).
+    pub bmc: Option<BmcLogin>,
 }
 
 /// Which node a change is for.
@@ -110,6 +113,8 @@ pub struct NodeChange {
     pub token_hash: Option<Option<String>>,
     pub deploy_hash: Option<Option<String>>,
     pub agent_hash: Option<Option<String>>,
+    /// Set (`Some(Some)`) or remove (`Some(None)`) the node's BMC.
+    pub bmc: Option<Option<BmcLogin>>,
     /// MACs to add to the node (its other NICs, once its inventory names them); a MAC that already
     /// belongs to a node stays where it is.
     pub add_macs: Vec<MacAddr>,

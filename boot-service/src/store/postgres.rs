@@ -85,6 +85,7 @@ fn raw_node(row: &Row) -> Result<RawNode, postgres::Error> {
         deploy_hash: row.try_get(14)?,
         agent_hash: row.try_get(15)?,
         location: row.try_get(16)?,
+        bmc: row.try_get(17)?,
     })
 }
 

@@ -10,10 +10,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{StoreError, StoredNode};
+use crate::power::{BmcLogin, StoredBmc};
 
 /// The node columns in [`RawNode`]'s order, for `SELECT`s of either backend.
 pub(super) const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, \
-     created_at, updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location";
+     created_at, updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location, bmc";
 
 /// Bind a lease (`$1` ip, `$2` mac, `$3` expires_at, `$4` hostname) unless another MAC holds the
 /// address past `$5` (now): a row comes back when it was written. The same statement in both dialects
@@ -79,12 +80,15 @@ pub(super) struct RawNode {
     pub deploy_hash: Option<String>,
     pub agent_hash: Option<String>,
     pub location: Option<String>,
+    /// JSON of a [`StoredBmc`]: where the BMC is and how to log in to it.
+    pub bmc: Option<String>,
 }
 
 impl RawNode {
     /// The node, with its MACs (as stored, in order).
     pub(super) fn decode(self, macs: Vec<String>) -> Result<StoredNode, StoreError> {
         let id = self.id;
+        let bmc: Option<BmcLogin> = from_json::<StoredBmc>(id, "bmc", self.bmc)?.map(BmcLogin::from);
         let macs = macs.iter().map(|mac| parse::<MacAddr>(id, "mac", mac)).collect::<Result<Vec<_>, _>>()?;
         let record = NodeRecord {
             id: NodeId(id),
@@ -104,6 +108,7 @@ impl RawNode {
             },
             created_at: parse::<Timestamp>(id, "created_at", &self.created_at)?,
             updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
+            bmc: bmc.as_ref().map(BmcLogin::info),
             events: Vec::new(),
         };
         Ok(StoredNode {
@@ -111,6 +116,7 @@ impl RawNode {
             token_hash: self.token_hash,
             deploy_hash: self.deploy_hash,
             agent_hash: self.agent_hash,
+            bmc,
         })
     }
 }

@@ -88,6 +88,8 @@ const MIGRATIONS: &[M<'static>] = &[
         at TEXT NOT NULL
     );",
     ),
+    // A node's BMC: JSON of its address and login (`power::StoredBmc`).
+    M::up("ALTER TABLE nodes ADD COLUMN bmc TEXT;"),
 ];
 
 pub struct SqliteStore {
@@ -140,6 +142,7 @@ fn raw_node(row: &Row) -> rusqlite::Result<RawNode> {
         deploy_hash: row.get(14)?,
         agent_hash: row.get(15)?,
         location: row.get(16)?,
+        bmc: row.get(17)?,
     })
 }
 
@@ -238,6 +241,10 @@ fn write_change(tx: &Transaction, id: NodeId, change: &NodeChange, at: Timestamp
         if let Some(hash) = hash {
             tx.execute(&format!("UPDATE nodes SET {column} = ?2 WHERE id = ?1"), params![id.0, hash])?;
         }
+    }
+    if let Some(bmc) = &change.bmc {
+        let json = bmc.as_ref().map(|login| to_json(&login.to_stored()));
+        tx.execute("UPDATE nodes SET bmc = ?2 WHERE id = ?1", params![id.0, json])?;
     }
     if let Some(event) = &change.event {
         insert_event(tx, id.0, at, event)?;

@@ -89,6 +89,7 @@ for_each_backend!(
     nodes_round_trip_with_events,
     the_os_report_deadline_and_credential_hashes_round_trip_and_clear,
     a_change_is_decided_on_the_committed_node_and_none_writes_nothing,
+    a_bmc_login_round_trips_and_the_record_says_only_where,
     enrolment_returns_the_known_node_and_holds_the_subnet_cap,
     a_dhcp_batch_enrols_within_the_cap_beside_its_leases,
     only_stale_self_enrolled_waiting_nodes_are_forgotten,
@@ -207,6 +208,26 @@ fn the_os_report_deadline_and_credential_hashes_round_trip_and_clear(db: TestDat
     assert_eq!((node.record.deadline, node.deploy_hash), (None, None));
     assert!(store.nodes_with_deadline().unwrap().is_empty());
     assert_eq!((node.record.os, node.agent_hash.as_deref()), (Some(os), Some("a")), "untouched fields stay");
+}
+
+fn a_bmc_login_round_trips_and_the_record_says_only_where(db: TestDatabase) {
+    let store = db.open();
+    let id = store.create_node(new_node(7), at(0)).unwrap().record.id;
+    let login = crate::power::BmcLogin {
+        host: "10.0.9.21".into(),
+        port: 6230,
+        username: "admin".into(),
+        password: crate::token::Secret::new("s3cr3t pw".into()),
+        cipher_suite: Some(3),
+    };
+    let node = write(&*store, id, NodeChange { bmc: Some(Some(login.clone())), ..NodeChange::default() }, at(0));
+    let node = node.unwrap();
+    assert_eq!(node.bmc, Some(login.clone()));
+    assert_eq!(node.record.bmc.as_ref().map(ToString::to_string).as_deref(), Some("10.0.9.21:6230"));
+    assert!(!serde_json::to_string(&node.record).unwrap().contains("s3cr3t"), "the record never holds the login");
+    assert_eq!(store.nodes().unwrap()[0].bmc, Some(login), "read back by every query");
+    let node = write(&*store, id, NodeChange { bmc: Some(None), ..NodeChange::default() }, at(1)).unwrap();
+    assert_eq!((node.bmc, node.record.bmc), (None, None));
 }
 
 fn a_change_is_decided_on_the_committed_node_and_none_writes_nothing(db: TestDatabase) {

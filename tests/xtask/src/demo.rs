@@ -124,6 +124,7 @@ fn describe(kind: &EventKind) -> String {
             let message = p.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             format!("  {} {:?}{amount}{message}", p.step, p.status).to_lowercase()
         }
+        EventKind::Bmc { asked, answer } => format!("  BMC: {asked}: {answer}"),
     }
 }
 

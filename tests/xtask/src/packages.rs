@@ -38,6 +38,10 @@ pub const TEST: &[Package] = &[
     // postinst creates its user with systemd-sysusers.
     Package { name: "systemd", provides: "/usr/bin/systemd-analyze" },
     Package { name: "util-linux", provides: "/usr/bin/setpriv" },
+    // BMCs: the boot service drives them with ipmitool (IPMI over LAN); the tests and the lab's virtual
+    // servers get real ones from OpenIPMI's simulator.
+    Package { name: "ipmitool", provides: "/usr/bin/ipmitool" },
+    Package { name: "openipmi", provides: "/usr/bin/ipmi_sim" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).

@@ -37,6 +37,8 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
         test.env(rackhand_netns::REQUIRE_ENV, "1");
         // Nor is a store test excused from running against PostgreSQL (installed with the packages).
         test.env(rackhand_test_postgres::REQUIRE_ENV, "1");
+        // Nor a BMC test against OpenIPMI's simulator (installed with the packages).
+        test.env(rackhand_test_bmc::REQUIRE_ENV, "1");
         // The QEMU lab's assets are built once here and shared by every end-to-end test.
         let lab = crate::lab::prepare(install)?;
         test.env(rackhand_lab::ENV_ASSETS, &lab.assets.dir)

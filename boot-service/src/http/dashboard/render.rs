@@ -21,7 +21,7 @@ pub struct NodeView {
 pub fn latest_progress(events: &[Event]) -> Option<&ProgressReport> {
     events.iter().rev().find_map(|e| match &e.kind {
         EventKind::Progress(p) => Some(p),
-        EventKind::Transition { .. } => None,
+        EventKind::Transition { .. } | EventKind::Bmc { .. } => None,
     })
 }
 
@@ -225,6 +225,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                                         @if let Some(reason) = reason { ": " (reason) }
                                     }
                                     EventKind::Progress(p) => { (progress(p)) }
+                                    EventKind::Bmc { asked, answer } => { "BMC: " (asked) ": " (answer) }
                                 }
                             }
                         }

@@ -24,7 +24,7 @@ fn stored(state: NodeState, deadline_in: i64) -> StoredNode {
         ..NodeRecord::new(NodeId(7), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, 7])], state, at)
     };
     let hash = |s: &str| Some(token::hash_token(s));
-    StoredNode { record, token_hash: hash("node"), deploy_hash: hash("deploy"), agent_hash: hash("agent") }
+    StoredNode { record, token_hash: hash("node"), deploy_hash: hash("deploy"), agent_hash: hash("agent"), bmc: None }
 }
 
 fn os_report() -> OsReport {
@@ -324,4 +324,74 @@ fn a_failed_install_keeps_what_it_built_for_the_retry_to_wipe() {
     // A failure before anything was built leaves the previous install's results alone.
     let decision = decide(&node, Input::Failed { token: "node", report: report(None) }, now(), &config);
     assert_eq!(decision.unwrap().changes[0].results, None);
+}
+
+/// A node in `state` with a BMC at 10.0.9.21:623.
+fn with_bmc(state: NodeState) -> StoredNode {
+    let bmc = BmcLogin {
+        host: "10.0.9.21".into(),
+        port: 623,
+        username: "admin".into(),
+        password: token::Secret::new("pw".into()),
+        cipher_suite: None,
+    };
+    StoredNode { bmc: Some(bmc), ..stored(state, 60) }
+}
+
+#[test]
+fn a_reprovision_through_the_bmc_waits_to_see_the_server_network_boot() {
+    let deploy = DeployConfig { bmc_boot_deadline: Duration::from_secs(180), ..DeployConfig::default() };
+    let decision = decide(&with_bmc(NodeState::Ready), Input::Reprovision, now(), &deploy).unwrap();
+    let deadline = decision.changes[0].deadline.clone().flatten().expect("a deadline");
+    assert_eq!(deadline.at, Timestamp::from_second(NOW + 180).unwrap());
+    assert!(deadline.reason.starts_with("the BMC at 10.0.9.21:623 accepted the network-boot override"));
+    assert!(deadline.reason.contains("did not network-boot within 3 min"), "{}", deadline.reason);
+
+    // Seen network-booting: the installer's wait replaces the BMC's.
+    let booting = StoredNode {
+        record: NodeRecord {
+            state: NodeState::Booting,
+            deadline: Some(deadline.clone()),
+            ..with_bmc(NodeState::Ready).record
+        },
+        ..with_bmc(NodeState::Ready)
+    };
+    let pxe = decide(&booting, Input::PxeBoot { client_ip: None }, now(), &deploy).unwrap();
+    let next = pxe.changes[0].deadline.clone().flatten().unwrap();
+    assert!(next.reason.contains("installer did not report"), "{}", next.reason);
+    // Not seen by the deadline: failed with the BMC's reason.
+    let late = Timestamp::from_second(NOW + 181).unwrap();
+    let failed = decide(&booting, Input::DeadlinePassed, late, &deploy).unwrap();
+    assert_eq!(failed.changes[0].failure.clone().flatten().unwrap().reason, deadline.reason);
+
+    // Without a BMC nobody restarts the server: no deadline.
+    let plain = decide(&stored(NodeState::Ready, 0), Input::Reprovision, now(), &deploy).unwrap();
+    assert_eq!(plain.changes[0].deadline, Some(None));
+}
+
+#[test]
+fn a_bmc_failure_fails_a_reprovision_that_is_still_waiting_and_is_only_history_after() {
+    let deploy = DeployConfig::default();
+    let why = "the BMC at 10.0.9.21:623 did not answer".to_string();
+    let booting = with_bmc(NodeState::Booting);
+    let failed = decide(&booting, Input::ReprovisionBmcFailed { why: why.clone() }, now(), &deploy);
+    let failed = failed.unwrap();
+    assert_eq!(failed.changes[0].state, Some(NodeState::Failed));
+    let reason = failed.changes[0].failure.clone().flatten().unwrap().reason;
+    assert!(reason.starts_with(&format!("reprovision: {why}")) && reason.contains("not restarted"), "{reason}");
+    let inspecting = with_bmc(NodeState::Inspecting);
+    let history = decide(&inspecting, Input::ReprovisionBmcFailed { why }, now(), &deploy).unwrap();
+    assert_eq!(history.changes[0].state, None);
+    assert!(matches!(history.changes[0].event, Some(EventKind::Bmc { .. })));
+}
+
+#[test]
+fn setting_a_bmc_says_where_and_never_the_password() {
+    let node = with_bmc(NodeState::Ready);
+    let login = node.bmc.clone();
+    let decision = decide(&stored(NodeState::Ready, 0), Input::SetBmc(login.clone()), now(), &DeployConfig::default());
+    let change = &decision.unwrap().changes[0];
+    assert_eq!(change.bmc, Some(login));
+    let event = format!("{:?}", change.event);
+    assert!(event.contains("at 10.0.9.21:623") && !event.contains("\"pw\""), "{event}");
 }
