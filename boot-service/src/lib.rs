@@ -16,3 +16,4 @@ pub mod store;
 pub mod tftp;
 pub mod tftp_limits;
 pub mod token;
+pub mod webhook;

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rackhand_api::{
-    AgentCredential, DeploySettings, FailedReport, Installed, Inventory, MacAddr, NodeId, NodeRecord, OsReport,
-    PlanResults, ProgressReport, RegisterNode, TransitionError,
+    AgentCredential, DeploySettings, EventKind, FailedReport, Installed, Inventory, MacAddr, NodeId, NodeRecord,
+    OsReport, PlanResults, ProgressReport, RegisterNode, TransitionError,
 };
 
 use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
 use crate::power::{Ipmitool, PowerDriver};
 use crate::store::{NewNode, NodeChange, NodeKey, Store, StoreError, StoredNode};
 use crate::token::{self, Secret};
+use crate::webhook::{Notice, Webhook};
 use lifecycle::{Decision, Input, Script};
 use once_per::OncePer;
 
@@ -100,6 +101,8 @@ pub struct Nodes {
     full_said: OncePer<ipnet::Ipv4Net>,
     /// How the nodes' BMCs are driven (`nodes/power.rs`).
     power: Arc<dyn PowerDriver>,
+    /// Where state changes are told (`[webhook]`), if anywhere.
+    webhook: Option<Webhook>,
 }
 
 impl Nodes {
@@ -113,6 +116,25 @@ impl Nodes {
             sightings: BootSightings::default(),
             full_said: OncePer::new(Duration::from_secs(60)),
             power: Arc::new(Ipmitool::default()),
+            webhook: None,
+        }
+    }
+
+    /// Tell every state change to `webhook` (queued; never waits).
+    pub fn with_webhook(mut self, webhook: Webhook) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// The node service as `config` says: its policy, and its webhook when one is set.
+    pub fn configured(store: Arc<dyn Store>, config: &crate::config::Config) -> Self {
+        let nodes = Nodes::new(store, NodePolicy::from_config(config));
+        match &config.webhook {
+            Some(hook) => {
+                tracing::info!(url = %hook.url, "telling node state changes to the webhook");
+                nodes.with_webhook(Webhook::start(hook.clone()))
+            }
+            None => nodes,
         }
     }
 
@@ -308,7 +330,8 @@ impl Nodes {
                     let script = decision.script;
                     let (changes, secret) = with_credential(decision);
                     let changed = !changes.is_empty();
-                    (Some(changes), Ok((secret, script, changed)))
+                    let moved: Vec<EventKind> = changes.iter().filter_map(|c| c.event.clone()).collect();
+                    (Some(changes), Ok((secret, script, changed, moved)))
                 }
                 Err(refused) => (None, Err(refused)),
             };
@@ -316,8 +339,20 @@ impl Nodes {
             changes
         })?;
         let Some(node) = written else { return Ok(None) };
-        let (secret, script, changed) = decided.expect("a node that exists was decided on")?;
+        let (secret, script, changed, moved) = decided.expect("a node that exists was decided on")?;
+        self.tell(&node.record, moved, now);
         Ok(Some(Applied { node: node.record, secret, script, changed }))
+    }
+
+    /// Queue a webhook notice for each state change written.
+    fn tell(&self, node: &NodeRecord, events: Vec<EventKind>, at: Timestamp) {
+        let Some(webhook) = &self.webhook else { return };
+        for event in events {
+            if let EventKind::Transition { from, to, reason } = event {
+                let label = node.label();
+                webhook.notify(Notice { kind: "state_changed".into(), node: node.id, label, from, to, reason, at });
+            }
+        }
     }
 
     fn load(&self, id: NodeId) -> Result<StoredNode, NodeError> {

@@ -15,7 +15,7 @@ use crate::config::{Config, StoreConfig};
 use crate::dhcp::{self, DhcpMetrics, NodeDirectory};
 use crate::http::{self, AppState};
 use crate::metrics::ServiceMetrics;
-use crate::nodes::{NodePolicy, Nodes};
+use crate::nodes::Nodes;
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::tftp;
 
@@ -36,7 +36,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             Arc::new(opened.await?.with_context(|| format!("opening store {}", config.store))?)
         }
     };
-    let nodes = Arc::new(Nodes::new(store.clone(), NodePolicy::from_config(&config)));
+    let nodes = Arc::new(Nodes::configured(store.clone(), &config));
     let mut registry = Registry::default();
     let metrics = ServiceMetrics::register(&mut registry);
     let dhcp_metrics = DhcpMetrics::register(&mut registry);

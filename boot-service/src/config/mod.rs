@@ -36,6 +36,8 @@ pub struct Config {
     pub deploy: DeployConfig,
     /// `[[location]]`: switch port → rack unit.
     pub locations: Locations,
+    /// `[webhook]`: where node state changes are told, if anywhere.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 /// `[deploy]`: what the installer puts into the installed OS, and how long the boot service waits on the

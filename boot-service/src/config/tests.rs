@@ -207,6 +207,24 @@ fn semantic_errors_name_field_and_line() {
             "deploy.deadline_check_interval",
             "followed by s, m or h",
         ),
+        (
+            "# bmc_boot_deadline = \"3m\"",
+            "bmc_boot_deadline = \"3\"",
+            "deploy.bmc_boot_deadline",
+            "followed by s, m or h",
+        ),
+        (
+            "# [webhook]\n# url = \"https://platform.example/rackhand\"\n# secret = \"a-shared-secret-of-at-least-16-characters\"",
+            "[webhook]\nsecret = \"a-shared-secret-of-at-least-16-characters\"\nurl = \"ftp://platform.example/rackhand\"",
+            "webhook.url",
+            "http:// or https://",
+        ),
+        (
+            "# [webhook]\n# url = \"https://platform.example/rackhand\"\n# secret = \"a-shared-secret-of-at-least-16-characters\"",
+            "[webhook]\nurl = \"https://platform.example/rackhand\"\nsecret = \"short\"",
+            "webhook.secret",
+            "at least 16 characters",
+        ),
     ];
     for (from, to, want_field, want_message) in cases {
         let text = example_with(from, to);
@@ -214,7 +232,9 @@ fn semantic_errors_name_field_and_line() {
         let ConfigError::Invalid { line, field, message, .. } = &err else { panic!("{to}: {err}") };
         assert_eq!(field, want_field, "{to}");
         assert!(message.contains(want_message), "{to}: {message}");
-        assert_eq!(*line, line_containing(&text, to), "{to}: {err}");
+        // The line the error names is the replacement's last (the field it changed).
+        let changed = to.lines().last().expect("a replacement");
+        assert_eq!(*line, line_containing(&text, changed), "{to}: {err}");
     }
 }
 

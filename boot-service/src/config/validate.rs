@@ -13,6 +13,7 @@ use super::{
     Locations, Pool, PortLocation, Reservation, StoreConfig, Subnet, TftpConfig, line_of,
 };
 use crate::token::Secret;
+use crate::webhook::WebhookConfig;
 use rackhand_api::Location;
 
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -123,6 +124,22 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
     };
     let dhcp = validate_dhcp(&c, &file.dhcp)?;
     let deploy = validate_deploy(&c, &file.deploy)?;
+    let webhook = match &file.webhook {
+        None => None,
+        Some(hook) => {
+            let url = hook.url.get_ref();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+                return Err(c.err(&hook.url, "webhook.url", "must be an http:// or https:// URL"));
+            }
+            if hook.secret.get_ref().trim().len() < MIN_ADMIN_TOKEN_LEN {
+                let why = format!(
+                    "must be at least {MIN_ADMIN_TOKEN_LEN} characters (the receiver checks signatures with it)"
+                );
+                return Err(c.err(&hook.secret, "webhook.secret", why));
+            }
+            Some(WebhookConfig::new(url.clone(), Secret::new(hook.secret.get_ref().trim().to_owned())))
+        }
+    };
     let locations = validate_locations(&c, &file.locations)?;
 
     Ok(Config {
@@ -136,6 +153,7 @@ pub(super) fn validate(file: wire::ConfigFile, text: &str, origin: &str) -> Resu
         dhcp,
         deploy,
         locations,
+        webhook,
     })
 }
 

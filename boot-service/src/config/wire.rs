@@ -27,6 +27,16 @@ pub struct ConfigFile {
     pub deploy: DeploySection,
     #[serde(default, rename = "location", skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<LocationSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSection>,
+}
+
+/// `[webhook]`: where every node state change is POSTed, and the secret its signature is made with.
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub url: Spanned<String>,
+    pub secret: Spanned<String>,
 }
 
 /// A table left out of a written file when it holds nothing but defaults.

@@ -78,6 +78,7 @@ impl ConfigWriter {
             dhcp: unplaced(dhcp),
             deploy: Default::default(),
             locations: Vec::new(),
+            webhook: None,
         };
         Self { file }
     }
@@ -156,6 +157,13 @@ impl ConfigWriter {
     /// `[store] postgres`: a PostgreSQL connection string, instead of the SQLite file.
     pub fn store_postgres(mut self, config: impl Into<String>) -> Self {
         self.file.store.postgres = Some(unplaced(config.into()));
+        self
+    }
+
+    /// `[webhook]`: every node state change POSTed to `url`, signed with `secret`.
+    pub fn webhook(mut self, url: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.file.webhook =
+            Some(super::wire::WebhookSection { url: unplaced(url.into()), secret: unplaced(secret.into()) });
         self
     }
 

@@ -126,6 +126,6 @@ mod power_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod wire_tests;

@@ -13,15 +13,15 @@ use super::*;
 use crate::config::{ConfigWriter, DhcpMode, Enrolment, SubnetWriter};
 use crate::store::SqliteStore;
 
-pub(super) const ADMIN: &str = "admin-token-for-tests-only";
+pub(crate) const ADMIN: &str = "admin-token-for-tests-only";
 /// The shortest deadline the config file takes.
 const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub(super) struct TestServer {
-    pub(super) addr: std::net::SocketAddr,
+pub(crate) struct TestServer {
+    pub(crate) addr: std::net::SocketAddr,
     base: String,
-    pub(super) client: reqwest::Client,
-    pub(super) config: Arc<Config>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: Arc<Config>,
     nodes: Arc<Nodes>,
     _dirs: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -38,7 +38,7 @@ fn config_writer(dir: &std::path::Path, enrolment: Enrolment) -> ConfigWriter {
 }
 
 impl TestServer {
-    pub(super) async fn start(enrolment: Enrolment) -> TestServer {
+    pub(crate) async fn start(enrolment: Enrolment) -> TestServer {
         Self::start_with(enrolment, |config| config).await
     }
 
@@ -48,7 +48,7 @@ impl TestServer {
     }
 
     /// The same, with the parsed config changed by `change` first (for values finer than the file takes).
-    pub(super) async fn start_configured(
+    pub(crate) async fn start_configured(
         enrolment: Enrolment,
         write: impl FnOnce(ConfigWriter) -> ConfigWriter,
         change: impl FnOnce(&mut Config),
@@ -65,10 +65,7 @@ impl TestServer {
         let mut registry = Registry::default();
         let metrics = ServiceMetrics::register(&mut registry);
         let state = AppState {
-            nodes: Arc::new(Nodes::new(
-                Arc::new(SqliteStore::in_memory().unwrap()),
-                crate::nodes::NodePolicy::from_config(&config),
-            )),
+            nodes: Arc::new(Nodes::configured(Arc::new(SqliteStore::in_memory().unwrap()), &config)),
             config: Arc::new(config),
             registry: Arc::new(registry),
             metrics,
@@ -88,13 +85,13 @@ impl TestServer {
         TestServer { addr, base, client: reqwest::Client::new(), config, nodes, _dirs: dirs, _shutdown: tx }
     }
 
-    pub(super) fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The server `mac` network-boots: DHCP answers it with this test's loopback address, then its iPXE
     /// asks for its script.
-    pub(super) async fn script(&self, mac: &str) -> String {
+    pub(crate) async fn script(&self, mac: &str) -> String {
         self.dhcp_boot(mac, Ipv4Addr::LOCALHOST);
         let response = self.fetch_script(mac).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -102,13 +99,13 @@ impl TestServer {
     }
 
     /// What DHCP records when it answers boot client `mac` with `address`.
-    pub(super) fn dhcp_boot(&self, mac: &str, address: Ipv4Addr) {
+    pub(crate) fn dhcp_boot(&self, mac: &str, address: Ipv4Addr) {
         crate::dhcp::NodeDirectory::saw_booting(&*self.nodes, mac.parse().unwrap(), address);
     }
 
     /// What DHCP does for a boot client it has not seen before in an auto-enrolment subnet: an enrolment
     /// in its lease batch.
-    pub(super) fn dhcp_enrol(&self, mac: &str) {
+    pub(crate) fn dhcp_enrol(&self, mac: &str) {
         let within = self.config.dhcp.subnets[0].enrols_strangers().expect("an auto-enrolment subnet");
         let enrol = crate::store::LeaseWrite::Enrol { mac: mac.parse().unwrap(), within, at: jiff::Timestamp::now() };
         let refused = self.nodes.store().write_leases(&[enrol]).unwrap();
@@ -116,24 +113,24 @@ impl TestServer {
     }
 
     /// `GET /boot/<mac>.ipxe`, whatever DHCP saw.
-    pub(super) async fn fetch_script(&self, mac: &str) -> reqwest::Response {
+    pub(crate) async fn fetch_script(&self, mac: &str) -> reqwest::Response {
         self.client.get(self.url(&format!("/boot/{mac}.ipxe"))).send().await.unwrap()
     }
 
-    pub(super) async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
     }
 
-    pub(super) async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
-    pub(super) async fn node(&self, id: i64) -> NodeRecord {
+    pub(crate) async fn node(&self, id: i64) -> NodeRecord {
         self.client.get(self.url(&format!("/api/v1/nodes/{id}"))).send().await.unwrap().json().await.unwrap()
     }
 
     /// Node `id` once it has left `state`, or as it is after 10 s.
-    pub(super) async fn node_once_out_of(&self, id: i64, state: NodeState) -> NodeRecord {
+    pub(crate) async fn node_once_out_of(&self, id: i64, state: NodeState) -> NodeRecord {
         let started = std::time::Instant::now();
         loop {
             let node = self.node(id).await;
@@ -146,7 +143,7 @@ impl TestServer {
 }
 
 /// The token on the kernel line of an install script.
-pub(super) fn token_of(script: &str) -> String {
+pub(crate) fn token_of(script: &str) -> String {
     let start = script.find("rackhand.token=").expect("script has a token") + "rackhand.token=".len();
     script[start..].split_whitespace().next().unwrap().to_owned()
 }
@@ -162,17 +159,17 @@ async fn health_and_unknown_routes() {
     assert!(bad.text().await.unwrap().contains("`not-a-mac` is not a MAC address"));
 }
 
-pub(super) fn os_report(kernel: &str) -> serde_json::Value {
+pub(crate) fn os_report(kernel: &str) -> serde_json::Value {
     json!({"hostname": "node1", "kernel": kernel, "ssh_host_keys": ["ED25519 SHA256:GtjcdVr/TylDDK47+DldiNkbvk9kKco9lAudib6SpoU"]})
 }
 
 /// Script, inventory and an install progress report: node 1 installing; its node token.
-pub(super) async fn install(server: &TestServer, mac: &str) -> String {
+pub(crate) async fn install(server: &TestServer, mac: &str) -> String {
     install_as(server, 1, mac).await
 }
 
 /// The same for the node that `mac` becomes, `id`.
-pub(super) async fn install_as(server: &TestServer, id: i64, mac: &str) -> String {
+pub(crate) async fn install_as(server: &TestServer, id: i64, mac: &str) -> String {
     let token = token_of(&server.script(mac).await);
     let inv = serde_json::to_value(Inventory::default()).unwrap();
     assert_eq!(server.post(&format!("/api/v1/nodes/{id}/inventory"), &token, inv).await.status(), StatusCode::OK);
