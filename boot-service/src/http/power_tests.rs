@@ -88,7 +88,9 @@ async fn a_ready_node_is_reprovisioned_through_its_bmc_and_waits_to_be_seen_boot
     let node = server.node(1).await;
     assert_eq!(node.state, NodeState::Booting);
     assert!(node.deadline.unwrap().reason.contains("installer did not report"));
-    assert!(!everything_said(&server).await.contains(BMC_PASSWORD));
+    let said = everything_said(&server).await;
+    assert!(said.contains(&format!("{} (IPMI over LAN)", bmc.config.address)), "the node page names its BMC");
+    assert!(!said.contains(BMC_PASSWORD));
 }
 
 #[tokio::test]

@@ -202,6 +202,10 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "MACs" } dd { @for mac in &record.macs { span.mac { (mac) } " " } }
                 dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
                 dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
+                dt { "BMC" } dd {
+                    @if let Some(bmc) = &record.bmc { (bmc) " (IPMI over LAN): reprovisioning restarts it from the network" }
+                    @else { "none: power it by hand to reprovision, or set its BMC (PUT /api/v1/nodes/" (record.id) "/bmc)" }
+                }
                 dt { "Now" } dd.what { (what_is_happening(record, latest_progress(&record.events), now)) }
                 @if let Some(deadline) = record.deadline.as_ref().filter(|_| record.state.waits_on_server()) {
                     dt { "If it misses the deadline" } dd { "it fails with: " (deadline.reason) }
