@@ -2,6 +2,7 @@
 //! own tap with a switch sending LLDP; SSDs (`rotation_rate=1`) and HDDs (`rotation_rate=7200`) as sparse
 //! files on a virtio-scsi HBA, one SCSI target per bay; two PSUs as SMBIOS type 39 structures; a QMP
 //! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
+//! A server may boot its disks first ([`crate::boot_order`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -28,7 +29,7 @@ pub struct VirtualServer {
 }
 
 impl VirtualServer {
-    /// Create the disks, SMBIOS files and taps, start the switches and QEMU (network boot first).
+    /// Create the disks, SMBIOS files and taps, start the switches and QEMU.
     pub fn start(lab: &Lab, spec: &ServerSpec, accel: Accel) -> anyhow::Result<VirtualServer> {
         let dir = lab.dir.join(&spec.name);
         std::fs::create_dir_all(&dir)?;
@@ -83,19 +84,19 @@ impl VirtualServer {
             };
             let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
-            std::fs::File::create(&file)?.set_len(disk.size_mib << 20)?;
+            create_disk(&file, disk)?;
             let id = format!("bay{}", disk.bay);
             args.extend([
                 "-drive".into(),
                 format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
                 "-device".into(),
-                // After the network in the boot order, in bay order: the firmware falls through to the disks
-                // when the handover script leaves network boot.
+                // In bay order, after NIC 1 (network first: the firmware falls through to the disks when the
+                // handover script leaves network boot) or before it (disk first).
                 format!(
                     "scsi-hd,drive={id},id=disk-{id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},\
                      serial={serial},bootindex={}",
                     disk.bay,
-                    2 + u32::from(disk.bay)
+                    spec.boot_order.disk_bootindex(disk.bay)
                 ),
             ]);
         }
@@ -107,7 +108,15 @@ impl VirtualServer {
                 "-netdev".into(),
                 format!("tap,id=nic{nic},ifname={tap},script=no,downscript=no"),
                 "-device".into(),
-                format!("{model},netdev=nic{nic},mac={}{}", spec.mac(nic), if nic == 1 { ",bootindex=1" } else { "" }),
+                // NIC 1 has a device id, to change its bootindex at run time (QMP `qom-set`).
+                match nic {
+                    1 => format!(
+                        "{model},netdev=nic1,id={NIC1_DEVICE},mac={},bootindex={}",
+                        spec.mac(1),
+                        spec.boot_order.nic_bootindex(&spec.disks)
+                    ),
+                    _ => format!("{model},netdev=nic{nic},mac={}", spec.mac(nic)),
+                },
             ]);
             ports.push(SwitchPort {
                 tap,
@@ -209,6 +218,29 @@ impl Drop for VirtualServer {
         let _ = self.qemu.kill();
         let _ = self.qemu.wait();
     }
+}
+
+/// NIC 1's QEMU device id (its QOM path is `/machine/peripheral/nic1`).
+pub const NIC1_DEVICE: &str = "nic1";
+
+/// A sparse disk file of the disk's size, holding its `contents` (if any) from its first byte.
+fn create_disk(file: &Path, disk: &DiskSpec) -> anyhow::Result<()> {
+    let size = disk.size_mib << 20;
+    if let Some(contents) = &disk.contents {
+        std::fs::copy(contents, file)
+            .with_context(|| format!("copying {} onto bay {}", contents.display(), disk.bay))?;
+        let len = std::fs::metadata(file)?.len();
+        anyhow::ensure!(
+            len <= size,
+            "{} ({len} bytes) does not fit bay {}'s {size} bytes",
+            contents.display(),
+            disk.bay
+        );
+    } else {
+        std::fs::File::create(file)?;
+    }
+    std::fs::OpenOptions::new().write(true).open(file)?.set_len(size)?;
+    Ok(())
 }
 
 fn spawn_qemu(ns: &rackhand_netns::Netns, dir: &Path) -> anyhow::Result<Child> {

@@ -1,8 +1,12 @@
 //! What a virtual server is made of, before it runs: its disks (SSD/HDD, bays), PSUs (and the SMBIOS
-//! type 39 structures QEMU is given for them), firmware; and where the lab racks it.
+//! type 39 structures QEMU is given for them), firmware and boot order; and where the lab racks it.
+
+use std::path::PathBuf;
 
 use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
 use rackhand_api::{MacAddr, PsuStatus};
+
+use crate::boot_order::BootOrder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiskKind {
@@ -26,6 +30,8 @@ pub struct DiskSpec {
     /// The SCSI target, which the lab profile maps to the bay number.
     pub bay: u8,
     pub size_mib: u64,
+    /// A raw image copied onto the disk before QEMU starts (a boot sector, an installed disk); `None`: empty.
+    pub contents: Option<PathBuf>,
 }
 
 /// The server's firmware: SeaBIOS, or UEFI (Debian's OVMF, with a variable store of its own).
@@ -61,6 +67,8 @@ pub struct ServerSpec {
     /// QEMU exits instead of rebooting (a test that changes the disks between the install and the
     /// first boot, then [`super::VirtualServer::power_on`]s it again).
     pub exit_on_reboot: bool,
+    /// Which the firmware tries first, NIC 1 or the disks.
+    pub boot_order: BootOrder,
 }
 
 impl ServerSpec {
@@ -71,7 +79,7 @@ impl ServerSpec {
 
     /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
     pub fn standard(name: &str, index: u8) -> ServerSpec {
-        let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048 };
+        let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048, contents: None };
         ServerSpec {
             name: name.to_owned(),
             index,
@@ -80,6 +88,7 @@ impl ServerSpec {
             memory_mib: 1024,
             firmware: Firmware::Bios,
             exit_on_reboot: false,
+            boot_order: BootOrder::NetworkFirst,
         }
     }
 
