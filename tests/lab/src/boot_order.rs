@@ -3,7 +3,7 @@
 //!
 //! Network first is the lab's original order: the boot service's handover script sends an installed server
 //! on to its disk. Disk first is what a site with BMCs runs: an installed server boots its disk unless its
-//! BMC is told "next boot: network", and an empty disk still falls through to the network.
+//! BMC is told "next boot: network" ([`crate::bmc`]), and an empty disk still falls through to the network.
 
 use crate::server::DiskSpec;
 

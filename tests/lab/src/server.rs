@@ -2,7 +2,7 @@
 //! own tap with a switch sending LLDP; SSDs (`rotation_rate=1`) and HDDs (`rotation_rate=7200`) as sparse
 //! files on a virtio-scsi HBA, one SCSI target per bay; two PSUs as SMBIOS type 39 structures; a QMP
 //! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
-//! A server may boot its disks first ([`crate::boot_order`]).
+//! A server may have a BMC ([`crate::bmc`]) and boot its disks first ([`crate::boot_order`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -12,6 +12,7 @@ use anyhow::Context;
 use rackhand_api::MacAddr;
 
 use crate::accel::Accel;
+use crate::bmc::Bmc;
 use crate::lab::{BRIDGE, Lab};
 use crate::qmp::Qmp;
 use crate::switch::{SwitchPort, Switches};
@@ -26,18 +27,24 @@ pub struct VirtualServer {
     /// The namespace QEMU runs in, to start it again.
     netns: String,
     _switches: Switches,
+    /// Dropped (ipmi_sim killed) after QEMU.
+    bmc: Option<Bmc>,
 }
 
 impl VirtualServer {
-    /// Create the disks, SMBIOS files and taps, start the switches and QEMU.
+    /// Create the disks, SMBIOS files and taps, start the switches, QEMU and the BMC (if it has one).
     pub fn start(lab: &Lab, spec: &ServerSpec, accel: Accel) -> anyhow::Result<VirtualServer> {
         let dir = lab.dir.join(&spec.name);
         std::fs::create_dir_all(&dir)?;
+        // A server with a BMC sends its firmware's console to the serial port (SeaBIOS's serial console, on
+        // when QEMU has no graphics), as a BIOS with console redirection does for serial-over-LAN. Its BMC
+        // reads it there to know when the firmware has taken a one-time boot override.
+        let graphics = if spec.bmc.is_some() { ",graphics=off" } else { "" };
         let mut args: Vec<String> = vec![
             "-name".into(),
             spec.name.clone(),
             "-machine".into(),
-            format!("q35,accel={}", accel.qemu_arg()),
+            format!("q35,accel={}{graphics}", accel.qemu_arg()),
             "-m".into(),
             spec.memory_mib.to_string(),
             "-nodefaults".into(),
@@ -57,6 +64,10 @@ impl VirtualServer {
             "-device".into(),
             "virtio-scsi-pci,id=scsi0".into(),
         ];
+        if spec.bmc.is_some() {
+            // The BMC's own QMP socket: a QMP socket serves one client at a time, and the tests use the first.
+            args.extend(["-qmp".into(), format!("unix:{},server=on,wait=off", crate::bmc::qmp_socket(&dir).display())]);
+        }
         if spec.exit_on_reboot {
             args.push("-no-reboot".into());
         }
@@ -108,7 +119,7 @@ impl VirtualServer {
                 "-netdev".into(),
                 format!("tap,id=nic{nic},ifname={tap},script=no,downscript=no"),
                 "-device".into(),
-                // NIC 1 has a device id, to change its bootindex at run time (QMP `qom-set`).
+                // NIC 1 has a device id for the BMC's one-time override (QMP `qom-set` of its bootindex).
                 match nic {
                     1 => format!(
                         "{model},netdev=nic1,id={NIC1_DEVICE},mac={},bootindex={}",
@@ -128,7 +139,24 @@ impl VirtualServer {
         std::fs::write(dir.join("qemu.args"), args.join("\n"))?;
         let qemu = spawn_qemu(lab.ns(), &dir)?;
         let switches = Switches::start(lab.ns(), &ports)?;
-        Ok(VirtualServer { spec: spec.clone(), dir, qemu, netns: lab.ns().name().to_owned(), _switches: switches })
+        let mut server = VirtualServer {
+            spec: spec.clone(),
+            dir,
+            qemu,
+            netns: lab.ns().name().to_owned(),
+            _switches: switches,
+            bmc: None,
+        };
+        // Once QEMU runs (a failure from here on drops the server, which kills it).
+        if let Some(bmc) = &spec.bmc {
+            server.bmc = Some(Bmc::start(lab.ns(), &server.dir, spec, bmc)?);
+        }
+        Ok(server)
+    }
+
+    /// The server's BMC, if it has one: its address, user and password for IPMI-over-LAN.
+    pub fn bmc(&self) -> Option<&Bmc> {
+        self.bmc.as_ref()
     }
 
     /// Start QEMU again with the same disks and NICs (after it exited: `exit_on_reboot`, a power-off).

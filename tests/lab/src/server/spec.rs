@@ -1,11 +1,12 @@
 //! What a virtual server is made of, before it runs: its disks (SSD/HDD, bays), PSUs (and the SMBIOS
-//! type 39 structures QEMU is given for them), firmware and boot order; and where the lab racks it.
+//! type 39 structures QEMU is given for them), firmware, boot order and BMC; and where the lab racks it.
 
 use std::path::PathBuf;
 
 use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
 use rackhand_api::{MacAddr, PsuStatus};
 
+use crate::bmc::BmcSpec;
 use crate::boot_order::BootOrder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub struct ServerSpec {
     pub exit_on_reboot: bool,
     /// Which the firmware tries first, NIC 1 or the disks.
     pub boot_order: BootOrder,
+    /// A BMC reachable over IPMI-over-LAN in the lab namespace; `None`: a technician powers the server.
+    pub bmc: Option<BmcSpec>,
 }
 
 impl ServerSpec {
@@ -89,6 +92,7 @@ impl ServerSpec {
             firmware: Firmware::Bios,
             exit_on_reboot: false,
             boot_order: BootOrder::NetworkFirst,
+            bmc: None,
         }
     }
 
