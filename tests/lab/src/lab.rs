@@ -14,6 +14,8 @@ use crate::instance::{Instance, PEER_IP};
 use crate::service_config::{boot_service_config, deploy_config, peer_config};
 use crate::site_dhcp::SiteDhcp;
 
+mod bare;
+
 pub const SERVER_IP: &str = "10.77.0.1";
 pub const BRIDGE: &str = "br-lab";
 pub const HTTP_PORT: u16 = 8080;
@@ -173,7 +175,10 @@ impl Lab {
 
     /// GET a path of instance `i` from inside the lab's namespace.
     pub fn get_from(&self, i: usize, path: &str) -> anyhow::Result<String> {
-        self.instances[i].get(self.ns(), path)
+        self.instances
+            .get(i)
+            .with_context(|| format!("this lab has no boot-service instance {i}"))?
+            .get(self.ns(), path)
     }
 
     /// Instance `i`'s base URL (its `public_url`).
@@ -199,7 +204,7 @@ impl Lab {
             api: format!("http://{SERVER_IP}:{HTTP_PORT}/api/v1"),
             admin_token: ADMIN_TOKEN.into(),
             dir: self.dir.clone(),
-            boot_service_pid: self.instances[0].child.as_ref().map_or(0, std::process::Child::id),
+            boot_service_pid: self.instances.first().and_then(|i| i.child.as_ref()).map_or(0, std::process::Child::id),
             site_dhcp_namespace: self.site.as_ref().map(|site| site.namespace().to_owned()),
         }
     }

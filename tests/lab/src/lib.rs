@@ -6,12 +6,18 @@
 //! - [`lab`]: namespace + bridge + boot service (+ router advertisements), `lab.json`.
 //! - [`instance`]: the boot-service processes, and the second instance of a two-instance lab.
 //! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
+//! - [`boot_order`]: network first (the lab's original) or disk first, as QEMU bootindexes.
+//! - [`bmc`]: a server's BMC, OpenIPMI's `ipmi_sim` on the lab's bridge (IPMI-over-LAN), whose chassis
+//!   control is [`chassis`] (the `lab-chassis` binary) driving the server's QEMU over QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
 //! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
 
 pub mod accel;
 pub mod assets;
+pub mod bmc;
+pub mod boot_order;
 pub mod browser;
+pub mod chassis;
 pub mod images;
 pub mod instance;
 pub mod lab;

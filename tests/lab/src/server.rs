@@ -2,114 +2,23 @@
 //! own tap with a switch sending LLDP; SSDs (`rotation_rate=1`) and HDDs (`rotation_rate=7200`) as sparse
 //! files on a virtio-scsi HBA, one SCSI target per bay; two PSUs as SMBIOS type 39 structures; a QMP
 //! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
+//! A server may have a BMC ([`crate::bmc`]) and boot its disks first ([`crate::boot_order`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
-use rackhand_api::{MacAddr, PsuStatus};
+use rackhand_api::MacAddr;
 
 use crate::accel::Accel;
+use crate::bmc::Bmc;
 use crate::lab::{BRIDGE, Lab};
 use crate::qmp::Qmp;
 use crate::switch::{SwitchPort, Switches};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DiskKind {
-    Ssd,
-    Hdd,
-}
-
-impl DiskKind {
-    /// How the lab names the kind in disk files and serial numbers.
-    fn name(self) -> &'static str {
-        match self {
-            DiskKind::Ssd => "ssd",
-            DiskKind::Hdd => "hdd",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct DiskSpec {
-    pub kind: DiskKind,
-    /// The SCSI target, which the lab profile maps to the bay number.
-    pub bay: u8,
-    pub size_mib: u64,
-}
-
-/// The server's firmware: SeaBIOS, or UEFI (Debian's OVMF, with a variable store of its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Firmware {
-    Bios,
-    Uefi,
-}
-
-/// OVMF as Debian's `ovmf` package installs it.
-pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
-pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
-/// The two top-of-rack switches: NIC 1 of every server is cabled to the first, NIC 2 to the second.
-pub const SWITCHES: [&str; 2] = ["sw-a", "sw-b"];
-/// Server indexes the lab's location table covers (a server's index is also its rack unit).
-pub const MAX_SERVER_INDEX: u8 = 24;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PsuSpec {
-    Powered,
-    Unplugged,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerSpec {
-    pub name: String,
-    /// Distinguishes the servers of one lab (MACs, taps).
-    pub index: u8,
-    pub psus: Vec<PsuSpec>,
-    pub disks: Vec<DiskSpec>,
-    pub memory_mib: u32,
-    pub firmware: Firmware,
-    /// QEMU exits instead of rebooting (a test that changes the disks between the install and the
-    /// first boot, then [`VirtualServer::power_on`]s it again).
-    pub exit_on_reboot: bool,
-}
-
-impl ServerSpec {
-    /// Where the lab's location table puts this server: `rack1`, unit `index`.
-    pub fn location(&self) -> rackhand_api::Location {
-        rackhand_api::Location { rack: crate::lab::LAB_RACK.into(), unit: u32::from(self.index) }
-    }
-
-    /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
-    pub fn standard(name: &str, index: u8) -> ServerSpec {
-        let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048 };
-        ServerSpec {
-            name: name.to_owned(),
-            index,
-            psus: vec![PsuSpec::Powered, PsuSpec::Powered],
-            disks: vec![disk(DiskKind::Ssd, 0), disk(DiskKind::Ssd, 1), disk(DiskKind::Hdd, 2), disk(DiskKind::Hdd, 3)],
-            memory_mib: 1024,
-            firmware: Firmware::Bios,
-            exit_on_reboot: false,
-        }
-    }
-
-    /// The serial number the disk in `bay` reports (what `lsblk -o SERIAL` shows on the server).
-    pub fn disk_serial(&self, bay: u8) -> Option<String> {
-        let disk = self.disks.iter().find(|d| d.bay == bay)?;
-        Some(format!("LAB{}{}{bay}", self.index, disk.kind.name()))
-    }
-
-    /// NIC `n` (1 = Intel, 2 = Realtek).
-    pub fn mac(&self, nic: u8) -> MacAddr {
-        MacAddr::new([0x52, 0x54, 0x00, 0x7a, self.index, nic])
-    }
-
-    fn tap(&self, nic: u8) -> String {
-        format!("s{}n{nic}", self.index)
-    }
-}
+mod spec;
+pub use spec::*;
 
 pub struct VirtualServer {
     pub spec: ServerSpec,
@@ -118,36 +27,24 @@ pub struct VirtualServer {
     /// The namespace QEMU runs in, to start it again.
     netns: String,
     _switches: Switches,
-}
-
-/// The SMBIOS type 39 structure QEMU is given for PSU `index` (1-based), on feed A or B.
-pub fn psu_structure(index: u8, state: PsuSpec) -> Vec<u8> {
-    let record = PowerSupplyRecord {
-        handle: 0x3900 + u16::from(index),
-        power_unit_group: 1,
-        location: Some(format!("PSU{index} (feed {})", if index == 1 { 'A' } else { 'B' })),
-        device_name: Some(format!("PSU {index}")),
-        manufacturer: Some("Rackhand Lab Power".into()),
-        serial: Some(format!("LABPSU{index:04}")),
-        asset_tag: None,
-        model: Some("LAB-550W".into()),
-        revision: Some("A1".into()),
-        max_power_watts: Some(550),
-        characteristics: characteristics(true, state == PsuSpec::Unplugged, PsuStatus::Ok, true),
-    };
-    encode_type39(&record)
+    /// Dropped (ipmi_sim killed) after QEMU.
+    bmc: Option<Bmc>,
 }
 
 impl VirtualServer {
-    /// Create the disks, SMBIOS files and taps, start the switches and QEMU (network boot first).
+    /// Create the disks, SMBIOS files and taps, start the switches, QEMU and the BMC (if it has one).
     pub fn start(lab: &Lab, spec: &ServerSpec, accel: Accel) -> anyhow::Result<VirtualServer> {
         let dir = lab.dir.join(&spec.name);
         std::fs::create_dir_all(&dir)?;
+        // A server with a BMC sends its firmware's console to the serial port (SeaBIOS's serial console, on
+        // when QEMU has no graphics), as a BIOS with console redirection does for serial-over-LAN. Its BMC
+        // reads it there to know when the firmware has taken a one-time boot override.
+        let graphics = if spec.bmc.is_some() { ",graphics=off" } else { "" };
         let mut args: Vec<String> = vec![
             "-name".into(),
             spec.name.clone(),
             "-machine".into(),
-            format!("q35,accel={}", accel.qemu_arg()),
+            format!("q35,accel={}{graphics}", accel.qemu_arg()),
             "-m".into(),
             spec.memory_mib.to_string(),
             "-nodefaults".into(),
@@ -167,6 +64,10 @@ impl VirtualServer {
             "-device".into(),
             "virtio-scsi-pci,id=scsi0".into(),
         ];
+        if spec.bmc.is_some() {
+            // The BMC's own QMP socket: a QMP socket serves one client at a time, and the tests use the first.
+            args.extend(["-qmp".into(), format!("unix:{},server=on,wait=off", crate::bmc::qmp_socket(&dir).display())]);
+        }
         if spec.exit_on_reboot {
             args.push("-no-reboot".into());
         }
@@ -194,19 +95,19 @@ impl VirtualServer {
             };
             let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
-            std::fs::File::create(&file)?.set_len(disk.size_mib << 20)?;
+            create_disk(&file, disk)?;
             let id = format!("bay{}", disk.bay);
             args.extend([
                 "-drive".into(),
                 format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
                 "-device".into(),
-                // After the network in the boot order, in bay order: the firmware falls through to the disks
-                // when the handover script leaves network boot.
+                // In bay order, after NIC 1 (network first: the firmware falls through to the disks when the
+                // handover script leaves network boot) or before it (disk first).
                 format!(
                     "scsi-hd,drive={id},id=disk-{id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},\
                      serial={serial},bootindex={}",
                     disk.bay,
-                    2 + u32::from(disk.bay)
+                    spec.boot_order.disk_bootindex(disk.bay)
                 ),
             ]);
         }
@@ -218,7 +119,15 @@ impl VirtualServer {
                 "-netdev".into(),
                 format!("tap,id=nic{nic},ifname={tap},script=no,downscript=no"),
                 "-device".into(),
-                format!("{model},netdev=nic{nic},mac={}{}", spec.mac(nic), if nic == 1 { ",bootindex=1" } else { "" }),
+                // NIC 1 has a device id for the BMC's one-time override (QMP `qom-set` of its bootindex).
+                match nic {
+                    1 => format!(
+                        "{model},netdev=nic1,id={NIC1_DEVICE},mac={},bootindex={}",
+                        spec.mac(1),
+                        spec.boot_order.nic_bootindex(&spec.disks)
+                    ),
+                    _ => format!("{model},netdev=nic{nic},mac={}", spec.mac(nic)),
+                },
             ]);
             ports.push(SwitchPort {
                 tap,
@@ -230,7 +139,24 @@ impl VirtualServer {
         std::fs::write(dir.join("qemu.args"), args.join("\n"))?;
         let qemu = spawn_qemu(lab.ns(), &dir)?;
         let switches = Switches::start(lab.ns(), &ports)?;
-        Ok(VirtualServer { spec: spec.clone(), dir, qemu, netns: lab.ns().name().to_owned(), _switches: switches })
+        let mut server = VirtualServer {
+            spec: spec.clone(),
+            dir,
+            qemu,
+            netns: lab.ns().name().to_owned(),
+            _switches: switches,
+            bmc: None,
+        };
+        // Once QEMU runs (a failure from here on drops the server, which kills it).
+        if let Some(bmc) = &spec.bmc {
+            server.bmc = Some(Bmc::start(lab.ns(), &server.dir, spec, bmc)?);
+        }
+        Ok(server)
+    }
+
+    /// The server's BMC, if it has one: its address, user and password for IPMI-over-LAN.
+    pub fn bmc(&self) -> Option<&Bmc> {
+        self.bmc.as_ref()
     }
 
     /// Start QEMU again with the same disks and NICs (after it exited: `exit_on_reboot`, a power-off).
@@ -320,6 +246,29 @@ impl Drop for VirtualServer {
         let _ = self.qemu.kill();
         let _ = self.qemu.wait();
     }
+}
+
+/// NIC 1's QEMU device id (its QOM path is `/machine/peripheral/nic1`).
+pub const NIC1_DEVICE: &str = "nic1";
+
+/// A sparse disk file of the disk's size, holding its `contents` (if any) from its first byte.
+fn create_disk(file: &Path, disk: &DiskSpec) -> anyhow::Result<()> {
+    let size = disk.size_mib << 20;
+    if let Some(contents) = &disk.contents {
+        std::fs::copy(contents, file)
+            .with_context(|| format!("copying {} onto bay {}", contents.display(), disk.bay))?;
+        let len = std::fs::metadata(file)?.len();
+        anyhow::ensure!(
+            len <= size,
+            "{} ({len} bytes) does not fit bay {}'s {size} bytes",
+            contents.display(),
+            disk.bay
+        );
+    } else {
+        std::fs::File::create(file)?;
+    }
+    std::fs::OpenOptions::new().write(true).open(file)?.set_len(size)?;
+    Ok(())
 }
 
 fn spawn_qemu(ns: &rackhand_netns::Netns, dir: &Path) -> anyhow::Result<Child> {
