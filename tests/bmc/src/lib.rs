@@ -191,3 +191,25 @@ fn udp_bound(address: SocketAddr) -> bool {
     let want = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
     std::fs::read_to_string("/proc/net/udp").is_ok_and(|table| table.lines().any(|line| line.contains(&want)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_the_chassis_command_and_the_user_reach_lan_conf() {
+        let config = SimConfig {
+            name: "s1".into(),
+            address: "10.77.0.201:623".parse().unwrap(),
+            user: "admin".into(),
+            password: "secret".into(),
+            chassis: vec!["/bin/lab-chassis".into(), "--qmp".into(), "/x".into()],
+        };
+        let conf = config.lan_conf();
+        assert!(conf.contains("    addr 10.77.0.201 623\n"), "{conf}");
+        assert!(conf.contains("chassis_control \"/bin/lab-chassis --qmp /x 0x20\"\n"), "{conf}");
+        assert!(conf.contains("user 2 true \"admin\" \"secret\" admin 10 md5\n"), "{conf}");
+        let guid = conf.lines().find_map(|l| l.trim().strip_prefix("guid ")).unwrap();
+        assert!(guid.len() == 32 && guid.chars().all(|c| c.is_ascii_hexdigit()), "{guid}");
+    }
+}

@@ -26,7 +26,7 @@ use rackhand_netns::Netns;
 use crate::chassis::Options;
 use crate::lab::BRIDGE;
 use crate::server::ServerSpec;
-use config::{COMMANDS, lan_conf, random_password};
+use config::random_password;
 
 mod config;
 
@@ -135,8 +135,15 @@ impl Bmc {
             bail!("the BMC's chassis command cannot hold `{word}` (a space or a quote)");
         }
         let password = random_password()?;
-        std::fs::write(dir.join("lan.conf"), lan_conf(&spec.name, address, &words.join(" "), &password)?)?;
-        std::fs::write(dir.join("commands"), COMMANDS)?;
+        let sim = rackhand_test_bmc::SimConfig {
+            name: spec.name.clone(),
+            address: SocketAddr::V4(address),
+            user: USER.into(),
+            password: password.clone(),
+            chassis: words,
+        };
+        std::fs::write(dir.join("lan.conf"), sim.lan_conf())?;
+        std::fs::write(dir.join("commands"), rackhand_test_bmc::SimConfig::commands())?;
         ns.ip(&["addr", "add", &format!("{}/24", address.ip()), "dev", BRIDGE])?;
         let log = std::fs::File::create(dir.join("ipmi_sim.log"))?;
         let spawned = ns
@@ -164,6 +171,13 @@ impl Bmc {
         let mut bmc = Bmc { server: spec.name.clone(), address, password, dir, netns, child };
         bmc.wait_listening(Duration::from_secs(10))?;
         Ok(bmc)
+    }
+
+    /// From now on the BMC behaves as `behaviour` (read by the chassis program at each call): a test can
+    /// make a BMC that applied overrides start ignoring them, and back.
+    pub fn set_behaviour(&self, behaviour: BmcBehaviour) -> anyhow::Result<()> {
+        let file = crate::chassis::behaviour_file(&self.dir.join("chassis.state"));
+        Ok(std::fs::write(file, behaviour.as_arg())?)
     }
 
     pub fn address(&self) -> SocketAddr {

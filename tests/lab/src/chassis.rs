@@ -94,13 +94,18 @@ impl Options {
 
 /// The program: `args` without the program's own name.
 pub fn main(args: &[String]) -> ExitCode {
-    let (options, call) = match Options::parse(args) {
+    let (mut options, call) = match Options::parse(args) {
         Ok(parsed) => parsed,
         Err(error) => {
             println!("{error}");
             return ExitCode::FAILURE;
         }
     };
+    // A behaviour switched at run time (`Bmc::set_behaviour`) wins over the one it was started with.
+    let switched = std::fs::read_to_string(behaviour_file(&options.state)).ok();
+    if let Some(behaviour) = switched.as_deref().and_then(|text| BmcBehaviour::from_arg(text.trim())) {
+        options.behaviour = behaviour;
+    }
     let outcome = control::call(&options, call);
     let said = match &outcome {
         Ok(answer) if answer.done.is_empty() => "ok".to_owned(),
@@ -119,6 +124,11 @@ pub fn main(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where a behaviour switched at run time is kept, beside the state file.
+pub fn behaviour_file(state: &Path) -> PathBuf {
+    state.with_extension("behaviour")
 }
 
 /// Seconds since the epoch, to the millisecond: lines of the log compare with the serial log and the test's.

@@ -51,6 +51,8 @@ pub enum LabDhcp {
 pub struct Deadlines {
     pub reboot: Option<Duration>,
     pub first_boot: Option<Duration>,
+    /// `[deploy] bmc_boot_deadline`: a reprovision through the BMC until the server network-boots.
+    pub bmc_boot: Option<Duration>,
 }
 
 pub struct Lab {
@@ -285,6 +287,17 @@ impl Lab {
             command,
         ];
         Ok(self.ns().exec("ssh", &args)?)
+    }
+
+    /// An admin's call to the node API with a JSON body (`PUT /api/v1/nodes/3/bmc`), as the CLI makes
+    /// it; the answer's body.
+    pub fn admin_send(&self, method: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<String> {
+        let url = format!("http://{SERVER_IP}:{HTTP_PORT}{path}");
+        let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+        let body = body.to_string();
+        let args = ["-sS", "--fail-with-body", "--max-time", "60", "-X", method, "-H", &auth];
+        let args = [&args[..], &["-H", "Content-Type: application/json", "--data", &body, &url]].concat();
+        Ok(self.ns().exec("curl", &args)?)
     }
 
     /// An admin's call to the node API (`POST`), as the CLI makes it.

@@ -49,6 +49,9 @@ pub(crate) fn deploy_config(writer: ConfigWriter, public_key: &str, deadlines: &
     if let Some(first_boot) = deadlines.first_boot {
         writer = writer.first_boot_deadline(first_boot);
     }
+    if let Some(bmc_boot) = deadlines.bmc_boot {
+        writer = writer.bmc_boot_deadline(bmc_boot);
+    }
     writer
 }
 
@@ -129,11 +132,15 @@ mod tests {
 
     #[test]
     fn a_tests_deadlines_reach_the_service() {
-        let deadlines = Deadlines { reboot: Some(Duration::from_secs(90)), first_boot: Some(Duration::from_secs(60)) };
+        let deadlines = Deadlines {
+            reboot: Some(Duration::from_secs(90)),
+            first_boot: Some(Duration::from_secs(60)),
+            bmc_boot: Some(Duration::from_secs(120)),
+        };
         let deploy = parsed(LabDhcp::Full, &deadlines).deploy;
         assert_eq!(
-            (deploy.reboot_deadline, deploy.first_boot_deadline),
-            (Duration::from_secs(90), Duration::from_secs(60))
+            (deploy.reboot_deadline, deploy.first_boot_deadline, deploy.bmc_boot_deadline),
+            (Duration::from_secs(90), Duration::from_secs(60), Duration::from_secs(120))
         );
     }
 }

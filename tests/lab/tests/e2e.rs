@@ -9,6 +9,8 @@ use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
 use rackhand_api::{DiskClass, Manifest, NodeRecord, NodeState, Severity};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
+use rackhand_lab::bmc::{BmcBehaviour, BmcSpec};
+use rackhand_lab::boot_order::BootOrder;
 use rackhand_lab::browser::{RenderedPage, render};
 use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy, lab_public_key};
 use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
@@ -469,21 +471,60 @@ fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, 
     assert!(problem.fix.starts_with("insert a working SSD"), "{problem:#?}");
 }
 
+/// A ready server is reprovisioned through its BMC with nobody touching it (issue 15's tests 1 and 2, on
+/// one install): the server boots its disk first, as most racked servers do, so only the BMC's one-time
+/// "next boot: network" makes it network-boot. A BMC that accepts that override and does not apply it
+/// leaves the server booting its disk, and the node fails at the deadline saying what to check; an honest
+/// one gets the server network-booted, reinstalled onto the disks it built, and ready again.
 #[test]
-fn reprovisioning_a_ready_server_reinstalls_onto_the_disks_it_built() {
+fn reprovisioning_a_ready_server_through_its_bmc_reinstalls_with_nobody_touching_it() {
     let Some(env) = lab_env() else { return };
-    let spec = ServerSpec::standard("reprovision", 9);
-    let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
+    let mut spec = ServerSpec::standard("reprovision", 9);
+    spec.boot_order = BootOrder::DiskFirst;
+    spec.bmc = Some(BmcSpec::new(BmcBehaviour::Honest).with_chassis_program(env!("CARGO_BIN_EXE_lab-chassis")));
+    let deadlines = Deadlines { bmc_boot: Some(Duration::from_secs(90)), ..Deadlines::default() };
+    let Installed { lab, server, node, _slot } = install_with(&env, &spec, &env.images, LabDhcp::Full, &deadlines);
     assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
     let first: Vec<String> = node.results.as_ref().unwrap().arrays.iter().map(|a| a.uuid.clone()).collect();
-    lab.admin_post(&format!("/api/v1/nodes/{}/reprovision", node.id)).unwrap();
-    server.reset().unwrap();
+    let bmc = server.bmc().expect("the server has a BMC");
+    let set = serde_json::json!({
+        "host": bmc.address().ip().to_string(), "port": bmc.address().port(),
+        "username": bmc.user(), "password": bmc.password(), "cipher_suite": 3,
+    });
+    let record = lab.admin_send("PUT", &format!("/api/v1/nodes/{}/bmc", node.id), &set).unwrap();
+    assert!(record.contains(&bmc.address().to_string()) && !record.contains(bmc.password()), "{record}");
     let mac = spec.mac(1).to_string();
-    lab.wait_state(&mac, &[NodeState::Inspecting, NodeState::Installing], INSTALL_LIMIT).unwrap();
-    let node = lab
-        .wait_finished(&mac, INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
-    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let reprovision = format!("/api/v1/nodes/{}/reprovision", node.id);
+    let trouble =
+        |node: &NodeRecord| format!("{node:#?}\n--- BMC ---\n{}\n--- serial ---\n{}", bmc.calls(), server.serial_log());
+
+    // The BMC says yes to "next boot: network" and keeps nothing: the power cycle boots the disk again.
+    bmc.set_behaviour(BmcBehaviour::IgnoresBootOverride).unwrap();
+    lab.admin_post(&reprovision).unwrap();
+    let node = lab.wait_finished(&mac, Duration::from_secs(6 * 60)).unwrap();
+    assert_eq!(node.state, NodeState::Failed, "{}", trouble(&node));
+    let reason = &node.failure.as_ref().unwrap().reason;
+    assert!(
+        reason.contains(&format!("the BMC at {} accepted the network-boot override", bmc.address()))
+            && reason.contains("did not network-boot within 90 s")
+            && reason.contains("check that its firmware honours a one-time boot override"),
+        "{reason}"
+    );
+    assert!(bmc.calls().contains("set power 1"), "the server was power-cycled: {}", bmc.calls());
+
+    // An honest BMC: the server network-boots the installer and reinstalls, with nobody at it.
+    bmc.set_behaviour(BmcBehaviour::Honest).unwrap();
+    lab.admin_post(&reprovision).unwrap();
+    let node = lab.wait_state(&mac, &[NodeState::Inspecting, NodeState::Installing, NodeState::Failed], INSTALL_LIMIT);
+    let node = node.unwrap();
+    assert_ne!(node.state, NodeState::Failed, "{}", trouble(&node));
+    let node = lab.wait_finished(&mac, INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", lab.service_log()));
+    assert_eq!(node.state, NodeState::Ready, "{}", trouble(&node));
+    let told = node.events.iter().any(|e| {
+        matches!(&e.kind, rackhand_api::EventKind::Bmc { asked, answer }
+            if asked == "network boot and power cycle" && answer.starts_with("accepted"))
+    });
+    assert!(told, "the history says what the BMC was asked: {:#?}", node.events);
     let second: Vec<String> = node.results.as_ref().unwrap().arrays.iter().map(|a| a.uuid.clone()).collect();
     assert!(first.iter().all(|uuid| !second.contains(uuid)), "new arrays were built: {first:?} / {second:?}");
     let log = server.serial_log();
@@ -496,7 +537,7 @@ fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
     let Some(env) = lab_env() else { return };
     let _slot = Slot::take();
     let base = rackhand_lab::lab_dir().join("e2e");
-    let deadlines = Deadlines { reboot: None, first_boot: Some(Duration::from_secs(60)) };
+    let deadlines = Deadlines { first_boot: Some(Duration::from_secs(60)), ..Deadlines::default() };
     let mut lab = Lab::up_with_deadlines(&base, &env.boot_service, &env.assets, &env.images, LabDhcp::Full, &deadlines)
         .expect("lab up");
     lab.clean_up_on_success();
