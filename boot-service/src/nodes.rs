@@ -7,6 +7,8 @@
 pub mod lifecycle;
 mod once_per;
 mod power;
+
+pub use power::restart;
 mod sightings;
 
 pub use sightings::{BootSightings, NotSeen, SIGHTING_WINDOW};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use rackhand_api::{
     AgentCredential, DeploySettings, EventKind, FailedReport, Installed, Inventory, MacAddr, NodeId, NodeRecord,
-    OsReport, PlanResults, ProgressReport, RegisterNode, TransitionError,
+    NodeState, OsReport, PlanResults, ProgressReport, RegisterNode, TransitionError,
 };
 
 use crate::config::{DeployConfig, EnrolIn, EnrolmentLimits, Locations};
@@ -330,7 +332,8 @@ impl Nodes {
                     let script = decision.script;
                     let (changes, secret) = with_credential(decision);
                     let changed = !changes.is_empty();
-                    let moved: Vec<EventKind> = changes.iter().filter_map(|c| c.event.clone()).collect();
+                    // Only a webhook needs them: no copies on every decision otherwise.
+                    let moved = if self.webhook.is_some() { transitions(&changes) } else { Vec::new() };
                     (Some(changes), Ok((secret, script, changed, moved)))
                 }
                 Err(refused) => (None, Err(refused)),
@@ -345,19 +348,35 @@ impl Nodes {
     }
 
     /// Queue a webhook notice for each state change written.
-    fn tell(&self, node: &NodeRecord, events: Vec<EventKind>, at: Timestamp) {
+    fn tell(&self, node: &NodeRecord, moved: Vec<Transition>, at: Timestamp) {
         let Some(webhook) = &self.webhook else { return };
-        for event in events {
-            if let EventKind::Transition { from, to, reason } = event {
-                let label = node.label();
-                webhook.notify(Notice { kind: "state_changed".into(), node: node.id, label, from, to, reason, at });
-            }
+        for Transition { from, to, reason } in moved {
+            let label = node.label();
+            webhook.notify(Notice { kind: "state_changed".into(), node: node.id, label, from, to, reason, at });
         }
     }
 
     fn load(&self, id: NodeId) -> Result<StoredNode, NodeError> {
         self.store.node(id)?.ok_or(NodeError::NotFound(id))
     }
+}
+
+/// A state change among a decision's changes.
+struct Transition {
+    from: Option<NodeState>,
+    to: NodeState,
+    reason: Option<String>,
+}
+
+/// The state changes among `changes`, in order.
+fn transitions(changes: &[NodeChange]) -> Vec<Transition> {
+    let moved = changes.iter().filter_map(|change| match &change.event {
+        Some(EventKind::Transition { from, to, reason }) => {
+            Some(Transition { from: *from, to: *to, reason: reason.clone() })
+        }
+        _ => None,
+    });
+    moved.collect()
 }
 
 /// A decision written: the node afterwards, the credential minted for it, the script it boots, and

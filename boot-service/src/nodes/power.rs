@@ -59,6 +59,9 @@ impl Nodes {
         // The state changes first: a server quick to network-boot must find itself `booting`, not
         // handed over to its disk again.
         let (node, _) = self.run(id, Input::Reprovision)?;
+        if node.bmc.is_none() {
+            return Ok(node);
+        }
         let Some(bmc) = self.load(id)?.bmc else { return Ok(node) };
         match self.network_boot(&bmc) {
             Ok(answer) => self.answered(id, "network boot and power cycle", answer)?,
@@ -71,7 +74,7 @@ impl Nodes {
     fn network_boot(&self, bmc: &BmcLogin) -> Result<String, PowerError> {
         self.power.next_boot(bmc, BootDevice::Network)?;
         let was = self.power.power_state(bmc)?;
-        let action = if was == PowerState::On { PowerAction::Cycle } else { PowerAction::On };
+        let action = restart(was);
         self.power.power(bmc, action)?;
         Ok(format!("accepted (it was {was}; power {})", action.as_str()))
     }
@@ -95,6 +98,15 @@ impl Nodes {
 
     fn bmc(&self, id: NodeId) -> Result<BmcLogin, NodeError> {
         self.load(id)?.bmc.ok_or(NodeError::NoBmc(id))
+    }
+}
+
+/// How to restart a server that is `was`: a cycle when on; on when off (a cycle of a server that is off
+/// is refused by IPMI BMCs, "not supported in present state").
+pub fn restart(was: PowerState) -> PowerAction {
+    match was {
+        PowerState::On => PowerAction::Cycle,
+        PowerState::Off => PowerAction::On,
     }
 }
 

@@ -102,6 +102,12 @@ fn the_password_never_appears_in_the_arguments() {
 }
 
 #[test]
+fn a_server_that_is_off_is_powered_on_not_cycled() {
+    use crate::nodes::restart;
+    assert_eq!((restart(PowerState::On), restart(PowerState::Off)), (PowerAction::Cycle, PowerAction::On));
+}
+
+#[test]
 fn ipmitool_failures_are_classified_from_its_own_lines() {
     let wrong_password = "Loading IANA PEN Registry...\nUnable to Get Channel Cipher Suites\n> RAKP 2 HMAC is invalid\n\
                           Error: Unable to establish IPMI v2 / RMCP+ session\n";

@@ -137,7 +137,7 @@ impl SimBmc {
 
     fn wait_listening(&mut self, limit: Duration) -> std::io::Result<()> {
         let started = Instant::now();
-        while !udp_bound(self.config.address) {
+        while !udp_listening(self.child.id(), self.config.address) {
             if let Some(status) = self.child.try_wait()? {
                 return Err(std::io::Error::other(format!("ipmi_sim exited ({status}): {}", self.log())));
             }
@@ -185,16 +185,30 @@ impl Drop for SimBmc {
     }
 }
 
-/// Whether some socket is bound to `address` (UDP, IPv4), from `/proc/net/udp`.
-fn udp_bound(address: SocketAddr) -> bool {
+/// Whether a UDP socket is bound to `address` (IPv4) in the network namespace of process `pid`: its
+/// `/proc/<pid>/net/udp` lists it as a local address. How both here and the lab (whose simulators run in
+/// its namespace) know a simulator is listening.
+pub fn udp_listening(pid: u32, address: SocketAddr) -> bool {
     let SocketAddr::V4(v4) = address else { return false };
     let want = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
-    std::fs::read_to_string("/proc/net/udp").is_ok_and(|table| table.lines().any(|line| line.contains(&want)))
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/udp")).unwrap_or_default();
+    table.lines().any(|line| line.split_whitespace().nth(1) == Some(want.as_str()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_udp_socket_is_seen_listening_and_only_at_its_own_address() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = socket.local_addr().unwrap();
+        assert!(udp_listening(std::process::id(), address));
+        let other = SocketAddr::from(([127, 0, 0, 2], address.port()));
+        assert!(!udp_listening(std::process::id(), other));
+        drop(socket);
+        assert!(!udp_listening(std::process::id(), address));
+    }
 
     #[test]
     fn the_address_the_chassis_command_and_the_user_reach_lan_conf() {

@@ -246,12 +246,9 @@ impl Bmc {
 
     /// Until ipmi_sim has its UDP socket (its namespace's `/proc/<pid>/net/udp` lists it).
     fn wait_listening(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let le = u32::from_le_bytes(self.address.ip().octets());
-        let bound = format!("{le:08X}:{:04X}", self.address.port());
         let started = Instant::now();
         loop {
-            let table = std::fs::read_to_string(format!("/proc/{}/net/udp", self.child.id())).unwrap_or_default();
-            if table.lines().any(|line| line.split_whitespace().nth(1) == Some(bound.as_str())) {
+            if rackhand_test_bmc::udp_listening(self.child.id(), SocketAddr::V4(self.address)) {
                 return Ok(());
             }
             let why = match self.child.try_wait()? {
