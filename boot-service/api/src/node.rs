@@ -74,10 +74,11 @@ impl NodeState {
     }
 
     /// Whether the boot service is waiting on the server itself (and so holds a deadline): for its
-    /// installer's first report after a network boot, for its network boot after the install, for its
-    /// installed OS's report.
+    /// installer's first report after a network boot and its next one while it works, for its network
+    /// boot after the install, for its installed OS's report.
     pub fn waits_on_server(self) -> bool {
-        matches!(self, NodeState::Booting | NodeState::Rebooting | NodeState::FirstBoot)
+        use NodeState::*;
+        matches!(self, Booting | Inspecting | Installing | Rebooting | FirstBoot)
     }
 
     /// Check a transition of the node's own lifecycle (PXE boots and installer reports).
@@ -406,7 +407,7 @@ mod tests {
         let valid: Vec<_> = NodeState::ALL.into_iter().filter(|s| s.accepts_deploy_credential()).collect();
         assert_eq!(valid, [Rebooting, FirstBoot]);
         let waiting: Vec<_> = NodeState::ALL.into_iter().filter(|s| s.waits_on_server()).collect();
-        assert_eq!(waiting, [Booting, Rebooting, FirstBoot]);
+        assert_eq!(waiting, [Booting, Inspecting, Installing, Rebooting, FirstBoot]);
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub struct Config {
 pub struct DeployConfig {
     /// OpenSSH public key lines for the installed OS's `root`.
     pub ssh_authorized_keys: Vec<String>,
-    /// From the installer script served until the installer's first report (`booting`).
+    /// From the installer script served until the installer's first report (`booting`), and then between
+    /// two of its reports while it works (`inspecting`, `installing`).
     pub installer_deadline: Duration,
     /// From the installer's `installed` until the server network-boots again (`rebooting`).
     pub reboot_deadline: Duration,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rackhand_api::{
     Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState, OsReport,
-    PlanResults, ProgressReport, Stage,
+    PlanResults, ProgressReport, Stage, StepStatus,
 };
 
 use super::NodeError;
@@ -124,9 +124,9 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
             let (location, said) = locate(record, located);
             let mut change =
                 NodeChange { inventory: Some(inventory), profile, location, add_macs, ..NodeChange::default() };
+            // The installer reported: from now on it must keep reporting.
+            change.deadline = Some(Some(silence_deadline(now, deploy, "its inventory")));
             if from != NodeState::Inspecting {
-                // The installer reported: the wait on the server is over.
-                change.deadline = Some(None);
                 change.state = Some(check(record, NodeState::Inspecting)?);
                 let reason = ["inventory received".to_owned()].into_iter().chain(said).collect::<Vec<_>>().join("; ");
                 change.event = Some(transition(from, NodeState::Inspecting, &reason));
@@ -143,7 +143,9 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
                     ..NodeChange::default()
                 });
             }
-            changes.push(NodeChange { event: Some(EventKind::Progress(report)), ..NodeChange::default() });
+            let deadline = silence_deadline(now, deploy, &describe_step(&report));
+            let event = Some(EventKind::Progress(report));
+            changes.push(NodeChange { event, deadline: Some(Some(deadline)), ..NodeChange::default() });
             Ok(Decision { changes, ..Decision::default() })
         }
         Input::Installed { token, results } => {
@@ -415,6 +417,36 @@ fn check(record: &NodeRecord, to: NodeState) -> Result<NodeState, NodeError> {
 
 fn transition(from: NodeState, to: NodeState, reason: &str) -> EventKind {
     EventKind::Transition { from: Some(from), to, reason: Some(reason.into()) }
+}
+
+/// While its installer works (inspecting, installing) a node waits on it to keep reporting: each report
+/// moves the deadline to `installer_deadline` after it, so a hung installer, a frozen server or a lost
+/// network fails the node naming what the installer last said, instead of leaving it working for ever.
+fn silence_deadline(now: Timestamp, deploy: &DeployConfig, last: &str) -> Deadline {
+    Deadline {
+        at: later(now, deploy.installer_deadline),
+        reason: format!(
+            "the installer last reported at {} ({last}) and then said nothing for {}: the server may have hung \
+             or lost its network; its console shows where it stopped. Restart it to install again",
+            now.strftime("%H:%M UTC"),
+            for_people(deploy.installer_deadline)
+        ),
+    }
+}
+
+/// `image running, 40 %`, `raid md0 started`: a progress report as the silence deadline names it.
+fn describe_step(report: &ProgressReport) -> String {
+    let status = match report.status {
+        StepStatus::Started => "started",
+        StepStatus::Running => "running",
+        StepStatus::Done => "done",
+        StepStatus::Failed => "failed",
+    };
+    let percent = match (report.done, report.total) {
+        (Some(done), Some(total)) if total > 0 => format!(", {} %", u128::from(done) * 100 / u128::from(total)),
+        _ => String::new(),
+    };
+    format!("step {} {status}{percent}", report.step)
 }
 
 fn later(now: Timestamp, after: Duration) -> Timestamp {

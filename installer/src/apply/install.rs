@@ -3,7 +3,7 @@
 //! last what makes the disks bootable (partition tables, the installed system's files, ESPs and GRUB) —
 //! each shown on the console, logged as a `rackhand:` line and posted as an install-stage progress event.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rackhand_api::{
     ArrayResult, BondResult, FilesystemResult, ImageResult, PlanResults, ProgressReport, Stage, StepStatus,
@@ -163,19 +163,20 @@ impl Installer<'_> {
         }
     }
 
-    /// The image, verified chunk by chunk, with its progress on the console and posted every tenth.
+    /// The image, verified chunk by chunk, with its progress on the console and posted every tenth, and
+    /// at least every [`PROGRESS_EVERY`] (the boot service fails a node whose installer goes silent).
     fn write_image(&mut self, plan: &Plan) -> Result<ImageResult, ApplyError> {
         let Installer { image, reporter, console, .. } = self;
         let started = Instant::now();
-        let mut posted_tenth = 0;
+        let mut posted = (0, started);
         let mut progress = |done: u64, total: u64| {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             #[expect(clippy::cast_possible_truncation, reason = "for display: `as` drops the fraction and saturates")]
             let bytes_per_sec = (done as f64 / secs) as u64;
             console.progress(Progress { label: "image".into(), done, total, bytes_per_sec });
             let tenth = crate::console::tenths(done, total);
-            if tenth > posted_tenth {
-                posted_tenth = tenth;
+            if post_progress_now(posted, tenth, Instant::now()) {
+                posted = (tenth, Instant::now());
                 post_to(*reporter, "image", StepStatus::Running, None, Some((done, total)));
             }
         };
@@ -275,6 +276,15 @@ impl Installer<'_> {
     }
 }
 
+/// The longest the image write goes without telling the boot service how far it is.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether to post the image's progress, now at `tenth`, when the last post was at `(tenth, when)`: at
+/// each new tenth, and at least every [`PROGRESS_EVERY`] however slow the disks are.
+fn post_progress_now(last: (u64, Instant), tenth: u64, now: Instant) -> bool {
+    tenth > last.0 || now.saturating_duration_since(last.1) >= PROGRESS_EVERY
+}
+
 /// Post one install-stage event; a failure is logged, not fatal (`ready` is what must arrive).
 fn post_to(reporter: &dyn Reporter, step: &str, status: StepStatus, message: Option<String>, p: Option<(u64, u64)>) {
     let report = ProgressReport {
@@ -301,5 +311,19 @@ pub fn bond_result(plan: &BondPlan) -> BondResult {
         mode: plan.mode.to_string(),
         legs: plan.legs.clone(),
         primary: plan.primary.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_progress_is_posted_at_each_tenth_and_at_least_every_minute() {
+        let start = Instant::now();
+        let later = |secs| start + Duration::from_secs(secs);
+        assert!(!post_progress_now((3, start), 3, later(59)), "same tenth, within the minute");
+        assert!(post_progress_now((3, start), 4, later(1)), "a new tenth");
+        assert!(post_progress_now((3, start), 3, later(60)), "a minute without a post, however slow");
     }
 }

@@ -257,8 +257,15 @@ impl Lab {
                 return Ok(node);
             }
             if Instant::now() > deadline {
-                let now = self.node_by_mac(mac)?.map(|n| n.state.to_string()).unwrap_or_else(|| "unknown".into());
-                bail!("node {mac} did not reach {states:?} within {limit:?} (it is {now})");
+                let Some(node) = self.node_by_mac(mac)? else {
+                    bail!("node {mac} did not reach {states:?} within {limit:?} (the boot service never saw it)");
+                };
+                // What it last did comes first: a CI log may show only the start of a failure.
+                bail!(
+                    "node {mac} did not reach {states:?} within {limit:?} (it is {}); its last events:\n{}",
+                    node.state,
+                    last_events(&node, 12)
+                );
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -359,3 +366,10 @@ impl Drop for Lab {
 
 /// The rack every lab server stands in.
 pub const LAB_RACK: &str = "rack1";
+
+/// The node's last `count` events, one line each, oldest first.
+pub fn last_events(node: &NodeRecord, count: usize) -> String {
+    let skip = node.events.len().saturating_sub(count);
+    let lines = node.events.iter().skip(skip).map(|e| format!("  {} {}", e.at, serde_json::json!(e.kind)));
+    lines.collect::<Vec<_>>().join("\n")
+}

@@ -185,6 +185,16 @@ impl VirtualServer {
         std::fs::read_to_string(self.dir.join("serial.log")).unwrap_or_default()
     }
 
+    /// The serial console's last `lines` lines, headed by where the whole log is: what a failure message
+    /// shows (the start of a boot is rarely what went wrong, and a CI log may keep only a message's start).
+    pub fn serial_tail(&self, lines: usize) -> String {
+        let log = self.serial_log();
+        let all: Vec<&str> = log.lines().collect();
+        let tail = all[all.len().saturating_sub(lines)..].join("\n");
+        let path = self.dir.join("serial.log");
+        format!("--- serial, last {lines} of {} lines ({}) ---\n{tail}", all.len(), path.display())
+    }
+
     /// Type `text` at the serial console, as a technician at the crash cart would.
     pub fn type_on_console(&self, text: &str) -> anyhow::Result<()> {
         use std::io::Write;

@@ -24,6 +24,17 @@ mod peers;
 /// Debian image streamed and verified, GRUB on both disks, the reboot and the first boot of Debian.
 const INSTALL_LIMIT: Duration = Duration::from_secs(25 * 60);
 
+/// A node in a few lines (state, failure, last events): what a failure message shows before anything long.
+fn summary(node: &NodeRecord) -> String {
+    let failure = node.failure.as_ref().map_or(String::new(), |f| format!(", failed: {}", f.reason));
+    format!(
+        "node {} is {}{failure}; its last events:\n{}",
+        node.id,
+        node.state,
+        rackhand_lab::lab::last_events(node, 12)
+    )
+}
+
 struct LabEnv {
     assets: Assets,
     boot_service: PathBuf,
@@ -100,9 +111,9 @@ fn install_with(
         Lab::up_with_deadlines(&base, &env.boot_service, &env.assets, images, dhcp, deadlines).expect("lab up");
     lab.clean_up_on_success();
     let server = VirtualServer::start(&lab, spec, env.accel).expect("server start");
-    let node = lab.wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT).unwrap_or_else(|e| {
-        panic!("{e}\n--- serial ---\n{}\n--- boot service ---\n{}", server.serial_log(), lab.service_log())
-    });
+    let node = lab
+        .wait_finished(&spec.mac(1).to_string(), INSTALL_LIMIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}\n--- boot service ---\n{}", server.serial_tail(80), lab.service_log()));
     Installed { lab, server, node, _slot: slot }
 }
 
@@ -112,7 +123,14 @@ fn proxy_dhcp_beside_a_site_dhcp_server_installs() {
     let spec = ServerSpec::standard("proxy", 6);
     let Installed { lab, server, node, _slot } =
         install_with(&env, &spec, &env.images, LabDhcp::Proxy, &Deadlines::default());
-    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}\n{}", server.serial_log(), lab.service_log());
+    assert_eq!(
+        node.state,
+        NodeState::Ready,
+        "{}\n{}\n{}\n{node:#?}",
+        summary(&node),
+        server.serial_tail(80),
+        lab.service_log()
+    );
     // Every address came from the site's dnsmasq; the boot service only told the firmware what to boot.
     let ip = node.ipv4.expect("the node's address, seen when it asked for its script");
     assert!(SITE_POOL.contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 0], "{ip} is not the site's");
@@ -155,7 +173,7 @@ fn happy_path_installs_and_reports_the_hardware() {
     let Some(env) = lab_env() else { return };
     let spec = ServerSpec::standard("happy", 1);
     let Installed { lab: _lab, mut server, node, _slot } = install(&env, &spec, &env.images);
-    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    assert_eq!(node.state, NodeState::Ready, "{}\n{}\n{node:#?}", summary(&node), server.serial_tail(80));
     assert_eq!(node.profile.as_deref(), Some("qemu-lab"), "the installer reports the profile it matched");
     // The token rides on the kernel command line; the console (a BMC may archive it) never shows it.
     let serial = server.serial_log();
@@ -207,7 +225,7 @@ fn happy_path_installs_and_reports_the_hardware() {
     // Its serial console: a technician at the crash cart (or on serial-over-LAN) gets a login prompt.
     server
         .wait_for_serial("rack1-u1 login:", Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("no login prompt on the serial console: {e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("no login prompt on the serial console: {e}\n{}", server.serial_tail(80)));
     // Seen from the lab: SSH with the operators' key reaches the running system, whose arrays have
     // both members active, whose bond has both slaves, and whose host key is the one it reported.
     let address = *os.addresses.first().expect("the OS's address");
@@ -216,7 +234,7 @@ fn happy_path_installs_and_reports_the_hardware() {
             address,
             "cat /proc/mdstat; cat /proc/net/bonding/bond0; ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub",
         )
-        .unwrap_or_else(|e| panic!("ssh root@{address}: {e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("ssh root@{address}: {e}\n{}", server.serial_tail(80)));
     assert_eq!(shown.matches("[UU]").count(), 2, "both RAID1 arrays have both members active:\n{shown}");
     assert_eq!(shown.matches("Slave Interface:").count(), 2, "{shown}");
     let ed25519 = os.ssh_host_keys.iter().find(|k| k.starts_with("ED25519")).expect("an ed25519 host key");
@@ -249,7 +267,7 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     // failure screen, and a rescue shell answers.
     server.wait_for_serial(&problem.fix, Duration::from_secs(30)).unwrap();
     let header = format!("RACKHAND INSTALLER  rack1-u2 (node {})", node.id);
-    assert!(server.serial_log().contains(&header), "`{header}` on the console:\n{}", server.serial_log());
+    assert!(server.serial_log().contains(&header), "`{header}` on the console:\n{}", server.serial_tail(80));
     std::thread::sleep(Duration::from_secs(2));
     assert!(server.is_running(), "the installer exited as PID 1 (the kernel panicked)");
     server.type_on_console("\r").unwrap();
@@ -258,7 +276,7 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     server.type_on_console("echo rescue-$((6*7))\r").unwrap();
     server
         .wait_for_serial("rescue-42", Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
 }
 
 #[test]
@@ -279,7 +297,7 @@ fn missing_disk_fails_the_node_naming_the_bay() {
     assert_eq!(problem.fix, "insert an HDD of at least 1 GB into bay 3", "{text}");
     server
         .wait_for_serial(&problem.fix, Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("the fix on the console: {e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("the fix on the console: {e}\n{}", server.serial_tail(80)));
 }
 
 #[test]
@@ -325,7 +343,7 @@ fn a_corrupt_image_fails_the_node_and_once_a_good_one_is_published_its_next_boot
     server.reset().unwrap();
     let mac = spec.mac(1).to_string();
     lab.wait_state(&mac, &[NodeState::Installing], INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
     // While the image streams, the front page draws how far it got.
     let progress = loop {
         let [page] = dashboard(&lab, &[String::new()]);
@@ -343,8 +361,8 @@ fn a_corrupt_image_fails_the_node_and_once_a_good_one_is_published_its_next_boot
     let pct = page.line_with("%").unwrap_or_else(|| panic!("a percentage:\n{}", page.text));
     assert!(pct.contains("image") && pct.contains("running"), "{pct}");
 
-    let node = lab.wait_finished(&mac, INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
-    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let node = lab.wait_finished(&mac, INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_tail(80));
     let os = node.os.as_ref().expect("the installed OS reported in");
     assert!(os.arrays.iter().all(|a| !a.degraded), "{:#?}", os.arrays);
     let arrays: Vec<&str> = node.results.iter().flat_map(|r| &r.arrays).map(|a| a.uuid.as_str()).collect();
@@ -369,7 +387,7 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     server
         .wait_for_serial("rackhand: step image", INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
     server.qmp().unwrap().set_link("nic1", false).unwrap();
     // The cut must land while the image is still streaming, or this test proves nothing.
     let mac = spec.mac(1).to_string();
@@ -383,10 +401,8 @@ fn bond_survives_losing_the_intel_link_during_the_image_download() {
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_file).unwrap()).unwrap();
     images::SignManifest::verify(&manifest, &[lab_public_key()]).expect("the manifest the lab signed");
 
-    let node = lab
-        .wait_finished(&mac, INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n--- serial ---\n{}", server.serial_log()));
-    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_log());
+    let node = lab.wait_finished(&mac, INSTALL_LIMIT).unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}", node.failure, server.serial_tail(80));
     let image = node.results.as_ref().and_then(|r| r.image.as_ref()).expect("image written");
     assert_eq!((&image.name, &image.version), (&manifest.name, &manifest.version), "{image:#?}");
     // Bytes that came down the cut link, as the running system reads them: its kernel, hashed on the
@@ -434,7 +450,7 @@ fn a_pulled_os_disk_degrades_the_array_and_the_server_boots_from_the_other_bay()
     let Some(env) = lab_env() else { return };
     let spec = ServerSpec::standard("pulled", 8);
     let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
-    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    assert_eq!(node.state, NodeState::Ready, "{}\n{}\n{node:#?}", summary(&node), server.serial_tail(80));
     boots_from_bay_1_once_bay_0_is_pulled(&lab, &mut server, &spec);
 }
 
@@ -445,7 +461,7 @@ fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, 
     let ready = lab.node_by_mac(&spec.mac(1).to_string()).unwrap().expect("node known");
     let address = *ready.os.as_ref().and_then(|os| os.addresses.first()).expect("the OS's address");
     let state = lab.ssh(address, "systemctl is-system-running --wait; true");
-    assert!(state.is_ok(), "ssh root@{address}: {state:?}\n{}", server.serial_log());
+    assert!(state.is_ok(), "ssh root@{address}: {state:?}\n{}", server.serial_tail(80));
     server.pull_disk(0).unwrap();
     // The technician presses reset once the running OS has seen the disk go (its kernel drops the disk, md
     // fails the member), as it does within seconds of a pull. Not sooner: under QEMU 7.2, a reset while
@@ -457,12 +473,12 @@ fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, 
          then exit 0; fi; sleep 1; done; cat /proc/mdstat; exit 1"
     );
     let seen = lab.ssh(address, &seen_gone);
-    assert!(seen.is_ok(), "the OS did not see bay 0 go: {seen:?}\n{}", server.serial_log());
+    assert!(seen.is_ok(), "the OS did not see bay 0 go: {seen:?}\n{}", server.serial_tail(80));
     server.reset().unwrap();
     let node = wait_for_report(lab, spec, |os| os.arrays.first().is_some_and(|md0| md0.missing_bays == [0]));
     let os = node.os.as_ref().unwrap();
     let md0 = &os.arrays[0];
-    assert!(md0.degraded, "{md0:#?}\n{}", server.serial_log());
+    assert!(md0.degraded, "{md0:#?}\n{}", server.serial_tail(80));
     let bays: Vec<Option<u32>> = md0.members.iter().map(|m| m.bay).collect();
     assert_eq!(bays, [Some(1)], "it runs on bay 1 alone: {md0:#?}");
     assert_eq!(node.state, NodeState::Ready, "a degraded server stays ready, with its problem");
@@ -484,7 +500,7 @@ fn reprovisioning_a_ready_server_through_its_bmc_reinstalls_with_nobody_touching
     spec.bmc = Some(BmcSpec::new(BmcBehaviour::Honest).with_chassis_program(env!("CARGO_BIN_EXE_lab-chassis")));
     let deadlines = Deadlines { bmc_boot: Some(Duration::from_secs(90)), ..Deadlines::default() };
     let Installed { lab, server, node, _slot } = install_with(&env, &spec, &env.images, LabDhcp::Full, &deadlines);
-    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}", server.serial_log());
+    assert_eq!(node.state, NodeState::Ready, "{}\n{}\n{node:#?}", summary(&node), server.serial_tail(80));
     let first: Vec<String> = node.results.as_ref().unwrap().arrays.iter().map(|a| a.uuid.clone()).collect();
     let bmc = server.bmc().expect("the server has a BMC");
     let set = serde_json::json!({
@@ -497,8 +513,9 @@ fn reprovisioning_a_ready_server_through_its_bmc_reinstalls_with_nobody_touching
     assert_eq!(record.bmc.map(|b| b.to_string()), Some(bmc.address().to_string()));
     let mac = spec.mac(1).to_string();
     let reprovision = format!("/api/v1/nodes/{}/reprovision", node.id);
-    let trouble =
-        |node: &NodeRecord| format!("{node:#?}\n--- BMC ---\n{}\n--- serial ---\n{}", bmc.calls(), server.serial_log());
+    let trouble = |node: &NodeRecord| {
+        format!("{node:#?}\n--- BMC ---\n{}\n--- serial ---\n{}", bmc.calls(), server.serial_tail(80))
+    };
 
     // The BMC says yes to "next boot: network" and keeps nothing: the power cycle boots the disk again.
     bmc.set_behaviour(BmcBehaviour::IgnoresBootOverride).unwrap();
@@ -548,7 +565,7 @@ fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     let mac = spec.mac(1).to_string();
     let node = lab.wait_state(&mac, &[NodeState::Rebooting, NodeState::Failed], INSTALL_LIMIT).unwrap();
-    assert_eq!(node.state, NodeState::Rebooting, "{:#?}\n{}", node.failure, server.serial_log());
+    assert_eq!(node.state, NodeState::Rebooting, "{:#?}\n{}", node.failure, server.serial_tail(80));
     // The installer's reboot ends QEMU here: break what boots (boot code, GPT, BIOS boot partition) on
     // both OS disks before the server comes back, as a disk whose boot loader is gone.
     server.wait_exit(Duration::from_secs(120)).unwrap().expect("QEMU exits at the installer's reboot");
@@ -559,7 +576,7 @@ fn a_server_whose_disks_do_not_boot_fails_at_the_first_boot_deadline() {
     server.power_on().unwrap();
     let node = lab
         .wait_finished(&mac, Duration::from_secs(10 * 60))
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_tail(80), lab.service_log()));
     assert_eq!(node.state, NodeState::Failed, "{node:#?}");
     let reason = &node.failure.as_ref().unwrap().reason;
     assert!(reason.contains("did not report within 1 min"), "{reason}");
@@ -576,7 +593,14 @@ fn uefi_server_boots_its_disk_under_ovmf_and_reports_ready() {
     let mut spec = ServerSpec::standard("uefi", 7);
     spec.firmware = Firmware::Uefi;
     let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
-    assert_eq!(node.state, NodeState::Ready, "{node:#?}\n{}\n{}", server.serial_log(), lab.service_log());
+    assert_eq!(
+        node.state,
+        NodeState::Ready,
+        "{}\n{}\n{}\n{node:#?}",
+        summary(&node),
+        server.serial_tail(80),
+        lab.service_log()
+    );
     let os = node.os.as_ref().expect("the installed OS's report");
     assert!(os.arrays.iter().all(|a| !a.degraded && a.members.len() == 2), "{:#?}", os.arrays);
     let states: Vec<NodeState> = node

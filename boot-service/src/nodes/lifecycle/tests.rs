@@ -120,8 +120,10 @@ fn every_state_against_every_input() {
         (Booting, Input::DeadlinePassed, "-> failed"),
         (Rebooting, Input::DeadlinePassed, "-> failed"),
         (FirstBoot, Input::DeadlinePassed, "-> failed"),
-        (Inspecting, Input::DeadlinePassed, "nothing"),
+        (Inspecting, Input::DeadlinePassed, "-> failed"),
+        (Installing, Input::DeadlinePassed, "-> failed"),
         (Ready, Input::DeadlinePassed, "nothing"),
+        (Failed, Input::DeadlinePassed, "nothing"),
     ];
     let mut wrong = Vec::new();
     for (state, input, want) in cases {
@@ -154,7 +156,7 @@ fn installed_sets_the_reboot_deadline_with_what_to_check_and_ends_the_node_token
 }
 
 #[test]
-fn the_installer_script_starts_the_wait_for_the_installer_and_its_first_report_ends_it() {
+fn the_installer_script_starts_the_wait_for_the_installer_and_each_report_restarts_it() {
     let config = DeployConfig { installer_deadline: Duration::from_secs(600), ..DeployConfig::default() };
     for from in [NodeState::Discovered, NodeState::Booting, NodeState::Failed] {
         let decision = decide(&stored(from, 60), Input::PxeBoot { client_ip: None }, now(), &config).unwrap();
@@ -177,7 +179,46 @@ fn the_installer_script_starts_the_wait_for_the_installer_and_its_first_report_e
         located: Located::Unknown,
     };
     let decision = decide(&stored(NodeState::Booting, 60), inventory, now(), &config).unwrap();
-    assert_eq!(decision.changes[0].deadline, Some(None), "the installer reported: no longer waiting");
+    let deadline = decision.changes[0].deadline.clone().flatten().expect("the wait for its next report");
+    assert_eq!(deadline.at, Timestamp::from_second(NOW + 600).unwrap());
+    assert!(deadline.reason.contains("(its inventory) and then said nothing for 10 min"), "{}", deadline.reason);
+}
+
+/// A working installer that goes silent (hung, its server frozen, its network lost) fails its node once
+/// `installer_deadline` passes after its last report, naming that report; every report moves the deadline.
+#[test]
+fn an_installer_that_goes_silent_fails_its_node_naming_what_it_last_said() {
+    let config = DeployConfig { installer_deadline: Duration::from_secs(600), ..DeployConfig::default() };
+    let report = ProgressReport {
+        stage: Stage::Install,
+        step: "image".into(),
+        status: StepStatus::Running,
+        message: None,
+        done: Some(3 << 30),
+        total: Some(u64::MAX),
+    };
+    let mut node = stored(NodeState::Installing, 60);
+    let decision = decide(&node, Input::Progress { token: "node", report }, now(), &config).unwrap();
+    let deadline = decision.changes.last().unwrap().deadline.clone().flatten().expect("a deadline");
+    assert_eq!(deadline.at, Timestamp::from_second(NOW + 600).unwrap(), "moved to 10 min after this report");
+    let said = now().strftime("%H:%M UTC").to_string();
+    assert_eq!(
+        deadline.reason,
+        format!(
+            "the installer last reported at {said} (step image running, 0 %) and then said nothing for 10 min: \
+             the server may have hung or lost its network; its console shows where it stopped. Restart it to \
+             install again"
+        )
+    );
+    node.record.deadline = Some(deadline.clone());
+    let before = Timestamp::from_second(NOW + 599).unwrap();
+    let waiting = decide(&node, Input::DeadlinePassed, before, &config).unwrap();
+    assert!(waiting.changes.is_empty(), "not yet");
+    let after = Timestamp::from_second(NOW + 600).unwrap();
+    let failed = decide(&node, Input::DeadlinePassed, after, &config).unwrap();
+    assert_eq!(failed.changes[0].state, Some(NodeState::Failed));
+    assert_eq!(failed.changes[0].failure.clone().flatten().map(|f| f.reason), Some(deadline.reason));
+    assert_eq!(failed.changes[0].token_hash, Some(None), "its token dies: a late report is refused");
 }
 
 #[test]

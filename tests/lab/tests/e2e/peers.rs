@@ -32,7 +32,7 @@ fn killed_mid_image_the_server_finishes_through_the_other_instance_and_both_show
     let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     server
         .wait_for_serial("rackhand: step image", INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_log(), lab.service_log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_tail(80), lab.service_log()));
     // Kill it as soon as the first part of the image has streamed (the installer's first progress report).
     let streaming = |node: &NodeRecord| {
         node.events.iter().any(|e| {
@@ -58,8 +58,8 @@ fn killed_mid_image_the_server_finishes_through_the_other_instance_and_both_show
     lab.read_from(other);
     let node = lab
         .wait_finished(&mac.to_string(), INSTALL_LIMIT)
-        .unwrap_or_else(|e| panic!("{e}\n--- serial ---\n{}\n{}", server.serial_log(), lab.service_log()));
-    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}\n{}", node.failure, server.serial_log(), lab.service_log());
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.serial_tail(80), lab.service_log()));
+    assert_eq!(node.state, NodeState::Ready, "{:#?}\n{}\n{}", node.failure, server.serial_tail(80), lab.service_log());
     let serial = server.serial_log();
     assert!(serial.contains("resuming the image from the next instance"), "the installer moved on:\n{serial}");
     assert!(node.os.is_some(), "ready on the installed OS's own report");
