@@ -53,11 +53,13 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
             });
             continue;
         };
-        let members: Vec<OsArrayMember> = array
+        let mut members: Vec<OsArrayMember> = array
             .members
             .iter()
             .map(|(device, state)| OsArrayMember { device: device.clone(), bay: bay_of(device), state: state.clone() })
             .collect();
+        // In bay order, as a technician reads the front of the server (disk names follow the kernel's scan).
+        members.sort_by(|a, b| (a.bay.is_none(), a.bay, &a.device).cmp(&(b.bay.is_none(), b.bay, &b.device)));
         let working = members.iter().filter(|m| m.state.split(',').any(|s| s == "in_sync")).count();
         let missing_bays: Vec<u32> =
             expected.bays.iter().copied().filter(|bay| !members.iter().any(|m| m.bay == Some(*bay))).collect();
@@ -205,6 +207,16 @@ mod tests {
             (bond.mode.as_str(), bond.active.as_deref(), bond.slaves.len()),
             ("active-backup", Some("enp0s2"), 2)
         );
+    }
+
+    #[test]
+    fn members_are_listed_in_bay_order_whatever_the_kernel_named_them() {
+        // The kernel's SCSI scan is asynchronous: bay 1's SSD may be `sda` and bay 0's `sdd`.
+        let disks = [("sda", "S1"), ("sdb", "H2"), ("sdc", "H3"), ("sdd", "S0")];
+        let report = build_report(&seen(&["sda3", "sdd3"], &disks, true), &config());
+        let md0: Vec<(Option<u32>, &str)> =
+            report.arrays[0].members.iter().map(|m| (m.bay, m.device.as_str())).collect();
+        assert_eq!(md0, [(Some(0), "sdd3"), (Some(1), "sda3")]);
     }
 
     #[test]

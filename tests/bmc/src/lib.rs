@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod sensors;
+pub use sensors::{PsuOffset, SimPsu, console, psu_commands, psu_sensor, set_bit};
+
 /// Set: a missing simulator fails the test instead of skipping it.
 pub const REQUIRE_ENV: &str = "RACKHAND_REQUIRE_BMC_SIM";
 pub const IPMI_SIM: &str = "/usr/bin/ipmi_sim";
@@ -29,6 +32,10 @@ pub struct SimConfig {
     pub password: String,
     /// The chassis control command line; ipmi_sim appends `0x20 get|set ...`.
     pub chassis: Vec<String>,
+    /// Where its console listens (emulator commands over TCP: how a test changes its sensors).
+    pub console: SocketAddr,
+    /// Its power-supply sensors, PSU 1 first, as they start out.
+    pub power_supplies: Vec<SimPsu>,
 }
 
 impl SimConfig {
@@ -41,25 +48,34 @@ impl SimConfig {
             "name \"{name}\"\nset_working_mc 0x20\n  startlan 1\n    addr {ip} {port}\n    priv_limit admin\n    \
              allowed_auths_callback none\n    allowed_auths_user md5\n    allowed_auths_operator md5\n    \
              allowed_auths_admin md5\n    guid {guid}\n  endlan\n  chassis_control \"{chassis} 0x20\"\n  \
-             user 2 true \"{user}\" \"{password}\" admin 10 md5\n",
+             console {console_ip} {console_port}\n  user 2 true \"{user}\" \"{password}\" admin 10 md5\n",
             name = self.name,
             ip = self.address.ip(),
             port = self.address.port(),
             user = self.user,
             password = self.password,
+            console_ip = self.console.ip(),
+            console_port = self.console.port(),
         )
     }
 
-    /// The startup commands: the BMC itself (management controller 0x20), enabled.
-    pub fn commands() -> &'static str {
-        "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
+    /// The startup commands: the BMC itself (management controller 0x20) with a SEL, its power-supply
+    /// sensors, enabled.
+    pub fn commands(&self) -> String {
+        let mut out = "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n\
+                       sel_enable 0x20 1000 0x0a\n"
+            .to_owned();
+        for (n, psu) in (1..).zip(&self.power_supplies) {
+            out += &psu_commands(n, *psu);
+        }
+        out + "mc_enable 0x20\n"
     }
 
     /// Write both files and a state directory into `dir`; the `ipmi_sim` command that runs them.
     pub fn command(&self, dir: &Path) -> std::io::Result<Command> {
         std::fs::create_dir_all(dir.join("state"))?;
         std::fs::write(dir.join("lan.conf"), self.lan_conf())?;
-        std::fs::write(dir.join("commands"), Self::commands())?;
+        std::fs::write(dir.join("commands"), self.commands())?;
         let mut command = Command::new(IPMI_SIM);
         command.args(["-n", "-c"]).arg(dir.join("lan.conf")).arg("-f").arg(dir.join("commands"));
         command.arg("-s").arg(dir.join("state"));
@@ -121,12 +137,15 @@ impl SimBmc {
         std::fs::write(&chassis, RECORDING_CHASSIS)?;
         std::fs::set_permissions(&chassis, std::fs::Permissions::from_mode(0o755))?;
         let address = UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+        let console = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let config = SimConfig {
             name: "testbmc".into(),
             address,
             user: "admin".into(),
             password: password.into(),
             chassis: vec![chassis.display().to_string()],
+            console,
+            power_supplies: vec![SimPsu::Powered, SimPsu::Powered],
         };
         let log = std::fs::File::create(dir.join("ipmi_sim.log"))?;
         let child = config.command(dir)?.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn()?;
@@ -170,6 +189,11 @@ impl SimBmc {
     /// The boot device the chassis was last told (`pxe`, `default`), if any.
     pub fn boot_device(&self) -> Option<String> {
         std::fs::read_to_string(self.dir.join("boot")).ok().map(|b| b.trim().to_owned())
+    }
+
+    /// Set (or clear) `offset` of PSU `n`'s sensor, logging the event in the SEL as a real BMC does.
+    pub fn set_psu(&self, n: u8, offset: PsuOffset, on: bool) -> std::io::Result<()> {
+        console(self.config.console, &set_bit(n, offset, on, true)).map(drop)
     }
 
     /// From now on the BMC accepts a boot-device override and does not keep it (a real failure mode).
@@ -218,11 +242,17 @@ mod tests {
             user: "admin".into(),
             password: "secret".into(),
             chassis: vec!["/bin/lab-chassis".into(), "--qmp".into(), "/x".into()],
+            console: "10.77.0.201:9000".parse().unwrap(),
+            power_supplies: vec![SimPsu::Powered, SimPsu::AcLost],
         };
         let conf = config.lan_conf();
         assert!(conf.contains("    addr 10.77.0.201 623\n"), "{conf}");
         assert!(conf.contains("chassis_control \"/bin/lab-chassis --qmp /x 0x20\"\n"), "{conf}");
         assert!(conf.contains("user 2 true \"admin\" \"secret\" admin 10 md5\n"), "{conf}");
+        assert!(conf.contains("  console 10.77.0.201 9000\n"), "{conf}");
+        let commands = config.commands();
+        assert!(commands.contains("sel_enable 0x20") && commands.ends_with("mc_enable 0x20\n"), "{commands}");
+        assert!(commands.contains(&psu_commands(2, SimPsu::AcLost)), "{commands}");
         let guid = conf.lines().find_map(|l| l.trim().strip_prefix("guid ")).unwrap();
         assert!(guid.len() == 32 && guid.chars().all(|c| c.is_ascii_hexdigit()), "{guid}");
     }

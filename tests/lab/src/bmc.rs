@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rackhand_netns::Netns;
+pub use rackhand_test_bmc::{PsuOffset, SimPsu};
 
 use crate::chassis::Options;
 use crate::lab::BRIDGE;
-use crate::server::ServerSpec;
+use crate::server::{PsuSpec, ServerSpec};
 use config::random_password;
 
 mod config;
@@ -34,6 +35,8 @@ mod config;
 pub const ENV_CHASSIS: &str = "RACKHAND_LAB_CHASSIS";
 pub const IPMI_PORT: u16 = 623;
 pub const USER: &str = "admin";
+/// The simulator's console (emulator commands over TCP, at the BMC's address): how a test sets sensors.
+pub const CONSOLE_PORT: u16 = 9000;
 
 /// How the BMC treats a one-time boot override (`chassis bootdev pxe`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,11 +67,14 @@ pub struct BmcSpec {
     pub behaviour: BmcBehaviour,
     /// The `lab-chassis` binary; `None`: [`ENV_CHASSIS`] names it.
     pub chassis_program: Option<PathBuf>,
+    /// Its power-supply sensors as they start; `None`: as the server's PSUs are (an unplugged one has
+    /// lost its AC input), so the BMC and SMBIOS agree.
+    pub power_supplies: Option<Vec<SimPsu>>,
 }
 
 impl BmcSpec {
     pub fn new(behaviour: BmcBehaviour) -> BmcSpec {
-        BmcSpec { behaviour, chassis_program: None }
+        BmcSpec { behaviour, chassis_program: None, power_supplies: None }
     }
 
     /// Use `program` as the chassis program (a lab test: `env!("CARGO_BIN_EXE_lab-chassis")`).
@@ -135,15 +141,23 @@ impl Bmc {
             bail!("the BMC's chassis command cannot hold `{word}` (a space or a quote)");
         }
         let password = random_password()?;
+        let as_smbios = |psu: &PsuSpec| match psu {
+            PsuSpec::Powered => SimPsu::Powered,
+            PsuSpec::Unplugged => SimPsu::AcLost,
+        };
+        let power_supplies = bmc.power_supplies.clone().unwrap_or_else(|| spec.psus.iter().map(as_smbios).collect());
+        let console = SocketAddrV4::new(*address.ip(), CONSOLE_PORT);
         let sim = rackhand_test_bmc::SimConfig {
             name: spec.name.clone(),
             address: SocketAddr::V4(address),
             user: USER.into(),
             password: password.clone(),
             chassis: words,
+            console: SocketAddr::V4(console),
+            power_supplies,
         };
         std::fs::write(dir.join("lan.conf"), sim.lan_conf())?;
-        std::fs::write(dir.join("commands"), rackhand_test_bmc::SimConfig::commands())?;
+        std::fs::write(dir.join("commands"), sim.commands())?;
         ns.ip(&["addr", "add", &format!("{}/24", address.ip()), "dev", BRIDGE])?;
         let log = std::fs::File::create(dir.join("ipmi_sim.log"))?;
         let spawned = ns
@@ -196,6 +210,20 @@ impl Bmc {
     /// What the chassis program was asked and what it did, one call a line.
     pub fn calls(&self) -> String {
         std::fs::read_to_string(self.dir.join("chassis.log")).unwrap_or_default()
+    }
+
+    /// Set (or clear) `offset` of PSU `n`'s sensor at the simulator's console, logging the event in its
+    /// SEL: a supply losing its AC input, failing, or coming back, as the BMC sees it.
+    pub fn set_psu(&self, n: u8, offset: PsuOffset, on: bool) -> anyhow::Result<()> {
+        let console = SocketAddr::V4(SocketAddrV4::new(*self.address.ip(), CONSOLE_PORT));
+        let command = rackhand_test_bmc::set_bit(n, offset, on, true);
+        let inside = Netns::adopt(&self.netns)?;
+        let done = inside.spawn_inside(move || rackhand_test_bmc::console(console, &command))?.join();
+        // Adopted only to enter it: the lab removes its namespace.
+        let _ = inside.persist();
+        done.map_err(|_| anyhow::anyhow!("the console thread panicked"))?
+            .with_context(|| format!("setting PSU {n} at the console of {}'s BMC", self.server))?;
+        Ok(())
     }
 
     /// ipmi_sim's own output.

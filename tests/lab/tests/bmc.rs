@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rackhand_api::MacAddr;
 use rackhand_lab::accel::Accel;
-use rackhand_lab::bmc::{Bmc, BmcBehaviour, BmcSpec};
+use rackhand_lab::bmc::{Bmc, BmcBehaviour, BmcSpec, PsuOffset};
 use rackhand_lab::boot_order::BootOrder;
 use rackhand_lab::chassis::FIRMWARE_BANNER;
 use rackhand_lab::lab::Lab;
@@ -150,6 +150,16 @@ fn the_bmc_reports_and_switches_the_servers_power() {
         calls.contains("0x20 set power 0: powered off") && calls.contains("0x20 set power 1: powered on"),
         "{calls}"
     );
+
+    // Its power supplies, as the server's are (both powered), and PSU 2 losing its AC input at the BMC.
+    let sdr = || rig.bmc().ipmitool(&["sdr", "type", "Power Supply"]).unwrap_or_else(|e| panic!("{e:#}"));
+    let sensors = sdr();
+    let lines: Vec<&str> = sensors.lines().collect();
+    assert!(lines.len() == 2 && lines.iter().all(|l| l.ends_with("Presence detected")), "{sensors}");
+    rig.bmc().set_psu(2, PsuOffset::AcLost, true).unwrap();
+    let sensors = sdr();
+    assert!(sensors.contains("| 10.2 | Presence detected, Power Supply AC lost"), "{sensors}");
+    assert!(rig.ipmitool("sel elist").contains("PSU2 Status | Power Supply AC lost | Asserted"));
 }
 
 #[test]
