@@ -4,6 +4,7 @@
 //! events, so two requests (or two boot-service instances on one database) never decide from the same
 //! old state. Credentials are returned to the caller once and never logged.
 
+mod bmc_health;
 pub mod lifecycle;
 mod once_per;
 mod power;
@@ -347,12 +348,27 @@ impl Nodes {
         Ok(Some(Applied { node: node.record, secret, script, changed }))
     }
 
-    /// Queue a webhook notice for each state change written.
-    fn tell(&self, node: &NodeRecord, moved: Vec<Transition>, at: Timestamp) {
+    /// Queue a webhook notice for each state change and each change in what is wrong, as written.
+    fn tell(&self, node: &NodeRecord, told: Vec<Told>, at: Timestamp) {
         let Some(webhook) = &self.webhook else { return };
-        for Transition { from, to, reason } in moved {
-            let label = node.label();
-            webhook.notify(Notice { kind: "state_changed".into(), node: node.id, label, from, to, reason, at });
+        for told in told {
+            let (label, id) = (node.label(), node.id);
+            let notice = match told {
+                Told::Moved(Transition { from, to, reason }) => {
+                    Notice { kind: "state_changed".into(), node: id, label, from, to, reason, problems: None, at }
+                }
+                Told::Health { reason, problems } => Notice {
+                    kind: "health_changed".into(),
+                    node: id,
+                    label,
+                    from: None,
+                    to: node.state,
+                    reason: Some(reason),
+                    problems: Some(problems),
+                    at,
+                },
+            };
+            webhook.notify(notice);
         }
     }
 
@@ -368,15 +384,28 @@ struct Transition {
     reason: Option<String>,
 }
 
-/// The state changes among `changes`, in order.
-fn transitions(changes: &[NodeChange]) -> Vec<Transition> {
-    let moved = changes.iter().filter_map(|change| match &change.event {
-        Some(EventKind::Transition { from, to, reason }) => {
-            Some(Transition { from: *from, to: *to, reason: reason.clone() })
+/// What the hosting platform is told of a decision.
+enum Told {
+    Moved(Transition),
+    /// What the BMC says is wrong changed (`reason`: the history line's words).
+    Health {
+        reason: String,
+        problems: Vec<rackhand_api::Problem>,
+    },
+}
+
+/// The state changes and health changes among `changes`, in order.
+fn transitions(changes: &[NodeChange]) -> Vec<Told> {
+    let told = changes.iter().filter_map(|change| match (&change.event, &change.bmc_health) {
+        (Some(EventKind::Transition { from, to, reason }), _) => {
+            Some(Told::Moved(Transition { from: *from, to: *to, reason: reason.clone() }))
+        }
+        (Some(EventKind::Bmc { answer, .. }), Some(Some(health))) => {
+            Some(Told::Health { reason: answer.clone(), problems: health.problems.clone() })
         }
         _ => None,
     });
-    moved.collect()
+    told.collect()
 }
 
 /// A decision written: the node afterwards, the credential minted for it, the script it boots, and

@@ -97,6 +97,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
 
     tokio::spawn(watch_deadlines(nodes.clone(), config.deploy.deadline_check_interval, stop.clone()));
+    tokio::spawn(watch_bmcs(nodes.clone(), config.deploy.bmc_poll_interval, stop.clone()));
 
     let watcher = stop.clone();
     tokio::spawn(async move {
@@ -136,6 +137,24 @@ fn notify(state: sd_notify::NotifyState) {
 
 /// Every `every`, fail the nodes whose deadline passed (the decision is `nodes::lifecycle::expired` and
 /// `decide`); until `stop`.
+/// Every `every`, read the BMC of each ready node that has one for its health (`Nodes::read_bmc_health`).
+pub async fn watch_bmcs(nodes: Arc<Nodes>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let nodes = nodes.clone();
+        match tokio::task::spawn_blocking(move || nodes.read_bmc_health(Timestamp::now())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(%err, "reading the ready nodes' BMCs failed"),
+            Err(err) => tracing::error!(%err, "reading the ready nodes' BMCs panicked"),
+        }
+    }
+}
+
 pub async fn watch_deadlines(nodes: Arc<Nodes>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -46,10 +46,11 @@ impl WebhookConfig {
     }
 }
 
-/// One state change, as the platform receives it.
+/// One state change (`state_changed`), or a change in what is wrong with a ready server
+/// (`health_changed`: its BMC's problems, empty once mended), as the platform receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Notice {
-    /// `state_changed`.
+    /// `state_changed` or `health_changed`.
     pub kind: String,
     pub node: NodeId,
     /// The node's name as technicians read it (`rack1-u2 (node 3)`).
@@ -57,6 +58,9 @@ pub struct Notice {
     pub from: Option<NodeState>,
     pub to: NodeState,
     pub reason: Option<String>,
+    /// `health_changed`: what is wrong now, each with its fix (empty: nothing is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<rackhand_api::Problem>>,
     pub at: Timestamp,
 }
 

@@ -4,6 +4,7 @@
 //! builds and posts them. Everything here is plain data with serde; no I/O.
 
 mod bmc;
+mod bmc_health;
 pub mod cmdline;
 pub mod initramfs;
 mod inventory;
@@ -19,6 +20,7 @@ pub use bmc::{
     BmcInfo, BootDevice, BootDeviceRequest, IPMI_PORT, MAX_BMC_PASSWORD, MAX_BMC_USER, PowerAction, PowerRequest,
     PowerState, PowerStatus, SetBmc,
 };
+pub use bmc_health::{BmcHealth, parse_sdr_power_supply, parse_sdr_power_supply_verbose, psu_number};
 pub use inventory::{
     BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
 };

@@ -181,6 +181,9 @@ pub struct NodeRecord {
     /// Where its BMC is, when an admin set one (its credentials are never in the record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bmc: Option<crate::BmcInfo>,
+    /// What its BMC last said of its health while ready (power supplies), with what is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc_health: Option<crate::BmcHealth>,
     /// Set while the node waits on its server (`rebooting`, `first_boot`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
@@ -206,6 +209,7 @@ impl NodeRecord {
             results: None,
             os: None,
             bmc: None,
+            bmc_health: None,
             deadline: None,
             created_at: at,
             updated_at: at,

@@ -56,6 +56,8 @@ pub struct DeployConfig {
     /// From a reprovision through the node's BMC (network boot, power cycle) until the server is seen
     /// network-booting (`booting`).
     pub bmc_boot_deadline: Duration,
+    /// How often a ready node's BMC is read for its health (power supplies): a fault shows within two.
+    pub bmc_poll_interval: Duration,
     /// How often the service fails the nodes whose deadline has passed.
     pub deadline_check_interval: Duration,
 }
@@ -68,6 +70,7 @@ impl Default for DeployConfig {
             reboot_deadline: Duration::from_secs(5 * 60),
             first_boot_deadline: Duration::from_secs(10 * 60),
             bmc_boot_deadline: Duration::from_secs(3 * 60),
+            bmc_poll_interval: Duration::from_secs(30),
             deadline_check_interval: Duration::from_secs(5),
         }
     }

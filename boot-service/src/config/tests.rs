@@ -208,6 +208,12 @@ fn semantic_errors_name_field_and_line() {
             "followed by s, m or h",
         ),
         (
+            "# bmc_poll_interval = \"30s\"",
+            "bmc_poll_interval = \"-1s\"",
+            "deploy.bmc_poll_interval",
+            "followed by s, m or h",
+        ),
+        (
             "# bmc_boot_deadline = \"3m\"",
             "bmc_boot_deadline = \"3\"",
             "deploy.bmc_boot_deadline",

@@ -211,6 +211,7 @@ fn validate_deploy(c: &Checker, deploy: &wire::DeploySection) -> Result<DeployCo
             defaults.first_boot_deadline,
         )?,
         bmc_boot_deadline: duration(&deploy.bmc_boot_deadline, "bmc_boot_deadline", defaults.bmc_boot_deadline)?,
+        bmc_poll_interval: duration(&deploy.bmc_poll_interval, "bmc_poll_interval", defaults.bmc_poll_interval)?,
         deadline_check_interval: duration(
             &deploy.deadline_check_interval,
             "deadline_check_interval",

@@ -124,6 +124,7 @@ pub struct DeploySection {
     pub reboot_deadline: Option<Spanned<String>>,
     pub first_boot_deadline: Option<Spanned<String>>,
     pub bmc_boot_deadline: Option<Spanned<String>>,
+    pub bmc_poll_interval: Option<Spanned<String>>,
     pub deadline_check_interval: Option<Spanned<String>>,
 }
 

@@ -197,6 +197,12 @@ impl ConfigWriter {
         self
     }
 
+    /// `[deploy] bmc_poll_interval`.
+    pub fn bmc_poll_interval(mut self, every: Duration) -> Self {
+        self.file.deploy.bmc_poll_interval = Some(duration_text(every));
+        self
+    }
+
     /// `[deploy] bmc_boot_deadline`.
     pub fn bmc_boot_deadline(mut self, deadline: Duration) -> Self {
         self.file.deploy.bmc_boot_deadline = Some(duration_text(deadline));

@@ -63,6 +63,7 @@ fn every_value_set_is_read_back_as_set() {
         .reboot_deadline(Duration::from_secs(5 * 60))
         .first_boot_deadline(Duration::from_secs(2 * 3600))
         .bmc_boot_deadline(Duration::from_secs(120))
+        .bmc_poll_interval(Duration::from_secs(10))
         .deadline_check_interval(Duration::from_secs(1))
         .location("sw-a", "Ethernet1", "rack1", 1)
         .location("sw-b", "Ethernet1", "rack1", 1);
@@ -108,6 +109,7 @@ fn every_value_set_is_read_back_as_set() {
         reboot_deadline: Duration::from_secs(300),
         first_boot_deadline: Duration::from_secs(7200),
         bmc_boot_deadline: Duration::from_secs(120),
+        bmc_poll_interval: Duration::from_secs(10),
         deadline_check_interval: Duration::from_secs(1),
     };
     assert_eq!(config.deploy, deploy);

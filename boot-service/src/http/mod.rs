@@ -120,9 +120,11 @@ fn known_route(path: &str) -> &'static str {
 }
 
 #[cfg(test)]
+mod bmc_health_tests;
+#[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
-mod power_tests;
+pub(crate) mod power_tests;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::tests::{ADMIN, TestServer, install_as, os_report};
 use crate::config::Enrolment;
 use crate::power::tests::sim;
 
-pub(super) const BMC_PASSWORD: &str = "Lab-bmc-5ecret";
+pub(crate) const BMC_PASSWORD: &str = "Lab-bmc-5ecret";
 const MAC: &str = "52-54-00-00-00-31";
 
 impl TestServer {
@@ -19,7 +19,7 @@ impl TestServer {
     }
 
     /// Give node `id` the simulator's BMC, with `password`.
-    pub(super) async fn set_bmc(&self, id: i64, bmc: &rackhand_test_bmc::SimBmc, password: &str) -> NodeRecord {
+    pub(crate) async fn set_bmc(&self, id: i64, bmc: &rackhand_test_bmc::SimBmc, password: &str) -> NodeRecord {
         let address = bmc.config.address;
         let body = json!({"host": address.ip().to_string(), "port": address.port(), "username": "admin", "password": password, "cipher_suite": 3});
         let response = self.put(&format!("/api/v1/nodes/{id}/bmc"), ADMIN, body).await;
@@ -31,7 +31,7 @@ impl TestServer {
 }
 
 /// Node `id` (MAC `mac`) installed and reported in: ready.
-pub(super) async fn ready_node(server: &TestServer, id: i64, mac: &str) {
+pub(crate) async fn ready_node(server: &TestServer, id: i64, mac: &str) {
     let token = install_as(server, id, mac).await;
     let results = serde_json::to_value(rackhand_api::PlanResults::default()).unwrap();
     let path = format!("/api/v1/nodes/{id}/installed");

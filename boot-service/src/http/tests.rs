@@ -73,6 +73,8 @@ impl TestServer {
         let stop = tokio_util::sync::CancellationToken::new();
         let every = state.config.deploy.deadline_check_interval;
         tokio::spawn(crate::service::watch_deadlines(state.nodes.clone(), every, stop.clone()));
+        let every = state.config.deploy.bmc_poll_interval;
+        tokio::spawn(crate::service::watch_bmcs(state.nodes.clone(), every, stop.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rackhand_api::{
-    Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState, OsReport,
-    PlanResults, ProgressReport, Stage, StepStatus,
+    BmcPsuReading, Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState,
+    OsReport, PlanResults, Problem, ProgressReport, Stage, StepStatus,
 };
 
 use super::NodeError;
@@ -51,6 +51,8 @@ pub enum Input<'a> {
     SetBmc(Option<BmcLogin>),
     /// The node's BMC was asked something (`asked`: "power cycle") and answered (`answer`), for the history.
     BmcAnswered { asked: &'a str, answer: String },
+    /// What the node's BMC said of its health (its power supplies, and the problems found in them).
+    BmcHealth { power_supplies: Vec<BmcPsuReading>, problems: Vec<Problem> },
     /// The deadline check found the node's deadline passed (see [`expired`]).
     DeadlinePassed,
 }
@@ -272,12 +274,20 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
                 Some(login) => EventKind::Bmc { asked: "set by admin".into(), answer: format!("at {}", login.info()) },
                 None => EventKind::Bmc { asked: "removed by admin".into(), answer: "no BMC".into() },
             };
-            Ok(Decision::change(NodeChange { bmc: Some(login), event: Some(event), ..NodeChange::default() }))
+            // What a removed BMC said is no longer watched, so no longer shown.
+            let bmc_health = if login.is_none() { Some(None) } else { None };
+            Ok(Decision::change(NodeChange {
+                bmc: Some(login),
+                bmc_health,
+                event: Some(event),
+                ..NodeChange::default()
+            }))
         }
         Input::BmcAnswered { asked, answer } => {
             let event = EventKind::Bmc { asked: asked.to_owned(), answer };
             Ok(Decision::change(NodeChange { event: Some(event), ..NodeChange::default() }))
         }
+        Input::BmcHealth { power_supplies, problems } => Ok(health::bmc_health(record, power_supplies, problems, now)),
         Input::DeadlinePassed => {
             let Some(deadline) = expired(record, now) else { return Ok(Decision::default()) };
             let to = check(record, NodeState::Failed)?;
@@ -462,5 +472,6 @@ pub fn for_people(duration: Duration) -> String {
     }
 }
 
+mod health;
 #[cfg(test)]
 mod tests;

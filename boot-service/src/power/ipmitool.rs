@@ -13,7 +13,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rackhand_api::{BootDevice, PowerAction, PowerState};
+use rackhand_api::{BmcPsuReading, BootDevice, PowerAction, PowerState};
 
 use super::{BmcLogin, PowerDriver, PowerError};
 
@@ -139,6 +139,10 @@ impl PowerDriver for Ipmitool {
             BootDevice::Disk => "disk",
         };
         self.run(bmc, &["chassis", "bootdev", device]).map(drop)
+    }
+
+    fn power_supplies(&self, bmc: &BmcLogin) -> Result<Vec<BmcPsuReading>, PowerError> {
+        Ok(rackhand_api::parse_sdr_power_supply_verbose(&self.run(bmc, &["sdr", "type", "Power Supply"])?))
     }
 }
 

@@ -3,9 +3,10 @@
 //! server did anything (the lifecycle waits to see the server network-boot). [`Ipmitool`] speaks IPMI over
 //! LAN (RMCP+) through Debian's `ipmitool`; a Redfish driver would be a second implementation.
 
+pub mod health;
 mod ipmitool;
 
-use rackhand_api::{BmcInfo, BootDevice, PowerAction, PowerState, SetBmc};
+use rackhand_api::{BmcInfo, BmcPsuReading, BootDevice, PowerAction, PowerState, SetBmc};
 use serde::{Deserialize, Serialize};
 
 pub use ipmitool::{Failure, Ipmitool, arguments, classify_failure};
@@ -116,6 +117,8 @@ pub trait PowerDriver: Send + Sync + 'static {
     fn power(&self, bmc: &BmcLogin, action: PowerAction) -> Result<(), PowerError>;
     /// The device the server boots from at its next boot, once.
     fn next_boot(&self, bmc: &BmcLogin, device: BootDevice) -> Result<(), PowerError>;
+    /// The power-supply sensors the BMC reports.
+    fn power_supplies(&self, bmc: &BmcLogin) -> Result<Vec<BmcPsuReading>, PowerError>;
 }
 
 #[cfg(test)]

@@ -53,6 +53,19 @@ fn power_and_next_boot_reach_the_chassis() {
 }
 
 #[test]
+fn power_supplies_are_read_as_the_bmc_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bmc) = sim(dir.path()) else { return };
+    let login = login(&bmc, PASSWORD);
+    let read = driver().power_supplies(&login).unwrap();
+    let seen: Vec<(&str, bool, bool)> = read.iter().map(|r| (r.sensor.as_str(), r.present, r.input_lost)).collect();
+    assert_eq!(seen, [("PSU1 Status", true, false), ("PSU2 Status", true, false)]);
+    bmc.set_psu(2, rackhand_test_bmc::PsuOffset::AcLost, true).unwrap();
+    let read = driver().power_supplies(&login).unwrap();
+    assert!(read[1].input_lost && !read[0].input_lost, "{read:?}");
+}
+
+#[test]
 fn a_wrong_password_is_a_refused_login_naming_the_user() {
     let dir = tempfile::tempdir().unwrap();
     let Some(bmc) = sim(dir.path()) else { return };

@@ -16,8 +16,8 @@ use std::net::Ipv4Addr;
 
 use jiff::Timestamp;
 use rackhand_api::{
-    Deadline, EventKind, FailedReport, Inventory, Location, MacAddr, NodeId, NodeRecord, NodeState, OsReport,
-    PlanResults,
+    BmcHealth, Deadline, EventKind, FailedReport, Inventory, Location, MacAddr, NodeId, NodeRecord, NodeState,
+    OsReport, PlanResults,
 };
 
 pub use postgres::PostgresStore;
@@ -115,6 +115,8 @@ pub struct NodeChange {
     pub agent_hash: Option<Option<String>>,
     /// Set (`Some(Some)`) or remove (`Some(None)`) the node's BMC.
     pub bmc: Option<Option<BmcLogin>>,
+    /// Set or clear what the node's BMC last said of its health.
+    pub bmc_health: Option<Option<BmcHealth>>,
     /// MACs to add to the node (its other NICs, once its inventory names them); a MAC that already
     /// belongs to a node stays where it is.
     pub add_macs: Vec<MacAddr>,

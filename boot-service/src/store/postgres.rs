@@ -86,6 +86,7 @@ fn raw_node(row: &Row) -> Result<RawNode, postgres::Error> {
         agent_hash: row.try_get(15)?,
         location: row.try_get(16)?,
         bmc: row.try_get(17)?,
+        bmc_health: row.try_get(18)?,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::power::{BmcLogin, StoredBmc};
 
 /// The node columns in [`RawNode`]'s order, for `SELECT`s of either backend.
 pub(super) const NODE_COLUMNS: &str = "id, state, hostname, profile, ipv4, inventory, failure, results, token_hash, \
-     created_at, updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location, bmc";
+     created_at, updated_at, os, deadline_at, deadline_reason, deploy_hash, agent_hash, location, bmc, bmc_health";
 
 /// Bind a lease (`$1` ip, `$2` mac, `$3` expires_at, `$4` hostname) unless another MAC holds the
 /// address past `$5` (now): a row comes back when it was written. The same statement in both dialects
@@ -82,6 +82,8 @@ pub(super) struct RawNode {
     pub location: Option<String>,
     /// JSON of a [`StoredBmc`]: where the BMC is and how to log in to it.
     pub bmc: Option<String>,
+    /// JSON of a [`rackhand_api::BmcHealth`].
+    pub bmc_health: Option<String>,
 }
 
 impl RawNode {
@@ -109,6 +111,7 @@ impl RawNode {
             created_at: parse::<Timestamp>(id, "created_at", &self.created_at)?,
             updated_at: parse::<Timestamp>(id, "updated_at", &self.updated_at)?,
             bmc: bmc.as_ref().map(BmcLogin::info),
+            bmc_health: from_json(id, "bmc_health", self.bmc_health)?,
             events: Vec::new(),
         };
         Ok(StoredNode {

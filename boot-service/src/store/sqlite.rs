@@ -90,6 +90,8 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     // A node's BMC: JSON of its address and login (`power::StoredBmc`).
     M::up("ALTER TABLE nodes ADD COLUMN bmc TEXT;"),
+    // What a ready node's BMC last said of its health: JSON of `rackhand_api::BmcHealth`.
+    M::up("ALTER TABLE nodes ADD COLUMN bmc_health TEXT;"),
 ];
 
 pub struct SqliteStore {
@@ -143,6 +145,7 @@ fn raw_node(row: &Row) -> rusqlite::Result<RawNode> {
         agent_hash: row.get(15)?,
         location: row.get(16)?,
         bmc: row.get(17)?,
+        bmc_health: row.get(18)?,
     })
 }
 
@@ -245,6 +248,10 @@ fn write_change(tx: &Transaction, id: NodeId, change: &NodeChange, at: Timestamp
     if let Some(bmc) = &change.bmc {
         let json = bmc.as_ref().map(|login| to_json(&login.to_stored()));
         tx.execute("UPDATE nodes SET bmc = ?2 WHERE id = ?1", params![id.0, json])?;
+    }
+    if let Some(health) = &change.bmc_health {
+        let json = health.as_ref().map(to_json);
+        tx.execute("UPDATE nodes SET bmc_health = ?2 WHERE id = ?1", params![id.0, json])?;
     }
     if let Some(event) = &change.event {
         insert_event(tx, id.0, at, event)?;

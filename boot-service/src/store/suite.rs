@@ -90,6 +90,7 @@ for_each_backend!(
     the_os_report_deadline_and_credential_hashes_round_trip_and_clear,
     a_change_is_decided_on_the_committed_node_and_none_writes_nothing,
     a_bmc_login_round_trips_and_the_record_says_only_where,
+    what_the_bmc_said_of_its_health_round_trips_and_clears,
     enrolment_returns_the_known_node_and_holds_the_subnet_cap,
     a_dhcp_batch_enrols_within_the_cap_beside_its_leases,
     only_stale_self_enrolled_waiting_nodes_are_forgotten,
@@ -228,6 +229,24 @@ fn a_bmc_login_round_trips_and_the_record_says_only_where(db: TestDatabase) {
     assert_eq!(store.nodes().unwrap()[0].bmc, Some(login), "read back by every query");
     let node = write(&*store, id, NodeChange { bmc: Some(None), ..NodeChange::default() }, at(1)).unwrap();
     assert_eq!((node.bmc, node.record.bmc), (None, None));
+}
+
+fn what_the_bmc_said_of_its_health_round_trips_and_clears(db: TestDatabase) {
+    let store = db.open();
+    let id = store.create_node(new_node(8), at(0)).unwrap().record.id;
+    let health = rackhand_api::BmcHealth {
+        since: at(1),
+        power_supplies: rackhand_api::parse_sdr_power_supply(
+            "PSU2 Status | 12h | ok | 10.2 | Presence detected, Power Supply AC lost\n",
+        ),
+        problems: vec![rackhand_api::Problem::warning("PSU 2", "PSU 2 lost its AC input", "plug its cord in")],
+    };
+    let change = NodeChange { bmc_health: Some(Some(health.clone())), ..NodeChange::default() };
+    let node = write(&*store, id, change, at(1)).unwrap();
+    assert_eq!(node.record.bmc_health.as_ref(), Some(&health));
+    assert_eq!(store.nodes().unwrap()[0].record.bmc_health.as_ref(), Some(&health), "read back by every query");
+    let node = write(&*store, id, NodeChange { bmc_health: Some(None), ..NodeChange::default() }, at(2)).unwrap();
+    assert_eq!(node.record.bmc_health, None);
 }
 
 fn a_change_is_decided_on_the_committed_node_and_none_writes_nothing(db: TestDatabase) {

@@ -140,3 +140,43 @@ async fn a_receiver_that_holds_on_never_holds_up_a_server() {
     let told = notices(&received, 2).await;
     assert_eq!(told[1].to, NodeState::Failed, "then the rest arrive, in order");
 }
+
+/// A ready server's BMC reporting a lost AC input, then its mending, are each told (`health_changed`,
+/// with the problems and their fixes, then none).
+#[tokio::test]
+async fn a_lost_power_supply_and_its_mending_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bmc) = crate::power::tests::sim(dir.path()) else { return };
+    let received = Received::default();
+    let url = receiver(received.clone(), vec![], None).await;
+    let server = TestServer::start_configured(
+        Enrolment::Auto,
+        |c| c,
+        move |config| {
+            config.webhook = Some(WebhookConfig::new(url, Secret::new(SECRET.into())));
+            config.deploy.bmc_poll_interval = Duration::from_millis(200);
+        },
+    )
+    .await;
+    let mac = "52-54-00-00-00-42";
+    crate::http::power_tests::ready_node(&server, 1, mac).await;
+    server.set_bmc(1, &bmc, crate::http::power_tests::BMC_PASSWORD).await;
+    bmc.set_psu(2, rackhand_test_bmc::PsuOffset::AcLost, true).unwrap();
+    let health = |told: &[Notice]| told.iter().filter(|n| n.kind == "health_changed").cloned().collect::<Vec<_>>();
+    let mut told = Vec::new();
+    for count in 6.. {
+        told = health(&notices(&received, count).await);
+        if !told.is_empty() {
+            break;
+        }
+    }
+    let lost = &told[0];
+    assert_eq!((lost.to, lost.label.as_str()), (NodeState::Ready, "node 1"));
+    let problems = lost.problems.as_ref().expect("the problems");
+    assert_eq!(problems.iter().map(|p| p.part.as_str()).collect::<Vec<_>>(), ["PSU 2"]);
+    assert!(problems[0].fix.starts_with("plug its cord back"), "{problems:?}");
+    bmc.set_psu(2, rackhand_test_bmc::PsuOffset::AcLost, false).unwrap();
+    let all = received.lock().unwrap().len();
+    let told = health(&notices(&received, all + 1).await);
+    assert_eq!(told.last().and_then(|n| n.problems.clone()), Some(vec![]), "mended: nothing is wrong");
+}

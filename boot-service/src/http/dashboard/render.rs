@@ -119,6 +119,7 @@ fn what_is_happening(r: &NodeRecord, progress_report: Option<&ProgressReport>, n
                     "installed " (image.name) " " (image.version) " on " (image.device)
                 } @else { "ready" }
                 @if let Some(os) = &r.os { (problems(&os.problems)) }
+                @if let Some(health) = &r.bmc_health { (problems(&health.problems)) }
             }
             NodeState::Rebooting => {
                 "installed; waiting for the server to network-boot again"
@@ -203,7 +204,18 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                 dt { "Profile" } dd { (record.profile.as_deref().unwrap_or("—")) }
                 dt { "Address" } dd { @if let Some(ip) = record.ipv4 { (ip) } @else { "—" } }
                 dt { "BMC" } dd {
-                    @if let Some(bmc) = &record.bmc { (bmc) " (IPMI over LAN): reprovisioning restarts it from the network" }
+                    @if let Some(bmc) = &record.bmc {
+                        (bmc) " (IPMI over LAN): reprovisioning restarts it from the network"
+                        @if let Some(health) = record.bmc_health.as_ref().filter(|_| record.state == NodeState::Ready) {
+                            br;
+                            @if health.problems.is_empty() {
+                                "its power supplies are present, powered and healthy"
+                            } @else {
+                                "it reports, since " (health.since.strftime("%H:%M UTC")) ":"
+                                (problems(&health.problems))
+                            }
+                        }
+                    }
                     @else { "none: power it by hand to reprovision, or set its BMC (PUT /api/v1/nodes/" (record.id) "/bmc)" }
                 }
                 dt { "Now" } dd.what { (what_is_happening(record, latest_progress(&record.events), now)) }

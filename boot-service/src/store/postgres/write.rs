@@ -131,6 +131,9 @@ pub(super) fn write_change(
     if let Some(bmc) = &change.bmc {
         update.set("bmc", bmc.as_ref().map(|login| to_json(&login.to_stored())));
     }
+    if let Some(health) = &change.bmc_health {
+        update.set("bmc_health", health.as_ref().map(to_json));
+    }
     let sql = format!("UPDATE nodes SET {} WHERE id = $1", update.sets.join(", "));
     let params: Vec<&(dyn ToSql + Sync)> = update.values.iter().map(|value| &**value).collect();
     if tx.execute(&sql, &params)? == 0 {

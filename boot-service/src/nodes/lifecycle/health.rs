@@ -1,0 +1,84 @@
+//! What a ready node's BMC says of its health, decided: kept in the record when it changed (with `since`,
+//! the read that first found it so), and a history line when its problems changed. A node that is not
+//! ready is being installed: its BMC's readings are not its health then.
+
+use jiff::Timestamp;
+use rackhand_api::{BmcHealth, BmcPsuReading, EventKind, NodeRecord, NodeState, Problem};
+
+use super::Decision;
+use crate::store::NodeChange;
+
+pub(super) fn bmc_health(
+    record: &NodeRecord,
+    power_supplies: Vec<BmcPsuReading>,
+    problems: Vec<Problem>,
+    now: Timestamp,
+) -> Decision {
+    if record.state != NodeState::Ready {
+        return Decision::default();
+    }
+    let before = record.bmc_health.as_ref();
+    if before.is_some_and(|b| b.power_supplies == power_supplies && b.problems == problems) {
+        return Decision::default();
+    }
+    let told = before.map_or(&[][..], |b| &b.problems[..]);
+    // The first reading of a healthy BMC is no news; any change in what is wrong is.
+    let event =
+        (told != problems.as_slice()).then(|| EventKind::Bmc { asked: "health check".into(), answer: said(&problems) });
+    let health = BmcHealth { since: now, power_supplies, problems };
+    Decision::change(NodeChange { bmc_health: Some(Some(health)), event, ..NodeChange::default() })
+}
+
+/// `PSU 2 lost its AC input ... (fix: plug ...)`, or that nothing is wrong.
+fn said(problems: &[Problem]) -> String {
+    if problems.is_empty() {
+        return "every power supply is present, powered and healthy".into();
+    }
+    problems.iter().map(|p| format!("{} (fix: {})", p.message, p.fix)).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use rackhand_api::{MacAddr, NodeId, parse_sdr_power_supply};
+
+    use super::*;
+
+    fn node(state: NodeState) -> NodeRecord {
+        let at = Timestamp::from_second(1_790_000_000).unwrap();
+        NodeRecord::new(NodeId(3), vec![MacAddr::new([0x52, 0x54, 0, 0, 0, 3])], state, at)
+    }
+
+    fn lost() -> (Vec<BmcPsuReading>, Vec<Problem>) {
+        let sdr = "PSU2 Status | 12h | ok | 10.2 | Presence detected, Power Supply AC lost\n";
+        (parse_sdr_power_supply(sdr), vec![Problem::warning("PSU 2", "PSU 2 lost its AC input", "plug it in")])
+    }
+
+    #[test]
+    fn a_new_problem_is_kept_and_told_and_the_same_reading_again_changes_nothing() {
+        let now = Timestamp::from_second(1_790_000_100).unwrap();
+        let mut ready = node(NodeState::Ready);
+        let (supplies, problems) = lost();
+        let decision = bmc_health(&ready, supplies.clone(), problems.clone(), now);
+        let change = &decision.changes[0];
+        let health = change.bmc_health.clone().flatten().expect("kept");
+        assert_eq!((health.since, &health.problems), (now, &problems));
+        let Some(EventKind::Bmc { asked, answer }) = &change.event else { panic!("told: {change:?}") };
+        assert_eq!((asked.as_str(), answer.as_str()), ("health check", "PSU 2 lost its AC input (fix: plug it in)"));
+
+        ready.bmc_health = Some(health);
+        let later = Timestamp::from_second(1_790_000_130).unwrap();
+        assert!(bmc_health(&ready, supplies, problems, later).changes.is_empty(), "nothing new");
+        let cleared = bmc_health(&ready, vec![], vec![], later);
+        let Some(EventKind::Bmc { answer, .. }) = &cleared.changes[0].event else { panic!("told it is mended") };
+        assert!(answer.starts_with("every power supply"), "{answer}");
+    }
+
+    #[test]
+    fn a_first_healthy_reading_is_kept_without_a_history_line_and_a_node_being_installed_is_left_alone() {
+        let now = Timestamp::from_second(1_790_000_100).unwrap();
+        let decision = bmc_health(&node(NodeState::Ready), vec![], vec![], now);
+        assert!(decision.changes[0].bmc_health.is_some() && decision.changes[0].event.is_none());
+        let (supplies, problems) = lost();
+        assert!(bmc_health(&node(NodeState::Installing), supplies, problems, now).changes.is_empty());
+    }
+}
