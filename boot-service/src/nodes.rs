@@ -387,7 +387,7 @@ struct Transition {
 /// What the hosting platform is told of a decision.
 enum Told {
     Moved(Transition),
-    /// What the BMC says is wrong changed (`reason`: the history line's words).
+    /// What its BMC or its installed OS says is wrong changed (`reason`: the history line's words).
     Health {
         reason: String,
         problems: Vec<rackhand_api::Problem>,
@@ -401,7 +401,11 @@ fn transitions(changes: &[NodeChange]) -> Vec<Told> {
             Some(Told::Moved(Transition { from: *from, to: *to, reason: reason.clone() }))
         }
         (Some(EventKind::Bmc { answer, .. }), Some(Some(health))) => {
-            Some(Told::Health { reason: answer.clone(), problems: health.problems.clone() })
+            Some(Told::Health { reason: format!("its BMC reports: {answer}"), problems: health.problems.clone() })
+        }
+        (Some(EventKind::OsHealth { said }), _) => {
+            let problems = change.os.as_ref().and_then(|os| os.as_ref()).map(|os| os.problems.clone());
+            Some(Told::Health { reason: format!("its OS reports: {said}"), problems: problems.unwrap_or_default() })
         }
         _ => None,
     });

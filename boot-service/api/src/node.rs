@@ -151,6 +151,9 @@ pub enum EventKind {
     Progress(ProgressReport),
     /// What the node's BMC was asked (`asked`: "power cycle", "next boot: network") and what came of it.
     Bmc { asked: String, answer: String },
+    /// What the installed OS reports as wrong changed (`said`: the problems with their fixes, or that
+    /// nothing is wrong).
+    OsHealth { said: String },
 }
 
 /// What `GET /api/v1/nodes/{id}` returns.

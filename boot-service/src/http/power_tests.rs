@@ -30,8 +30,8 @@ impl TestServer {
     }
 }
 
-/// Node `id` (MAC `mac`) installed and reported in: ready.
-pub(crate) async fn ready_node(server: &TestServer, id: i64, mac: &str) {
+/// Node `id` (MAC `mac`) installed and reported in: ready. Its agent token.
+pub(crate) async fn ready_node(server: &TestServer, id: i64, mac: &str) -> String {
     let token = install_as(server, id, mac).await;
     let results = serde_json::to_value(rackhand_api::PlanResults::default()).unwrap();
     let path = format!("/api/v1/nodes/{id}/installed");
@@ -39,7 +39,9 @@ pub(crate) async fn ready_node(server: &TestServer, id: i64, mac: &str) {
     server.script(mac).await;
     let ready = server.post(&format!("/api/v1/nodes/{id}/ready"), &installed.deploy_credential, os_report("6.1")).await;
     assert_eq!(ready.status(), StatusCode::OK);
+    let credential: rackhand_api::AgentCredential = ready.json().await.unwrap();
     assert_eq!(server.node(id).await.state, NodeState::Ready);
+    credential.agent_token
 }
 
 /// Every answer a reader can get about the nodes, as text.

@@ -210,7 +210,7 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
             if !(from == NodeState::Ready && matches_hash(token, &node.agent_hash)) {
                 return Err(NodeError::Unauthorized);
             }
-            Ok(Decision::change(NodeChange { os: Some(Some(report)), ..NodeChange::default() }))
+            Ok(health::os_health(record, report))
         }
         Input::Reprovision => {
             let to = from.reprovision().map_err(|source| NodeError::Transition { node: record.id, source })?;

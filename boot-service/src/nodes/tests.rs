@@ -41,7 +41,7 @@ fn transitions(nodes: &Nodes, id: NodeId) -> Vec<NodeState> {
         .into_iter()
         .filter_map(|e| match e.kind {
             EventKind::Transition { to, .. } => Some(to),
-            EventKind::Progress(_) | EventKind::Bmc { .. } => None,
+            EventKind::Progress(_) | EventKind::Bmc { .. } | EventKind::OsHealth { .. } => None,
         })
         .collect()
 }

@@ -180,3 +180,28 @@ async fn a_lost_power_supply_and_its_mending_are_told() {
     let told = health(&notices(&received, all + 1).await);
     assert_eq!(told.last().and_then(|n| n.problems.clone()), Some(vec![]), "mended: nothing is wrong");
 }
+
+/// The installed OS reporting a missing disk is told once (its same report again is not), with the fix.
+#[tokio::test]
+async fn a_problem_the_installed_os_reports_is_told_once() {
+    let received = Received::default();
+    let url = receiver(received.clone(), vec![], None).await;
+    let server = service_telling(url).await;
+    let agent = crate::http::power_tests::ready_node(&server, 1, "52-54-00-00-00-43").await;
+    let mut report = crate::http::tests::os_report("6.1");
+    report["problems"] = serde_json::json!([{"severity": "warning", "part": "bay 0",
+        "message": "the SSD in bay 0 is missing", "fix": "insert a working SSD in bay 0"}]);
+    for _ in 0..2 {
+        let answer = server.post("/api/v1/nodes/1/health", &agent, report.clone()).await;
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+    server.post("/api/v1/nodes/1/health", &agent, crate::http::tests::os_report("6.1")).await;
+    let all = notices(&received, 8).await;
+    let told: Vec<&Notice> = all.iter().filter(|n| n.kind == "health_changed").collect();
+    assert_eq!(told.len(), 2, "the problem once, then its mending: {all:#?}");
+    assert_eq!(
+        told[0].reason.as_deref(),
+        Some("its OS reports: the SSD in bay 0 is missing (fix: insert a working SSD in bay 0)")
+    );
+    assert_eq!(told[1].problems, Some(vec![]));
+}

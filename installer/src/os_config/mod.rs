@@ -23,6 +23,10 @@ pub const DEPLOY_CREDENTIAL: &str = "/etc/rackhand/deploy-credential";
 /// The agent's own credential for later reports.
 pub const AGENT_TOKEN: &str = "/etc/rackhand/agent-token";
 const AGENT_UNIT: &str = "/etc/systemd/system/rackhand-agent.service";
+const AGENT_TIMER: &str = "/etc/systemd/system/rackhand-agent.timer";
+/// How long after one report the agent reports again: a lost disk or bond leg reaches the dashboard
+/// within this and the boot service's next page refresh.
+pub const AGENT_EVERY_SECS: u32 = 30;
 
 /// One file (or link) to put into the installed system; paths are inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +152,11 @@ pub fn os_files(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> 
         path: "/etc/systemd/system/multi-user.target.wants/rackhand-agent.service".into(),
         target: AGENT_UNIT.into(),
     });
+    files.push(write(AGENT_TIMER, agent_timer(), 0o644));
+    files.push(OsFile::Link {
+        path: "/etc/systemd/system/timers.target.wants/rackhand-agent.timer".into(),
+        target: AGENT_TIMER.into(),
+    });
     files
 }
 
@@ -250,8 +259,18 @@ fn agent_unit() -> String {
     format!(
         "[Unit]\nDescription=Rackhand agent: report this server to its boot service\n\
          Wants=network-online.target\nAfter=network-online.target\n\n\
-         [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={AGENT_BINARY} agent --config {AGENT_CONFIG}\n\n\
+         [Service]\nType=oneshot\nExecStart={AGENT_BINARY} agent --config {AGENT_CONFIG}\n\n\
          [Install]\nWantedBy=multi-user.target\n"
+    )
+}
+
+/// The agent again [`AGENT_EVERY_SECS`] after each run (the service is a oneshot that does not stay
+/// active, so each start runs it): the running system's arrays, bond and problems, kept current.
+fn agent_timer() -> String {
+    format!(
+        "[Unit]\nDescription=Rackhand agent: report this server's health every {AGENT_EVERY_SECS} s\n\n\
+         [Timer]\nOnUnitInactiveSec={AGENT_EVERY_SECS}s\nAccuracySec=1s\n\n\
+         [Install]\nWantedBy=timers.target\n"
     )
 }
 

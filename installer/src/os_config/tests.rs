@@ -150,6 +150,15 @@ fn host_name_keys_and_the_agent_are_in_place() {
     assert!(files.contains(&OsFile::ThisBinary { path: AGENT_BINARY.into() }));
     assert!(written(&files, "/etc/systemd/system/rackhand-agent.service").contains("After=network-online.target"));
     assert!(files.iter().any(|f| matches!(f, OsFile::Link { path, .. } if path.contains("multi-user.target.wants"))));
+    // Then again every 30 s: a oneshot that stays active would not run again when its timer fires.
+    let service = written(&files, "/etc/systemd/system/rackhand-agent.service");
+    assert!(service.contains("Type=oneshot") && !service.contains("RemainAfterExit=yes"), "{service}");
+    assert!(written(&files, "/etc/systemd/system/rackhand-agent.timer").contains("OnUnitInactiveSec=30s\n"));
+    let timer_enabled = files.iter().any(|f| {
+        matches!(f, OsFile::Link { path, target }
+            if path == "/etc/systemd/system/timers.target.wants/rackhand-agent.timer" && target.ends_with(".timer"))
+    });
+    assert!(timer_enabled, "the timer is enabled");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
 use rackhand_api::{DiskClass, Manifest, NodeRecord, NodeState, Severity};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
-use rackhand_lab::bmc::{BmcBehaviour, BmcSpec};
+use rackhand_lab::bmc::{BmcBehaviour, BmcSpec, PsuOffset};
 use rackhand_lab::boot_order::BootOrder;
 use rackhand_lab::browser::{RenderedPage, render};
 use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy, lab_public_key};
@@ -463,6 +463,7 @@ fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, 
     let state = lab.ssh(address, "systemctl is-system-running --wait; true");
     assert!(state.is_ok(), "ssh root@{address}: {state:?}\n{}", server.serial_tail(80));
     server.pull_disk(0).unwrap();
+    let pulled_at = std::time::Instant::now();
     // The technician presses reset once the running OS has seen the disk go (its kernel drops the disk, md
     // fails the member), as it does within seconds of a pull. Not sooner: under QEMU 7.2, a reset while
     // Linux still handles the hot-unplug leaves OVMF 2022.11 with no disk at all on the virtio-scsi
@@ -474,6 +475,14 @@ fn boots_from_bay_1_once_bay_0_is_pulled(lab: &Lab, server: &mut VirtualServer, 
     );
     let seen = lab.ssh(address, &seen_gone);
     assert!(seen.is_ok(), "the OS did not see bay 0 go: {seen:?}\n{}", server.serial_tail(80));
+    // Day 2, without a reboot: the running OS's agent reports every 30 s, so the node shows the missing bay
+    // and its fix within a minute of the pull (issue 15's "a ready server that lost redundancy").
+    let degraded = |os: &rackhand_api::OsReport| os.problems.iter().any(|p| p.part == "bay 0");
+    let node = wait_for_report(lab, spec, degraded);
+    assert!(node.os.as_ref().is_some_and(degraded), "no report of bay 0 without a reboot: {:#?}", node.os);
+    assert!(pulled_at.elapsed() < Duration::from_secs(60), "reported after {:?}", pulled_at.elapsed());
+    let page = lab.get(&format!("/nodes/{}", node.id)).unwrap();
+    assert!(page.contains("the SSD in bay 0 is missing") && page.contains("its OS reports: "), "{page}");
     server.reset().unwrap();
     let node = wait_for_report(lab, spec, |os| os.arrays.first().is_some_and(|md0| md0.missing_bays == [0]));
     let os = node.os.as_ref().unwrap();
@@ -549,6 +558,39 @@ fn reprovisioning_a_ready_server_through_its_bmc_reinstalls_with_nobody_touching
     let log = server.serial_log();
     assert!(log.contains("holds arrays this node's earlier install built"), "it wiped its own arrays:\n{log}");
     assert!(node.os.as_ref().is_some_and(|os| os.problems.is_empty()), "{:#?}", node.os);
+
+    // Day 2 (issue 15's test 3): PSU 2 loses its AC input as the BMC sees it; the dashboard shows the problem
+    // and its fix within 60 s (the service's default reading every 30 s), and nothing once it is mended.
+    psu_2_lost_and_mended_shows_on_the_dashboard(&lab, bmc, node.id);
+}
+
+/// PSU 2's AC input lost at the BMC of a ready server, then back: each seen on the node's page within 60 s.
+fn psu_2_lost_and_mended_shows_on_the_dashboard(lab: &Lab, bmc: &rackhand_lab::bmc::Bmc, id: rackhand_api::NodeId) {
+    let page = format!("/nodes/{id}");
+    let within = Duration::from_secs(60);
+    const HEALTHY: &str = "its power supplies are present, powered and healthy";
+    let shows = |needle: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let text = lab.get(&page).unwrap();
+            if text.contains(needle) {
+                return (text, started.elapsed());
+            }
+            assert!(started.elapsed() < within, "`{needle}` not shown within {within:?}:\n{text}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
+    shows(HEALTHY);
+    bmc.set_psu(2, PsuOffset::AcLost, true).unwrap();
+    let (text, took) = shows("PSU 2 lost its AC input");
+    assert!(text.contains("plug its cord back into its PDU") && !text.contains(HEALTHY), "with its fix:\n{text}");
+    eprintln!("PSU 2's lost AC input on the dashboard after {took:?}");
+    bmc.set_psu(2, PsuOffset::AcLost, false).unwrap();
+    // (Its history keeps the lost input; what the BMC says now is healthy again.)
+    let (_, took) = shows(HEALTHY);
+    eprintln!("and gone {took:?} after it was mended");
+    let node = lab.node(id.0).unwrap();
+    assert_eq!(node.state, NodeState::Ready, "a server on one supply stays ready");
 }
 
 #[test]

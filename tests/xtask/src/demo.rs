@@ -125,6 +125,7 @@ fn describe(kind: &EventKind) -> String {
             format!("  {} {:?}{amount}{message}", p.step, p.status).to_lowercase()
         }
         EventKind::Bmc { asked, answer } => format!("  BMC: {asked}: {answer}"),
+        EventKind::OsHealth { said } => format!("  its OS reports: {said}"),
     }
 }
 

@@ -21,7 +21,7 @@ pub struct NodeView {
 pub fn latest_progress(events: &[Event]) -> Option<&ProgressReport> {
     events.iter().rev().find_map(|e| match &e.kind {
         EventKind::Progress(p) => Some(p),
-        EventKind::Transition { .. } | EventKind::Bmc { .. } => None,
+        EventKind::Transition { .. } | EventKind::Bmc { .. } | EventKind::OsHealth { .. } => None,
     })
 }
 
@@ -242,6 +242,7 @@ pub fn node_detail(record: &NodeRecord, now: Timestamp) -> Markup {
                                     }
                                     EventKind::Progress(p) => { (progress(p)) }
                                     EventKind::Bmc { asked, answer } => { "BMC: " (asked) ": " (answer) }
+                                    EventKind::OsHealth { said } => { "its OS reports: " (said) }
                                 }
                             }
                         }

@@ -1,9 +1,9 @@
-//! What a ready node's BMC says of its health, decided: kept in the record when it changed (with `since`,
-//! the read that first found it so), and a history line when its problems changed. A node that is not
-//! ready is being installed: its BMC's readings are not its health then.
+//! What a ready node's BMC and its installed OS say of its health, decided: kept in the record when it
+//! changed (the BMC's with `since`, the read that first found it so), and a history line when what is
+//! wrong changed. A node that is not ready is being installed: its BMC's readings are not its health then.
 
 use jiff::Timestamp;
-use rackhand_api::{BmcHealth, BmcPsuReading, EventKind, NodeRecord, NodeState, Problem};
+use rackhand_api::{BmcHealth, BmcPsuReading, EventKind, NodeRecord, NodeState, OsReport, Problem};
 
 use super::Decision;
 use crate::store::NodeChange;
@@ -29,12 +29,27 @@ pub(super) fn bmc_health(
     Decision::change(NodeChange { bmc_health: Some(Some(health)), event, ..NodeChange::default() })
 }
 
+/// A ready node's installed OS reported (the agent, every 30 s): kept when it changed, told when what is
+/// wrong changed. The same report again writes nothing.
+pub(super) fn os_health(record: &NodeRecord, report: OsReport) -> Decision {
+    let before = record.os.as_ref();
+    if before == Some(&report) {
+        return Decision::default();
+    }
+    let told = before.map_or(&[][..], |b| &b.problems[..]);
+    let event = (told != report.problems.as_slice())
+        .then(|| EventKind::OsHealth { said: listed(&report.problems).unwrap_or_else(|| "nothing is wrong".into()) });
+    Decision::change(NodeChange { os: Some(Some(report)), event, ..NodeChange::default() })
+}
+
 /// `PSU 2 lost its AC input ... (fix: plug ...)`, or that nothing is wrong.
 fn said(problems: &[Problem]) -> String {
-    if problems.is_empty() {
-        return "every power supply is present, powered and healthy".into();
-    }
-    problems.iter().map(|p| format!("{} (fix: {})", p.message, p.fix)).collect::<Vec<_>>().join("; ")
+    listed(problems).unwrap_or_else(|| "every power supply is present, powered and healthy".into())
+}
+
+fn listed(problems: &[Problem]) -> Option<String> {
+    let each = problems.iter().map(|p| format!("{} (fix: {})", p.message, p.fix));
+    (!problems.is_empty()).then(|| each.collect::<Vec<_>>().join("; "))
 }
 
 #[cfg(test)]
@@ -71,6 +86,33 @@ mod tests {
         let cleared = bmc_health(&ready, vec![], vec![], later);
         let Some(EventKind::Bmc { answer, .. }) = &cleared.changes[0].event else { panic!("told it is mended") };
         assert!(answer.starts_with("every power supply"), "{answer}");
+    }
+
+    #[test]
+    fn an_os_report_is_kept_when_it_changed_and_told_when_what_is_wrong_changed() {
+        let report = |problems: Vec<Problem>| OsReport {
+            hostname: "rack1-u3".into(),
+            kernel: "6.1.0-28-amd64".into(),
+            arrays: vec![],
+            bond: None,
+            ssh_host_keys: vec![],
+            addresses: vec![],
+            problems,
+        };
+        let mut ready = node(NodeState::Ready);
+        ready.os = Some(report(vec![]));
+        assert!(os_health(&ready, report(vec![])).changes.is_empty(), "the same report writes nothing");
+        let pulled = vec![Problem::warning("bay 0", "the SSD in bay 0 is missing", "insert a working SSD")];
+        let decision = os_health(&ready, report(pulled.clone()));
+        assert_eq!(decision.changes[0].os.clone().flatten().map(|os| os.problems), Some(pulled.clone()));
+        let Some(EventKind::OsHealth { said }) = &decision.changes[0].event else { panic!("told") };
+        assert_eq!(said, "the SSD in bay 0 is missing (fix: insert a working SSD)");
+        ready.os = Some(report(pulled));
+        let mut renamed = report(vec![]);
+        renamed.problems.clone_from(&ready.os.as_ref().unwrap().problems);
+        renamed.kernel = "6.1.0-29-amd64".into();
+        let decision = os_health(&ready, renamed);
+        assert!(decision.changes[0].os.is_some() && decision.changes[0].event.is_none(), "kept, nothing to tell");
     }
 
     #[test]
