@@ -117,7 +117,28 @@ fn psu_without_power_according_to_the_bmc() {
     let reading = &mut spec.bmc.as_mut().unwrap()[0];
     reading.input_lost = true;
     reading.events.push("Power Supply AC lost".into());
-    let want = Problem::blocking("PSU 1", "PSU 1 present but not receiving power", "plug its cord into the A-feed PDU");
+    // SMBIOS says it is powered: the verdict names the disagreement, and what to do either way.
+    let want = Problem::blocking(
+        "PSU 1",
+        "PSU 1 present but not receiving power according to the BMC, while SMBIOS reports it powered: the two \
+         disagree",
+        "plug its cord into the A-feed PDU; if its cord is in and its LED is green, the sensor that says \
+         otherwise is wrong: reset the BMC or update its firmware",
+    );
+    assert_only(&spec, "edge-1u", want);
+}
+
+#[test]
+fn a_failure_only_the_bmc_reports_names_the_disagreement() {
+    let mut spec = edge_1u();
+    let reading = &mut spec.bmc.as_mut().unwrap()[1];
+    reading.failed = true;
+    reading.events.push("Failure detected".into());
+    let want = Problem::blocking(
+        "PSU 2",
+        "PSU 2 reports a critical fault according to the BMC, while SMBIOS reports it healthy: the two disagree",
+        "replace PSU 2",
+    );
     assert_only(&spec, "edge-1u", want);
 }
 

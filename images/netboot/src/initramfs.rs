@@ -21,6 +21,10 @@ pub const DEFAULT_MODULES: &[(&str, &str)] = &[
     ("virtio_scsi", ""),
     ("sd_mod", ""),
     ("ses", ""),
+    // The BMC in-band (KCS/SMIC/BT, found through ACPI or SMBIOS type 38) as /dev/ipmi0, for its
+    // power-supply sensors; on a server without one ipmi_si finds nothing and says so.
+    ("ipmi_si", ""),
+    ("ipmi_devintf", ""),
     ("e1000e", ""),
     ("8139cp", ""),
     ("igb", ""),

@@ -2,7 +2,7 @@
 //! are combined: either saying "no input power" is enough.
 
 use hardware_profiles::PowerSpec;
-use rackhand_api::{PowerSupply, Problem, PsuStatus};
+use rackhand_api::{PowerSupply, Problem, PsuStatus, Source};
 
 pub fn judge_power(psus: &[PowerSupply], spec: &PowerSpec) -> Vec<Problem> {
     if psus.is_empty() {
@@ -47,16 +47,24 @@ pub fn judge_power(psus: &[PowerSupply], spec: &PowerSpec) -> Vec<Problem> {
     problems
 }
 
-/// At most one problem per supply: the most actionable one.
+/// At most one problem per supply: the most actionable one. Where SMBIOS and the BMC disagree about it,
+/// the problem says so (either is enough to act on; the disagreement itself points at a sensor or a BMC).
 fn judge_one(psu: &PowerSupply, part: &str, feed: Option<&str>, all_powered: bool) -> Option<Problem> {
     let index = psu.index;
+    let from_smbios = psu.source == Source::Smbios;
     let input_lost = psu.bmc.as_ref().is_some_and(|b| b.input_lost);
     if !psu.powered || input_lost {
-        let fix = match feed {
+        let mut fix = match feed {
             Some(f) => format!("plug its cord into the {f}-feed PDU"),
             None => "plug its cord into a live PDU outlet".to_owned(),
         };
-        let message = format!("PSU {index} present but not receiving power");
+        let mut message = format!("PSU {index} present but not receiving power");
+        if from_smbios && psu.bmc.is_some() && psu.powered == input_lost {
+            let (lost, fine) = if input_lost { ("the BMC", "SMBIOS") } else { ("SMBIOS", "the BMC") };
+            message += &format!(" according to {lost}, while {fine} reports it powered: the two disagree");
+            fix += "; if its cord is in and its LED is green, the sensor that says otherwise is wrong: reset the \
+                    BMC or update its firmware";
+        }
         return Some(if all_powered {
             Problem::blocking(part, message, fix)
         } else {
@@ -64,12 +72,14 @@ fn judge_one(psu: &PowerSupply, part: &str, feed: Option<&str>, all_powered: boo
         });
     }
     let bmc_failed = psu.bmc.as_ref().is_some_and(|b| b.failed);
-    if psu.status == PsuStatus::Critical || bmc_failed {
-        return Some(Problem::blocking(
-            part,
-            format!("PSU {index} reports a critical fault"),
-            format!("replace PSU {index}"),
-        ));
+    let status_failed = psu.status == PsuStatus::Critical;
+    if status_failed || bmc_failed {
+        let mut message = format!("PSU {index} reports a critical fault");
+        if from_smbios && psu.bmc.is_some() && status_failed != bmc_failed {
+            let (failed, fine) = if bmc_failed { ("the BMC", "SMBIOS") } else { ("SMBIOS", "the BMC") };
+            message += &format!(" according to {failed}, while {fine} reports it healthy: the two disagree");
+        }
+        return Some(Problem::blocking(part, message, format!("replace PSU {index}")));
     }
     (psu.status == PsuStatus::NonCritical).then(|| {
         Problem::warning(

@@ -36,6 +36,9 @@ pub struct SimConfig {
     pub console: SocketAddr,
     /// Its power-supply sensors, PSU 1 first, as they start out.
     pub power_supplies: Vec<SimPsu>,
+    /// Where it listens for its server's in-band interface (QEMU's `ipmi-bmc-extern`, as a KCS system
+    /// interface), if it has one.
+    pub system_interface: Option<SocketAddr>,
 }
 
 impl SimConfig {
@@ -56,7 +59,9 @@ impl SimConfig {
             password = self.password,
             console_ip = self.console.ip(),
             console_port = self.console.port(),
-        )
+        ) + &self
+            .system_interface
+            .map_or(String::new(), |at| format!("  serial kcs {} {} codec VM\n", at.ip(), at.port()))
     }
 
     /// The startup commands: the BMC itself (management controller 0x20) with a SEL, its power-supply
@@ -146,6 +151,7 @@ impl SimBmc {
             chassis: vec![chassis.display().to_string()],
             console,
             power_supplies: vec![SimPsu::Powered, SimPsu::Powered],
+            system_interface: None,
         };
         let log = std::fs::File::create(dir.join("ipmi_sim.log"))?;
         let child = config.command(dir)?.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn()?;
@@ -244,12 +250,14 @@ mod tests {
             chassis: vec!["/bin/lab-chassis".into(), "--qmp".into(), "/x".into()],
             console: "10.77.0.201:9000".parse().unwrap(),
             power_supplies: vec![SimPsu::Powered, SimPsu::AcLost],
+            system_interface: Some("10.77.0.201:9002".parse().unwrap()),
         };
         let conf = config.lan_conf();
         assert!(conf.contains("    addr 10.77.0.201 623\n"), "{conf}");
         assert!(conf.contains("chassis_control \"/bin/lab-chassis --qmp /x 0x20\"\n"), "{conf}");
         assert!(conf.contains("user 2 true \"admin\" \"secret\" admin 10 md5\n"), "{conf}");
         assert!(conf.contains("  console 10.77.0.201 9000\n"), "{conf}");
+        assert!(conf.ends_with("  serial kcs 10.77.0.201 9002 codec VM\n"), "{conf}");
         let commands = config.commands();
         assert!(commands.contains("sel_enable 0x20") && commands.ends_with("mc_enable 0x20\n"), "{commands}");
         assert!(commands.contains(&psu_commands(2, SimPsu::AcLost)), "{commands}");

@@ -59,7 +59,7 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     let busybox = Path::new("/bin/busybox");
     anyhow::ensure!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
     // mdadm, mke2fs and resize2fs for the arrays and filesystems; util-linux's sfdisk, addpart and delpart
-    // for the OS disks' partitions (told to the kernel first, written last).
+    // for the OS disks' partitions (told to the kernel first, written last); ipmitool for the BMC.
     let binaries: Vec<PathBuf> = [
         ("/sbin/mdadm", "mdadm"),
         ("/sbin/mke2fs", "e2fsprogs"),
@@ -67,6 +67,8 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         ("/sbin/sfdisk", "fdisk"),
         ("/usr/bin/addpart", "util-linux"),
         ("/usr/bin/delpart", "util-linux"),
+        // The BMC's power-supply sensors, read in-band through /dev/ipmi0.
+        ("/usr/bin/ipmitool", "ipmitool"),
     ]
     .into_iter()
     .map(|(path, package)| {

@@ -37,6 +37,13 @@ pub const IPMI_PORT: u16 = 623;
 pub const USER: &str = "admin";
 /// The simulator's console (emulator commands over TCP, at the BMC's address): how a test sets sensors.
 pub const CONSOLE_PORT: u16 = 9000;
+/// Where the simulator takes its server's in-band connection (QEMU's `ipmi-bmc-extern`).
+pub const SYSTEM_INTERFACE_PORT: u16 = 9002;
+
+/// The BMC's in-band end for server `index`: QEMU connects here, and the guest sees a KCS interface.
+pub fn system_interface(index: u8) -> anyhow::Result<SocketAddrV4> {
+    Ok(SocketAddrV4::new(*address(index)?.ip(), SYSTEM_INTERFACE_PORT))
+}
 
 /// How the BMC treats a one-time boot override (`chassis bootdev pxe`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,6 +162,7 @@ impl Bmc {
             chassis: words,
             console: SocketAddr::V4(console),
             power_supplies,
+            system_interface: Some(SocketAddr::V4(system_interface(spec.index)?)),
         };
         std::fs::write(dir.join("lan.conf"), sim.lan_conf())?;
         std::fs::write(dir.join("commands"), sim.commands())?;

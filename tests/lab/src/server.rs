@@ -67,6 +67,17 @@ impl VirtualServer {
         if spec.bmc.is_some() {
             // The BMC's own QMP socket: a QMP socket serves one client at a time, and the tests use the first.
             args.extend(["-qmp".into(), format!("unix:{},server=on,wait=off", crate::bmc::qmp_socket(&dir).display())]);
+            // The same BMC in-band, as a real server's is: a KCS interface (with its ACPI and SMBIOS type 38
+            // entries) whose messages go to the simulator. QEMU starts first and keeps trying to reach it.
+            let kcs = crate::bmc::system_interface(spec.index)?;
+            args.extend([
+                "-chardev".into(),
+                format!("socket,id=ipmi0,host={},port={},reconnect=1", kcs.ip(), kcs.port()),
+                "-device".into(),
+                "ipmi-bmc-extern,id=bmc0,chardev=ipmi0".into(),
+                "-device".into(),
+                "isa-ipmi-kcs,bmc=bmc0".into(),
+            ]);
         }
         if spec.exit_on_reboot {
             args.push("-no-reboot".into());

@@ -9,7 +9,7 @@ use installer::apply::filesystem::{SUPERBLOCK_OFFSET, ext_superblock};
 use rackhand_api::{DiskClass, Manifest, NodeRecord, NodeState, Severity};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::Assets;
-use rackhand_lab::bmc::{BmcBehaviour, BmcSpec, PsuOffset};
+use rackhand_lab::bmc::{BmcBehaviour, BmcSpec, PsuOffset, SimPsu};
 use rackhand_lab::boot_order::BootOrder;
 use rackhand_lab::browser::{RenderedPage, render};
 use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy, lab_public_key};
@@ -277,6 +277,30 @@ fn unplugged_psu_fails_the_node_with_the_fix() {
     server
         .wait_for_serial("rescue-42", Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\n{}", server.serial_tail(80)));
+}
+
+/// Issue 15's test 3, second half: PSU 2 has lost its AC input as the server's BMC sees it, while SMBIOS
+/// says it is powered. The installer reads the BMC in-band (QEMU's KCS interface to the same simulator,
+/// the IPMI modules and ipmitool in the initramfs), and its verdict names the disagreement.
+#[test]
+fn a_psu_the_bmc_says_lost_while_smbios_says_powered_fails_the_verdict_naming_the_disagreement() {
+    let Some(env) = lab_env() else { return };
+    let mut spec = ServerSpec::standard("psu2-disagree", 12);
+    let bmc = BmcSpec::new(BmcBehaviour::Honest).with_chassis_program(env!("CARGO_BIN_EXE_lab-chassis"));
+    spec.bmc = Some(BmcSpec { power_supplies: Some(vec![SimPsu::Powered, SimPsu::AcLost]), ..bmc });
+    let Installed { lab: _lab, server, node, _slot } = install(&env, &spec, &env.images);
+    assert_eq!(node.state, NodeState::Failed, "{}\n{}", summary(&node), server.serial_tail(80));
+    let text = failure_text(&node);
+    let problems = &node.failure.as_ref().unwrap().problems;
+    assert_eq!(problems.iter().map(|p| p.part.as_str()).collect::<Vec<_>>(), ["PSU 2"], "{text}");
+    assert!(
+        problems[0].message.contains("according to the BMC, while SMBIOS reports it powered: the two disagree"),
+        "{text}"
+    );
+    // What the installer read, in-band: the BMC's sensor is in the inventory beside SMBIOS's record.
+    let psus = &node.inventory.as_ref().expect("the inventory").psus;
+    let reading = psus[1].bmc.as_ref().unwrap_or_else(|| panic!("no BMC reading: {psus:#?}"));
+    assert!(reading.input_lost && psus[1].powered, "{psus:#?}");
 }
 
 #[test]
