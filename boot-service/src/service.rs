@@ -135,53 +135,59 @@ fn notify(state: sd_notify::NotifyState) {
     }
 }
 
-/// Every `every`, fail the nodes whose deadline passed (the decision is `nodes::lifecycle::expired` and
-/// `decide`); until `stop`.
-/// Every `every`, read the BMC of each ready node that has one for its health (`Nodes::read_bmc_health`).
-pub async fn watch_bmcs(nodes: Arc<Nodes>, every: Duration, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
+/// Run `work` every `period` (a tick missed while it ran is not made up), until `stop`.
+async fn every<W: Future<Output = ()>>(period: Duration, stop: CancellationToken, mut work: impl FnMut() -> W) {
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let nodes = nodes.clone();
-        match tokio::task::spawn_blocking(move || nodes.read_bmc_health(Timestamp::now())).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::error!(%err, "reading the ready nodes' BMCs failed"),
-            Err(err) => tracing::error!(%err, "reading the ready nodes' BMCs panicked"),
-        }
+        work().await;
     }
 }
 
-pub async fn watch_deadlines(nodes: Arc<Nodes>, every: Duration, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let forget = nodes.clone();
-        match tokio::task::spawn_blocking(move || forget.forget_stale_self_enrolled(Timestamp::now())).await {
-            Ok(Ok(forgotten)) if !forgotten.is_empty() => {
-                tracing::info!(count = forgotten.len(), "forgot self-enrolled nodes that never booted");
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::error!(%err, "forgetting stale self-enrolled nodes failed"),
-            Err(err) => tracing::error!(%err, "forgetting stale self-enrolled nodes panicked"),
-        }
+/// Every `period`, read the BMC of each ready node that has one for its health
+/// (`Nodes::read_bmc_health`); until `stop`.
+pub async fn watch_bmcs(nodes: Arc<Nodes>, period: Duration, stop: CancellationToken) {
+    every(period, stop, || {
         let nodes = nodes.clone();
-        match tokio::task::spawn_blocking(move || nodes.expire_deadlines(Timestamp::now())).await {
-            Ok(Ok(failed)) => {
-                for node in failed {
-                    let reason = node.failure.as_ref().map(|f| f.reason.as_str());
-                    tracing::warn!(node = %node.id, reason, "deadline passed: node failed");
-                }
+        async move {
+            match tokio::task::spawn_blocking(move || nodes.read_bmc_health(Timestamp::now())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => tracing::error!(%err, "reading the ready nodes' BMCs failed"),
+                Err(err) => tracing::error!(%err, "reading the ready nodes' BMCs panicked"),
             }
-            Ok(Err(err)) => tracing::error!(%err, "checking deadlines failed"),
-            Err(err) => tracing::error!(%err, "deadline check panicked"),
         }
+    })
+    .await;
+}
+
+/// Every `period`, forget self-enrolled nodes that never booted and fail the nodes whose deadline passed
+/// (the decision is `nodes::lifecycle::expired` and `decide`); until `stop`.
+pub async fn watch_deadlines(nodes: Arc<Nodes>, period: Duration, stop: CancellationToken) {
+    every(period, stop, || check_deadlines(nodes.clone())).await;
+}
+
+async fn check_deadlines(nodes: Arc<Nodes>) {
+    let forget = nodes.clone();
+    match tokio::task::spawn_blocking(move || forget.forget_stale_self_enrolled(Timestamp::now())).await {
+        Ok(Ok(forgotten)) if !forgotten.is_empty() => {
+            tracing::info!(count = forgotten.len(), "forgot self-enrolled nodes that never booted");
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => tracing::error!(%err, "forgetting stale self-enrolled nodes failed"),
+        Err(err) => tracing::error!(%err, "forgetting stale self-enrolled nodes panicked"),
+    }
+    match tokio::task::spawn_blocking(move || nodes.expire_deadlines(Timestamp::now())).await {
+        Ok(Ok(failed)) => {
+            for node in failed {
+                let reason = node.failure.as_ref().map(|f| f.reason.as_str());
+                tracing::warn!(node = %node.id, reason, "deadline passed: node failed");
+            }
+        }
+        Ok(Err(err)) => tracing::error!(%err, "checking deadlines failed"),
+        Err(err) => tracing::error!(%err, "deadline check panicked"),
     }
 }

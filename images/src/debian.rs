@@ -60,6 +60,8 @@ pub const PACKAGES: &[&str] = &[
     "kmod",
     "iproute2",
     "procps",
+    // sfdisk: the agent gives a disk swapped into an OS bay the partition table of the disk beside it.
+    "fdisk",
     // initramfs-tools compresses with zstd and falls back to gzip without it (a Recommends, and
     // mmdebstrap installs no Recommends); busybox (also a Recommends) gives the initramfs a usable
     // rescue shell when the root cannot be found.

@@ -87,6 +87,9 @@ pub struct OsArray {
     /// Bays whose disk the array was built with but no longer has.
     #[serde(default)]
     pub missing_bays: Vec<u32>,
+    /// How far md has rebuilt a member put in (a replaced disk), while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild_percent: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,8 @@
 //! credential; on later boots it reports health with the agent credential (`POST /health`).
 
 pub mod observe;
+pub mod rebuild;
+pub mod replace;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ use self::report::{Seen, all_legs_up, build_report};
 
 /// How long a bond leg may take to get link after boot before it counts as a problem.
 const LINK_SETTLE: Duration = Duration::from_secs(30);
+/// Written once the agent's first run of a boot has let the links settle.
+const SETTLED: &str = "run/rackhand-agent-links-settled";
 
 /// Where the agent reads and keeps its files (the installed system's root; a fixture tree in tests).
 pub struct AgentPaths {
@@ -39,13 +43,23 @@ fn read_bond(root: &Path, config: &AgentConfig) -> Option<SeenBond> {
     std::fs::read_to_string(root.join("proc/net/bonding").join(name)).ok().map(|text| parse_bonding(&text))
 }
 
-/// Links negotiate for a few seconds after boot (e1000e takes several): the bond is judged once every
-/// leg is up, or after [`LINK_SETTLE`], when a leg still down is a real finding.
+/// Links negotiate for a few seconds after boot (e1000e takes several): on its first run of a boot the
+/// agent judges the bond once every leg is up, or after [`LINK_SETTLE`], when a leg still down is a real
+/// finding. Later runs (every 30 s) do not wait: a leg down then is news to report now. The first run of
+/// a boot is known by [`SETTLED`], in `/run` (a tmpfs, empty at each boot); not by uptime, which a slow
+/// boot spends before the network is even up.
 fn wait_for_bond_legs(root: &Path, config: &AgentConfig) {
     let Some(expected) = &config.bond else { return };
+    let settled = root.join(SETTLED);
+    if settled.exists() {
+        return;
+    }
     let settle = Instant::now() + LINK_SETTLE;
     while Instant::now() < settle && !read_bond(root, config).is_some_and(|bond| all_legs_up(&bond, expected)) {
         std::thread::sleep(Duration::from_secs(1));
+    }
+    if let Err(e) = std::fs::write(&settled, "") {
+        tracing::warn!("cannot note that the links settled ({}): {e}; the next run waits again", settled.display());
     }
 }
 
@@ -53,7 +67,7 @@ fn wait_for_bond_legs(root: &Path, config: &AgentConfig) {
 pub fn observe_report(root: &Path, config: &AgentConfig) -> OsReport {
     let uname = nix::sys::utsname::uname().ok();
     let bond = read_bond(root, config);
-    let disks = crate::observe::observe_disks(root).into_iter().map(|d| (d.name, d.serial)).collect();
+    let disks = rebuild::seen_disks(root);
     let addresses = nix::ifaddrs::getifaddrs()
         .map(|addrs| {
             addrs.filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip())).filter(|ip| !ip.is_loopback()).collect()
@@ -91,7 +105,10 @@ pub fn run(paths: &AgentPaths) -> Result<()> {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", paths.config.display()))?;
     let _node = tracing::info_span!("node", node = %config.node).entered();
     wait_for_bond_legs(&paths.root, &config);
-    let report = observe_report(&paths.root, &config);
+    // A disk swapped into a bay its array lost goes back in first; what could not is a problem.
+    let refused = rebuild::replace_lost_disks(&paths.root, &config);
+    let mut report = observe_report(&paths.root, &config);
+    report.problems.extend(refused);
     for problem in &report.problems {
         tracing::info!("problem: {} — {} / fix: {}", problem.part, problem.message, problem.fix);
     }

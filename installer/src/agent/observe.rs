@@ -18,6 +18,8 @@ pub struct SeenArray {
     pub raid_disks: u32,
     /// (member kernel name `sda3`, md member state `in_sync`).
     pub members: Vec<(String, String)>,
+    /// Sectors done and in all, while md rebuilds a member (`sync_action` recover or resync).
+    pub rebuilding: Option<(u64, u64)>,
 }
 
 /// The bond as `/proc/net/bonding/NAME` shows it.
@@ -63,10 +65,20 @@ pub fn observe_arrays(root: &Path) -> Vec<SeenArray> {
                 state: read(&md.join("array_state")).unwrap_or_default(),
                 raid_disks: read(&md.join("raid_disks")).and_then(|n| n.parse().ok()).unwrap_or(0),
                 members,
+                rebuilding: read(&md.join("sync_action"))
+                    .filter(|action| action == "recover" || action == "resync")
+                    .and(read(&md.join("sync_completed")))
+                    .and_then(|done| parse_sync_completed(&done)),
                 name,
             })
         })
         .collect()
+}
+
+/// md's `sync_completed`: `1234 / 5678` (sectors), or `none`.
+pub fn parse_sync_completed(text: &str) -> Option<(u64, u64)> {
+    let (done, all) = text.split_once('/')?;
+    Some((done.trim().parse().ok()?, all.trim().parse().ok()?))
 }
 
 fn md_uuid(device: &str) -> Option<String> {

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use rackhand_api::{MacAddr, OsArray, OsArrayMember, OsBond, OsBondSlave, OsReport, Problem, Severity};
 
 use super::observe::{SeenArray, SeenBond, bond_mode_name};
+use super::replace::{SeenDisk, bay_of};
 use crate::apply::raid::same_md_uuid;
 use crate::layout::parent_disk;
 use crate::os_config::{AgentConfig, ExpectedBond};
@@ -15,8 +16,8 @@ pub struct Seen {
     pub hostname: String,
     pub kernel: String,
     pub arrays: Vec<SeenArray>,
-    /// Disk kernel name → serial.
-    pub disks: Vec<(String, Option<String>)>,
+    /// The whole disks it sees.
+    pub disks: Vec<SeenDisk>,
     pub bond: Option<SeenBond>,
     pub ssh_host_keys: Vec<String>,
     pub addresses: Vec<Ipv4Addr>,
@@ -33,10 +34,10 @@ pub fn all_legs_up(bond: &SeenBond, expected: &ExpectedBond) -> bool {
 }
 
 pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
+    // By serial, or (a disk swapped in) by the SCSI address its bay's disk had.
     let bay_of = |member: &str| {
-        let disk = parent_disk(member);
-        let serial = seen.disks.iter().find(|(name, _)| name == disk)?.1.as_deref()?;
-        config.bays.iter().find(|b| b.serial == serial).map(|b| b.bay)
+        let disk = seen.disks.iter().find(|d| d.name == parent_disk(member))?;
+        bay_of(disk, &config.bays).map(|b| b.bay)
     };
     let class_of = |bay: u32| config.bays.iter().find(|b| b.bay == bay).map_or("disk", |b| b.class.as_str());
     let mut problems = Vec::new();
@@ -83,6 +84,28 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
                 ),
             });
         }
+        let rebuild_percent = array.rebuilding.map(|(done, all)| {
+            u8::try_from(u128::from(done.min(all)) * 100 / u128::from(all.max(1))).expect("at most 100")
+        });
+        if let Some(percent) = rebuild_percent {
+            let onto: Vec<String> = members
+                .iter()
+                .filter(|m| !m.state.split(',').any(|s| s == "in_sync"))
+                .map(|m| m.bay.map_or_else(|| m.device.clone(), |bay| format!("bay {bay}")))
+                .collect();
+            let onto = if onto.is_empty() { "its new member".to_owned() } else { onto.join(", ") };
+            let keep: Vec<String> = members
+                .iter()
+                .filter(|m| m.state.split(',').any(|s| s == "in_sync"))
+                .map(|m| m.bay.map_or_else(|| m.device.clone(), |bay| format!("bay {bay}")))
+                .collect();
+            problems.push(Problem {
+                severity: Severity::Warning,
+                part: expected.device.clone(),
+                message: format!("{} ({}) is rebuilding onto {onto}: {percent} %", expected.device, array.level),
+                fix: format!("nothing to do: keep {} in until it is done", keep.join(", ")),
+            });
+        }
         arrays.push(OsArray {
             device: format!("/dev/{}", array.name),
             uuid: expected.uuid.clone(),
@@ -91,6 +114,7 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
             degraded,
             members,
             missing_bays,
+            rebuild_percent,
         });
     }
     let bond = config.bond.as_ref().zip(seen.bond.as_ref()).map(|(expected, bond)| {
@@ -145,7 +169,13 @@ mod tests {
     }
 
     fn config() -> AgentConfig {
-        let bay = |serial: &str, bay, class: &str| BayDisk { serial: serial.into(), bay, class: class.into() };
+        let bay = |serial: &str, bay, class: &str| BayDisk {
+            serial: serial.into(),
+            bay,
+            class: class.into(),
+            hctl: Some(format!("0:0:{bay}:0")),
+            size_bytes: 2 << 30,
+        };
         AgentConfig {
             server: "http://10.77.0.1:8080".into(),
             peers: vec![],
@@ -172,6 +202,7 @@ mod tests {
             level: "raid1".into(),
             state: "clean".into(),
             raid_disks: 2,
+            rebuilding: None,
             members: members.iter().map(|m| ((*m).into(), "in_sync".into())).collect(),
         }
     }
@@ -181,7 +212,17 @@ mod tests {
             hostname: "rack1-u2".into(),
             kernel: "6.1.0-28-amd64".into(),
             arrays: vec![array("md127", "AA-BB", os_members), array("md126", "ccdd", &["sdc", "sdd"])],
-            disks: disks.iter().map(|(n, s)| ((*n).into(), Some((*s).into()))).collect(),
+            disks: disks
+                .iter()
+                .map(|(n, s)| SeenDisk {
+                    name: (*n).into(),
+                    serial: Some((*s).into()),
+                    hctl: None,
+                    size_bytes: 2 << 30,
+                    class: rackhand_api::DiskClass::Ssd,
+                    holds_data: true,
+                })
+                .collect(),
             bond: Some(SeenBond {
                 mode: "fault-tolerance (active-backup)".into(),
                 active: Some("enp0s2".into()),
@@ -207,6 +248,23 @@ mod tests {
             (bond.mode.as_str(), bond.active.as_deref(), bond.slaves.len()),
             ("active-backup", Some("enp0s2"), 2)
         );
+    }
+
+    #[test]
+    fn a_disk_swapped_into_bay_0_is_known_by_its_address_and_its_rebuild_shows() {
+        let disks = [("sda", "S1"), ("sdb", "H2"), ("sdc", "H3"), ("sdd", "NEW")];
+        let mut seen = seen(&["sda3", "sdd3"], &disks, true);
+        seen.disks[3].hctl = Some("0:0:0:0".into());
+        seen.arrays[0].members[1].1 = "spare".into();
+        seen.arrays[0].rebuilding = Some((1_000, 4_000));
+        seen.arrays[1].members = vec![("sdb".into(), "in_sync".into()), ("sdc".into(), "in_sync".into())];
+        let report = build_report(&seen, &config());
+        let md0 = &report.arrays[0];
+        assert_eq!((md0.missing_bays.as_slice(), md0.rebuild_percent, md0.degraded), (&[][..], Some(25), true));
+        assert_eq!(md0.members.iter().map(|m| m.bay).collect::<Vec<_>>(), [Some(0), Some(1)]);
+        let [problem] = report.problems.as_slice() else { panic!("{:#?}", report.problems) };
+        assert_eq!(problem.message, "/dev/md0 (raid1) is rebuilding onto bay 0: 25 %");
+        assert_eq!(problem.fix, "nothing to do: keep bay 1 in until it is done");
     }
 
     #[test]

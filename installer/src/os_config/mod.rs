@@ -76,6 +76,13 @@ pub struct BayDisk {
     pub bay: u32,
     /// `SSD`, `HDD`, for the fix a technician reads.
     pub class: String,
+    /// Its SCSI address at install (`host:channel:target:lun`): a disk swapped into the same bay has it
+    /// too, though not the serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hctl: Option<String>,
+    /// Its size: a replacement must be at least as large.
+    #[serde(default)]
+    pub size_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,7 +224,13 @@ fn agent_config(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> 
         .iter()
         .filter_map(|d| {
             let class = d.class.label().to_owned();
-            Some(BayDisk { serial: d.serial.clone()?, bay: d.bay?, class })
+            Some(BayDisk {
+                serial: d.serial.clone()?,
+                bay: d.bay?,
+                class,
+                hctl: d.hctl.clone(),
+                size_bytes: d.size_bytes,
+            })
         })
         .collect();
     let bay_of = |member: &str| {

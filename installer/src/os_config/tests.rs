@@ -144,7 +144,7 @@ fn host_name_keys_and_the_agent_are_in_place() {
     assert_eq!(config.peers, ["http://10.77.0.2:8080"], "the agent too may report to another instance");
     assert_eq!(config.arrays[0].bays, [0, 1], "md0's partitions lead back to their bays");
     assert_eq!(config.arrays[1].bays, [2, 3]);
-    assert_eq!(config.bays[0], BayDisk { serial: "SER0".into(), bay: 0, class: "SSD".into() });
+    assert_eq!((config.bays[0].serial.as_str(), config.bays[0].bay, config.bays[0].class.as_str()), ("SER0", 0, "SSD"));
     let legs = &config.bond.as_ref().unwrap().legs;
     assert_eq!((legs[1].switch.as_deref(), legs[1].port.as_deref()), (Some("sw-b"), Some("Ethernet1")));
     assert!(files.contains(&OsFile::ThisBinary { path: AGENT_BINARY.into() }));

@@ -186,6 +186,27 @@ impl VirtualServer {
         Ok(())
     }
 
+    /// Slide a new, blank disk of `kind` and `size_mib` into the empty `bay` while the server runs (a
+    /// hot-swap bay: the OS sees it appear at the bay's SCSI address). Its serial is `serial`.
+    pub fn insert_disk(&mut self, bay: u8, kind: DiskKind, size_mib: u64, serial: &str) -> anyhow::Result<()> {
+        let file = self.dir.join(format!("bay{bay}-inserted-{serial}.img"));
+        std::fs::File::create(&file)?.set_len(size_mib << 20)?;
+        let node = format!("inserted-bay{bay}-{serial}");
+        let mut qmp = self.qmp()?;
+        let blockdev = serde_json::json!({
+            "driver": "raw", "node-name": node, "cache": { "no-flush": true },
+            "file": { "driver": "file", "filename": file.display().to_string() },
+        });
+        qmp.execute("blockdev-add", blockdev)?;
+        let rate = if kind == DiskKind::Ssd { 1 } else { 7200 };
+        let device = serde_json::json!({
+            "driver": "scsi-hd", "drive": node, "id": format!("disk-bay{bay}"), "bus": "scsi0.0",
+            "channel": 0, "scsi-id": bay, "lun": 0, "rotation_rate": rate, "serial": serial,
+        });
+        qmp.execute("device_add", device)?;
+        Ok(())
+    }
+
     /// Press the reset button.
     pub fn reset(&mut self) -> anyhow::Result<()> {
         self.qmp()?.execute("system_reset", serde_json::json!({}))?;

@@ -36,6 +36,7 @@ pub(super) fn section(os: &OsReport) -> Markup {
                         th { (array.device) }
                         td {
                             (array.level) ", " (array.state) @if array.degraded { ", " b { "degraded" } }
+                            @if let Some(percent) = array.rebuild_percent { ", " b { "rebuilding: " (percent) " %" } }
                             @for member in &array.members {
                                 br;
                                 @if let Some(bay) = member.bay { "bay " (bay) ": " } @else { "no bay: " }

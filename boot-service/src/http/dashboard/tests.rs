@@ -294,6 +294,7 @@ fn os_report() -> OsReport {
             degraded: true,
             members: vec![member("sda3", Some(0), "in_sync")],
             missing_bays: vec![1],
+            rebuild_percent: None,
         }],
         bond: Some(OsBond {
             name: "bond0".into(),
@@ -332,6 +333,18 @@ fn the_detail_page_shows_the_installed_os_as_it_reports_itself() {
     ] {
         assert!(os.contains(text), "`{text}` missing:\n{os}");
     }
+    // A disk swapped in: md rebuilds onto it, and the page says how far.
+    let mut rebuilding = record.clone();
+    let array = &mut rebuilding.os.as_mut().unwrap().arrays[0];
+    (array.missing_bays, array.rebuild_percent) = (vec![], Some(42));
+    array.members.push(OsArrayMember { device: "sdb3".into(), bay: Some(1), state: "spare".into() });
+    let page = node_detail(&rebuilding, at(0)).into_string();
+    assert!(
+        page.contains(
+            "raid1, clean, <b>degraded</b>, <b>rebuilding: 42 %</b><br>bay 0: sda3 in_sync<br>bay 1: sdb3 spare"
+        ),
+        "{page}"
+    );
     let list = node_list(vec![NodeView { record: record.clone(), progress: None }], at(0)).into_string();
     assert!(
         list.contains("Fix: insert a disk of at least 1 TB in bay 1"),

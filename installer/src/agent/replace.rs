@@ -1,0 +1,131 @@
+//! Hot swap: a disk inserted into a bay whose disk an array lost is put back into that array by the
+//! running system itself, once it is the right kind and big enough and holds nothing. Decided here (pure,
+//! from what the agent observed and what the installer recorded of each bay); carried out by the agent.
+//!
+//! A replacement has a new serial, so its bay is known by its SCSI address (the one the bay's disk had at
+//! install). Nothing is ever wiped: a disk that holds partitions or an md superblock is refused, with the
+//! command that clears it if its data may go.
+
+use rackhand_api::{DiskClass, Problem, human_bytes};
+
+use super::observe::SeenArray;
+use crate::apply::raid::same_md_uuid;
+use crate::layout::parent_disk;
+use crate::os_config::{AgentConfig, BayDisk};
+
+/// A whole disk as the running system sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenDisk {
+    /// `sdd`.
+    pub name: String,
+    pub serial: Option<String>,
+    pub hctl: Option<String>,
+    pub size_bytes: u64,
+    pub class: DiskClass,
+    /// It holds partitions or an md superblock.
+    pub holds_data: bool,
+}
+
+/// What to do about a bay an array lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// Add `disk` to `array` (its md device, `/dev/md0`): as partition `partition` once it has the
+    /// partition table of `like` (a surviving OS disk), or whole.
+    Rebuild { array: String, bay: u32, disk: String, like: Option<String>, partition: Option<String> },
+    /// The disk in the bay cannot go in: why, and what to do.
+    Refused(Problem),
+}
+
+/// The bay the disk sits in: its serial is one the installer recorded, or its SCSI address is. The host
+/// number is left out of the address: the installed kernel numbers its SCSI hosts differently from the
+/// installer's (its AHCI driver takes the first ones), while channel, target and LUN name the slot on
+/// the one HBA the lab's servers and this comparison assume.
+pub fn bay_of<'c>(disk: &SeenDisk, bays: &'c [BayDisk]) -> Option<&'c BayDisk> {
+    let slot = |hctl: &str| hctl.split_once(':').map(|(_, rest)| rest.to_owned());
+    let by_serial = disk.serial.as_deref().and_then(|serial| bays.iter().find(|b| b.serial == serial));
+    by_serial.or_else(|| {
+        let at = slot(disk.hctl.as_deref()?)?;
+        bays.iter().find(|b| b.hctl.as_deref().and_then(slot).as_deref() == Some(at.as_str()))
+    })
+}
+
+/// For each array the installer built that is running without the disk of one of its bays, and a disk
+/// sitting in that bay that is in no array: put it back, or say why not.
+pub fn plan_replacements(config: &AgentConfig, arrays: &[SeenArray], disks: &[SeenDisk]) -> Vec<Replacement> {
+    let in_an_array = |disk: &str| arrays.iter().any(|a| a.members.iter().any(|(m, _)| parent_disk(m) == disk));
+    let mut plans = Vec::new();
+    for expected in &config.arrays {
+        let Some(array) = arrays.iter().find(|a| a.uuid.as_deref().is_some_and(|u| same_md_uuid(u, &expected.uuid)))
+        else {
+            continue;
+        };
+        let member_bay = |member: &str| {
+            let disk = disks.iter().find(|d| d.name == parent_disk(member))?;
+            bay_of(disk, &config.bays).map(|b| b.bay)
+        };
+        for &bay in &expected.bays {
+            if array.members.iter().any(|(m, _)| member_bay(m) == Some(bay)) {
+                continue;
+            }
+            let Some(bay_disk) = config.bays.iter().find(|b| b.bay == bay) else { continue };
+            let inserted = disks.iter().filter(|d| !in_an_array(&d.name));
+            let Some(new) = inserted.into_iter().find(|d| bay_of(d, &config.bays).is_some_and(|b| b.bay == bay)) else {
+                continue;
+            };
+            let device = format!("/dev/{}", array.name);
+            if let Some(refused) = refusal(new, bay_disk, &expected.device) {
+                plans.push(Replacement::Refused(refused));
+                continue;
+            }
+            // An OS array's members are partitions: the new disk gets the survivor's table, and the same
+            // partition number. A data array's members are whole disks.
+            let survivor = array.members.iter().map(|(m, _)| m.as_str()).find(|m| parent_disk(m) != *m);
+            let (like, partition) = match survivor {
+                Some(member) => {
+                    let number = &member[parent_disk(member).len()..];
+                    let separator = if new.name.ends_with(|c: char| c.is_ascii_digit()) { "p" } else { "" };
+                    let number = number.trim_start_matches('p');
+                    (Some(parent_disk(member).to_owned()), Some(format!("{}{separator}{number}", new.name)))
+                }
+                None => (None, None),
+            };
+            plans.push(Replacement::Rebuild { array: device, bay, disk: new.name.clone(), like, partition });
+        }
+    }
+    plans
+}
+
+/// Why `new` may not replace the disk the installer put in its bay, if it may not.
+fn refusal(new: &SeenDisk, was: &BayDisk, array: &str) -> Option<Problem> {
+    let bay = was.bay;
+    let part = format!("bay {bay}");
+    let what = format!("the {} ({}) inserted in bay {bay}", new.class.label(), human_bytes(new.size_bytes));
+    if new.class.label() != was.class {
+        return Some(Problem::warning(
+            part,
+            format!("{what} cannot rebuild {array}: bay {bay} takes an {}", was.class),
+            format!("replace it with an {} of at least {}", was.class, human_bytes(was.size_bytes)),
+        ));
+    }
+    if new.size_bytes < was.size_bytes {
+        return Some(Problem::warning(
+            part,
+            format!(
+                "{what} cannot rebuild {array}: it is smaller than the {} it replaces",
+                human_bytes(was.size_bytes)
+            ),
+            format!("replace it with an {} of at least {}", was.class, human_bytes(was.size_bytes)),
+        ));
+    }
+    if new.holds_data {
+        return Some(Problem::warning(
+            part,
+            format!("{what} holds data (partitions or an md superblock), so it is not added to {array}"),
+            format!("if its data may go, run `wipefs -a /dev/{}` on the server; it is then added by itself", new.name),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
