@@ -126,6 +126,7 @@ mod tests {
             since: at,
             power_supplies: parse_sdr_power_supply(sdr),
             problems: vec![Problem::warning("PSU 2", "PSU 2 lost its AC input", "plug it in")],
+            event_log_seen: None,
         });
         metrics.set_node_counts(std::slice::from_ref(&node));
         let text = render(&registry);

@@ -20,6 +20,9 @@ pub struct BmcHealth {
     /// not answer.
     #[serde(default)]
     pub problems: Vec<Problem>,
+    /// The last record of its event log already in the node's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log_seen: Option<u32>,
 }
 
 /// Parse `ipmitool sdr type 'Power Supply'` output. Each line is

@@ -14,6 +14,7 @@ mod manifest;
 mod node;
 mod os;
 mod report;
+mod sel;
 mod verdict;
 
 pub use bmc::{
@@ -42,6 +43,7 @@ pub use report::{
     ArrayResult, BondResult, FailedReport, FilesystemResult, ImageResult, PlanResults, Problem, ProgressReport,
     Severity, Stage, StepStatus, human_bytes,
 };
+pub use sel::{SelEntry, parse_sel_verbose};
 pub use verdict::Verdict;
 
 /// Prefix of every node API route.

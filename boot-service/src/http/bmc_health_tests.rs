@@ -65,6 +65,11 @@ async fn a_lost_ac_input_shows_with_its_fix_everywhere_and_goes_once_the_cord_is
         matches!(&e.kind, EventKind::Bmc { asked, answer } if asked == "health check" && answer.contains("AC input"))
     });
     assert!(told, "the history says what the BMC reported: {:#?}", node.events);
+    let logged = node.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::Bmc { asked, answer }
+            if asked == "event log" && answer.ends_with("Power Supply AC lost, asserted"))
+    });
+    assert!(logged, "the history has what the BMC's event log gained: {:#?}", node.events);
     assert_eq!(node.state, rackhand_api::NodeState::Ready, "a server on one supply stays ready, with its problem");
 
     bmc.set_psu(2, PsuOffset::AcLost, false).unwrap();

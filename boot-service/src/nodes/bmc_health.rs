@@ -1,5 +1,5 @@
-//! Day 2: the BMC of every ready node that has one is read for its health (its power supplies), and what
-//! it says is kept with the node: a lost AC input, a failed or missing supply, each with its fix, or that
+//! Day 2: the BMC of every ready node that has one is read for its health (its power supplies and its
+//! event log), and what it says is kept with the node (what the log gained goes into the history): a lost AC input, a failed or missing supply, each with its fix, or that
 //! it is mended. A BMC that cannot be read is a problem of its own (nobody is watching that server's
 //! supplies then). Judged by `power::health` (pure), decided by `lifecycle` (written only when it changed).
 
@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use rackhand_api::NodeState;
 
 use super::lifecycle::Input;
+use super::lifecycle::health::BmcReading;
 use super::{NodeError, Nodes};
 use crate::power::health::{judge_power_supplies, unreadable};
 use crate::store::{NodeKey, StoredNode};
@@ -43,9 +44,17 @@ impl Nodes {
             }
             Err(error) => (Vec::new(), vec![unreadable(&login.info(), &error)]),
         };
+        let event_log = match self.power.event_log(login) {
+            Ok(entries) => Some(entries),
+            Err(error) => {
+                tracing::warn!(node = %node.record.id, %error, "reading the BMC's event log failed");
+                None
+            }
+        };
         let id = node.record.id;
+        let reading = BmcReading { power_supplies, problems, event_log };
         // Decided on the node as committed: it may have been reprovisioned since the list was read.
-        if let Err(err) = self.decide_and_write(NodeKey::Id(id), Input::BmcHealth { power_supplies, problems }, now) {
+        if let Err(err) = self.decide_and_write(NodeKey::Id(id), Input::BmcHealth(reading), now) {
             tracing::error!(node = %id, %err, "keeping what the BMC said failed");
         }
     }

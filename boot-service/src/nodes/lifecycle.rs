@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rackhand_api::{
-    BmcPsuReading, Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState,
-    OsReport, PlanResults, Problem, ProgressReport, Stage, StepStatus,
+    Deadline, DeploySettings, EventKind, FailedReport, Inventory, Location, NodeRecord, NodeState, OsReport,
+    PlanResults, ProgressReport, Stage, StepStatus,
 };
 
 use super::NodeError;
@@ -52,7 +52,7 @@ pub enum Input<'a> {
     /// The node's BMC was asked something (`asked`: "power cycle") and answered (`answer`), for the history.
     BmcAnswered { asked: &'a str, answer: String },
     /// What the node's BMC said of its health (its power supplies, and the problems found in them).
-    BmcHealth { power_supplies: Vec<BmcPsuReading>, problems: Vec<Problem> },
+    BmcHealth(health::BmcReading),
     /// The deadline check found the node's deadline passed (see [`expired`]).
     DeadlinePassed,
 }
@@ -287,7 +287,7 @@ pub fn decide(node: &StoredNode, input: Input, now: Timestamp, deploy: &DeployCo
             let event = EventKind::Bmc { asked: asked.to_owned(), answer };
             Ok(Decision::change(NodeChange { event: Some(event), ..NodeChange::default() }))
         }
-        Input::BmcHealth { power_supplies, problems } => Ok(health::bmc_health(record, power_supplies, problems, now)),
+        Input::BmcHealth(reading) => Ok(health::bmc_health(record, reading, now)),
         Input::DeadlinePassed => {
             let Some(deadline) = expired(record, now) else { return Ok(Decision::default()) };
             let to = check(record, NodeState::Failed)?;
@@ -472,6 +472,6 @@ pub fn for_people(duration: Duration) -> String {
     }
 }
 
-mod health;
+pub mod health;
 #[cfg(test)]
 mod tests;

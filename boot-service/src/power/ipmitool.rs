@@ -13,7 +13,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rackhand_api::{BmcPsuReading, BootDevice, PowerAction, PowerState};
+use rackhand_api::{BmcPsuReading, BootDevice, PowerAction, PowerState, SelEntry};
 
 use super::{BmcLogin, PowerDriver, PowerError};
 
@@ -143,6 +143,10 @@ impl PowerDriver for Ipmitool {
 
     fn power_supplies(&self, bmc: &BmcLogin) -> Result<Vec<BmcPsuReading>, PowerError> {
         Ok(rackhand_api::parse_sdr_power_supply_verbose(&self.run(bmc, &["sdr", "type", "Power Supply"])?))
+    }
+
+    fn event_log(&self, bmc: &BmcLogin) -> Result<Vec<SelEntry>, PowerError> {
+        Ok(rackhand_api::parse_sel_verbose(&self.run(bmc, &["sel", "list"])?))
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod health;
 mod ipmitool;
 
-use rackhand_api::{BmcInfo, BmcPsuReading, BootDevice, PowerAction, PowerState, SetBmc};
+use rackhand_api::{BmcInfo, BmcPsuReading, BootDevice, PowerAction, PowerState, SelEntry, SetBmc};
 use serde::{Deserialize, Serialize};
 
 pub use ipmitool::{Failure, Ipmitool, arguments, classify_failure};
@@ -119,6 +119,8 @@ pub trait PowerDriver: Send + Sync + 'static {
     fn next_boot(&self, bmc: &BmcLogin, device: BootDevice) -> Result<(), PowerError>;
     /// The power-supply sensors the BMC reports.
     fn power_supplies(&self, bmc: &BmcLogin) -> Result<Vec<BmcPsuReading>, PowerError>;
+    /// The BMC's System Event Log.
+    fn event_log(&self, bmc: &BmcLogin) -> Result<Vec<SelEntry>, PowerError>;
 }
 
 #[cfg(test)]

@@ -60,9 +60,12 @@ fn power_supplies_are_read_as_the_bmc_reports_them() {
     let read = driver().power_supplies(&login).unwrap();
     let seen: Vec<(&str, bool, bool)> = read.iter().map(|r| (r.sensor.as_str(), r.present, r.input_lost)).collect();
     assert_eq!(seen, [("PSU1 Status", true, false), ("PSU2 Status", true, false)]);
+    assert_eq!(driver().event_log(&login).unwrap(), [], "a fresh BMC has logged nothing");
     bmc.set_psu(2, rackhand_test_bmc::PsuOffset::AcLost, true).unwrap();
     let read = driver().power_supplies(&login).unwrap();
     assert!(read[1].input_lost && !read[0].input_lost, "{read:?}");
+    let log: Vec<String> = driver().event_log(&login).unwrap().iter().map(ToString::to_string).collect();
+    assert_eq!(log, ["#1: Power Supply sensor 12h: Power Supply AC lost, asserted"]);
 }
 
 #[test]

@@ -240,6 +240,7 @@ fn what_the_bmc_said_of_its_health_round_trips_and_clears(db: TestDatabase) {
             "PSU2 Status | 12h | ok | 10.2 | Presence detected, Power Supply AC lost\n",
         ),
         problems: vec![rackhand_api::Problem::warning("PSU 2", "PSU 2 lost its AC input", "plug its cord in")],
+        event_log_seen: Some(7),
     };
     let change = NodeChange { bmc_health: Some(Some(health.clone())), ..NodeChange::default() };
     let node = write(&*store, id, change, at(1)).unwrap();

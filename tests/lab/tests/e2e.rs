@@ -685,6 +685,18 @@ fn psu_2_lost_and_mended_shows_on_the_dashboard(lab: &Lab, bmc: &rackhand_lab::b
     eprintln!("and gone {took:?} after it was mended");
     let node = lab.node(id.0).unwrap();
     assert_eq!(node.state, NodeState::Ready, "a server on one supply stays ready");
+    // What the BMC's event log gained is in the history: the input lost, then back.
+    let logged: Vec<&str> = node
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            rackhand_api::EventKind::Bmc { asked, answer } if asked == "event log" => Some(answer.as_str()),
+            _ => None,
+        })
+        .collect();
+    let lost_then_back = logged.iter().any(|l| l.ends_with("AC lost, asserted"))
+        && logged.iter().any(|l| l.ends_with("AC lost, deasserted"));
+    assert!(lost_then_back, "the BMC's event log in the history: {logged:#?}");
 }
 
 #[test]
