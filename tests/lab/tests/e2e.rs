@@ -24,6 +24,19 @@ mod peers;
 /// Debian image streamed and verified, GRUB on both disks, the reboot and the first boot of Debian.
 const INSTALL_LIMIT: Duration = Duration::from_secs(25 * 60);
 
+/// The node is ready; else what happened, shortest first: its last events, the console's end, the
+/// boot service's log, the whole record.
+fn assert_ready(node: &NodeRecord, server: &VirtualServer, lab: &Lab) {
+    assert_eq!(
+        node.state,
+        NodeState::Ready,
+        "{}\n{}\n{}\n{node:#?}",
+        summary(node),
+        server.serial_tail(80),
+        lab.service_log()
+    );
+}
+
 /// A node in a few lines (state, failure, last events): what a failure message shows before anything long.
 fn summary(node: &NodeRecord) -> String {
     let failure = node.failure.as_ref().map_or(String::new(), |f| format!(", failed: {}", f.reason));
@@ -123,14 +136,7 @@ fn proxy_dhcp_beside_a_site_dhcp_server_installs() {
     let spec = ServerSpec::standard("proxy", 6);
     let Installed { lab, server, node, _slot } =
         install_with(&env, &spec, &env.images, LabDhcp::Proxy, &Deadlines::default());
-    assert_eq!(
-        node.state,
-        NodeState::Ready,
-        "{}\n{}\n{}\n{node:#?}",
-        summary(&node),
-        server.serial_tail(80),
-        lab.service_log()
-    );
+    assert_ready(&node, &server, &lab);
     // Every address came from the site's dnsmasq; the boot service only told the firmware what to boot.
     let ip = node.ipv4.expect("the node's address, seen when it asked for its script");
     assert!(SITE_POOL.contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 0], "{ip} is not the site's");
@@ -741,14 +747,7 @@ fn uefi_server_boots_its_disk_under_ovmf_and_reports_ready() {
     let mut spec = ServerSpec::standard("uefi", 7);
     spec.firmware = Firmware::Uefi;
     let Installed { lab, mut server, node, _slot } = install(&env, &spec, &env.images);
-    assert_eq!(
-        node.state,
-        NodeState::Ready,
-        "{}\n{}\n{}\n{node:#?}",
-        summary(&node),
-        server.serial_tail(80),
-        lab.service_log()
-    );
+    assert_ready(&node, &server, &lab);
     let os = node.os.as_ref().expect("the installed OS's report");
     assert!(os.arrays.iter().all(|a| !a.degraded && a.members.len() == 2), "{:#?}", os.arrays);
     let states: Vec<NodeState> = node
