@@ -1,7 +1,8 @@
 //! Day 2: the BMC of every ready node that has one is read for its health (its power supplies and its
-//! event log), and what it says is kept with the node (what the log gained goes into the history): a lost AC input, a failed or missing supply, each with its fix, or that
-//! it is mended. A BMC that cannot be read is a problem of its own (nobody is watching that server's
-//! supplies then). Judged by `power::health` (pure), decided by `lifecycle` (written only when it changed).
+//! event log), and what it says is kept with the node: a lost AC input, a failed or missing supply, each
+//! with its fix, or that it is mended; what the log gained goes into the history. A BMC that cannot be
+//! read is a problem of its own (nobody is watching that server's supplies then). Judged by
+//! `power::health` (pure), decided by `lifecycle::health` (written only when it changed).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

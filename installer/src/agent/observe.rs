@@ -22,6 +22,22 @@ pub struct SeenArray {
     pub rebuilding: Option<(u64, u64)>,
 }
 
+#[cfg(test)]
+impl SeenArray {
+    /// A clean two-disk RAID1 whose `members` are all in sync (the agent's tests' fixture).
+    pub(crate) fn clean_raid1(name: &str, uuid: &str, members: &[&str]) -> SeenArray {
+        SeenArray {
+            name: name.into(),
+            uuid: Some(uuid.into()),
+            level: "raid1".into(),
+            state: "clean".into(),
+            raid_disks: 2,
+            rebuilding: None,
+            members: members.iter().map(|m| ((*m).into(), "in_sync".into())).collect(),
+        }
+    }
+}
+
 /// The bond as `/proc/net/bonding/NAME` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SeenBond {

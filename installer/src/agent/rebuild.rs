@@ -3,15 +3,15 @@
 //! and partition identities made fresh), the member added to its array (md rebuilds it), and GRUB for BIOS
 //! on it. The agent runs every 30 s, so a disk inserted is taken within a minute; a refusal is reported.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use rackhand_api::{DiskClass, Problem};
+use rackhand_api::Problem;
 
 use super::observe::observe_arrays;
-use super::replace::{Replacement, SeenDisk, plan_replacements};
+use super::replace::{NewMember, Replacement, SeenDisk, plan_replacements};
+use crate::apply::partition::wait_for_node;
+use crate::apply::{ApplyError, run_tool, run_tool_with_input};
 use crate::os_config::AgentConfig;
 
 /// The whole disks under `root`, with whether each holds partitions or an md superblock.
@@ -24,7 +24,7 @@ pub fn seen_disks(root: &Path) -> Vec<SeenDisk> {
                 .any(|entry| entry.starts_with(&d.name));
             let superblock = root == Path::new("/") && md_superblock(&format!("/dev/{}", d.name));
             SeenDisk {
-                class: if d.rotational { DiskClass::Hdd } else { DiskClass::Ssd },
+                class: d.class(),
                 holds_data: has_partitions || superblock,
                 name: d.name,
                 serial: d.serial,
@@ -49,9 +49,9 @@ pub fn replace_lost_disks(root: &Path, config: &AgentConfig) -> Vec<Problem> {
             Replacement::Rebuild { array, bay, disk, .. } if root != Path::new("/") => {
                 tracing::info!(%array, bay, %disk, "would rebuild the array onto the disk (not the real root: nothing done)");
             }
-            Replacement::Rebuild { array, bay, disk, like, partition } => {
+            Replacement::Rebuild { array, bay, disk, member } => {
                 tracing::info!(%array, bay, %disk, "a disk was inserted in a lost bay: rebuilding the array onto it");
-                if let Err(why) = rebuild(&array, &disk, like.as_deref(), partition.as_deref()) {
+                if let Err(why) = rebuild(&array, &disk, &member) {
                     tracing::warn!(%array, bay, %disk, "rebuilding failed: {why}");
                     refused.push(Problem::warning(
                         format!("bay {bay}"),
@@ -65,22 +65,27 @@ pub fn replace_lost_disks(root: &Path, config: &AgentConfig) -> Vec<Problem> {
     refused
 }
 
-fn rebuild(array: &str, disk: &str, like: Option<&str>, partition: Option<&str>) -> Result<(), String> {
-    let member = match (like, partition) {
-        (Some(like), Some(partition)) => {
-            let dump = run("sfdisk", &["--dump", &format!("/dev/{like}")])?;
-            run_with_input("sfdisk", &["--quiet", &format!("/dev/{disk}")], &without_identities(&dump))?;
-            wait_for(&format!("/dev/{partition}"))?;
-            partition
+fn rebuild(array: &str, disk: &str, member: &NewMember) -> Result<(), ApplyError> {
+    let device = match member {
+        NewMember::Partition { like, partition } => {
+            let what = format!("copying the partition table of {like} onto {disk}");
+            let dump = run_tool(Path::new("sfdisk"), &what, &["--dump", &format!("/dev/{like}")])?;
+            let args = ["--quiet", &format!("/dev/{disk}")];
+            run_tool_with_input(Path::new("sfdisk"), &what, &args, Some(&without_identities(&dump)))?;
+            let device = format!("/dev/{partition}");
+            wait_for_node(Path::new(&device))?;
+            device
         }
-        _ => disk,
+        NewMember::Whole => format!("/dev/{disk}"),
     };
-    run("mdadm", &["--manage", array, "--add", &format!("/dev/{member}")])?;
-    if like.is_some() {
+    let what = format!("adding {device} to {array}");
+    run_tool(Path::new("mdadm"), &what, &["--manage", array, "--add", &device])?;
+    if matches!(member, NewMember::Partition { .. }) {
         // Bootable under BIOS again (its BIOS boot partition came with the table). UEFI's ESP is not
         // remade here yet: the survivor's still boots the server.
-        if let Err(why) = run("grub-install", &["--target=i386-pc", &format!("/dev/{disk}")]) {
-            tracing::warn!(%disk, "GRUB for BIOS on the new disk: {why}");
+        let what = format!("GRUB for BIOS on {disk}");
+        if let Err(why) = run_tool(Path::new("grub-install"), &what, &["--target=i386-pc", &format!("/dev/{disk}")]) {
+            tracing::warn!(%disk, "{why}");
         }
     }
     Ok(())
@@ -97,44 +102,6 @@ pub fn without_identities(dump: &str) -> String {
         })
         .map(|line| line + "\n")
         .collect()
-}
-
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-fn run_with_input(program: &str, args: &[&str], input: &str) -> Result<(), String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    child.stdin.take().expect("piped").write_all(input.as_bytes()).map_err(|e| format!("{program}: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Until udev has made `device` (10 s at most).
-fn wait_for(device: &str) -> Result<(), String> {
-    let started = Instant::now();
-    while !Path::new(device).exists() {
-        if started.elapsed() > Duration::from_secs(10) {
-            return Err(format!("{device} did not appear after its partition table was written"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

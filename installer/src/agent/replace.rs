@@ -29,11 +29,20 @@ pub struct SeenDisk {
 /// What to do about a bay an array lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replacement {
-    /// Add `disk` to `array` (its md device, `/dev/md0`): as partition `partition` once it has the
-    /// partition table of `like` (a surviving OS disk), or whole.
-    Rebuild { array: String, bay: u32, disk: String, like: Option<String>, partition: Option<String> },
+    /// Add `disk` to `array` (its md device, `/dev/md0`) as `member`.
+    Rebuild { array: String, bay: u32, disk: String, member: NewMember },
     /// The disk in the bay cannot go in: why, and what to do.
     Refused(Problem),
+}
+
+/// What of the new disk joins the array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewMember {
+    /// The whole disk (a data array's members are whole disks).
+    Whole,
+    /// Its partition `partition` (`sdd3`), once it has the partition table of `like` (the surviving OS
+    /// disk, `sda`).
+    Partition { like: String, partition: String },
 }
 
 /// The bay the disk sits in: its serial is one the installer recorded, or its SCSI address is. The host
@@ -80,16 +89,16 @@ pub fn plan_replacements(config: &AgentConfig, arrays: &[SeenArray], disks: &[Se
             // An OS array's members are partitions: the new disk gets the survivor's table, and the same
             // partition number. A data array's members are whole disks.
             let survivor = array.members.iter().map(|(m, _)| m.as_str()).find(|m| parent_disk(m) != *m);
-            let (like, partition) = match survivor {
+            let member = match survivor {
                 Some(member) => {
-                    let number = &member[parent_disk(member).len()..];
+                    let number = member[parent_disk(member).len()..].trim_start_matches('p');
                     let separator = if new.name.ends_with(|c: char| c.is_ascii_digit()) { "p" } else { "" };
-                    let number = number.trim_start_matches('p');
-                    (Some(parent_disk(member).to_owned()), Some(format!("{}{separator}{number}", new.name)))
+                    let partition = format!("{}{separator}{number}", new.name);
+                    NewMember::Partition { like: parent_disk(member).to_owned(), partition }
                 }
-                None => (None, None),
+                None => NewMember::Whole,
             };
-            plans.push(Replacement::Rebuild { array: device, bay, disk: new.name.clone(), like, partition });
+            plans.push(Replacement::Rebuild { array: device, bay, disk: new.name.clone(), member });
         }
     }
     plans

@@ -66,6 +66,21 @@ pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
             expected.bays.iter().copied().filter(|bay| !members.iter().any(|m| m.bay == Some(*bay))).collect();
         let degraded = working < array.raid_disks as usize || !missing_bays.is_empty();
         let left: Vec<String> = members.iter().filter_map(|m| m.bay).map(|b| format!("bay {b}")).collect();
+        // A member md threw out is still listed, so its bay is not missing; it is a problem all the same.
+        for member in members.iter().filter(|m| m.state.split(',').any(|s| s == "faulty")) {
+            let (part, what) = match member.bay {
+                Some(bay) => (format!("bay {bay}"), format!("the {} in bay {bay}", class_of(bay))),
+                None => (member.device.clone(), format!("member {}", member.device)),
+            };
+            problems.push(Problem {
+                severity: Severity::Warning,
+                part,
+                message: format!("{} ({}) is degraded: md marked {what} faulty", expected.device, array.level),
+                fix: format!(
+                    "replace {what} with a working disk of at least the same size; it is added back by itself"
+                ),
+            });
+        }
         for bay in &missing_bays {
             let class = class_of(*bay);
             problems.push(Problem {
@@ -196,15 +211,7 @@ mod tests {
     }
 
     fn array(name: &str, uuid: &str, members: &[&str]) -> SeenArray {
-        SeenArray {
-            name: name.into(),
-            uuid: Some(uuid.into()),
-            level: "raid1".into(),
-            state: "clean".into(),
-            raid_disks: 2,
-            rebuilding: None,
-            members: members.iter().map(|m| ((*m).into(), "in_sync".into())).collect(),
-        }
+        SeenArray::clean_raid1(name, uuid, members)
     }
 
     fn seen(os_members: &[&str], disks: &[(&str, &str)], second_leg_up: bool) -> Seen {
@@ -265,6 +272,18 @@ mod tests {
         let [problem] = report.problems.as_slice() else { panic!("{:#?}", report.problems) };
         assert_eq!(problem.message, "/dev/md0 (raid1) is rebuilding onto bay 0: 25 %");
         assert_eq!(problem.fix, "nothing to do: keep bay 1 in until it is done");
+    }
+
+    #[test]
+    fn a_member_md_threw_out_is_a_problem_naming_its_bay() {
+        let mut seen = seen(&["sda3", "sdb3"], &ALL_DISKS, true);
+        seen.arrays[0].members[0].1 = "faulty".into();
+        let report = build_report(&seen, &config());
+        assert!(report.arrays[0].degraded && report.arrays[0].missing_bays.is_empty());
+        let [problem] = report.problems.as_slice() else { panic!("{:#?}", report.problems) };
+        assert_eq!(problem.part, "bay 0");
+        assert_eq!(problem.message, "/dev/md0 (raid1) is degraded: md marked the SSD in bay 0 faulty");
+        assert!(problem.fix.starts_with("replace the SSD in bay 0 with a working disk"), "{}", problem.fix);
     }
 
     #[test]

@@ -50,11 +50,32 @@ fn find_tool(paths: &[&str], name: &str) -> PathBuf {
 }
 
 /// Runs `program args`: its standard output, or an error naming `what` with the tool's own words.
-fn run_tool(program: &Path, what: &str, args: &[&str]) -> Result<String, ApplyError> {
-    let out = Command::new(program)
+pub(crate) fn run_tool(program: &Path, what: &str, args: &[&str]) -> Result<String, ApplyError> {
+    run_tool_with_input(program, what, args, None)
+}
+
+/// [`run_tool`], with `input` on the tool's standard input (an sfdisk script).
+pub(crate) fn run_tool_with_input(
+    program: &Path,
+    what: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<String, ApplyError> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let io = |e| ApplyError::Io { what: format!("running {} for {what}", program.display()), source: e };
+    let stdin = if input.is_some() { Stdio::piped() } else { Stdio::null() };
+    let mut child = Command::new(program)
         .args(args)
-        .output()
-        .map_err(|e| ApplyError::Io { what: format!("running {} for {what}", program.display()), source: e })?;
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io)?;
+    if let Some(input) = input {
+        child.stdin.take().expect("piped").write_all(input.as_bytes()).map_err(io)?;
+    }
+    let out = child.wait_with_output().map_err(io)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

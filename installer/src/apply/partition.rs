@@ -3,13 +3,11 @@
 //! written; the partition table itself is written with `sfdisk` only after the image is verified, with
 //! the boot loader (nothing bootable before every byte is verified).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::layout::{BootDisk, partition_device};
 
-use super::{ApplyError, find_tool, run_tool};
+use super::{ApplyError, find_tool, run_tool, run_tool_with_input};
 
 /// What the install needs from partitioning tools.
 pub trait Partitioner {
@@ -75,26 +73,17 @@ impl Partitioner for UtilLinux {
 
     fn write_table(&self, layout: &BootDisk) -> Result<(), ApplyError> {
         let what = format!("writing the partition table of {}", layout.disk);
-        let io = |e| ApplyError::Io { what: what.clone(), source: e };
-        let args = ["--no-reread", "--no-tell-kernel", "--wipe", "never", "--wipe-partitions", "never", "--quiet"];
-        let mut child = Command::new(&self.sfdisk)
-            .args(args)
-            .arg(&layout.disk)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io)?;
-        child.stdin.take().expect("piped").write_all(layout.sfdisk_script().as_bytes()).map_err(io)?;
-        let out = child.wait_with_output().map_err(io)?;
-        if !out.status.success() {
-            return Err(ApplyError::Command {
-                what,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
-        Ok(())
+        let args = [
+            "--no-reread",
+            "--no-tell-kernel",
+            "--wipe",
+            "never",
+            "--wipe-partitions",
+            "never",
+            "--quiet",
+            &layout.disk,
+        ];
+        run_tool_with_input(&self.sfdisk, &what, &args, Some(&layout.sfdisk_script())).map(drop)
     }
 }
 
@@ -103,8 +92,8 @@ fn partition_number(partition: &str) -> String {
     partition.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect()
 }
 
-/// devtmpfs adds the node right after BLKPG; give it a moment.
-fn wait_for_node(device: &Path) -> Result<(), ApplyError> {
+/// devtmpfs (or udev) adds the node right after BLKPG or a table re-read; give it a moment.
+pub(crate) fn wait_for_node(device: &Path) -> Result<(), ApplyError> {
     for _ in 0..50 {
         if device.exists() {
             return Ok(());

@@ -27,6 +27,13 @@ pub struct DiskObservation {
     pub ses_slot: Option<u32>,
 }
 
+impl DiskObservation {
+    /// SSD or HDD: what the kernel says of its rotation.
+    pub fn class(&self) -> DiskClass {
+        if self.rotational { DiskClass::Hdd } else { DiskClass::Ssd }
+    }
+}
+
 pub fn observe_disks(root: &Path) -> Vec<DiskObservation> {
     let block = root.join("sys/block");
     let slots = ses_slots(root);
@@ -128,7 +135,7 @@ pub fn classify_disk(obs: DiskObservation, bays: Option<&BayMap>) -> Disk {
     };
     let placed = obs.ses_slot.map(|slot| (slot, Source::Ses, true)).or_else(from_map);
     Disk {
-        class: if obs.rotational { DiskClass::Hdd } else { DiskClass::Ssd },
+        class: obs.class(),
         bay: placed.map(|p| p.0),
         bay_source: placed.map(|p| p.1),
         hot_swap: placed.is_some_and(|p| p.2),

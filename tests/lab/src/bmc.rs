@@ -225,11 +225,12 @@ impl Bmc {
     pub fn set_psu(&self, n: u8, offset: PsuOffset, on: bool) -> anyhow::Result<()> {
         let console = SocketAddr::V4(SocketAddrV4::new(*self.address.ip(), CONSOLE_PORT));
         let command = rackhand_test_bmc::set_bit(n, offset, on, true);
-        let inside = Netns::adopt(&self.netns)?;
-        let done = inside.spawn_inside(move || rackhand_test_bmc::console(console, &command))?.join();
-        // Adopted only to enter it: the lab removes its namespace.
-        let _ = inside.persist();
-        done.map_err(|_| anyhow::anyhow!("the console thread panicked"))?
+        // Entered by name: the lab owns (and removes) its namespace.
+        let inside =
+            rackhand_netns::spawn_inside_named(&self.netns, move || rackhand_test_bmc::console(console, &command));
+        inside?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the console thread panicked"))?
             .with_context(|| format!("setting PSU {n} at the console of {}'s BMC", self.server))?;
         Ok(())
     }

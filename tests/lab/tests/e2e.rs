@@ -500,8 +500,15 @@ fn a_disk_swapped_into_bay_0_rebuilds_the_array_by_itself(lab: &Lab, server: &mu
     assert_eq!(problem.fix, "replace it with an SSD of at least 2.0 GiB");
     assert!(os.arrays[0].missing_bays == [0], "the HDD was not added: {:#?}", os.arrays[0]);
     server.pull_disk(0).unwrap();
-    // Once the OS has let the HDD go (its device removed), the right disk goes in.
-    std::thread::sleep(Duration::from_secs(5));
+    // The right disk goes in once the OS has let the HDD go, seen from inside: no disk with its serial and
+    // no SCSI device at bay 0's target. Sooner, and Linux takes the new disk for the old one at the same
+    // address ("LUN assignments on this target have changed") and md fails it during the rebuild (seen
+    // under load with a fixed 5 s pause).
+    let address = *os.addresses.first().expect("the OS's address");
+    let let_go = "for i in $(seq 60); do if ! lsblk -dno SERIAL | grep -qx WRONGHDD0 && ! ls -d /sys/bus/scsi/devices/*:0:0:0 \
+                  >/dev/null 2>&1; then exit 0; fi; sleep 1; done; lsblk -o NAME,SERIAL,HCTL; exit 1";
+    let gone = lab.ssh(address, let_go);
+    assert!(gone.is_ok(), "the OS did not let the HDD go: {gone:?}\n{}", server.serial_tail(40));
     server.insert_disk(0, DiskKind::Ssd, 2048, "FRESHSSD0").unwrap();
     let inserted = std::time::Instant::now();
     let rebuilding = |os: &rackhand_api::OsReport| {

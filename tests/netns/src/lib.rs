@@ -139,11 +139,7 @@ impl Netns {
         F: FnOnce() -> io::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let handle = std::fs::File::open(format!("/var/run/netns/{}", self.name))?;
-        Ok(std::thread::spawn(move || {
-            nix::sched::setns(handle, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            f()
-        }))
+        spawn_inside_named(&self.name, f)
     }
 
     /// The processes running inside the namespace.
@@ -171,6 +167,19 @@ impl Drop for Netns {
 pub fn exists(name: &str) -> io::Result<bool> {
     let list = run(Command::new("ip").args(["netns", "list"]))?;
     Ok(list.lines().any(|l| l.split_whitespace().next() == Some(name)))
+}
+
+/// [`Netns::spawn_inside`] for a namespace known by name only, which this does not own (nor remove).
+pub fn spawn_inside_named<T, F>(name: &str, f: F) -> io::Result<std::thread::JoinHandle<io::Result<T>>>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handle = std::fs::File::open(format!("/var/run/netns/{name}"))?;
+    Ok(std::thread::spawn(move || {
+        nix::sched::setns(handle, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+        f()
+    }))
 }
 
 /// A veth pair with one end in each namespace: `a_if` inside `a`, `b_if` inside `b`. Both ends are up.

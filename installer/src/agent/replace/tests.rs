@@ -29,15 +29,7 @@ fn config() -> AgentConfig {
 }
 
 fn array(name: &str, uuid: &str, members: &[&str]) -> SeenArray {
-    SeenArray {
-        name: name.into(),
-        uuid: Some(uuid.into()),
-        level: "raid1".into(),
-        state: "clean".into(),
-        raid_disks: 2,
-        rebuilding: None,
-        members: members.iter().map(|m| ((*m).into(), "in_sync".into())).collect(),
-    }
+    SeenArray::clean_raid1(name, uuid, members)
 }
 
 fn disk(name: &str, serial: &str, target: u32, class: DiskClass, size: u64) -> SeenDisk {
@@ -76,8 +68,7 @@ fn a_blank_ssd_in_bay_0_rebuilds_md0_with_the_survivors_partition_table() {
             array: "/dev/md127".into(),
             bay: 0,
             disk: "sdd".into(),
-            like: Some("sda".into()),
-            partition: Some("sdd3".into()),
+            member: NewMember::Partition { like: "sda".into(), partition: "sdd3".into() },
         }]
     );
 }
@@ -93,7 +84,7 @@ fn a_whole_disk_array_takes_the_whole_new_disk() {
     ];
     let plans = plan_replacements(&config(), &arrays, &disks);
     let want =
-        Replacement::Rebuild { array: "/dev/md126".into(), bay: 2, disk: "sdd".into(), like: None, partition: None };
+        Replacement::Rebuild { array: "/dev/md126".into(), bay: 2, disk: "sdd".into(), member: NewMember::Whole };
     assert_eq!(plans, [want]);
 }
 
