@@ -8,6 +8,11 @@ pub const PROFILES_DIR: &str = "/etc/rackhand/profiles";
 /// The public keys (`*.pub`) image manifests may be signed with.
 pub const TRUSTED_KEYS_DIR: &str = "/etc/rackhand/keys";
 
+/// Where the kernel's firmware loader looks (`NAME` as a driver asks for it, e.g. `rtl_nic/rtl8168h-2.fw`).
+pub const FIRMWARE_DIR: &str = "/lib/firmware";
+/// Which firmware files were shipped and from which Debian package, and which no package had.
+pub const FIRMWARE_LIST: &str = "/etc/rackhand/firmware";
+
 /// A path of this layout as an archive member, which is named without the leading `/`.
 pub fn member(path: &str) -> &str {
     path.trim_start_matches('/')

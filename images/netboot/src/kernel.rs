@@ -77,7 +77,8 @@ fn download(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     find_deb(dir, name)?.with_context(|| format!("apt-get download {name} left no .deb in {}", dir.display()))
 }
 
-fn find_deb(dir: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
+/// The `NAME_*.deb` in `dir`, if one is there.
+pub(crate) fn find_deb(dir: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
     let prefix = format!("{name}_");
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

@@ -1,9 +1,12 @@
 //! Kernel modules: which files to ship and the order to load them in.
 //!
-//! Debian's kernel package ships no `modules.dep`; [`depmod`] makes one, and [`ModuleDeps`] parses it
-//! and resolves the modules we ask for into a load order with every dependency first. busybox's
-//! modprobe ignores soft dependencies, so the wanted list itself names those (e.g. `crc32c_generic`
-//! before `raid456`).
+//! Debian's kernel package ships no `modules.dep`; [`depmod`] makes one (with `modules.softdep` and
+//! `modules.alias`), and [`ModuleDeps`] reads them and resolves the modules we ask for into a load order
+//! with every dependency first. busybox's modprobe ignores soft dependencies, so the order includes them:
+//! a module's `pre:` soft dependencies (`libcrc32c pre: crc32c`, `r8169 pre: realtek`) load before it,
+//! its `post:` ones after; a soft dependency named by an alias (`crc32c`, `crypto-crc32c`) is the module
+//! that alias names (the `_generic` one where several do); one the kernel has no module for is skipped,
+//! as modprobe skips it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,10 +27,20 @@ pub fn module_name(path: &str) -> String {
     stem.replace('-', "_")
 }
 
-/// A parsed `modules.dep`: module name → (relative path, direct dependencies by name).
+/// A parsed `modules.dep`: module name → (relative path, direct dependencies by name); with the soft
+/// dependencies and aliases once [`ModuleDeps::with_soft`] has read them.
 #[derive(Debug, Default)]
 pub struct ModuleDeps {
     modules: BTreeMap<String, (String, Vec<String>)>,
+    soft: BTreeMap<String, SoftDeps>,
+    aliases: BTreeMap<String, Vec<String>>,
+}
+
+/// A module's soft dependencies, as `modules.softdep` names them (module names or aliases).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct SoftDeps {
+    pre: Vec<String>,
+    post: Vec<String>,
 }
 
 impl ModuleDeps {
@@ -43,7 +56,47 @@ impl ModuleDeps {
             let deps = deps.split_whitespace().map(module_name).collect();
             modules.insert(module_name(path), (path.trim().to_owned(), deps));
         }
-        Ok(Self { modules })
+        Ok(Self { modules, ..Self::default() })
+    }
+
+    /// Add `modules.softdep` (`softdep NAME pre: A B post: C`) and the plain aliases of `modules.alias`
+    /// (`alias crc32c crc32c_generic`; patterns such as `pci:v…*` are for hardware, not soft deps).
+    pub fn with_soft(mut self, softdep: &str, alias: &str) -> Self {
+        for line in softdep.lines().map(str::trim).filter(|l| l.starts_with("softdep ")) {
+            let mut words = line.split_whitespace().skip(1);
+            let Some(name) = words.next() else { continue };
+            let entry = self.soft.entry(name.replace('-', "_")).or_default();
+            let mut post = false;
+            for word in words {
+                match word {
+                    "pre:" => post = false,
+                    "post:" => post = true,
+                    dep if post => entry.post.push(dep.to_owned()),
+                    dep => entry.pre.push(dep.to_owned()),
+                }
+            }
+        }
+        for line in alias.lines().map(str::trim).filter(|l| l.starts_with("alias ")) {
+            let mut words = line.split_whitespace().skip(1);
+            if let (Some(alias), Some(module)) = (words.next(), words.next())
+                && !alias.contains(['*', '?', '['])
+            {
+                self.aliases.entry(alias.to_owned()).or_default().push(module.replace('-', "_"));
+            }
+        }
+        self
+    }
+
+    /// The module a soft dependency names: itself, else the module its alias names (preferring a
+    /// `_generic` one, which runs on every CPU), else none.
+    fn resolve_soft(&self, name: &str) -> Option<String> {
+        let plain = name.replace('-', "_");
+        if self.modules.contains_key(&plain) {
+            return Some(plain);
+        }
+        let candidates = self.aliases.get(name)?;
+        let known = candidates.iter().filter(|m| self.modules.contains_key(*m));
+        known.clone().find(|m| m.ends_with("_generic")).or_else(|| known.clone().next()).cloned()
     }
 
     pub fn path_of(&self, name: &str) -> Option<&str> {
@@ -66,16 +119,23 @@ impl ModuleDeps {
             return Ok(());
         }
         let (_, deps) = self.modules.get(name).ok_or_else(|| ModuleError::Unknown(name.to_owned()))?;
+        let soft = self.soft.get(name).cloned().unwrap_or_default();
+        for pre in soft.pre.iter().filter_map(|s| self.resolve_soft(s)) {
+            self.visit(&pre, seen, order)?;
+        }
         // modules.dep lists the full closure with the nearest dependency first; load from the far end.
         for dep in deps.iter().rev() {
             self.visit(dep, seen, order)?;
         }
         order.push(name.to_owned());
+        for post in soft.post.iter().filter_map(|s| self.resolve_soft(s)) {
+            self.visit(&post, seen, order)?;
+        }
         Ok(())
     }
 }
 
-/// Run `depmod -b ROOT VERSION` so `ROOT/lib/modules/VERSION/modules.dep` exists.
+/// Run `depmod -b ROOT VERSION` so `ROOT/lib/modules/VERSION/modules.{dep,softdep,alias}` exist.
 pub fn depmod(root: &Path, version: &str) -> anyhow::Result<PathBuf> {
     let status = Command::new("depmod").arg("-b").arg(root).arg(version).status()?;
     anyhow::ensure!(status.success(), "depmod -b {} {version} failed: {status}", root.display());
@@ -101,6 +161,29 @@ kernel/crypto/async_tx/async_tx.ko:
 kernel/lib/libcrc32c.ko:
 kernel/crypto/crc32c_generic.ko:
 kernel/drivers/scsi/virtio_scsi.ko:
+kernel/crypto/crc32c_intel.ko:
+kernel/drivers/net/phy/realtek.ko:
+kernel/drivers/net/ethernet/realtek/r8169.ko:
+kernel/drivers/char/ipmi/ipmi_msghandler.ko:
+kernel/drivers/char/ipmi/ipmi_devintf.ko: kernel/drivers/char/ipmi/ipmi_msghandler.ko
+";
+
+    // As depmod writes them for Debian's 6.1 kernel (excerpts).
+    const SOFTDEP: &str = "\
+# Soft dependencies extracted from modules themselves.
+softdep libcrc32c pre: crc32c
+softdep r8169 pre: realtek
+softdep ipmi_msghandler post: ipmi_devintf
+softdep intel_lpss pre: platform:idma64
+softdep raid456 pre: nosuchmodule
+";
+    const ALIAS: &str = "\
+# Aliases extracted from modules themselves.
+alias crypto-crc32c crc32c_intel
+alias crc32c crc32c_intel
+alias crypto-crc32c crc32c_generic
+alias crc32c crc32c_generic
+alias pci:v00008086d0000153Asv*sd*bc*sc*i* e1000e
 ";
 
     #[test]
@@ -116,6 +199,24 @@ kernel/drivers/scsi/virtio_scsi.ko:
         assert!(pos("async_tx") < pos("async_xor") && pos("async_xor") < pos("async_pq"));
         assert_eq!(order.len(), order.iter().collect::<BTreeSet<_>>().len(), "each module once");
         assert_eq!(order[0], "e1000e");
+    }
+
+    #[test]
+    fn soft_dependencies_load_with_their_module() {
+        let deps = ModuleDeps::parse(DEP).unwrap().with_soft(SOFTDEP, ALIAS);
+        let order = deps.load_order(&["raid456", "r8169", "ipmi_msghandler"]).unwrap();
+        let pos = |m: &str| order.iter().position(|o| o == m).unwrap_or_else(|| panic!("{m} missing: {order:?}"));
+        // libcrc32c's `pre: crc32c` is an alias: the generic implementation, before libcrc32c.
+        assert!(pos("crc32c_generic") < pos("libcrc32c"), "{order:?}");
+        assert!(!order.contains(&"crc32c_intel".to_owned()), "one implementation is enough: {order:?}");
+        assert!(pos("realtek") < pos("r8169"), "the PHY driver first: {order:?}");
+        assert!(pos("ipmi_msghandler") < pos("ipmi_devintf"), "post: after: {order:?}");
+        // Soft dependencies this kernel has no module for are skipped, as modprobe skips them.
+        assert!(!order.iter().any(|m| m.contains("nosuch") || m.contains("idma64")));
+        assert_eq!(order.len(), order.iter().collect::<BTreeSet<_>>().len(), "each module once");
+        // Without the soft dependencies, none of them is loaded.
+        let hard = ModuleDeps::parse(DEP).unwrap().load_order(&["raid456", "r8169"]).unwrap();
+        assert!(!hard.contains(&"crc32c_generic".to_owned()) && !hard.contains(&"realtek".to_owned()));
     }
 
     #[test]

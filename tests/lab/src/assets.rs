@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use netboot::archive::Archive;
+use netboot::firmware::{self, Firmware};
 use netboot::initramfs::{self, DEFAULT_MODULES};
 
 /// Printed by the probe initramfs when it reaches user space.
@@ -76,17 +77,26 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         Ok(PathBuf::from(path))
     })
     .collect::<anyhow::Result<_>>()?;
+    let modules = lab_modules();
+    let firmware = firmware_for(&kernel, &modules, &inputs.cache.join("firmware"))?;
     let spec = initramfs::Spec {
         kernel: &kernel,
         installer: inputs.installer,
         busybox,
         binaries: &binaries,
-        modules: &lab_modules(),
+        modules: &modules,
+        firmware: &firmware,
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,
     };
     let archive = initramfs::assemble(&spec)?;
     write_atomically(&out.join("initrd.img"), |f| archive.write_gz(f))?;
+    let size = std::fs::metadata(out.join("initrd.img"))?.len();
+    eprintln!("lab: netboot initramfs {:.1} MiB", size as f64 / (1024.0 * 1024.0));
+    anyhow::ensure!(
+        size < INITRAMFS_LIMIT,
+        "the netboot initramfs is {size} bytes, over the {INITRAMFS_LIMIT}-byte limit"
+    );
 
     let mut probe = Archive::new();
     probe.copy("bin/busybox", busybox, 0o755);
@@ -102,6 +112,26 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         std::fs::copy(&from, out.join(file)).with_context(|| format!("copying {} (package ipxe)", from.display()))?;
     }
     Ok(Assets::at(out))
+}
+
+/// The netboot initramfs stays small enough to load quickly over iPXE's HTTP on any firmware.
+const INITRAMFS_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The firmware files the shipped modules name, from Debian's firmware packages (fetched once into
+/// `cache`); files no package has are listed in the initramfs and said here.
+fn firmware_for(kernel: &netboot::kernel::Kernel, modules: &[(&str, &str)], cache: &Path) -> anyhow::Result<Firmware> {
+    let resolved = initramfs::resolve_modules(kernel, modules)?;
+    let wanted = firmware::wanted_by(&resolved)?;
+    let packages = firmware::fetch(cache, firmware::PACKAGES).context("fetching Debian's firmware packages")?;
+    let chosen = firmware::select(&wanted, &packages);
+    eprintln!(
+        "lab: firmware: {} files ({:.1} MiB) from {}; {} named by a driver but in no package",
+        chosen.files.len(),
+        chosen.size_bytes() as f64 / (1024.0 * 1024.0),
+        chosen.licences.keys().cloned().collect::<Vec<_>>().join(", "),
+        chosen.missing.len()
+    );
+    Ok(chosen)
 }
 
 /// The default module list, with one lab-specific parameter: QEMU 7.2's e1000e model loses the

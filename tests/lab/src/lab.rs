@@ -49,6 +49,8 @@ pub enum LabDhcp {
 /// (`[deploy] reboot_deadline`, `first_boot_deadline`, in whole seconds); `None` keeps the service's defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deadlines {
+    /// `[deploy] installer_deadline`: from the installer's script until its first report (and between reports).
+    pub installer: Option<Duration>,
     pub reboot: Option<Duration>,
     pub first_boot: Option<Duration>,
     /// `[deploy] bmc_boot_deadline`: a reprovision through the BMC until the server network-boots.

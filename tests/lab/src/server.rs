@@ -1,6 +1,6 @@
-//! One virtual server as the lab racks it: NIC 1 Intel e1000e and NIC 2 Realtek rtl8139, each on its
-//! own tap with a switch sending LLDP; SSDs (`rotation_rate=1`) and HDDs (`rotation_rate=7200`) as sparse
-//! files on a virtio-scsi HBA, one SCSI target per bay; two PSUs as SMBIOS type 39 structures; a QMP
+//! One virtual server as the lab racks it: two NICs of two vendors (its [`Model`]'s), each on its own tap
+//! with a switch sending LLDP; SSDs and HDDs as sparse files where the model attaches them
+//! ([`devices`]: a virtio-scsi HBA, one SCSI target per bay; or NVMe slots and AHCI ports); two PSUs as SMBIOS type 39 structures; a QMP
 //! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
 //! A server may have a BMC ([`crate::bmc`]) and boot its disks first ([`crate::boot_order`]).
 
@@ -17,7 +17,9 @@ use crate::lab::{BRIDGE, Lab};
 use crate::qmp::Qmp;
 use crate::switch::{SwitchPort, Switches};
 
+mod devices;
 mod spec;
+pub use devices::{ahci_port, nvme_slot};
 pub use spec::*;
 
 pub struct VirtualServer {
@@ -61,9 +63,8 @@ impl VirtualServer {
             "chardev:console".into(),
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-            "-device".into(),
-            "virtio-scsi-pci,id=scsi0".into(),
         ];
+        args.extend(devices::model_args(spec));
         if spec.bmc.is_some() {
             // The BMC's own QMP socket: a QMP socket serves one client at a time, and the tests use the first.
             args.extend(["-qmp".into(), format!("unix:{},server=on,wait=off", crate::bmc::qmp_socket(&dir).display())]);
@@ -100,11 +101,6 @@ impl VirtualServer {
         }
         for disk in &spec.disks {
             let kind = disk.kind.name();
-            let rate = match disk.kind {
-                DiskKind::Ssd => 1,
-                DiskKind::Hdd => 7200,
-            };
-            let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
             let file = dir.join(format!("bay{}-{kind}.img", disk.bay));
             create_disk(&file, disk)?;
             let id = format!("bay{}", disk.bay);
@@ -114,16 +110,11 @@ impl VirtualServer {
                 "-device".into(),
                 // In bay order, after NIC 1 (network first: the firmware falls through to the disks when the
                 // handover script leaves network boot) or before it (disk first).
-                format!(
-                    "scsi-hd,drive={id},id=disk-{id},bus=scsi0.0,channel=0,scsi-id={},lun=0,rotation_rate={rate},\
-                     serial={serial},bootindex={}",
-                    disk.bay,
-                    spec.boot_order.disk_bootindex(disk.bay)
-                ),
+                devices::disk_device(spec, disk, &id, spec.boot_order.disk_bootindex(disk.bay)),
             ]);
         }
         let mut ports = Vec::new();
-        for ((nic, model), switch) in [(1u8, "e1000e"), (2u8, "rtl8139")].into_iter().zip(SWITCHES) {
+        for ((nic, model), switch) in [1u8, 2].into_iter().zip(spec.nics).zip(SWITCHES) {
             let tap = spec.tap(nic);
             lab.ns().tap_on_bridge(&tap, BRIDGE)?;
             args.extend([
@@ -189,6 +180,7 @@ impl VirtualServer {
     /// Slide a new, blank disk of `kind` and `size_mib` into the empty `bay` while the server runs (a
     /// hot-swap bay: the OS sees it appear at the bay's SCSI address). Its serial is `serial`.
     pub fn insert_disk(&mut self, bay: u8, kind: DiskKind, size_mib: u64, serial: &str) -> anyhow::Result<()> {
+        let bus = devices::hot_plug_bus(&self.spec)?;
         let file = self.dir.join(format!("bay{bay}-inserted-{serial}.img"));
         std::fs::File::create(&file)?.set_len(size_mib << 20)?;
         let node = format!("inserted-bay{bay}-{serial}");
@@ -198,9 +190,9 @@ impl VirtualServer {
             "file": { "driver": "file", "filename": file.display().to_string() },
         });
         qmp.execute("blockdev-add", blockdev)?;
-        let rate = if kind == DiskKind::Ssd { 1 } else { 7200 };
+        let rate = devices::rotation_rate(kind);
         let device = serde_json::json!({
-            "driver": "scsi-hd", "drive": node, "id": format!("disk-bay{bay}"), "bus": "scsi0.0",
+            "driver": "scsi-hd", "drive": node, "id": format!("disk-bay{bay}"), "bus": bus,
             "channel": 0, "scsi-id": bay, "lun": 0, "rotation_rate": rate, "serial": serial,
         });
         qmp.execute("device_add", device)?;

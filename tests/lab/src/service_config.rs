@@ -43,6 +43,9 @@ pub(crate) fn peer_config(writer: ConfigWriter, address: &str, peer: &str, postg
 /// `[deploy]`: the lab's operator key on every installed server, and the test's deadlines if it sets any.
 pub(crate) fn deploy_config(writer: ConfigWriter, public_key: &str, deadlines: &Deadlines) -> ConfigWriter {
     let mut writer = writer.ssh_authorized_key(public_key);
+    if let Some(installer) = deadlines.installer {
+        writer = writer.installer_deadline(installer);
+    }
     if let Some(reboot) = deadlines.reboot {
         writer = writer.reboot_deadline(reboot);
     }
@@ -133,14 +136,15 @@ mod tests {
     #[test]
     fn a_tests_deadlines_reach_the_service() {
         let deadlines = Deadlines {
+            installer: Some(Duration::from_secs(150)),
             reboot: Some(Duration::from_secs(90)),
             first_boot: Some(Duration::from_secs(60)),
             bmc_boot: Some(Duration::from_secs(120)),
         };
         let deploy = parsed(LabDhcp::Full, &deadlines).deploy;
         assert_eq!(
-            (deploy.reboot_deadline, deploy.first_boot_deadline, deploy.bmc_boot_deadline),
-            (Duration::from_secs(90), Duration::from_secs(60), Duration::from_secs(120))
+            (deploy.installer_deadline, deploy.reboot_deadline, deploy.first_boot_deadline, deploy.bmc_boot_deadline),
+            (Duration::from_secs(150), Duration::from_secs(90), Duration::from_secs(60), Duration::from_secs(120))
         );
     }
 }

@@ -17,6 +17,8 @@ use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 use rackhand_lab::server::{DiskKind, Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
 
+#[path = "e2e/hardware.rs"]
+mod hardware;
 #[path = "e2e/peers.rs"]
 mod peers;
 

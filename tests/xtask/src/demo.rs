@@ -24,7 +24,9 @@ pub fn run(keep: bool, install: bool) -> anyhow::Result<()> {
     let lab = Lab::up(&lab_dir, &prepared.boot_service, &prepared.assets, &prepared.images)?;
     println!("lab is up: namespace {}, boot service at {}", lab.ns().name(), lab.info().api);
 
-    let servers = [("rack1-u1".to_owned(), 1, Firmware::Bios), ("rack1-u2".to_owned(), 2, Firmware::Uefi)];
+    let mut uefi = ServerSpec::standard("rack1-u2", 2);
+    uefi.firmware = Firmware::Uefi;
+    let servers = [ServerSpec::standard("rack1-u1", 1), uefi];
     let result = boot_and_follow(&lab, &servers, prepared.accel);
     let nodes = lab.nodes().context("reading the final node records")?;
     std::fs::write(lab_dir.join("nodes.json"), serde_json::to_string_pretty(&nodes)?)?;
@@ -47,20 +49,23 @@ pub fn run(keep: bool, install: bool) -> anyhow::Result<()> {
 
 /// Start the servers and follow them through the API until each is ready or failed (or its QEMU
 /// exits without finishing); print every state change and step as it happens.
-pub fn boot_and_follow(lab: &Lab, servers: &[(String, u8, Firmware)], accel: Accel) -> anyhow::Result<Vec<NodeRecord>> {
+pub fn boot_and_follow(lab: &Lab, servers: &[ServerSpec], accel: Accel) -> anyhow::Result<Vec<NodeRecord>> {
     let started = Instant::now();
     let mut running = Vec::new();
-    for (name, index, firmware) in servers {
-        let mut spec = ServerSpec::standard(name, *index);
-        spec.firmware = *firmware;
+    for spec in servers {
         println!(
-            "[{:>4}s] {name}: power on ({firmware:?}; {} + {}, accel {})",
+            "[{:>4}s] {}: power on ({}, {:?}; {} {} + {} {}, accel {})",
             0,
+            spec.name,
+            spec.model.name(),
+            spec.firmware,
+            spec.nics[0],
             spec.mac(1),
+            spec.nics[1],
             spec.mac(2),
             accel.qemu_arg()
         );
-        running.push(VirtualServer::start(lab, &spec, accel)?);
+        running.push(VirtualServer::start(lab, spec, accel)?);
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut finished: HashMap<String, NodeRecord> = HashMap::new();
@@ -108,7 +113,7 @@ pub fn boot_and_follow(lab: &Lab, servers: &[(String, u8, Firmware)], accel: Acc
             }
         }
     }
-    Ok(servers.iter().filter_map(|(name, _, _)| finished.remove(name)).collect())
+    Ok(servers.iter().filter_map(|spec| finished.remove(&spec.name)).collect())
 }
 
 fn describe(kind: &EventKind) -> String {

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use rackhand_lab::accel::{self, Accel};
 use rackhand_lab::assets::{self, Assets, PROBE_MARKER};
 use rackhand_lab::lab::{HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
-use rackhand_lab::server::Firmware;
+use rackhand_lab::server::{Firmware, Model, ServerSpec};
 
 use crate::{packages, run_cmd, workspace_root};
 
@@ -32,6 +32,10 @@ pub enum LabCommand {
         /// UEFI firmware (OVMF) instead of SeaBIOS.
         #[arg(long)]
         uefi: bool,
+        /// The server model, by its hardware profile's name: `qemu-lab` (virtio-scsi, e1000e + rtl8139) or
+        /// `qemu-lab-nvme` (NVMe SSDs in PCIe slots, SATA HDDs on AHCI, vmxnet3 + pcnet).
+        #[arg(long, default_value = "qemu-lab")]
+        model: String,
     },
     /// Tear the running lab down: processes, namespace, taps.
     Down,
@@ -115,12 +119,13 @@ pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(())
         }
-        LabCommand::Boot { name, index, uefi } => {
+        LabCommand::Boot { name, index, uefi, model } => {
+            let mut spec = ServerSpec::of_model(Model::by_name(&model)?, &name, index);
+            spec.firmware = if uefi { Firmware::Uefi } else { Firmware::Bios };
             let info = running_lab()?;
             let prepared = prepare(install)?;
             let lab = Lab::attach(&info)?;
-            let firmware = if uefi { Firmware::Uefi } else { Firmware::Bios };
-            let result = crate::demo::boot_and_follow(&lab, &[(name, index, firmware)], prepared.accel);
+            let result = crate::demo::boot_and_follow(&lab, &[spec], prepared.accel);
             // Attaching took charge of the lab; hand it back so it stays up.
             lab.detach();
             result.map(drop)

@@ -48,8 +48,11 @@ pub const TEST: &[Package] = &[
 pub const LAB: &[Package] = &[
     Package { name: "qemu-system-x86", provides: "/usr/bin/qemu-system-x86_64" },
     Package { name: "ipxe-qemu", provides: "/usr/lib/ipxe/qemu/efi-e1000e.rom" },
-    // depmod, for the netboot initramfs's module list (kmod is in TEST too).
+    // depmod and modinfo, for the netboot initramfs's modules and the firmware they load (kmod is in TEST too).
     Package { name: "kmod", provides: "/sbin/depmod" },
+    // The key Debian's firmware packages (non-free-firmware) are checked with when the initramfs
+    // builder fetches them through its own apt sources.
+    Package { name: "debian-archive-keyring", provides: "/usr/share/keyrings/debian-archive-keyring.gpg" },
     // The site DHCP server of the proxyDHCP lab.
     Package { name: "dnsmasq-base", provides: "/usr/sbin/dnsmasq" },
     // The lab's OS image is built from Debian's packages; OVMF is the UEFI servers' firmware; the

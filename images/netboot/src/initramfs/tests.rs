@@ -37,6 +37,14 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
     std::fs::write(profiles.join("README.md"), "not a profile").unwrap();
     let key = dir.path().join("lab.pub");
     std::fs::write(&key, "rackhand-ed25519 lab abc").unwrap();
+    let fw_file = dir.path().join("rtl8168h-2.fw");
+    std::fs::write(&fw_file, b"realtek firmware").unwrap();
+    let licence = dir.path().join("copyright");
+    std::fs::write(&licence, "Realtek: redistributable").unwrap();
+    let mut firmware = Firmware::default();
+    firmware.files.insert("rtl_nic/rtl8168h-2.fw".into(), (fw_file.clone(), "firmware-realtek".into()));
+    firmware.licences.insert("firmware-realtek".into(), licence.clone());
+    firmware.missing.push(crate::firmware::Wanted { module: "bnx2x".into(), name: "bnx2x/b.fw".into() });
 
     let spec = Spec {
         kernel: &kernel,
@@ -44,6 +52,7 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
         busybox,
         binaries: &[],
         modules: &[("e1000e", ""), ("8139cp", ""), ("bonding", "max_bonds=0")],
+        firmware: &firmware,
         profiles_dir: &profiles,
         keys: &[key],
     };
@@ -65,6 +74,12 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
     assert!(archive.contains("etc/rackhand/profiles/qemu-lab.toml"));
     assert!(!archive.contains("etc/rackhand/profiles/README.md"));
     assert!(archive.contains("etc/rackhand/keys/lab.pub"));
+    assert_eq!(archive.get("lib/firmware/rtl_nic/rtl8168h-2.fw").unwrap().content, Content::Copy(fw_file));
+    assert_eq!(archive.get("usr/share/doc/firmware-realtek/copyright").unwrap().content, Content::Copy(licence));
+    let Content::Bytes(shipped) = &archive.get("etc/rackhand/firmware").unwrap().content else { panic!() };
+    let shipped = String::from_utf8_lossy(shipped);
+    assert!(shipped.contains("rtl_nic/rtl8168h-2.fw firmware-realtek\n"), "{shipped}");
+    assert!(shipped.contains("bnx2x/b.fw missing (bnx2x)\n"), "{shipped}");
 
     let mut gz = Vec::new();
     archive.write_gz(&mut gz).unwrap();

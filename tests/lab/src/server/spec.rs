@@ -25,10 +25,53 @@ impl DiskKind {
     }
 }
 
+/// The lab's server models: how QEMU builds the server, and the hardware profile that describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Profile `qemu-lab`: SSDs and HDDs on a virtio-scsi HBA (the bay is the SCSI target); NIC 1 an Intel
+    /// e1000e, NIC 2 a Realtek RTL8139.
+    Standard,
+    /// Profile `qemu-lab-nvme`: NVMe SSDs, each in a PCIe slot of its own (bay 0 in slot 1, bay 1 in slot
+    /// 2), SATA HDDs on the ICH9 AHCI controller (bay N on its port N); NIC 1 a VMware vmxnet3, NIC 2 an
+    /// AMD PCnet. Its SMBIOS product name is [`NVME_SATA_PRODUCT`].
+    NvmeSata,
+}
+
+/// The SMBIOS product name of [`Model::NvmeSata`], which its profile matches on.
+pub const NVME_SATA_PRODUCT: &str = "Rackhand Lab NVMe-SATA";
+
+impl Model {
+    pub const ALL: [Model; 2] = [Model::Standard, Model::NvmeSata];
+
+    /// As `cargo xtask lab boot --model` names it: the profile's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Standard => "qemu-lab",
+            Model::NvmeSata => "qemu-lab-nvme",
+        }
+    }
+
+    pub fn by_name(name: &str) -> anyhow::Result<Model> {
+        Model::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Model::ALL.iter().map(|m| m.name()).collect();
+            anyhow::anyhow!("no lab model `{name}` (known: {})", known.join(", "))
+        })
+    }
+
+    /// QEMU's device models for NIC 1 and NIC 2.
+    pub fn nics(self) -> [&'static str; 2] {
+        match self {
+            Model::Standard => ["e1000e", "rtl8139"],
+            Model::NvmeSata => ["vmxnet3", "pcnet"],
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DiskSpec {
     pub kind: DiskKind,
-    /// The SCSI target, which the lab profile maps to the bay number.
+    /// The bay, which the model's profile maps from where the disk is attached: the SCSI target
+    /// ([`Model::Standard`]); the PCIe slot or AHCI port ([`Model::NvmeSata`]).
     pub bay: u8,
     pub size_mib: u64,
     /// A raw image copied onto the disk before QEMU starts (a boot sector, an installed disk); `None`: empty.
@@ -59,6 +102,9 @@ pub enum PsuSpec {
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
     pub name: String,
+    pub model: Model,
+    /// QEMU's device models for NIC 1 and NIC 2: the model's, unless a test fits another card.
+    pub nics: [&'static str; 2],
     /// Distinguishes the servers of one lab (MACs, taps).
     pub index: u8,
     pub psus: Vec<PsuSpec>,
@@ -82,9 +128,16 @@ impl ServerSpec {
 
     /// The lab profile's server: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
     pub fn standard(name: &str, index: u8) -> ServerSpec {
+        ServerSpec::of_model(Model::Standard, name, index)
+    }
+
+    /// A server of `model` as its profile wants it: 2 powered PSUs, 2 SSDs in bays 0–1, 2 HDDs in bays 2–3.
+    pub fn of_model(model: Model, name: &str, index: u8) -> ServerSpec {
         let disk = |kind, bay| DiskSpec { kind, bay, size_mib: 2048, contents: None };
         ServerSpec {
             name: name.to_owned(),
+            model,
+            nics: model.nics(),
             index,
             psus: vec![PsuSpec::Powered, PsuSpec::Powered],
             disks: vec![disk(DiskKind::Ssd, 0), disk(DiskKind::Ssd, 1), disk(DiskKind::Hdd, 2), disk(DiskKind::Hdd, 3)],
@@ -102,7 +155,7 @@ impl ServerSpec {
         Some(format!("LAB{}{}{bay}", self.index, disk.kind.name()))
     }
 
-    /// NIC `n` (1 = Intel, 2 = Realtek).
+    /// NIC `n` (1 or 2; see [`Model::nics`]).
     pub fn mac(&self, nic: u8) -> MacAddr {
         MacAddr::new([0x52, 0x54, 0x00, 0x7a, self.index, nic])
     }
