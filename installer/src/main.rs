@@ -14,6 +14,7 @@ use installer::apply::{Network, SystemNetwork, Udhcpc};
 use installer::console::Console;
 use installer::image::{install_from_dir, install_from_server, load_trusted_keys};
 use installer::judge::judge;
+use installer::observe::ethtool::{Ethtool, EthtoolIoctl, FixedEthtool};
 use installer::observe::ipmi::IpmiTool;
 use installer::observe::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
 use installer::observe::{Seams, observe_inventory};
@@ -301,6 +302,8 @@ fn observe_with(args: &ObserveArgs, profile: Option<&Profile>) -> rackhand_api::
     // LLDP only makes sense on the real interfaces of this machine, not under a fixture tree.
     let live = args.root.is_none() && args.lldp_wait > 0;
     let lldp: &dyn LldpListener = if live { &RawSocketListener } else { &NoLldp };
-    let seams = Seams { bmc: &IpmiTool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
+    let no_ethtool = FixedEthtool::default();
+    let ethtool: &dyn Ethtool = if args.root.is_none() { &EthtoolIoctl } else { &no_ethtool };
+    let seams = Seams { bmc: &IpmiTool, ethtool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
     observe_inventory(args.root(), &seams, profile.map(|p| &p.bays))
 }

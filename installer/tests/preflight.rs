@@ -186,7 +186,7 @@ fn both_nics_cabled_to_the_same_switch() {
 fn both_nics_from_one_vendor() {
     let mut spec = qemu_lab();
     let eth1 = spec.nic("eth1");
-    (eth1.vendor, eth1.device, eth1.driver) = (0x8086, 0x10d3, "e1000e".into());
+    (eth1.vendor, eth1.device, eth1.driver) = (0x8086, 0x10d3, Some("e1000e".into()));
     let want = Problem::blocking(
         "NICs",
         "NICs eth0 and eth1 are both Intel: profile requires two vendors",
@@ -199,7 +199,7 @@ fn both_nics_from_one_vendor() {
 fn nic_of_a_vendor_the_profile_does_not_allow() {
     let mut spec = qemu_lab();
     let eth1 = spec.nic("eth1");
-    (eth1.vendor, eth1.device, eth1.driver) = (0x14e4, 0x16d8, "bnxt_en".into());
+    (eth1.vendor, eth1.device, eth1.driver) = (0x14e4, 0x16d8, Some("bnxt_en".into()));
     let want = Problem::blocking(
         "NIC eth1",
         "NIC eth1 is Broadcom, profile allows Intel, Realtek",
