@@ -2,10 +2,8 @@
 
 mod support;
 
-use std::path::Path;
-
 use rackhand_api::{DiskClass, PciDevice, PsuStatus, Source};
-use support::{PciSpec, edge_1u, qemu_lab, write_nvme, write_pci_function, write_virtual_nic};
+use support::{PciSpec, edge_1u, qemu_lab, write_nvme, write_pci_function, write_pci_ids, write_virtual_nic};
 
 #[test]
 fn power_supplies_are_read_from_the_dmi_table_when_entries_are_missing() {
@@ -48,13 +46,6 @@ fn virtual_interfaces_are_not_nics_and_dead_links_read_as_down() {
     assert_eq!(inv.nics[1].speed_mbps, None);
 }
 
-/// `pci.ids` as Debian installs it, from the fixture excerpt.
-fn install_pci_ids(root: &Path) {
-    let misc = root.join("usr/share/misc");
-    std::fs::create_dir_all(&misc).unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pci.ids"), misc.join("pci.ids")).unwrap();
-}
-
 fn function(pci_path: &str, vendor: u16, device: u16, class: u32, driver: Option<&str>) -> PciSpec {
     PciSpec { pci_path: pci_path.into(), vendor, device, class, driver: driver.map(str::to_owned), slot: None }
 }
@@ -67,7 +58,7 @@ fn summary(devices: &[PciDevice]) -> Vec<(&str, &str, Option<&str>, Option<&str>
 fn pci_network_and_storage_functions_with_their_drivers_slots_and_names() {
     let fixture = edge_1u().write();
     let root = fixture.root();
-    install_pci_ids(root);
+    write_pci_ids(root);
     write_pci_function(root, &function("pci0000:00/0000:00:17.0", 0x8086, 0xa182, 0x010601, Some("ahci")));
     // Neither network nor storage: a host bridge and a USB controller are not listed.
     write_pci_function(root, &function("pci0000:00/0000:00:00.0", 0x8086, 0x2020, 0x060000, None));

@@ -247,6 +247,13 @@ pub struct PciSpec {
     pub slot: Option<String>,
 }
 
+/// `pci.ids` where Debian's package puts it, from the excerpt in `tests/fixtures`.
+pub fn write_pci_ids(root: &Path) {
+    let misc = root.join("usr/share/misc");
+    std::fs::create_dir_all(&misc).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pci.ids"), misc.join("pci.ids")).unwrap();
+}
+
 /// `/sys/bus/pci/devices/ADDRESS` → `../../../devices/PATH` with `vendor`, `device`, `class`, the `driver`
 /// link into `/sys/bus/pci/drivers/NAME` when bound, and the slot's `address` (`0000:3b:00`).
 pub fn write_pci_function(root: &Path, spec: &PciSpec) {
