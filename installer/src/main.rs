@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print what the hardware is: system, PSUs, NICs (with LLDP neighbours), disks.
+    /// Print what the hardware is: system, PSUs, NICs (with LLDP neighbours, driver and firmware), disks, and
+    /// the PCI network and storage cards with their drivers.
     Inventory {
         #[command(flatten)]
         observe: ObserveArgs,
@@ -168,7 +169,8 @@ fn bond_mode(name: &str) -> Result<BondMode, String> {
 
 #[derive(Args)]
 struct ObserveArgs {
-    /// Read /sys and /dev under this fixture tree instead of this machine's (then no LLDP is heard).
+    /// Read /sys, /dev and pci.ids under this fixture tree instead of this machine's (then no LLDP is heard and
+    /// no driver is asked for its firmware version).
     #[arg(long)]
     root: Option<PathBuf>,
     /// Seconds to listen for LLDP on every NIC of this machine; 0 skips it.
