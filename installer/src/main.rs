@@ -14,6 +14,7 @@ use installer::apply::{Network, SystemNetwork, Udhcpc};
 use installer::console::Console;
 use installer::image::{install_from_dir, install_from_server, load_trusted_keys};
 use installer::judge::judge;
+use installer::observe::ethtool::{Ethtool, EthtoolIoctl, FixedEthtool};
 use installer::observe::ipmi::IpmiTool;
 use installer::observe::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
 use installer::observe::{Seams, observe_inventory};
@@ -31,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print what the hardware is: system, PSUs, NICs (with LLDP neighbours), disks.
+    /// Print what the hardware is: system, PSUs, NICs (with LLDP neighbours, driver and firmware), disks, and
+    /// the PCI network and storage cards with their drivers.
     Inventory {
         #[command(flatten)]
         observe: ObserveArgs,
@@ -167,7 +169,8 @@ fn bond_mode(name: &str) -> Result<BondMode, String> {
 
 #[derive(Args)]
 struct ObserveArgs {
-    /// Read /sys and /dev under this fixture tree instead of this machine's (then no LLDP is heard).
+    /// Read /sys, /dev and pci.ids under this fixture tree instead of this machine's (then no LLDP is heard and
+    /// no driver is asked for its firmware version).
     #[arg(long)]
     root: Option<PathBuf>,
     /// Seconds to listen for LLDP on every NIC of this machine; 0 skips it.
@@ -301,6 +304,8 @@ fn observe_with(args: &ObserveArgs, profile: Option<&Profile>) -> rackhand_api::
     // LLDP only makes sense on the real interfaces of this machine, not under a fixture tree.
     let live = args.root.is_none() && args.lldp_wait > 0;
     let lldp: &dyn LldpListener = if live { &RawSocketListener } else { &NoLldp };
-    let seams = Seams { bmc: &IpmiTool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
+    let no_ethtool = FixedEthtool::default();
+    let ethtool: &dyn Ethtool = if args.root.is_none() { &EthtoolIoctl } else { &no_ethtool };
+    let seams = Seams { bmc: &IpmiTool, ethtool, lldp, lldp_window: Duration::from_secs(args.lldp_wait) };
     observe_inventory(args.root(), &seams, profile.map(|p| &p.bays))
 }

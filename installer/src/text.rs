@@ -25,6 +25,11 @@ pub fn inventory_text(inv: &Inventory) -> String {
     for disk in &inv.disks {
         let _ = writeln!(out, "{}", disk_line(disk));
     }
+    for device in &inv.pci_devices {
+        let driver = device.driver.as_deref().map_or_else(|| "NO driver".to_owned(), |d| format!("driver {d}"));
+        let slot = device.slot.as_deref().map_or_else(String::new, |s| format!(" (slot {s})"));
+        let _ = writeln!(out, "PCI {}{slot}: {}, {driver}", device.address, device.label());
+    }
     out
 }
 
@@ -57,6 +62,9 @@ fn nic_line(nic: &Nic) -> String {
     }
     if let Some(driver) = &nic.driver {
         let _ = write!(line, ", driver {driver}");
+    }
+    if let Some(firmware) = &nic.firmware_version {
+        let _ = write!(line, ", firmware {firmware}");
     }
     match (nic.carrier, nic.speed_mbps) {
         (true, Some(speed)) => {

@@ -35,6 +35,7 @@ fn inventory_text_lists_every_part() {
     let out = installer(&["inventory", "--root", fixture.root().to_str().unwrap(), "--profile", lab.to_str().unwrap()]);
     let shown = text(&out.stdout);
     assert!(shown.contains("NIC eth1: 52:54:00:00:01:02, Realtek [10ec:8139], driver 8139cp"), "{shown}");
+    assert!(shown.contains("PCI 0000:00:03.0: Ethernet controller (10ec:8139), driver 8139cp"), "{shown}");
     assert!(shown.contains("disk sdc: HDD 40 GB"), "{shown}");
     assert!(shown.contains("bay 2 [Profile]"), "{shown}");
     assert!(shown.contains("PSU 2: present, powered"), "{shown}");

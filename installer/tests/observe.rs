@@ -2,8 +2,8 @@
 
 mod support;
 
-use rackhand_api::{DiskClass, PsuStatus, Source};
-use support::{qemu_lab, write_nvme, write_virtual_nic};
+use rackhand_api::{DiskClass, PciDevice, PsuStatus, Source};
+use support::{PciSpec, edge_1u, qemu_lab, write_nvme, write_pci_function, write_pci_ids, write_virtual_nic};
 
 #[test]
 fn power_supplies_are_read_from_the_dmi_table_when_entries_are_missing() {
@@ -44,4 +44,82 @@ fn virtual_interfaces_are_not_nics_and_dead_links_read_as_down() {
     assert_eq!(names, ["eth0", "eth1"]);
     assert!(!inv.nics[1].carrier);
     assert_eq!(inv.nics[1].speed_mbps, None);
+}
+
+fn function(pci_path: &str, vendor: u16, device: u16, class: u32, driver: Option<&str>) -> PciSpec {
+    PciSpec { pci_path: pci_path.into(), vendor, device, class, driver: driver.map(str::to_owned), slot: None }
+}
+
+fn summary(devices: &[PciDevice]) -> Vec<(&str, &str, Option<&str>, Option<&str>)> {
+    devices.iter().map(|d| (d.address.as_str(), d.class_name(), d.driver.as_deref(), d.slot.as_deref())).collect()
+}
+
+#[test]
+fn pci_network_and_storage_functions_with_their_drivers_slots_and_names() {
+    let fixture = edge_1u().write();
+    let root = fixture.root();
+    write_pci_ids(root);
+    write_pci_function(root, &function("pci0000:00/0000:00:17.0", 0x8086, 0xa182, 0x010601, Some("ahci")));
+    // Neither network nor storage: a host bridge and a USB controller are not listed.
+    write_pci_function(root, &function("pci0000:00/0000:00:00.0", 0x8086, 0x2020, 0x060000, None));
+    write_pci_function(root, &function("pci0000:00/0000:00:14.0", 0x8086, 0xa1af, 0x0c0330, Some("xhci_hcd")));
+    let inv = fixture.observe(None);
+    assert_eq!(
+        summary(&inv.pci_devices),
+        [
+            ("0000:00:17.0", "SATA controller", Some("ahci"), None),
+            ("0000:19:00.0", "Ethernet controller", Some("bnxt_en"), None),
+            ("0000:19:00.1", "Ethernet controller", Some("bnxt_en"), None),
+            ("0000:3b:00.0", "Ethernet controller", Some("i40e"), Some("3")),
+            ("0000:3b:00.1", "Ethernet controller", Some("i40e"), Some("3")),
+        ]
+    );
+    let x710 = &inv.pci_devices[3];
+    assert_eq!(x710.label(), "Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (8086:1572)");
+    assert_eq!((x710.vendor, x710.device, x710.class), (0x8086, 0x1572, 0x020000));
+    assert_eq!(inv.pci_devices[0].label(), "Intel Corporation SATA controller (8086:a182)", "not in the excerpt");
+    let ens1f0 = inv.nics.iter().find(|n| n.name == "ens1f0").unwrap();
+    assert_eq!(ens1f0.firmware_version.as_deref(), Some("8.70 0x8000c40f 1.3179.0"));
+}
+
+#[test]
+fn a_card_without_a_driver_has_no_interface_but_is_seen_on_the_bus() {
+    let mut spec = edge_1u();
+    for port in ["ens1f0", "ens1f1"] {
+        spec.nic(port).driver = None;
+    }
+    let fixture = spec.write();
+    let inv = fixture.observe(None);
+    let names: Vec<&str> = inv.nics.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["eno1", "eno2"]);
+    let x710: Vec<_> = inv.pci_devices.iter().filter(|d| d.device == 0x1572).collect();
+    assert_eq!(x710.len(), 2);
+    assert!(x710.iter().all(|d| d.driver.is_none() && d.slot.as_deref() == Some("3")));
+    // Without pci.ids the card is told by its kind and ids.
+    assert_eq!(x710[0].label(), "Ethernet controller (8086:1572)");
+}
+
+#[test]
+fn a_virtio_function_is_driven_by_its_virtio_child_not_by_virtio_pci() {
+    let fixture = qemu_lab().write();
+    let root = fixture.root();
+    let sys = root.join("sys");
+    // The lab's virtio-scsi controller already holds `virtio1` (its disks' SCSI host is below it).
+    for (path, device, class, child, child_driver) in [
+        ("pci0000:00/0000:00:05.0", 0x1004, 0x010000, "virtio1", Some("virtio_scsi")),
+        ("pci0000:00/0000:00:06.0", 0x1000, 0x020000, "virtio2", None),
+    ] {
+        write_pci_function(root, &function(path, 0x1af4, device, class, Some("virtio-pci")));
+        let child = sys.join("devices").join(path).join(child);
+        std::fs::create_dir_all(&child).unwrap();
+        if let Some(driver) = child_driver {
+            std::fs::create_dir_all(sys.join("bus/virtio/drivers").join(driver)).unwrap();
+            std::os::unix::fs::symlink(format!("../../../../bus/virtio/drivers/{driver}"), child.join("driver"))
+                .unwrap();
+        }
+    }
+    let inv = fixture.observe(None);
+    let virtio: Vec<_> = inv.pci_devices.iter().filter(|d| d.vendor == 0x1af4).collect();
+    assert_eq!(virtio[0].driver.as_deref(), Some("virtio_scsi"));
+    assert_eq!(virtio[1].driver, None, "virtio-pci holds the function, but nothing drives the NIC");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
 use installer::judge::judge;
 use rackhand_api::{DiskClass, Problem, Severity, Source, Verdict};
-use support::{ServerSpec, edge_1u, qemu_lab, storage_2u};
+use support::{PciSpec, ServerSpec, edge_1u, qemu_lab, storage_2u, write_pci_function, write_pci_ids};
 
 fn profile(name: &str) -> Profile {
     load_file(&shipped_profiles_dir().join(format!("{name}.toml"))).unwrap()
@@ -186,7 +186,7 @@ fn both_nics_cabled_to_the_same_switch() {
 fn both_nics_from_one_vendor() {
     let mut spec = qemu_lab();
     let eth1 = spec.nic("eth1");
-    (eth1.vendor, eth1.device, eth1.driver) = (0x8086, 0x10d3, "e1000e".into());
+    (eth1.vendor, eth1.device, eth1.driver) = (0x8086, 0x10d3, Some("e1000e".into()));
     let want = Problem::blocking(
         "NICs",
         "NICs eth0 and eth1 are both Intel: profile requires two vendors",
@@ -199,7 +199,7 @@ fn both_nics_from_one_vendor() {
 fn nic_of_a_vendor_the_profile_does_not_allow() {
     let mut spec = qemu_lab();
     let eth1 = spec.nic("eth1");
-    (eth1.vendor, eth1.device, eth1.driver) = (0x14e4, 0x16d8, "bnxt_en".into());
+    (eth1.vendor, eth1.device, eth1.driver) = (0x14e4, 0x16d8, Some("bnxt_en".into()));
     let want = Problem::blocking(
         "NIC eth1",
         "NIC eth1 is Broadcom, profile allows Intel, Realtek",
@@ -287,6 +287,83 @@ fn disk_outside_any_bay_is_a_warning_only() {
     let problem = &verdict.problems[0];
     assert_eq!((problem.severity, problem.part.as_str()), (Severity::Warning, "disk sde"));
     assert_eq!(problem.message, "disk sde (QEMU HARDDISK, serial SN-sde) is in no known bay");
+    assert!(!verdict.must_not_install());
+}
+
+#[test]
+fn a_nic_without_a_driver_is_named_by_its_slot_where_the_profile_misses_it() {
+    let mut spec = edge_1u();
+    for port in ["ens1f0", "ens1f1"] {
+        spec.nic(port).driver = None;
+    }
+    let profile = profile("edge-1u");
+    let fixture = spec.write();
+    write_pci_ids(fixture.root());
+    let verdict = judge(&fixture.observe(Some(&profile)), &profile);
+    let want = Problem::blocking(
+        "PCI slot 3",
+        "Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (8086:1572) in slot 3 has no driver in this \
+         installer",
+        "add a driver for 8086:1572 to the netboot image's modules and boot it again, or replace the card with one \
+         the installer has a driver for",
+    );
+    assert!(verdict.problems.contains(&want), "{:#?}", verdict.problems);
+    let count = verdict.problems.iter().find(|p| p.part == "NICs").unwrap();
+    assert_eq!(count.message, "found 2 network interfaces, profile wants 4");
+}
+
+#[test]
+fn a_sas_controller_without_a_driver_blocks_where_its_disks_are_missing() {
+    // Without mpt3sas the HBA's disks and its enclosure are not there at all: only the function is.
+    let mut spec = storage_2u();
+    spec.disks.clear();
+    spec.enclosure = None;
+    let profile = profile("storage-2u");
+    let fixture = spec.write();
+    write_pci_ids(fixture.root());
+    let hba = PciSpec {
+        pci_path: "pci0000:00/0000:00:01.0/0000:18:00.0".into(),
+        vendor: 0x1000,
+        device: 0x0097,
+        class: 0x010700,
+        driver: None,
+        slot: None,
+    };
+    write_pci_function(fixture.root(), &hba);
+    let verdict = judge(&fixture.observe(Some(&profile)), &profile);
+    let want = Problem::blocking(
+        "PCI 0000:18:00.0",
+        "Broadcom / LSI SAS3008 PCI-Express Fusion-MPT SAS-3 (1000:0097) at PCI 0000:18:00.0 has no driver in this \
+         installer",
+        "add a driver for 1000:0097 to the netboot image's modules and boot it again: the installer cannot see the \
+         disks behind this controller",
+    );
+    assert_eq!(verdict.problems.last(), Some(&want), "{:#?}", verdict.problems);
+    assert!(verdict.problems.iter().any(|p| p.message == "bay 4 empty, profile wants an HDD"));
+}
+
+#[test]
+fn a_storage_controller_without_a_driver_warns_while_the_profiles_disks_are_all_there() {
+    let spec = qemu_lab();
+    let lab = profile("qemu-lab");
+    let fixture = spec.write();
+    let ahci = PciSpec {
+        pci_path: "pci0000:00/0000:00:1f.2".into(),
+        vendor: 0x8086,
+        device: 0x2922,
+        class: 0x010601,
+        driver: None,
+        slot: None,
+    };
+    write_pci_function(fixture.root(), &ahci);
+    let verdict = judge(&fixture.observe(Some(&lab)), &lab);
+    let want = Problem::warning(
+        "PCI 0000:00:1f.2",
+        "SATA controller (8086:2922) at PCI 0000:00:1f.2 has no driver in this installer",
+        "the profile's disks are all found; if disks are behind this controller the installer cannot see them: add \
+         a driver for 8086:2922 to the netboot image's modules",
+    );
+    assert_eq!(verdict.problems, [want]);
     assert!(!verdict.must_not_install());
 }
 

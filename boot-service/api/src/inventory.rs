@@ -27,6 +27,9 @@ pub struct Inventory {
     pub nics: Vec<Nic>,
     #[serde(default)]
     pub disks: Vec<Disk>,
+    /// The PCI network and mass-storage functions, with or without a driver (see [`PciDevice`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pci_devices: Vec<PciDevice>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +138,9 @@ pub struct Nic {
     /// PCI address of the function, e.g. `0000:3b:00.0`, so a technician can find the card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pci_address: Option<String>,
+    /// The firmware version the driver reports (ethtool's `fw_version`), when it reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -177,4 +183,135 @@ pub struct Disk {
     #[serde(default)]
     pub bay_source: Option<Source>,
     pub hot_swap: bool,
+}
+
+/// A PCI network (class 0x02) or mass-storage (class 0x01) function, as `/sys/bus/pci/devices` shows it,
+/// with or without a driver: a card the installer has no driver for is seen here even though it has no
+/// network interface or disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PciDevice {
+    /// `0000:3b:00.0`.
+    pub address: String,
+    pub vendor: u16,
+    pub device: u16,
+    /// Class, subclass and programming interface: `0x020000` is an Ethernet controller.
+    pub class: u32,
+    /// From the pci.ids database: `Intel Corporation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_name: Option<String>,
+    /// From the pci.ids database: `Ethernet Controller X710 for 10GbE SFP+`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// The bound driver (`i40e`); for a virtio function, the virtio driver (`virtio_net`). `None`: no
+    /// driver in this kernel claimed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// The physical slot's name (`/sys/bus/pci/slots/NAME`), when the firmware describes slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+}
+
+impl PciDevice {
+    pub fn is_network(&self) -> bool {
+        self.class >> 16 == 0x02
+    }
+
+    pub fn is_storage(&self) -> bool {
+        self.class >> 16 == 0x01
+    }
+
+    /// `8086:1572`.
+    pub fn ids(&self) -> String {
+        format!("{:04x}:{:04x}", self.vendor, self.device)
+    }
+
+    /// `Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (8086:1572)`; without names from pci.ids,
+    /// the kind of controller: `Ethernet controller (8086:1572)`.
+    pub fn label(&self) -> String {
+        let kind = || self.class_name().to_owned();
+        let name = match (&self.vendor_name, &self.device_name) {
+            (Some(vendor), Some(device)) => format!("{vendor} {device}"),
+            (Some(vendor), None) => format!("{vendor} {}", kind()),
+            (None, _) => kind(),
+        };
+        format!("{name} ({})", self.ids())
+    }
+
+    /// Where a technician finds it: `slot 3`, else `PCI 0000:3b:00.0`.
+    pub fn place(&self) -> String {
+        match &self.slot {
+            Some(slot) => format!("slot {slot}"),
+            None => format!("PCI {}", self.address),
+        }
+    }
+
+    /// The subclass as pci.ids names it.
+    pub fn class_name(&self) -> &'static str {
+        match self.class >> 8 {
+            0x0100 => "SCSI storage controller",
+            0x0101 => "IDE interface",
+            0x0104 => "RAID bus controller",
+            0x0106 => "SATA controller",
+            0x0107 => "Serial Attached SCSI controller",
+            0x0108 => "Non-Volatile memory controller",
+            0x0200 => "Ethernet controller",
+            0x0207 => "Infiniband controller",
+            _ if self.is_storage() => "Mass storage controller",
+            _ if self.is_network() => "Network controller",
+            _ => "PCI device",
+        }
+    }
+}
+
+#[cfg(test)]
+mod pci_device_tests {
+    use super::PciDevice;
+
+    fn x710() -> PciDevice {
+        PciDevice {
+            address: "0000:3b:00.0".into(),
+            vendor: 0x8086,
+            device: 0x1572,
+            class: 0x020000,
+            vendor_name: Some("Intel Corporation".into()),
+            device_name: Some("Ethernet Controller X710 for 10GbE SFP+".into()),
+            driver: None,
+            slot: Some("3".into()),
+        }
+    }
+
+    #[test]
+    fn named_from_pci_ids_else_by_its_class() {
+        let mut card = x710();
+        assert_eq!(card.label(), "Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (8086:1572)");
+        card.device_name = None;
+        assert_eq!(card.label(), "Intel Corporation Ethernet controller (8086:1572)");
+        card.vendor_name = None;
+        assert_eq!(card.label(), "Ethernet controller (8086:1572)");
+        card.class = 0x010802;
+        assert_eq!(card.label(), "Non-Volatile memory controller (8086:1572)");
+        assert!(card.is_storage() && !card.is_network());
+        card.class = 0x018000;
+        assert_eq!(card.class_name(), "Mass storage controller");
+    }
+
+    #[test]
+    fn placed_by_slot_else_by_address() {
+        let mut card = x710();
+        assert_eq!(card.place(), "slot 3");
+        card.slot = None;
+        assert_eq!(card.place(), "PCI 0000:3b:00.0");
+    }
+
+    #[test]
+    fn absent_names_driver_and_slot_stay_off_the_wire() {
+        let mut card = x710();
+        card.vendor_name = None;
+        card.device_name = None;
+        card.slot = None;
+        let json = serde_json::to_string(&card).unwrap();
+        assert_eq!(json, r#"{"address":"0000:3b:00.0","vendor":32902,"device":5490,"class":131072}"#);
+        assert_eq!(serde_json::from_str::<PciDevice>(&json).unwrap(), card);
+    }
 }

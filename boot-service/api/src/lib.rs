@@ -23,7 +23,8 @@ pub use bmc::{
 };
 pub use bmc_health::{BmcHealth, parse_sdr_power_supply, parse_sdr_power_supply_verbose, psu_number};
 pub use inventory::{
-    BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PowerSupply, PsuStatus, Source, SystemIdentity,
+    BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PciDevice, PowerSupply, PsuStatus, Source,
+    SystemIdentity,
 };
 pub use location::{Location, MAX_UNIT};
 pub use mac::{MacAddr, MacParseError};

@@ -73,5 +73,7 @@ mod tests {
         let inv: crate::Inventory = serde_json::from_str(json).unwrap();
         assert_eq!(inv.psus[0].bmc, None);
         assert_eq!(inv.nics[0].pci_address, None);
+        assert_eq!(inv.nics[0].firmware_version, None);
+        assert_eq!(inv.pci_devices, []);
     }
 }

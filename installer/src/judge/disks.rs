@@ -7,11 +7,20 @@ use rackhand_api::{Disk, Problem};
 const GB: u64 = 1_000_000_000;
 
 pub fn judge_disks(disks: &[Disk], groups: &[DiskGroup]) -> Vec<Problem> {
+    judge_disks_counted(disks, groups).0
+}
+
+/// The problems, and how many disks the profile wants that are not there at all (empty bays, groups
+/// short), as opposed to there but wrong.
+pub(super) fn judge_disks_counted(disks: &[Disk], groups: &[DiskGroup]) -> (Vec<Problem>, u32) {
     let mut problems = Vec::new();
+    let mut missing = 0;
     let bay_bound: Vec<u32> = groups.iter().flat_map(|g| g.bays.iter().copied()).collect();
     for group in groups.iter().filter(|g| !g.bays.is_empty()) {
         for &bay in &group.bays {
-            problems.extend(judge_bay(bay, disks.iter().find(|d| d.bay == Some(bay)), group));
+            let disk = disks.iter().find(|d| d.bay == Some(bay));
+            missing += u32::from(disk.is_none());
+            problems.extend(judge_bay(bay, disk, group));
         }
     }
     let mut unclaimed: Vec<&Disk> = disks.iter().filter(|d| !d.bay.is_some_and(|b| bay_bound.contains(&b))).collect();
@@ -26,6 +35,7 @@ pub fn judge_disks(disks: &[Disk], groups: &[DiskGroup]) -> Vec<Problem> {
             found += 1;
         }
         if found < group.count {
+            missing += group.count - found;
             problems.push(Problem::blocking(
                 format!("disks ({})", group.name),
                 format!("found {found} of the {} disks of group `{}`", group.count, group.name),
@@ -38,7 +48,7 @@ pub fn judge_disks(disks: &[Disk], groups: &[DiskGroup]) -> Vec<Problem> {
             problems.push(stray(disk));
         }
     }
-    problems
+    (problems, missing)
 }
 
 fn judge_bay(bay: u32, disk: Option<&Disk>, group: &DiskGroup) -> Option<Problem> {

@@ -2,6 +2,7 @@
 //! fix a technician should apply.
 
 mod disks;
+mod drivers;
 mod network;
 mod power;
 
@@ -9,6 +10,7 @@ use hardware_profiles::Profile;
 use rackhand_api::{Inventory, Problem, Verdict};
 
 pub use disks::judge_disks;
+pub use drivers::{Shortfall, judge_drivers};
 pub use network::{choose_bond_legs, judge_network};
 pub use power::judge_power;
 
@@ -32,6 +34,12 @@ pub fn judge(inventory: &Inventory, profile: &Profile) -> Verdict {
     }
     problems.extend(judge_power(&inventory.psus, &profile.power));
     problems.extend(judge_network(&inventory.nics, &profile.network, &profile.bond));
-    problems.extend(judge_disks(&inventory.disks, &profile.disk_groups));
+    let (disk_problems, disks_missing) = disks::judge_disks_counted(&inventory.disks, &profile.disk_groups);
+    problems.extend(disk_problems);
+    let short = Shortfall {
+        nics: inventory.nics.len() < usize::try_from(profile.network.nics).unwrap_or(usize::MAX),
+        disks: disks_missing > 0,
+    };
+    problems.extend(judge_drivers(&inventory.pci_devices, short));
     Verdict { profile: profile.name.clone(), matched, problems }
 }

@@ -147,6 +147,7 @@ mod tests {
             speed_mbps: None,
             lldp: None,
             pci_address: None,
+            firmware_version: None,
         }
     }
 

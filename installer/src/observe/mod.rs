@@ -1,11 +1,15 @@
 //! Observation: read what the hardware says, under an injectable root (`/` in the initramfs, a fixture
-//! tree in tests). Nothing here judges; the BMC and LLDP are reached through seams.
+//! tree in tests). Nothing here judges; the BMC, LLDP and the NICs' drivers (ethtool) are reached through
+//! seams.
 
 mod disks;
 mod dmi;
+pub mod ethtool;
 pub mod ipmi;
 pub mod lldp;
 mod nics;
+mod pci;
+pub mod pci_ids;
 mod power;
 mod profile;
 pub mod smbios;
@@ -17,18 +21,22 @@ use std::time::Duration;
 use hardware_profiles::BayMap;
 use rackhand_api::Inventory;
 
+use ethtool::Ethtool;
 use ipmi::Bmc;
 use lldp::LldpListener;
 
 pub use disks::{DiskObservation, classify_disk, observe_disks};
 pub use dmi::observe_system;
 pub use nics::observe_nics;
+pub use pci::observe_pci_devices;
 pub use power::{classify_power_supplies, observe_power_supplies};
 pub use profile::{ProfileChoiceError, choose_profile};
 
 /// The parts of observation that talk to something other than files.
 pub struct Seams<'a> {
     pub bmc: &'a dyn Bmc,
+    /// Asks each NIC's driver for its firmware version (only meaningful on the machine itself).
+    pub ethtool: &'a dyn Ethtool,
     pub lldp: &'a dyn LldpListener,
     /// How long to listen for LLDP (switches send every 30 s by default).
     pub lldp_window: Duration,
@@ -46,11 +54,13 @@ pub fn observe_inventory(root: &Path, seams: &Seams<'_>, bays: Option<&BayMap>) 
     };
     for nic in &mut nics {
         nic.lldp = heard.remove(&nic.name);
+        nic.firmware_version = seams.ethtool.driver_info(&nic.name).ok().and_then(|info| info.firmware_version);
     }
     Inventory {
         system: observe_system(root),
         psus: observe_power_supplies(root, seams.bmc),
         nics,
         disks: observe_disks(root).into_iter().map(|d| classify_disk(d, bays)).collect(),
+        pci_devices: observe_pci_devices(root),
     }
 }

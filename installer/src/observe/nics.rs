@@ -36,6 +36,8 @@ fn observe_nic(dir: &Path, name: String) -> Option<Nic> {
             .filter(|&s| s > 0),
         lldp: None,
         pci_address: pci.as_ref().and_then(|p| Some(p.file_name()?.to_string_lossy().into_owned())),
+        // Asked of the driver (ethtool), not of sysfs: `observe_inventory` fills it in.
+        firmware_version: None,
     })
 }
 

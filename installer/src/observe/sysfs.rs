@@ -16,6 +16,12 @@ pub fn read_hex_u16(path: &Path) -> Option<u16> {
     u16::from_str_radix(text.trim_start_matches("0x"), 16).ok()
 }
 
+/// A `0x020000`-style hexadecimal attribute (a PCI class).
+pub fn read_hex_u32(path: &Path) -> Option<u32> {
+    let text = read_trimmed(path)?;
+    u32::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+}
+
 pub fn read_u64(path: &Path) -> Option<u64> {
     read_trimmed(path)?.parse().ok()
 }

@@ -21,6 +21,7 @@ fn nic(name: &str, last: u8, switch: &str) -> Nic {
             port_description: None,
         }),
         pci_address: None,
+        firmware_version: None,
     }
 }
 

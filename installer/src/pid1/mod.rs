@@ -18,6 +18,7 @@ use crate::apply::{
 };
 use crate::boot_service::{Backoff, Client, parse_cmdline};
 use crate::console::{Console, Failure, NodeIdentity, StepState};
+use crate::observe::ethtool::{Ethtool, EthtoolIoctl, FixedEthtool};
 use crate::observe::ipmi::IpmiTool;
 use crate::observe::lldp::RawSocketListener;
 use crate::observe::{Seams, choose_profile, observe_inventory, observe_nics};
@@ -111,7 +112,10 @@ pub fn run_node(opts: &RunOptions, console: &mut Console) -> Outcome {
     console.step("inspect", StepState::Running, Some(format!("listening for LLDP on {}", nics.join(", "))));
     let profile = choose_profile(&opts.profiles, &opts.root).map_err(|e| e.to_string());
     let lldp_window = if opts.live { opts.lldp_window } else { Duration::ZERO };
-    let seams = Seams { bmc: &IpmiTool, lldp: &RawSocketListener, lldp_window };
+    // A fixture tree's interface names are not this machine's: its drivers are asked only when live.
+    let no_ethtool = FixedEthtool::default();
+    let ethtool: &dyn Ethtool = if opts.live { &EthtoolIoctl } else { &no_ethtool };
+    let seams = Seams { bmc: &IpmiTool, ethtool, lldp: &RawSocketListener, lldp_window };
     let inventory = observe_inventory(&opts.root, &seams, profile.as_ref().ok().map(|p| &p.bays));
     let system = &inventory.system;
     console.state.node = NodeIdentity {

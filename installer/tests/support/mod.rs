@@ -12,6 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hardware_profiles::Profile;
+use installer::observe::ethtool::{DriverInfo, FixedEthtool};
 use installer::observe::ipmi::FixedBmc;
 use installer::observe::lldp::FixedLldp;
 use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type39};
@@ -57,7 +58,12 @@ pub struct NicSpec {
     pub pci_path: String,
     pub vendor: u16,
     pub device: u16,
-    pub driver: String,
+    /// The bound driver; `None`: no driver claimed the function, so it has no network interface.
+    pub driver: Option<String>,
+    /// The firmware version its driver reports through ethtool.
+    pub firmware: Option<String>,
+    /// The physical slot (`/sys/bus/pci/slots/NAME`) the card sits in.
+    pub slot: Option<String>,
     pub carrier: bool,
     pub speed_mbps: i64,
     /// What the switch on the other end says over LLDP: (chassis id, port id, system name).
@@ -85,11 +91,12 @@ pub struct EnclosureSpec {
     pub slots: BTreeMap<u32, Option<String>>,
 }
 
-/// A written fixture tree and the fakes for its BMC and LLDP.
+/// A written fixture tree and the fakes for its BMC, LLDP and NIC drivers.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub lldp: FixedLldp,
     pub bmc: FixedBmc,
+    pub ethtool: FixedEthtool,
 }
 
 impl Fixture {
@@ -98,7 +105,8 @@ impl Fixture {
     }
 
     pub fn observe(&self, profile: Option<&Profile>) -> Inventory {
-        let seams = Seams { bmc: &self.bmc, lldp: &self.lldp, lldp_window: Duration::from_millis(1) };
+        let seams =
+            Seams { bmc: &self.bmc, ethtool: &self.ethtool, lldp: &self.lldp, lldp_window: Duration::from_millis(1) };
         observe_inventory(self.root(), &seams, profile.map(|p| &p.bays))
     }
 }
@@ -164,7 +172,25 @@ impl ServerSpec {
                 Some((n.name.clone(), neighbor))
             })
             .collect();
-        Fixture { dir, lldp: FixedLldp(lldp), bmc: FixedBmc(self.bmc.clone().unwrap_or_default()) }
+        let ethtool = self
+            .nics
+            .iter()
+            .filter_map(|n| {
+                let info = DriverInfo {
+                    driver: Some(n.driver.clone()?),
+                    version: Some("6.1.0-18-amd64".into()),
+                    firmware_version: n.firmware.clone(),
+                    bus_info: Path::new(&n.pci_path).file_name().map(|a| a.to_string_lossy().into_owned()),
+                };
+                Some((n.name.clone(), info))
+            })
+            .collect();
+        Fixture {
+            dir,
+            lldp: FixedLldp(lldp),
+            bmc: FixedBmc(self.bmc.clone().unwrap_or_default()),
+            ethtool: FixedEthtool(ethtool),
+        }
     }
 }
 
@@ -208,12 +234,61 @@ pub fn write_virtual_nic(root: &Path, name: &str) {
     symlink(&sys, &sys.join("class/net").join(name), &dir);
 }
 
+/// A PCI function below `/sys/devices` (`pci_path`), as the kernel shows it.
+#[derive(Debug, Clone)]
+pub struct PciSpec {
+    /// `pci0000:00/0000:00:17.0`.
+    pub pci_path: String,
+    pub vendor: u16,
+    pub device: u16,
+    /// `0x010601`: an AHCI SATA controller.
+    pub class: u32,
+    pub driver: Option<String>,
+    pub slot: Option<String>,
+}
+
+/// `pci.ids` where Debian's package puts it, from the excerpt in `tests/fixtures`.
+pub fn write_pci_ids(root: &Path) {
+    let misc = root.join("usr/share/misc");
+    std::fs::create_dir_all(&misc).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pci.ids"), misc.join("pci.ids")).unwrap();
+}
+
+/// `/sys/bus/pci/devices/ADDRESS` → `../../../devices/PATH` with `vendor`, `device`, `class`, the `driver`
+/// link into `/sys/bus/pci/drivers/NAME` when bound, and the slot's `address` (`0000:3b:00`).
+pub fn write_pci_function(root: &Path, spec: &PciSpec) {
+    let sys = root.join("sys");
+    let dir = sys.join("devices").join(&spec.pci_path);
+    let address = dir.file_name().unwrap().to_string_lossy().into_owned();
+    file(&dir.join("vendor"), &format!("{:#06x}", spec.vendor));
+    file(&dir.join("device"), &format!("{:#06x}", spec.device));
+    file(&dir.join("class"), &format!("{:#08x}", spec.class));
+    symlink(&sys, &sys.join("bus/pci/devices").join(&address), &dir);
+    if let Some(driver) = &spec.driver {
+        let bound = sys.join("bus/pci/drivers").join(driver);
+        std::fs::create_dir_all(&bound).unwrap();
+        symlink(&sys, &dir.join("driver"), &bound);
+        symlink(&sys, &bound.join(&address), &dir);
+    }
+    if let Some(slot) = &spec.slot {
+        file(&sys.join("bus/pci/slots").join(slot).join("address"), address.rsplit_once('.').unwrap().0);
+    }
+}
+
 fn write_nic(sys: &Path, nic: &NicSpec) {
     let pci = sys.join("devices").join(&nic.pci_path);
-    file(&pci.join("vendor"), &format!("{:#06x}", nic.vendor));
-    file(&pci.join("device"), &format!("{:#06x}", nic.device));
-    std::fs::create_dir_all(sys.join("bus/pci/drivers").join(&nic.driver)).unwrap();
-    symlink(sys, &pci.join("driver"), &sys.join("bus/pci/drivers").join(&nic.driver));
+    let function = PciSpec {
+        pci_path: nic.pci_path.clone(),
+        vendor: nic.vendor,
+        device: nic.device,
+        class: 0x020000,
+        driver: nic.driver.clone(),
+        slot: nic.slot.clone(),
+    };
+    write_pci_function(sys.parent().unwrap(), &function);
+    if nic.driver.is_none() {
+        return; // no driver, no network interface
+    }
     let net = pci.join("net").join(&nic.name);
     file(&net.join("address"), &nic.mac);
     file(&net.join("carrier"), if nic.carrier { "1" } else { "0" });

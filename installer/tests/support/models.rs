@@ -38,7 +38,9 @@ fn nic(
         pci_path: pci_path.into(),
         vendor,
         device,
-        driver: driver.into(),
+        driver: Some(driver.into()),
+        firmware: None,
+        slot: None,
         carrier: true,
         speed_mbps: speed,
         lldp: Some((format!("chassis-{switch}"), format!("swp-{name}"), switch.into())),
@@ -83,13 +85,21 @@ pub fn qemu_lab() -> ServerSpec {
     }
 }
 
-/// Supermicro 1U: onboard Broadcom BCM57416 (eno1/eno2) + Intel X710-DA2 (ens1f0/ens1f1), one port of
-/// each cabled; 2 SATA SSDs on AHCI ports 0 and 1; a BMC.
+/// Supermicro 1U: onboard Broadcom BCM57416 (eno1/eno2) + Intel X710-DA2 (ens1f0/ens1f1) in slot 3, one
+/// port of each cabled, each with the firmware version its driver reports; 2 SATA SSDs on AHCI ports 0
+/// and 1; a BMC.
 pub fn edge_1u() -> ServerSpec {
     let unused_port = |mut n: NicSpec| {
         n.carrier = false;
         n.speed_mbps = -1;
         n.lldp = None;
+        n
+    };
+    // The firmware each driver reports; the X710 card sits in slot 3, the BCM57416 is onboard.
+    let as_fitted = |mut n: NicSpec| {
+        n.firmware =
+            Some(if n.vendor == 0x8086 { "8.70 0x8000c40f 1.3179.0" } else { "218.0.219.13/pkg 218.0.225.0" }.into());
+        n.slot = (n.vendor == 0x8086).then(|| "3".into());
         n
     };
     let bmc = ["PS1 Status", "PS2 Status"]
@@ -107,7 +117,7 @@ pub fn edge_1u() -> ServerSpec {
         serial: "S348291X1A04512".into(),
         uuid: "00000000-0000-0000-0000-AC1F6B4E2A10".into(),
         psus: psus("PWS-751P-1R", 750),
-        nics: vec![
+        nics: [
             nic(
                 "eno1",
                 "ac:1f:6b:4e:2a:10",
@@ -148,7 +158,9 @@ pub fn edge_1u() -> ServerSpec {
                 10000,
                 "",
             )),
-        ],
+        ]
+        .map(as_fitted)
+        .to_vec(),
         disks: vec![
             disk("sda", "pci0000:00/0000:00:17.0/ata1/host0", "0:0:0:0", "SAMSUNG MZ7LH480HAHQ-00005", 480, false),
             disk("sdb", "pci0000:00/0000:00:17.0/ata2/host1", "1:0:0:0", "SAMSUNG MZ7LH480HAHQ-00005", 480, false),

@@ -1,5 +1,6 @@
 //! The hardware part of a node's page: what the installer found, in the terms a technician checks
-//! against the chassis (PSU numbers, NIC cabling to switch ports, disks by bay).
+//! against the chassis (PSU numbers, NIC cabling to switch ports and each NIC's driver and firmware,
+//! disks by bay, the PCI cards no driver claimed by their slot).
 
 use maud::{Markup, html};
 use rackhand_api::{Inventory, human_bytes};
@@ -7,6 +8,7 @@ use rackhand_api::{Inventory, human_bytes};
 /// What the installer found, as a technician checks it against the chassis: power, cabling, bays.
 pub(super) fn section(inventory: &Inventory) -> Markup {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let driverless: Vec<_> = inventory.pci_devices.iter().filter(|d| d.driver.is_none()).collect();
     let mut disks: Vec<_> = inventory.disks.iter().collect();
     disks.sort_by_key(|d| (d.bay.is_none(), d.bay, d.name.clone()));
     html! {
@@ -29,12 +31,16 @@ pub(super) fn section(inventory: &Inventory) -> Markup {
             }
         } }
         @if !inventory.nics.is_empty() { table {
-            thead { tr { th { "NIC" } th { "Vendor" } th { "Link" } th { "Switch and port (LLDP)" } } }
+            thead { tr { th { "NIC" } th { "Vendor" } th { "Driver and firmware" } th { "Link" } th { "Switch and port (LLDP)" } } }
             tbody {
                 @for nic in &inventory.nics {
                     tr class=(if nic.carrier { "" } else { "failed" }) {
                         td { (nic.name) br; span.mac { (nic.mac) } }
                         td { (nic.vendor_name.as_deref().unwrap_or("—")) }
+                        td {
+                            (nic.driver.as_deref().unwrap_or("—"))
+                            @if let Some(firmware) = &nic.firmware_version { br; span.mac { "firmware " (firmware) } }
+                        }
                         td.nowrap {
                             @if nic.carrier {
                                 "up" @if let Some(speed) = nic.speed_mbps { " " (speed) " Mb/s" }
@@ -59,6 +65,14 @@ pub(super) fn section(inventory: &Inventory) -> Markup {
                         td { (disk.name) } td { (disk.class.label()) } td.nowrap { (human_bytes(disk.size_bytes)) }
                         td { (disk.model.as_deref().unwrap_or("—")) }
                     }
+                }
+            }
+        } }
+        @if !driverless.is_empty() { table {
+            thead { tr { th { "PCI card without a driver" } th { "Where" } } }
+            tbody {
+                @for device in driverless {
+                    tr.failed { td { (device.label()) } td { (device.place()) } }
                 }
             }
         } }

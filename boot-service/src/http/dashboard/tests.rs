@@ -200,8 +200,14 @@ fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
         "psus": [psu(1, true), psu(2, false)],
         "nics": [
             {"name": "eth0", "mac": "52:54:00:7a:08:01", "vendor_name": "Intel", "carrier": true, "speed_mbps": 1000,
+             "driver": "i40e", "firmware_version": "8.70 0x8000c40f 1.3179.0",
              "lldp": {"chassis_id": "02:00:00:00:00:0a", "port_id": "swp8", "system_name": "sw-a"}},
-            {"name": "eth1", "mac": "52:54:00:7a:08:02", "vendor_name": "Realtek", "carrier": false}
+            {"name": "eth1", "mac": "52:54:00:7a:08:02", "vendor_name": "Realtek", "carrier": false, "driver": "8139cp"}
+        ],
+        "pci_devices": [
+            {"address": "0000:3b:00.0", "vendor": 0x8086, "device": 0x1572, "class": 0x020000, "driver": "i40e"},
+            {"address": "0000:5e:00.0", "vendor": 0x8086, "device": 0x1572, "class": 0x020000, "slot": "3",
+             "vendor_name": "Intel Corporation", "device_name": "Ethernet Controller X710 for 10GbE SFP+"}
         ],
         "disks": [
             {"name": "sdb", "size_bytes": 2147483648u64, "class": "hdd", "bay": 2, "hot_swap": true},
@@ -213,6 +219,12 @@ fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
     for text in ["QEMU Standard PC, serial RH-0008", "sw-a port swp8", "up 1000 Mb/s", "<td>SSD</td>", "2.0 GiB"] {
         assert!(page.contains(text), "`{text}` missing:\n{page}");
     }
+    let with_firmware = r#"<td>i40e<br><span class="mac">firmware 8.70 0x8000c40f 1.3179.0</span></td>"#;
+    assert!(page.contains(with_firmware), "eth0's driver and firmware:\n{page}");
+    assert!(page.contains("<td>Realtek</td><td>8139cp</td>"), "eth1's driver, no firmware reported:\n{page}");
+    let driverless = r#"<tr class="failed"><td>Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (8086:1572)</td><td>slot 3</td></tr>"#;
+    assert!(page.contains(driverless), "the card without a driver, by its slot:\n{page}");
+    assert_eq!(page.matches("(8086:1572)").count(), 1, "the card with a driver is not listed:\n{page}");
     let unpowered = page.find("<td>PSU 2</td>").expect(&page);
     assert!(page[..unpowered].ends_with(r#"<tr class="failed">"#), "the unpowered PSU's row stands out:\n{page}");
     assert!(page.find("<td>sda</td>").unwrap() < page.find("<td>sdb</td>").unwrap(), "disks in bay order");
