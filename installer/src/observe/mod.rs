@@ -1,8 +1,11 @@
 //! Observation: read what the hardware says, under an injectable root (`/` in the initramfs, a fixture
 //! tree in tests). Nothing here judges; the BMC and LLDP are reached through seams.
 
+mod bays;
+mod disk_bus;
 mod disks;
 mod dmi;
+mod enclosure;
 pub mod ipmi;
 pub mod lldp;
 mod nics;
@@ -20,6 +23,7 @@ use rackhand_api::Inventory;
 use ipmi::Bmc;
 use lldp::LldpListener;
 
+pub use bays::{Placement, place_disk};
 pub use disks::{DiskObservation, classify_disk, observe_disks};
 pub use dmi::observe_system;
 pub use nics::observe_nics;
@@ -34,8 +38,8 @@ pub struct Seams<'a> {
     pub lldp_window: Duration,
 }
 
-/// Everything the installer knows about the machine under `root`. `bays` is the profile's SCSI-address
-/// map, used for disks no SES enclosure places.
+/// Everything the installer knows about the machine under `root`. `bays` is the profile's map from the
+/// places disks are seen at (SCSI address, AHCI port, PCIe slot, enclosure slot) to bays.
 pub fn observe_inventory(root: &Path, seams: &Seams<'_>, bays: Option<&BayMap>) -> Inventory {
     let mut nics = observe_nics(root);
     let names: Vec<String> = nics.iter().map(|n| n.name.clone()).collect();

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+mod disks;
 pub mod http;
 mod models;
 
@@ -18,7 +19,8 @@ use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type
 use installer::observe::{Seams, observe_inventory};
 use rackhand_api::{BmcPsuReading, Inventory, LldpNeighbor, PsuStatus};
 
-pub use models::{edge_1u, qemu_lab, storage_2u};
+pub use disks::{DiskAt, DiskSpec, EnclosureSpec, PciSpec, write_nvme, write_nvme_multipath};
+pub use models::{edge_1u, qemu_lab, qemu_lab_nvme, storage_2u};
 
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -29,6 +31,10 @@ pub struct ServerSpec {
     pub psus: Vec<PsuSpec>,
     pub nics: Vec<NicSpec>,
     pub disks: Vec<DiskSpec>,
+    /// PCI functions other than the NICs': disk controllers, bridges, root ports.
+    pub pci: Vec<PciSpec>,
+    /// PCI slots the hot-plug driver registered: (name, `domain:bus:device` address).
+    pub pci_slots: Vec<(String, String)>,
     /// An SES enclosure at this SCSI device path (relative to `/sys/devices`), slots numbered from 0.
     pub enclosure: Option<EnclosureSpec>,
     /// BMC power-supply sensors; `Some` also creates `/dev/ipmi0`.
@@ -62,27 +68,6 @@ pub struct NicSpec {
     pub speed_mbps: i64,
     /// What the switch on the other end says over LLDP: (chassis id, port id, system name).
     pub lldp: Option<(String, String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DiskSpec {
-    pub name: String,
-    /// The SCSI host's directory below `/sys/devices` (the target dir goes below it).
-    pub host_path: String,
-    pub hctl: String,
-    pub model: String,
-    pub serial: String,
-    pub wwid: String,
-    pub size_gb: u64,
-    pub rotational: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct EnclosureSpec {
-    /// SCSI device path of the enclosure itself, below `/sys/devices`.
-    pub device_path: String,
-    /// Slot number → disk name (`None` for an empty slot).
-    pub slots: BTreeMap<u32, Option<String>>,
 }
 
 /// A written fixture tree and the fakes for its BMC and LLDP.
@@ -140,11 +125,17 @@ impl ServerSpec {
         for nic in &self.nics {
             write_nic(&sys, nic);
         }
+        for pci in &self.pci {
+            disks::write_pci(&sys, pci);
+        }
+        for (name, address) in &self.pci_slots {
+            disks::write_pci_slot(&sys, name, address);
+        }
         for disk in &self.disks {
-            write_disk(&sys, disk);
+            disks::write_disk(&sys, disk);
         }
         if let Some(enclosure) = &self.enclosure {
-            write_enclosure(&sys, enclosure, &self.disks);
+            disks::write_enclosure(&sys, enclosure, &self.disks);
         }
         if self.bmc.is_some() {
             file(&dir.path().join("dev/ipmi0"), "");
@@ -186,20 +177,6 @@ impl PsuSpec {
     }
 }
 
-/// An NVMe namespace `nvme0n1` on controller `nvme0` at PCI `0000:3d:00.0`, as sysfs shows it.
-pub fn write_nvme(root: &Path, model: &str, serial: &str, size_gb: u64) {
-    let sys = root.join("sys");
-    let ctrl = sys.join("devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0");
-    file(&ctrl.join("model"), model);
-    file(&ctrl.join("serial"), serial);
-    let ns = ctrl.join("nvme0n1");
-    file(&ns.join("size"), &(size_gb * 1_000_000_000 / 512).to_string());
-    file(&ns.join("queue/rotational"), "0");
-    file(&ns.join("wwid"), "eui.0025388b71b0a2c1");
-    symlink(&sys, &ns.join("device"), &ctrl);
-    symlink(&sys, &sys.join("block/nvme0n1"), &ns);
-}
-
 /// A virtual interface (no `device` link), like `lo` or a bond.
 pub fn write_virtual_nic(root: &Path, name: &str) {
     let sys = root.join("sys");
@@ -209,53 +186,14 @@ pub fn write_virtual_nic(root: &Path, name: &str) {
 }
 
 fn write_nic(sys: &Path, nic: &NicSpec) {
+    disks::write_pci(sys, &PciSpec::new(&nic.pci_path, nic.vendor, nic.device, &nic.driver));
     let pci = sys.join("devices").join(&nic.pci_path);
-    file(&pci.join("vendor"), &format!("{:#06x}", nic.vendor));
-    file(&pci.join("device"), &format!("{:#06x}", nic.device));
-    std::fs::create_dir_all(sys.join("bus/pci/drivers").join(&nic.driver)).unwrap();
-    symlink(sys, &pci.join("driver"), &sys.join("bus/pci/drivers").join(&nic.driver));
     let net = pci.join("net").join(&nic.name);
     file(&net.join("address"), &nic.mac);
     file(&net.join("carrier"), if nic.carrier { "1" } else { "0" });
     file(&net.join("speed"), &nic.speed_mbps.to_string());
     symlink(sys, &net.join("device"), &pci);
     symlink(sys, &sys.join("class/net").join(&nic.name), &net);
-}
-
-fn write_disk(sys: &Path, disk: &DiskSpec) {
-    let dev = scsi_device_dir(sys, &disk.host_path, &disk.hctl);
-    file(&dev.join("vendor"), "ATA");
-    file(&dev.join("model"), &disk.model);
-    file(&dev.join("wwid"), &disk.wwid);
-    let mut vpd = vec![0x00, 0x80, 0x00, u8::try_from(disk.serial.len()).unwrap()];
-    vpd.extend_from_slice(disk.serial.as_bytes());
-    file_bytes(&dev.join("vpd_pg80"), &vpd);
-    let block = dev.join("block").join(&disk.name);
-    file(&block.join("size"), &(disk.size_gb * 1_000_000_000 / 512).to_string());
-    file(&block.join("queue/rotational"), if disk.rotational { "1" } else { "0" });
-    symlink(sys, &block.join("device"), &dev);
-    symlink(sys, &sys.join("block").join(&disk.name), &block);
-}
-
-fn scsi_device_dir(sys: &Path, host_path: &str, hctl: &str) -> PathBuf {
-    let (h, rest) = hctl.split_once(':').unwrap();
-    let (c, rest) = rest.split_once(':').unwrap();
-    let (t, _) = rest.split_once(':').unwrap();
-    sys.join("devices").join(host_path).join(format!("target{h}:{c}:{t}")).join(hctl)
-}
-
-fn write_enclosure(sys: &Path, enc: &EnclosureSpec, disks: &[DiskSpec]) {
-    let name = Path::new(&enc.device_path).file_name().unwrap().to_string_lossy().into_owned();
-    let dir = sys.join("devices").join(&enc.device_path).join("enclosure").join(&name);
-    for (slot, disk) in &enc.slots {
-        let comp = dir.join(format!("Slot {slot:02}"));
-        file(&comp.join("slot"), &slot.to_string());
-        file(&comp.join("status"), "OK");
-        if let Some(disk) = disk.as_ref().and_then(|n| disks.iter().find(|d| &d.name == n)) {
-            symlink(sys, &comp.join("device"), &scsi_device_dir(sys, &disk.host_path, &disk.hctl));
-        }
-    }
-    symlink(sys, &sys.join("class/enclosure").join(&name), &dir);
 }
 
 fn file(path: &Path, text: &str) {
@@ -267,15 +205,19 @@ fn file_bytes(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// A relative symlink at `link` pointing at `target`, both inside `sys`, as sysfs makes them.
+/// A relative symlink at `link` pointing at `target`, both inside `sys`, as sysfs makes them: up from
+/// the link's directory to an ancestor of the target's directory, then down (`nvme0n1/device ->
+/// ../../nvme0`, `block/sda -> ../devices/...`).
 fn symlink(sys: &Path, link: &Path, target: &Path) {
     let parent = link.parent().unwrap();
     std::fs::create_dir_all(parent).unwrap();
-    let up = parent.strip_prefix(sys).unwrap().components().filter(|c| matches!(c, Component::Normal(_))).count();
+    let from: Vec<Component> = parent.strip_prefix(sys).unwrap().components().collect();
+    let to: Vec<Component> = target.strip_prefix(sys).unwrap().components().collect();
+    let common = from.iter().zip(&to[..to.len() - 1]).take_while(|(a, b)| a == b).count();
     let mut rel = PathBuf::new();
-    for _ in 0..up {
+    for _ in common..from.len() {
         rel.push("..");
     }
-    rel.push(target.strip_prefix(sys).unwrap());
+    rel.extend(&to[common..]);
     std::os::unix::fs::symlink(rel, link).unwrap();
 }
