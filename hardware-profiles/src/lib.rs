@@ -5,8 +5,10 @@
 //! invariants the installer relies on. Every error names the file, the line and the field.
 //!
 //! Bays are numbered as the chassis labels them; the shipped profiles use 0-based bays (`bay 0` is the
-//! first slot), and an SES enclosure's `slot` value is taken as the bay number as is.
+//! first slot). `[bays] map` keys name where the kernel shows a disk (SCSI address, AHCI port, PCIe slot,
+//! SES enclosure slot: [`BayKey`]); without `ses:` keys, an SES enclosure's `slot` value is the bay as is.
 
+mod bays;
 mod error;
 mod load;
 mod profile;
@@ -15,11 +17,12 @@ mod validate;
 mod vendors;
 pub mod wire;
 
+pub use bays::{AtaSite, BayKey, BayMap, DiskSite, HctlPattern, SesSite};
 pub use error::{FieldError, ProfileError};
 pub use load::{load_dir, load_file, load_str, shipped_profiles_dir};
 pub use profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, HctlPattern, InstallSpec,
-    NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec, Recognition,
+    BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, InstallSpec, NetworkSpec, PowerSpec,
+    Profile, RaidLevel, RaidSpec, Recognition,
 };
 pub use select::{SelectError, select};
 pub use vendors::{PciVendor, vendor_by_id, vendor_by_slug};

@@ -2,12 +2,12 @@
 //! wire types, so its invariants hold (groups named by RAID arrays exist, bays are unique, the bond's
 //! primary vendor is allowed, ...).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use rackhand_api::{DiskClass, SystemIdentity};
 
 use crate::PciVendor;
+use crate::bays::BayMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
@@ -145,49 +145,6 @@ pub struct BondSpec {
     pub miimon_ms: u32,
     pub distinct_vendors: bool,
     pub distinct_switches: bool,
-}
-
-/// A SCSI address pattern: `0:0:1:0`, or `*:0:1:0` for any host number.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HctlPattern([Option<u32>; 4]);
-
-impl HctlPattern {
-    pub fn parse(s: &str) -> Option<Self> {
-        let mut out = [None; 4];
-        let mut parts = s.trim().split(':');
-        for slot in &mut out {
-            let part = parts.next()?;
-            *slot = if part == "*" { None } else { Some(part.parse().ok()?) };
-        }
-        parts.next().is_none().then_some(Self(out))
-    }
-
-    pub fn matches(&self, hctl: &str) -> bool {
-        let Some(Self(actual)) = Self::parse(hctl) else {
-            return false;
-        };
-        self.0.iter().zip(actual).all(|(want, got)| want.is_none() || *want == got)
-    }
-}
-
-impl fmt::Display for HctlPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|p| p.map_or("*".to_owned(), |n| n.to_string())).collect();
-        f.write_str(&parts.join(":"))
-    }
-}
-
-/// Where disks sit when no SES enclosure says so.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BayMap {
-    pub hot_swap: bool,
-    pub by_hctl: BTreeMap<HctlPattern, u32>,
-}
-
-impl BayMap {
-    pub fn bay_of(&self, hctl: &str) -> Option<u32> {
-        self.by_hctl.iter().find(|(pattern, _)| pattern.matches(hctl)).map(|(_, bay)| *bay)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_spanned::Spanned;
 
+use crate::bays::{BayKey, BayMap};
 use crate::error::FieldError;
 use crate::profile::{
-    BayMap, BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, HctlPattern, InstallSpec,
-    NetworkSpec, PowerSpec, Profile, RaidLevel, RaidSpec, Recognition,
+    BondMode, BondSpec, DiskGroup, FilesystemKind, FilesystemSpec, Finish, InstallSpec, NetworkSpec, PowerSpec,
+    Profile, RaidLevel, RaidSpec, Recognition,
 };
 use crate::vendors::known_slugs;
 use crate::wire::{self, ProfileFile};
@@ -157,17 +158,33 @@ fn bond(b: wire::BondSection, network: &NetworkSpec) -> Result<BondSpec, FieldEr
 }
 
 fn bay_map(b: wire::BaysSection) -> Result<BayMap, FieldError> {
-    let mut by_hctl = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for (key, bay) in b.map {
-        let pattern = HctlPattern::parse(key.get_ref())
-            .ok_or_else(|| err("bays.map", &key, format!("`{}` is not a SCSI address like 0:0:1:0", key.get_ref())))?;
-        if !seen.insert(*bay.get_ref()) {
-            return Err(err("bays.map", &bay, format!("bay {} is mapped twice", bay.get_ref())));
+    let mut keys: Vec<(BayKey, u32)> = Vec::new();
+    let mut seen: BTreeMap<(u32, &str), String> = BTreeMap::new();
+    // In file order, so the key an error names is the later of two.
+    let mut entries: Vec<_> = b.map.into_iter().collect();
+    entries.sort_by_key(|(text, _)| text.span().start);
+    for (text, bay) in entries {
+        let key = BayKey::parse(text.get_ref())
+            .map_err(|why| err("bays.map", &text, format!("`{}`: {why}", text.get_ref())))?;
+        if let Some((same, _)) = keys.iter().find(|(k, _)| *k == key) {
+            return Err(err("bays.map", &text, format!("`{}` names the same place as `{same}`", text.get_ref())));
         }
-        by_hctl.insert(pattern, bay.into_inner());
+        // A bay may be reached by evidence of two kinds (a bay taking SATA or NVMe), never twice by one.
+        if let Some(other) = seen.insert((*bay.get_ref(), key.source().label()), text.get_ref().clone()) {
+            return Err(err(
+                "bays.map",
+                &bay,
+                format!(
+                    "bay {} is mapped twice by {} keys (`{other}` and `{}`)",
+                    bay.get_ref(),
+                    key.source().label(),
+                    text.get_ref()
+                ),
+            ));
+        }
+        keys.push((key, bay.into_inner()));
     }
-    Ok(BayMap { hot_swap: b.hot_swap, by_hctl })
+    Ok(BayMap::new(b.hot_swap, keys))
 }
 
 fn disk_groups(groups: Vec<wire::DiskGroupSection>) -> Result<Vec<DiskGroup>, FieldError> {

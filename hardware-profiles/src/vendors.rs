@@ -23,6 +23,8 @@ const VENDORS: &[PciVendor] = &[
     PciVendor { id: 0x1137, slug: "cisco", name: "Cisco" },
     PciVendor { id: 0x19e5, slug: "huawei", name: "Huawei" },
     PciVendor { id: 0x1af4, slug: "virtio", name: "Red Hat virtio" },
+    PciVendor { id: 0x15ad, slug: "vmware", name: "VMware" },
+    PciVendor { id: 0x1022, slug: "amd", name: "AMD" },
 ];
 
 pub fn vendor_by_id(id: u16) -> Option<PciVendor> {
@@ -48,6 +50,7 @@ mod tests {
         assert_eq!(vendor_by_id(0x8086).unwrap().name, "Intel");
         assert_eq!(vendor_by_slug("Mellanox").unwrap().id, 0x15b3);
         assert_eq!(vendor_by_slug("nobody"), None);
+        assert_eq!((vendor_by_slug("vmware").unwrap().id, vendor_by_id(0x1022).unwrap().slug), (0x15ad, "amd"));
         for v in VENDORS {
             assert_eq!(vendor_by_id(v.id), Some(*v));
             assert_eq!(vendor_by_slug(v.slug), Some(*v));

@@ -88,7 +88,9 @@ pub struct BondSection {
 pub struct BaysSection {
     #[serde(default)]
     pub hot_swap: bool,
-    /// SCSI address (`host:channel:target:lun`, `*` for any host) → bay, used when no SES enclosure.
+    /// Place → bay. A place is a SCSI address (`host:channel:target:lun`, `*` for any host), an AHCI
+    /// port (`ata:N`, `ata:PCI-ADDRESS:N`), a PCIe slot (`pcie-slot:NAME`) or an SES enclosure slot
+    /// (`ses:N`, `ses:ENCLOSURE:N`); see `bays.rs`.
     #[serde(default)]
     pub map: BTreeMap<Spanned<String>, Spanned<u32>>,
 }

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use hardware_profiles::{
-    BondMode, FilesystemKind, ProfileError, RaidLevel, SelectError, load_dir, load_str, select, shipped_profiles_dir,
+    BondMode, DiskSite, FilesystemKind, ProfileError, RaidLevel, SelectError, load_dir, load_str, select,
+    shipped_profiles_dir,
 };
-use rackhand_api::{DiskClass, SystemIdentity};
+use rackhand_api::{BaySource, DiskClass, SystemIdentity};
 
 const LAB: &str = include_str!("../profiles/qemu-lab.toml");
 
@@ -14,7 +15,7 @@ const LAB: &str = include_str!("../profiles/qemu-lab.toml");
 fn every_shipped_profile_loads() {
     let profiles = load_dir(&shipped_profiles_dir()).unwrap();
     let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["edge-1u", "qemu-lab", "storage-2u"]);
+    assert_eq!(names, ["edge-1u", "qemu-lab-nvme", "qemu-lab", "storage-2u"]);
     for p in &profiles {
         assert!(!p.disk_groups.is_empty(), "{} has no disks", p.name);
         assert!(!p.raid.is_empty(), "{} builds no array", p.name);
@@ -30,9 +31,10 @@ fn lab_profile_fits_the_lab() {
     assert_eq!(lab.bond.mode, BondMode::ActiveBackup);
     assert_eq!(lab.bond.primary_vendor.unwrap().id, 0x8086);
     assert!(lab.network.allows(0x10ec));
-    assert_eq!(lab.bays.bay_of("0:0:0:0"), Some(0));
-    assert_eq!(lab.bays.bay_of("2:0:3:0"), Some(3));
-    assert_eq!(lab.bays.bay_of("0:0:4:0"), None);
+    let at = |hctl: &str| lab.bays.place(&DiskSite { hctl: Some(hctl.into()), ..DiskSite::default() });
+    assert_eq!(at("0:0:0:0"), Some((0, BaySource::ScsiAddress)));
+    assert_eq!(at("2:0:3:0"), Some((3, BaySource::ScsiAddress)));
+    assert_eq!(at("0:0:4:0"), None);
     let os = lab.disk_group("os").unwrap();
     assert_eq!((os.class, os.count, os.bays.as_slice()), (DiskClass::Ssd, 2, &[0, 1][..]));
     assert_eq!(lab.disk_group("data").unwrap().class, DiskClass::Hdd);
@@ -173,6 +175,7 @@ fn shipped_profiles_select_their_models() {
     let profiles = load_dir(&shipped_profiles_dir()).unwrap();
     let pick = |v, p| select(&identity(v, p), &profiles).map(|p| p.name.clone());
     assert_eq!(pick("QEMU", "Standard PC (Q35 + ICH9, 2009)").unwrap(), "qemu-lab");
+    assert_eq!(pick("QEMU", "Rackhand Lab NVMe").unwrap(), "qemu-lab-nvme");
     assert_eq!(pick("Supermicro", "SYS-1029U-TRT").unwrap(), "edge-1u");
     assert_eq!(pick("Dell Inc.", "PowerEdge R740xd2").unwrap(), "storage-2u");
 }

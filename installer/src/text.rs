@@ -85,9 +85,18 @@ fn disk_line(disk: &Disk) -> String {
     for v in [&disk.model, &disk.serial, &disk.wwn, &disk.transport, &disk.hctl].into_iter().flatten() {
         let _ = write!(line, ", {v}");
     }
+    if let Some(c) = &disk.controller {
+        let _ = write!(line, ", controller {}", c.pci_address);
+        if let (Some(v), Some(d)) = (c.pci_vendor, c.pci_device) {
+            let _ = write!(line, " [{v:04x}:{d:04x}]");
+        }
+        if let Some(driver) = &c.driver {
+            let _ = write!(line, " driver {driver}");
+        }
+    }
     match (disk.bay, disk.bay_source) {
         (Some(bay), Some(source)) => {
-            let _ = write!(line, ", bay {bay} [{source:?}]");
+            let _ = write!(line, ", bay {bay} (by {})", source.label());
         }
         (Some(bay), None) => {
             let _ = write!(line, ", bay {bay}");

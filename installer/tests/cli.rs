@@ -36,8 +36,13 @@ fn inventory_text_lists_every_part() {
     let shown = text(&out.stdout);
     assert!(shown.contains("NIC eth1: 52:54:00:00:01:02, Realtek [10ec:8139], driver 8139cp"), "{shown}");
     assert!(shown.contains("PCI 0000:00:03.0: Ethernet controller (10ec:8139), driver 8139cp"), "{shown}");
-    assert!(shown.contains("disk sdc: HDD 40 GB"), "{shown}");
-    assert!(shown.contains("bay 2 [Profile]"), "{shown}");
+    assert!(
+        shown.contains(
+            "disk sdc: HDD 40 GB, QEMU HARDDISK, SN-sdc, 0x5000c5000000013a, virtio-scsi, 0:0:2:0, controller \
+             0000:00:05.0 [1af4:1004] driver virtio-pci, bay 2 (by SCSI address)\n"
+        ),
+        "{shown}"
+    );
     assert!(shown.contains("PSU 2: present, powered"), "{shown}");
 }
 

@@ -2,8 +2,11 @@
 
 mod support;
 
-use rackhand_api::{DiskClass, PciDevice, PsuStatus, Source};
-use support::{PciSpec, edge_1u, qemu_lab, write_nvme, write_pci_function, write_pci_ids, write_virtual_nic};
+use rackhand_api::{BaySource, DiskClass, PciDevice, PsuStatus, Source};
+use support::{
+    PciSpec, edge_1u, qemu_lab, qemu_lab_nvme, write_nvme, write_nvme_multipath, write_pci_function, write_pci_ids,
+    write_virtual_nic,
+};
 
 #[test]
 fn power_supplies_are_read_from_the_dmi_table_when_entries_are_missing() {
@@ -29,6 +32,59 @@ fn nvme_namespaces_are_disks_without_scsi_address() {
     assert_eq!(nvme.wwn.as_deref(), Some("eui.0025388b71b0a2c1"));
     assert_eq!(nvme.transport.as_deref(), Some("nvme"));
     assert_eq!((nvme.hctl.as_deref(), nvme.size_bytes), (None, 960_000_000_000));
+    let own = nvme.controller.as_ref().unwrap();
+    assert_eq!(
+        (own.pci_address.as_str(), own.pci_vendor, own.driver.as_deref()),
+        ("0000:3d:00.0", Some(0x144d), Some("nvme"))
+    );
+    assert_eq!((nvme.bay, nvme.bay_source), (None, None), "in no slot");
+}
+
+#[test]
+fn a_multipath_nvme_namespace_is_one_disk_reached_through_its_controller() {
+    let fixture = qemu_lab_nvme().write();
+    // A dual-port SSD behind a third root port, in slot 3.
+    write_nvme_multipath(fixture.root(), "pci0000:00/0000:00:06.0/0000:05:00.0", "S64HNE0T100042");
+    std::fs::create_dir_all(fixture.root().join("sys/bus/pci/slots/3")).unwrap();
+    std::fs::write(fixture.root().join("sys/bus/pci/slots/3/address"), "0000:05:00\n").unwrap();
+    let inv = fixture.observe(None);
+    let names: Vec<&str> = inv.disks.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["nvme0n1", "nvme1n1", "nvme2n1", "sda", "sdb"], "the hidden path nvme2c2n1 is no disk");
+    let nvme = &inv.disks[2];
+    assert_eq!(
+        (nvme.model.as_deref(), nvme.serial.as_deref()),
+        (Some("SAMSUNG MZWLJ3T8HBLS-00007"), Some("S64HNE0T100042"))
+    );
+    assert_eq!((nvme.transport.as_deref(), nvme.size_bytes), (Some("nvme"), 3_840_000_000_000));
+    let own = nvme.controller.as_ref().unwrap();
+    assert_eq!((own.pci_address.as_str(), own.driver.as_deref()), ("0000:05:00.0", Some("nvme")));
+    let mut profile =
+        hardware_profiles::load_file(&hardware_profiles::shipped_profiles_dir().join("qemu-lab-nvme.toml")).unwrap();
+    profile.bays =
+        hardware_profiles::BayMap::new(false, vec![(hardware_profiles::BayKey::parse("pcie-slot:3").unwrap(), 9)]);
+    let inv = fixture.observe(Some(&profile));
+    assert_eq!((inv.disks[2].bay, inv.disks[2].bay_source), (Some(9), Some(BaySource::PcieSlot)));
+}
+
+#[test]
+fn the_fixture_links_like_the_kernel() {
+    let fixture = qemu_lab_nvme().write();
+    let link = |p: &str| std::fs::read_link(fixture.root().join("sys").join(p)).unwrap();
+    assert_eq!(
+        link("block/nvme0n1").to_str(),
+        Some("../devices/pci0000:00/0000:00:02.0/0000:01:00.0/nvme/nvme0/nvme0n1")
+    );
+    assert_eq!(
+        link("devices/pci0000:00/0000:00:02.0/0000:01:00.0/nvme/nvme0/nvme0n1/device").to_str(),
+        Some("../../nvme0")
+    );
+    assert_eq!(
+        link("block/sda").to_str(),
+        Some("../devices/pci0000:00/0000:00:1f.2/ata3/host2/target2:0:0/2:0:0:0/block/sda")
+    );
+    assert_eq!(link("class/ata_port/ata3").to_str(), Some("../../devices/pci0000:00/0000:00:1f.2/ata3/ata_port/ata3"));
+    let port_no = std::fs::read_to_string(fixture.root().join("sys/class/ata_port/ata4/port_no")).unwrap();
+    assert_eq!(port_no, "4\n");
 }
 
 #[test]
@@ -47,7 +103,7 @@ fn virtual_interfaces_are_not_nics_and_dead_links_read_as_down() {
 }
 
 fn function(pci_path: &str, vendor: u16, device: u16, class: u32, driver: Option<&str>) -> PciSpec {
-    PciSpec { pci_path: pci_path.into(), vendor, device, class, driver: driver.map(str::to_owned), slot: None }
+    PciSpec { path: pci_path.into(), vendor, device, class: Some(class), driver: driver.map(str::to_owned), slot: None }
 }
 
 fn summary(devices: &[PciDevice]) -> Vec<(&str, &str, Option<&str>, Option<&str>)> {

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use hardware_profiles::{Profile, load_file, shipped_profiles_dir};
 use installer::judge::judge;
-use rackhand_api::{DiskClass, Problem, Severity, Source, Verdict};
-use support::{PciSpec, ServerSpec, edge_1u, qemu_lab, storage_2u, write_pci_function, write_pci_ids};
+use rackhand_api::{BaySource, DiskClass, Problem, Severity, Source, Verdict};
+use support::{DiskAt, PciSpec, ServerSpec, edge_1u, qemu_lab, qemu_lab_nvme, storage_2u, write_pci_ids};
 
 fn profile(name: &str) -> Profile {
     load_file(&shipped_profiles_dir().join(format!("{name}.toml"))).unwrap()
@@ -63,8 +63,13 @@ fn lab_fixture_observes_like_the_lab() {
     assert_eq!(sda.serial.as_deref(), Some("SN-sda"));
     assert_eq!(sda.model.as_deref(), Some("QEMU HARDDISK"));
     assert!(sda.wwn.as_deref().unwrap().starts_with("0x5000c500"));
-    assert_eq!(sda.transport.as_deref(), Some("virtio"));
-    assert_eq!((sda.bay_source, sda.hot_swap), (Some(Source::Profile), false));
+    assert_eq!(sda.transport.as_deref(), Some("virtio-scsi"));
+    let hba = sda.controller.as_ref().unwrap();
+    assert_eq!(
+        (hba.pci_address.as_str(), hba.pci_vendor, hba.driver.as_deref()),
+        ("0000:00:05.0", Some(0x1af4), Some("virtio-pci"))
+    );
+    assert_eq!((sda.bay_source, sda.hot_swap), (Some(BaySource::ScsiAddress), false));
 }
 
 #[test]
@@ -77,10 +82,13 @@ fn inventory_without_profile_has_no_mapped_bays() {
 fn ses_enclosure_places_disks_and_sas_is_recognised() {
     let inv = storage_2u().write().observe(Some(&profile("storage-2u")));
     let sdg = inv.disks.iter().find(|d| d.name == "sdg").unwrap();
-    assert_eq!((sdg.bay, sdg.bay_source, sdg.hot_swap), (Some(4), Some(Source::Ses), true));
+    assert_eq!((sdg.bay, sdg.bay_source, sdg.hot_swap), (Some(4), Some(BaySource::Ses), true));
     assert_eq!(sdg.transport.as_deref(), Some("sas"));
+    let hba = sdg.controller.as_ref().unwrap();
+    let id = (hba.pci_address.as_str(), hba.pci_vendor, hba.pci_device, hba.driver.as_deref());
+    assert_eq!(id, ("0000:18:00.0", Some(0x1000), Some(0x0097), Some("mpt3sas")));
     let sda = &inv.disks[0];
-    assert_eq!((sda.bay, sda.bay_source), (Some(8), Some(Source::Profile)));
+    assert_eq!((sda.bay, sda.bay_source), (Some(8), Some(BaySource::ScsiAddress)));
 }
 
 #[test]
@@ -93,8 +101,86 @@ fn bmc_sensors_are_attached_to_their_supplies() {
 }
 
 #[test]
+fn ahci_disks_are_placed_by_port_whatever_their_scsi_host() {
+    let edge = profile("edge-1u");
+    let inv = edge_1u().write().observe(Some(&edge));
+    let sdb = &inv.disks[1];
+    assert_eq!((sdb.bay, sdb.bay_source, sdb.hctl.as_deref()), (Some(1), Some(BaySource::AtaPort), Some("1:0:0:0")));
+    let ahci = sdb.controller.as_ref().unwrap();
+    assert_eq!((ahci.pci_address.as_str(), ahci.driver.as_deref()), ("0000:00:17.0", Some("ahci")));
+    // An HBA probed before ahci takes SCSI hosts 0 and 1: the ports, and so the bays, stay.
+    let mut spec = edge_1u();
+    for (disk, host) in spec.disks.iter_mut().zip([2, 3]) {
+        let DiskAt::Ahci { host: h, .. } = &mut disk.at else { panic!("edge-1u's disks are on AHCI") };
+        *h = host;
+    }
+    let inv = spec.write().observe(Some(&edge));
+    let placed: Vec<_> = inv.disks.iter().map(|d| (d.hctl.as_deref(), d.bay)).collect();
+    assert_eq!(placed, [(Some("2:0:0:0"), Some(0)), (Some("3:0:0:0"), Some(1))]);
+}
+
+#[test]
+fn nvme_lab_model_places_nvme_by_slot_and_sata_by_port() {
+    let nvme = profile("qemu-lab-nvme");
+    let inv = qemu_lab_nvme().write().observe(Some(&nvme));
+    let seen: Vec<_> = inv
+        .disks
+        .iter()
+        .map(|d| (d.name.as_str(), d.class, d.bay, d.bay_source, d.transport.as_deref(), d.hctl.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("nvme0n1", DiskClass::Ssd, Some(0), Some(BaySource::PcieSlot), Some("nvme"), None),
+            ("nvme1n1", DiskClass::Ssd, Some(1), Some(BaySource::PcieSlot), Some("nvme"), None),
+            ("sda", DiskClass::Hdd, Some(2), Some(BaySource::AtaPort), Some("sata"), Some("2:0:0:0")),
+            ("sdb", DiskClass::Hdd, Some(3), Some(BaySource::AtaPort), Some("sata"), Some("3:0:0:0")),
+        ]
+    );
+    let controller = |name: &str| {
+        let c = inv.disks.iter().find(|d| d.name == name).unwrap().controller.clone().unwrap();
+        (c.pci_address, c.pci_vendor, c.pci_device, c.driver)
+    };
+    assert_eq!(controller("nvme1n1"), ("0000:02:00.0".into(), Some(0x1b36), Some(0x0010), Some("nvme".into())));
+    assert_eq!(controller("sdb"), ("0000:00:1f.2".into(), Some(0x8086), Some(0x2922), Some("ahci".into())));
+    let nics: Vec<_> = inv.nics.iter().map(|n| (n.vendor_name.as_deref(), n.driver.as_deref())).collect();
+    assert_eq!(nics, [(Some("VMware"), Some("vmxnet3")), (Some("AMD"), Some("pcnet32"))]);
+    let verdict = judge(&inv, &nvme);
+    assert!(verdict.matched);
+    assert_eq!(verdict.problems, []);
+}
+
+#[test]
+fn nvme_drive_in_another_slot_is_named_by_the_bay_it_left() {
+    let mut spec = qemu_lab_nvme();
+    // The second NVMe drive moved to a root port whose slot the profile does not map.
+    spec.pci_slots[1].0 = "7".into();
+    let want =
+        Problem::blocking("bay 1", "bay 1 empty, profile wants an SSD", "insert an SSD of at least 1 GB into bay 1");
+    let verdict = verdict(&spec, "qemu-lab-nvme");
+    assert_eq!(verdict.problems[0], want);
+    assert_eq!(verdict.problems[1].message, "disk nvme1n1 (QEMU NVMe Ctrl, serial SN-nvme1n1) is in no known bay");
+}
+
+#[test]
+fn sata_disk_on_the_wrong_port_is_named_by_the_bay_it_left() {
+    let mut spec = qemu_lab_nvme();
+    let DiskAt::Ahci { print_id, port_no, host, .. } = &mut spec.disk("sdb").at else { panic!("sdb is on AHCI") };
+    (*print_id, *port_no, *host) = (6, 6, 5);
+    let verdict = verdict(&spec, "qemu-lab-nvme");
+    assert_eq!(verdict.problems[0].message, "bay 3 empty, profile wants an HDD");
+    assert_eq!(verdict.problems[1].part, "disk sdb");
+}
+
+#[test]
 fn every_model_passes_its_own_profile() {
-    for (spec, name) in [(qemu_lab(), "qemu-lab"), (edge_1u(), "edge-1u"), (storage_2u(), "storage-2u")] {
+    let models = [
+        (qemu_lab(), "qemu-lab"),
+        (qemu_lab_nvme(), "qemu-lab-nvme"),
+        (edge_1u(), "edge-1u"),
+        (storage_2u(), "storage-2u"),
+    ];
+    for (spec, name) in models {
         let verdict = verdict(&spec, name);
         assert!(verdict.matched, "{name}");
         assert_eq!(verdict.problems, [], "{name}");
@@ -280,7 +366,8 @@ fn disk_too_small_for_its_group() {
 fn disk_outside_any_bay_is_a_warning_only() {
     let mut spec = qemu_lab();
     let mut extra = spec.disk("sdd").clone();
-    (extra.name, extra.hctl, extra.serial) = ("sde".into(), "0:0:4:0".into(), "SN-sde".into());
+    (extra.name, extra.at, extra.serial) =
+        ("sde".into(), DiskAt::scsi("pci0000:00/0000:00:05.0/virtio1/host0", "0:0:4:0"), "SN-sde".into());
     spec.disks.push(extra);
     let verdict = verdict(&spec, "qemu-lab");
     assert_eq!(verdict.problems.len(), 1);
@@ -319,17 +406,10 @@ fn a_sas_controller_without_a_driver_blocks_where_its_disks_are_missing() {
     spec.disks.clear();
     spec.enclosure = None;
     let profile = profile("storage-2u");
+    let hba = spec.pci.iter_mut().find(|p| p.driver.as_deref() == Some("mpt3sas")).expect("storage-2u's HBA");
+    *hba = PciSpec::unbound(&hba.path, hba.vendor, hba.device, 0x010700);
     let fixture = spec.write();
     write_pci_ids(fixture.root());
-    let hba = PciSpec {
-        pci_path: "pci0000:00/0000:00:01.0/0000:18:00.0".into(),
-        vendor: 0x1000,
-        device: 0x0097,
-        class: 0x010700,
-        driver: None,
-        slot: None,
-    };
-    write_pci_function(fixture.root(), &hba);
     let verdict = judge(&fixture.observe(Some(&profile)), &profile);
     let want = Problem::blocking(
         "PCI 0000:18:00.0",
@@ -344,18 +424,10 @@ fn a_sas_controller_without_a_driver_blocks_where_its_disks_are_missing() {
 
 #[test]
 fn a_storage_controller_without_a_driver_warns_while_the_profiles_disks_are_all_there() {
-    let spec = qemu_lab();
+    let mut spec = qemu_lab();
+    spec.pci.push(PciSpec::unbound("pci0000:00/0000:00:1f.2", 0x8086, 0x2922, 0x010601));
     let lab = profile("qemu-lab");
     let fixture = spec.write();
-    let ahci = PciSpec {
-        pci_path: "pci0000:00/0000:00:1f.2".into(),
-        vendor: 0x8086,
-        device: 0x2922,
-        class: 0x010601,
-        driver: None,
-        slot: None,
-    };
-    write_pci_function(fixture.root(), &ahci);
     let verdict = judge(&fixture.observe(Some(&lab)), &lab);
     let want = Problem::warning(
         "PCI 0000:00:1f.2",

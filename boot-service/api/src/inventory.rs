@@ -173,6 +173,7 @@ pub struct Disk {
     pub wwn: Option<String>,
     pub size_bytes: u64,
     pub class: DiskClass,
+    /// The bus the disk is reached over: `sata`, `sas`, `nvme`, `virtio-scsi`, `virtio-blk`, `usb`, `scsi`.
     #[serde(default)]
     pub transport: Option<String>,
     /// SCSI address `host:channel:target:lun`.
@@ -180,9 +181,99 @@ pub struct Disk {
     pub hctl: Option<String>,
     #[serde(default)]
     pub bay: Option<u32>,
+    /// Which kind of evidence gave the bay.
     #[serde(default)]
-    pub bay_source: Option<Source>,
+    pub bay_source: Option<BaySource>,
     pub hot_swap: bool,
+    /// The PCI function the disk is reached through (an NVMe drive's own). Absent in inventories from
+    /// installers that did not look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<DiskController>,
+}
+
+/// The PCI function a disk hangs off: the HBA, the AHCI controller, or an NVMe drive itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskController {
+    /// `0000:00:1f.2`.
+    pub pci_address: String,
+    /// PCI vendor id, e.g. 0x8086 for Intel.
+    #[serde(default)]
+    pub pci_vendor: Option<u16>,
+    #[serde(default)]
+    pub pci_device: Option<u16>,
+    /// The kernel driver bound to the function (`ahci`, `nvme`, `mpt3sas`, `virtio-pci`); absent when
+    /// none is.
+    #[serde(default)]
+    pub driver: Option<String>,
+}
+
+/// The kind of evidence a disk's bay came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaySource {
+    /// An SES enclosure's slot (`/sys/class/enclosure`): its number as the bay, or the profile's `ses:` key.
+    Ses,
+    /// The PCIe slot the disk's controller sits in (`/sys/bus/pci/slots`), by the profile's `pcie-slot:` key.
+    PcieSlot,
+    /// The AHCI port, by the profile's `ata:` key.
+    AtaPort,
+    /// The SCSI address, by the profile's `*:0:1:0` key (recorded as `profile` before there were others).
+    #[serde(alias = "profile")]
+    ScsiAddress,
+}
+
+impl BaySource {
+    /// How a technician reads it: `enclosure slot`, `PCIe slot`, `AHCI port`, `SCSI address`.
+    pub fn label(self) -> &'static str {
+        match self {
+            BaySource::Ses => "enclosure slot",
+            BaySource::PcieSlot => "PCIe slot",
+            BaySource::AtaPort => "AHCI port",
+            BaySource::ScsiAddress => "SCSI address",
+        }
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_reads_as_recorded_before_controllers_and_bay_kinds() {
+        let old = r#"{"name":"sda","size_bytes":1,"class":"ssd","bay":1,"bay_source":"profile","hot_swap":false}"#;
+        let disk: Disk = serde_json::from_str(old).unwrap();
+        assert_eq!((disk.bay_source, disk.controller.as_ref()), (Some(BaySource::ScsiAddress), None));
+        let json = serde_json::to_value(&disk).unwrap();
+        assert_eq!(json["bay_source"], "scsi_address");
+        assert!(json.get("controller").is_none(), "left out when unknown: {json}");
+    }
+
+    #[test]
+    fn a_disk_controller_round_trips() {
+        let disk = Disk {
+            name: "nvme0n1".into(),
+            model: None,
+            serial: None,
+            wwn: None,
+            size_bytes: 1,
+            class: DiskClass::Ssd,
+            transport: Some("nvme".into()),
+            hctl: None,
+            bay: Some(0),
+            bay_source: Some(BaySource::PcieSlot),
+            hot_swap: true,
+            controller: Some(DiskController {
+                pci_address: "0000:01:00.0".into(),
+                pci_vendor: Some(0x1b36),
+                pci_device: Some(0x0010),
+                driver: Some("nvme".into()),
+            }),
+        };
+        let json = serde_json::to_string(&disk).unwrap();
+        assert!(json.contains(r#""bay_source":"pcie_slot""#), "{json}");
+        assert_eq!(serde_json::from_str::<Disk>(&json).unwrap(), disk);
+    }
 }
 
 /// A PCI network (class 0x02) or mass-storage (class 0x01) function, as `/sys/bus/pci/devices` shows it,

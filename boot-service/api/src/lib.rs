@@ -22,6 +22,7 @@ pub use bmc::{
     PowerState, PowerStatus, SetBmc,
 };
 pub use bmc_health::{BmcHealth, parse_sdr_power_supply, parse_sdr_power_supply_verbose, psu_number};
+pub use inventory::{BaySource, DiskController};
 pub use inventory::{
     BmcPsuReading, Disk, DiskClass, Inventory, LldpNeighbor, Nic, PciDevice, PowerSupply, PsuStatus, Source,
     SystemIdentity,

@@ -2,9 +2,12 @@
 //! tree in tests). Nothing here judges; the BMC, LLDP and the NICs' drivers (ethtool) are reached through
 //! seams.
 
+mod bays;
+mod disk_bus;
 mod disks;
 mod dmi;
 pub mod ethtool;
+mod enclosure;
 pub mod ipmi;
 pub mod lldp;
 mod nics;
@@ -25,6 +28,7 @@ use ethtool::Ethtool;
 use ipmi::Bmc;
 use lldp::LldpListener;
 
+pub use bays::{Placement, place_disk};
 pub use disks::{DiskObservation, classify_disk, observe_disks};
 pub use dmi::observe_system;
 pub use nics::observe_nics;
@@ -42,8 +46,8 @@ pub struct Seams<'a> {
     pub lldp_window: Duration,
 }
 
-/// Everything the installer knows about the machine under `root`. `bays` is the profile's SCSI-address
-/// map, used for disks no SES enclosure places.
+/// Everything the installer knows about the machine under `root`. `bays` is the profile's map from the
+/// places disks are seen at (SCSI address, AHCI port, PCIe slot, enclosure slot) to bays.
 pub fn observe_inventory(root: &Path, seams: &Seams<'_>, bays: Option<&BayMap>) -> Inventory {
     let mut nics = observe_nics(root);
     let names: Vec<String> = nics.iter().map(|n| n.name.clone()).collect();

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+mod disks;
 pub mod http;
 mod models;
 
@@ -19,7 +20,8 @@ use installer::observe::smbios::{PowerSupplyRecord, characteristics, encode_type
 use installer::observe::{Seams, observe_inventory};
 use rackhand_api::{BmcPsuReading, Inventory, LldpNeighbor, PsuStatus};
 
-pub use models::{edge_1u, qemu_lab, storage_2u};
+pub use disks::{DiskAt, DiskSpec, EnclosureSpec, PciSpec, write_nvme, write_nvme_multipath};
+pub use models::{edge_1u, qemu_lab, qemu_lab_nvme, storage_2u};
 
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -30,6 +32,10 @@ pub struct ServerSpec {
     pub psus: Vec<PsuSpec>,
     pub nics: Vec<NicSpec>,
     pub disks: Vec<DiskSpec>,
+    /// PCI functions other than the NICs': disk controllers, bridges, root ports.
+    pub pci: Vec<PciSpec>,
+    /// PCI slots the hot-plug driver registered: (name, `domain:bus:device` address).
+    pub pci_slots: Vec<(String, String)>,
     /// An SES enclosure at this SCSI device path (relative to `/sys/devices`), slots numbered from 0.
     pub enclosure: Option<EnclosureSpec>,
     /// BMC power-supply sensors; `Some` also creates `/dev/ipmi0`.
@@ -68,27 +74,6 @@ pub struct NicSpec {
     pub speed_mbps: i64,
     /// What the switch on the other end says over LLDP: (chassis id, port id, system name).
     pub lldp: Option<(String, String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DiskSpec {
-    pub name: String,
-    /// The SCSI host's directory below `/sys/devices` (the target dir goes below it).
-    pub host_path: String,
-    pub hctl: String,
-    pub model: String,
-    pub serial: String,
-    pub wwid: String,
-    pub size_gb: u64,
-    pub rotational: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct EnclosureSpec {
-    /// SCSI device path of the enclosure itself, below `/sys/devices`.
-    pub device_path: String,
-    /// Slot number → disk name (`None` for an empty slot).
-    pub slots: BTreeMap<u32, Option<String>>,
 }
 
 /// A written fixture tree and the fakes for its BMC, LLDP and NIC drivers.
@@ -148,11 +133,17 @@ impl ServerSpec {
         for nic in &self.nics {
             write_nic(&sys, nic);
         }
+        for pci in &self.pci {
+            disks::write_pci(&sys, pci);
+        }
+        for (name, address) in &self.pci_slots {
+            disks::write_pci_slot(&sys, name, address);
+        }
         for disk in &self.disks {
-            write_disk(&sys, disk);
+            disks::write_disk(&sys, disk);
         }
         if let Some(enclosure) = &self.enclosure {
-            write_enclosure(&sys, enclosure, &self.disks);
+            disks::write_enclosure(&sys, enclosure, &self.disks);
         }
         if self.bmc.is_some() {
             file(&dir.path().join("dev/ipmi0"), "");
@@ -212,39 +203,12 @@ impl PsuSpec {
     }
 }
 
-/// An NVMe namespace `nvme0n1` on controller `nvme0` at PCI `0000:3d:00.0`, as sysfs shows it.
-pub fn write_nvme(root: &Path, model: &str, serial: &str, size_gb: u64) {
-    let sys = root.join("sys");
-    let ctrl = sys.join("devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0");
-    file(&ctrl.join("model"), model);
-    file(&ctrl.join("serial"), serial);
-    let ns = ctrl.join("nvme0n1");
-    file(&ns.join("size"), &(size_gb * 1_000_000_000 / 512).to_string());
-    file(&ns.join("queue/rotational"), "0");
-    file(&ns.join("wwid"), "eui.0025388b71b0a2c1");
-    symlink(&sys, &ns.join("device"), &ctrl);
-    symlink(&sys, &sys.join("block/nvme0n1"), &ns);
-}
-
 /// A virtual interface (no `device` link), like `lo` or a bond.
 pub fn write_virtual_nic(root: &Path, name: &str) {
     let sys = root.join("sys");
     let dir = sys.join("devices/virtual/net").join(name);
     file(&dir.join("address"), "00:00:00:00:00:00");
     symlink(&sys, &sys.join("class/net").join(name), &dir);
-}
-
-/// A PCI function below `/sys/devices` (`pci_path`), as the kernel shows it.
-#[derive(Debug, Clone)]
-pub struct PciSpec {
-    /// `pci0000:00/0000:00:17.0`.
-    pub pci_path: String,
-    pub vendor: u16,
-    pub device: u16,
-    /// `0x010601`: an AHCI SATA controller.
-    pub class: u32,
-    pub driver: Option<String>,
-    pub slot: Option<String>,
 }
 
 /// `pci.ids` where Debian's package puts it, from the excerpt in `tests/fixtures`.
@@ -254,83 +218,31 @@ pub fn write_pci_ids(root: &Path) {
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pci.ids"), misc.join("pci.ids")).unwrap();
 }
 
-/// `/sys/bus/pci/devices/ADDRESS` → `../../../devices/PATH` with `vendor`, `device`, `class`, the `driver`
-/// link into `/sys/bus/pci/drivers/NAME` when bound, and the slot's `address` (`0000:3b:00`).
+/// A PCI function written into the fixture tree at `root` after [`ServerSpec::write`].
 pub fn write_pci_function(root: &Path, spec: &PciSpec) {
-    let sys = root.join("sys");
-    let dir = sys.join("devices").join(&spec.pci_path);
-    let address = dir.file_name().unwrap().to_string_lossy().into_owned();
-    file(&dir.join("vendor"), &format!("{:#06x}", spec.vendor));
-    file(&dir.join("device"), &format!("{:#06x}", spec.device));
-    file(&dir.join("class"), &format!("{:#08x}", spec.class));
-    symlink(&sys, &sys.join("bus/pci/devices").join(&address), &dir);
-    if let Some(driver) = &spec.driver {
-        let bound = sys.join("bus/pci/drivers").join(driver);
-        std::fs::create_dir_all(&bound).unwrap();
-        symlink(&sys, &dir.join("driver"), &bound);
-        symlink(&sys, &bound.join(&address), &dir);
-    }
-    if let Some(slot) = &spec.slot {
-        file(&sys.join("bus/pci/slots").join(slot).join("address"), address.rsplit_once('.').unwrap().0);
-    }
+    disks::write_pci(&root.join("sys"), spec);
 }
 
 fn write_nic(sys: &Path, nic: &NicSpec) {
-    let pci = sys.join("devices").join(&nic.pci_path);
     let function = PciSpec {
-        pci_path: nic.pci_path.clone(),
+        path: nic.pci_path.clone(),
         vendor: nic.vendor,
         device: nic.device,
-        class: 0x020000,
+        class: Some(0x020000),
         driver: nic.driver.clone(),
         slot: nic.slot.clone(),
     };
-    write_pci_function(sys.parent().unwrap(), &function);
+    disks::write_pci(sys, &function);
     if nic.driver.is_none() {
         return; // no driver, no network interface
     }
+    let pci = sys.join("devices").join(&nic.pci_path);
     let net = pci.join("net").join(&nic.name);
     file(&net.join("address"), &nic.mac);
     file(&net.join("carrier"), if nic.carrier { "1" } else { "0" });
     file(&net.join("speed"), &nic.speed_mbps.to_string());
     symlink(sys, &net.join("device"), &pci);
     symlink(sys, &sys.join("class/net").join(&nic.name), &net);
-}
-
-fn write_disk(sys: &Path, disk: &DiskSpec) {
-    let dev = scsi_device_dir(sys, &disk.host_path, &disk.hctl);
-    file(&dev.join("vendor"), "ATA");
-    file(&dev.join("model"), &disk.model);
-    file(&dev.join("wwid"), &disk.wwid);
-    let mut vpd = vec![0x00, 0x80, 0x00, u8::try_from(disk.serial.len()).unwrap()];
-    vpd.extend_from_slice(disk.serial.as_bytes());
-    file_bytes(&dev.join("vpd_pg80"), &vpd);
-    let block = dev.join("block").join(&disk.name);
-    file(&block.join("size"), &(disk.size_gb * 1_000_000_000 / 512).to_string());
-    file(&block.join("queue/rotational"), if disk.rotational { "1" } else { "0" });
-    symlink(sys, &block.join("device"), &dev);
-    symlink(sys, &sys.join("block").join(&disk.name), &block);
-}
-
-fn scsi_device_dir(sys: &Path, host_path: &str, hctl: &str) -> PathBuf {
-    let (h, rest) = hctl.split_once(':').unwrap();
-    let (c, rest) = rest.split_once(':').unwrap();
-    let (t, _) = rest.split_once(':').unwrap();
-    sys.join("devices").join(host_path).join(format!("target{h}:{c}:{t}")).join(hctl)
-}
-
-fn write_enclosure(sys: &Path, enc: &EnclosureSpec, disks: &[DiskSpec]) {
-    let name = Path::new(&enc.device_path).file_name().unwrap().to_string_lossy().into_owned();
-    let dir = sys.join("devices").join(&enc.device_path).join("enclosure").join(&name);
-    for (slot, disk) in &enc.slots {
-        let comp = dir.join(format!("Slot {slot:02}"));
-        file(&comp.join("slot"), &slot.to_string());
-        file(&comp.join("status"), "OK");
-        if let Some(disk) = disk.as_ref().and_then(|n| disks.iter().find(|d| &d.name == n)) {
-            symlink(sys, &comp.join("device"), &scsi_device_dir(sys, &disk.host_path, &disk.hctl));
-        }
-    }
-    symlink(sys, &sys.join("class/enclosure").join(&name), &dir);
 }
 
 fn file(path: &Path, text: &str) {
@@ -342,15 +254,21 @@ fn file_bytes(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// A relative symlink at `link` pointing at `target`, both inside `sys`, as sysfs makes them.
+/// A relative symlink at `link` pointing at `target`, both inside `sys`, as sysfs makes them: up from
+/// the link's directory to an ancestor of the target's directory, then down (`nvme0n1/device ->
+/// ../../nvme0`, `block/sda -> ../devices/...`).
 fn symlink(sys: &Path, link: &Path, target: &Path) {
     let parent = link.parent().unwrap();
     std::fs::create_dir_all(parent).unwrap();
-    let up = parent.strip_prefix(sys).unwrap().components().filter(|c| matches!(c, Component::Normal(_))).count();
+    // A function written again (a test changing what a model wrote) replaces its links.
+    let _ = std::fs::remove_file(link);
+    let from: Vec<Component> = parent.strip_prefix(sys).unwrap().components().collect();
+    let to: Vec<Component> = target.strip_prefix(sys).unwrap().components().collect();
+    let common = from.iter().zip(&to[..to.len() - 1]).take_while(|(a, b)| a == b).count();
     let mut rel = PathBuf::new();
-    for _ in 0..up {
+    for _ in common..from.len() {
         rel.push("..");
     }
-    rel.push(target.strip_prefix(sys).unwrap());
+    rel.extend(&to[common..]);
     std::os::unix::fs::symlink(rel, link).unwrap();
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rackhand_api::{BmcPsuReading, PsuStatus};
 
-use super::{DiskSpec, EnclosureSpec, NicSpec, PsuSpec, ServerSpec};
+use super::{DiskAt, DiskSpec, EnclosureSpec, NicSpec, PciSpec, PsuSpec, ServerSpec};
 
 fn psus(model: &str, watts: u16) -> Vec<PsuSpec> {
     (1..=2)
@@ -47,17 +47,22 @@ fn nic(
     }
 }
 
-fn disk(name: &str, host_path: &str, hctl: &str, model: &str, size_gb: u64, rotational: bool) -> DiskSpec {
+fn disk(name: &str, at: DiskAt, model: &str, size_gb: u64, rotational: bool) -> DiskSpec {
     DiskSpec {
         name: name.into(),
-        host_path: host_path.into(),
-        hctl: hctl.into(),
+        at,
         model: model.into(),
         serial: format!("SN-{name}"),
         wwid: format!("naa.5000c500{:08x}", name.bytes().map(u32::from).sum::<u32>()),
         size_gb,
         rotational,
     }
+}
+
+/// A SATA disk on port `port_no` (from 1) of the only AHCI controller, at PCI `controller`: the kernel
+/// calls the port `ata<port_no>` and gives it SCSI host `port_no - 1`.
+fn sata(controller: &str, port_no: u32) -> DiskAt {
+    DiskAt::Ahci { controller: controller.into(), print_id: port_no, port_no, host: port_no - 1 }
 }
 
 /// QEMU q35: e1000e + rtl8139 (8139cp), 2 SSD + 2 HDD on virtio-scsi (targets 0-3), 2 PSUs.
@@ -74,11 +79,14 @@ pub fn qemu_lab() -> ServerSpec {
             nic("eth1", "52:54:00:00:01:02", "pci0000:00/0000:00:03.0", 0x10ec, 0x8139, "8139cp", 100, "sw-b"),
         ],
         disks: vec![
-            disk("sda", scsi, "0:0:0:0", "QEMU HARDDISK", 20, false),
-            disk("sdb", scsi, "0:0:1:0", "QEMU HARDDISK", 20, false),
-            disk("sdc", scsi, "0:0:2:0", "QEMU HARDDISK", 40, true),
-            disk("sdd", scsi, "0:0:3:0", "QEMU HARDDISK", 40, true),
+            disk("sda", DiskAt::scsi(scsi, "0:0:0:0"), "QEMU HARDDISK", 20, false),
+            disk("sdb", DiskAt::scsi(scsi, "0:0:1:0"), "QEMU HARDDISK", 20, false),
+            disk("sdc", DiskAt::scsi(scsi, "0:0:2:0"), "QEMU HARDDISK", 40, true),
+            disk("sdd", DiskAt::scsi(scsi, "0:0:3:0"), "QEMU HARDDISK", 40, true),
         ],
+        // virtio-scsi-pci, transitional (1af4:1004).
+        pci: vec![PciSpec::new("pci0000:00/0000:00:05.0", 0x1af4, 0x1004, "virtio-pci")],
+        pci_slots: vec![],
         enclosure: None,
         bmc: None,
         dmi_table_only: false,
@@ -89,6 +97,7 @@ pub fn qemu_lab() -> ServerSpec {
 /// port of each cabled, each with the firmware version its driver reports; 2 SATA SSDs on AHCI ports 0
 /// and 1; a BMC.
 pub fn edge_1u() -> ServerSpec {
+    let ahci = "pci0000:00/0000:00:17.0";
     let unused_port = |mut n: NicSpec| {
         n.carrier = false;
         n.speed_mbps = -1;
@@ -162,9 +171,12 @@ pub fn edge_1u() -> ServerSpec {
         .map(as_fitted)
         .to_vec(),
         disks: vec![
-            disk("sda", "pci0000:00/0000:00:17.0/ata1/host0", "0:0:0:0", "SAMSUNG MZ7LH480HAHQ-00005", 480, false),
-            disk("sdb", "pci0000:00/0000:00:17.0/ata2/host1", "1:0:0:0", "SAMSUNG MZ7LH480HAHQ-00005", 480, false),
+            disk("sda", sata(ahci, 1), "SAMSUNG MZ7LH480HAHQ-00005", 480, false),
+            disk("sdb", sata(ahci, 2), "SAMSUNG MZ7LH480HAHQ-00005", 480, false),
         ],
+        // Intel C620 SATA controller in AHCI mode.
+        pci: vec![PciSpec::new(ahci, 0x8086, 0xa182, "ahci")],
+        pci_slots: vec![],
         enclosure: None,
         bmc: Some(bmc),
         dmi_table_only: false,
@@ -177,13 +189,14 @@ pub fn storage_2u() -> ServerSpec {
     let expander = "pci0000:00/0000:00:01.0/0000:18:00.0/host0/port-0:0/expander-0:0";
     let behind = |t: u32| format!("{expander}/port-0:0:{t}/end_device-0:0:{t}");
     let mut disks = vec![
-        disk("sda", &behind(8), "0:0:8:0", "MZ7KH480HAHQ0D3", 480, false),
-        disk("sdb", &behind(9), "0:0:9:0", "MZ7KH480HAHQ0D3", 480, false),
+        disk("sda", DiskAt::scsi(&behind(8), "0:0:8:0"), "MZ7KH480HAHQ0D3", 480, false),
+        disk("sdb", DiskAt::scsi(&behind(9), "0:0:9:0"), "MZ7KH480HAHQ0D3", 480, false),
     ];
     let mut slots = BTreeMap::new();
     for t in 0..8u32 {
         let name = format!("sd{}", char::from(b'c' + u8::try_from(t).unwrap()));
-        disks.push(disk(&name, &behind(t), &format!("0:0:{t}:0"), "ST8000NM000A-2KE101", 8000, true));
+        let at = DiskAt::scsi(&behind(t), &format!("0:0:{t}:0"));
+        disks.push(disk(&name, at, "ST8000NM000A-2KE101", 8000, true));
         slots.insert(t, Some(name));
     }
     ServerSpec {
@@ -215,8 +228,50 @@ pub fn storage_2u() -> ServerSpec {
             ),
         ],
         disks,
-        enclosure: Some(EnclosureSpec { device_path: format!("{}/target0:0:16/0:0:16:0", behind(16)), slots }),
+        // Broadcom (LSI) SAS3008 HBA.
+        pci: vec![PciSpec::new("pci0000:00/0000:00:01.0/0000:18:00.0", 0x1000, 0x0097, "mpt3sas")],
+        pci_slots: vec![],
+        enclosure: Some(EnclosureSpec {
+            device_path: format!("{}/target0:0:16/0:0:16:0", behind(16)),
+            id: "0x500056b31234abff".into(),
+            slots,
+        }),
         bmc: None,
         dmi_table_only: false,
     }
+}
+
+/// The second QEMU lab model (`qemu-lab-nvme`): vmxnet3 + PCnet, two NVMe SSDs each alone behind a
+/// `pcie-root-port` (`chassis=1,slot=1` and `slot=2`, whose slots pciehp names `1` and `2`), two SATA HDDs
+/// on the ICH9 AHCI controller's ports 2 and 3 as QEMU counts them (`ide.2`, `ide.3`: the kernel's
+/// `ata3`, `ata4`, port_no 3 and 4, SCSI hosts 2 and 3), 2 PSUs.
+pub fn qemu_lab_nvme() -> ServerSpec {
+    let ahci = "pci0000:00/0000:00:1f.2";
+    let behind = |port: u32| format!("pci0000:00/0000:00:0{port}.0/0000:0{}:00.0", port - 1);
+    let nvme = |name: &str, port: u32| {
+        let mut d = disk(name, DiskAt::Nvme { function: behind(port), index: port - 2 }, "QEMU NVMe Ctrl", 20, false);
+        d.wwid = format!("eui.{:016x}", port);
+        d
+    };
+    let mut spec = qemu_lab();
+    spec.product = "Rackhand Lab NVMe".into();
+    spec.nics = vec![
+        nic("eth0", "52:54:00:00:02:01", "pci0000:00/0000:00:04.0", 0x15ad, 0x07b0, "vmxnet3", 10000, "sw-a"),
+        nic("eth1", "52:54:00:00:02:02", "pci0000:00/0000:00:05.0", 0x1022, 0x2000, "pcnet32", 10, "sw-b"),
+    ];
+    spec.disks = vec![
+        nvme("nvme0n1", 2),
+        nvme("nvme1n1", 3),
+        disk("sda", sata(ahci, 3), "QEMU HARDDISK", 40, true),
+        disk("sdb", sata(ahci, 4), "QEMU HARDDISK", 40, true),
+    ];
+    spec.pci = vec![
+        PciSpec::new(ahci, 0x8086, 0x2922, "ahci"),
+        PciSpec::new("pci0000:00/0000:00:02.0", 0x1b36, 0x000c, "pcieport"),
+        PciSpec::new("pci0000:00/0000:00:03.0", 0x1b36, 0x000c, "pcieport"),
+        PciSpec::new(&behind(2), 0x1b36, 0x0010, "nvme"),
+        PciSpec::new(&behind(3), 0x1b36, 0x0010, "nvme"),
+    ];
+    spec.pci_slots = vec![("1".into(), "0000:01:00".into()), ("2".into(), "0000:02:00".into())];
+    spec
 }

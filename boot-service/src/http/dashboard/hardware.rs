@@ -3,7 +3,7 @@
 //! disks by bay, the PCI cards no driver claimed by their slot).
 
 use maud::{Markup, html};
-use rackhand_api::{Inventory, human_bytes};
+use rackhand_api::{DiskController, Inventory, human_bytes};
 
 /// What the installer found, as a technician checks it against the chassis: power, cabling, bays.
 pub(super) fn section(inventory: &Inventory) -> Markup {
@@ -57,13 +57,18 @@ pub(super) fn section(inventory: &Inventory) -> Markup {
             }
         } }
         @if !disks.is_empty() { table {
-            thead { tr { th { "Bay" } th { "Disk" } th { "Kind" } th { "Size" } th { "Model" } } }
+            thead { tr { th { "Bay" } th { "Disk" } th { "Kind" } th { "Size" } th { "Model" } th { "Bus" } th { "Controller" } } }
             tbody {
                 @for disk in disks {
                     tr {
-                        td { @if let Some(bay) = disk.bay { (bay) } @else { "—" } }
+                        td.nowrap {
+                            @if let Some(bay) = disk.bay { (bay) } @else { "—" }
+                            @if let Some(source) = disk.bay_source { br; span.mac { "by " (source.label()) } }
+                        }
                         td { (disk.name) } td { (disk.class.label()) } td.nowrap { (human_bytes(disk.size_bytes)) }
                         td { (disk.model.as_deref().unwrap_or("—")) }
+                        td { (disk.transport.as_deref().map_or("—".into(), bus)) }
+                        td { (controller(disk.controller.as_ref())) }
                     }
                 }
             }
@@ -76,5 +81,26 @@ pub(super) fn section(inventory: &Inventory) -> Markup {
                 }
             }
         } }
+    }
+}
+
+/// `sata` → `SATA`, as the bus is written on a datasheet.
+fn bus(transport: &str) -> String {
+    match transport {
+        "sata" | "sas" | "usb" | "scsi" => transport.to_ascii_uppercase(),
+        "nvme" => "NVMe".into(),
+        other => other.into(),
+    }
+}
+
+/// Its driver, then where it is: `ahci` / `0000:00:1f.2 [8086:2922]`.
+fn controller(controller: Option<&DiskController>) -> Markup {
+    let Some(c) = controller else { return html! { "—" } };
+    html! {
+        (c.driver.as_deref().unwrap_or("no driver")) br;
+        span.mac {
+            (c.pci_address)
+            @if let (Some(vendor), Some(device)) = (c.pci_vendor, c.pci_device) { " [" (format!("{vendor:04x}:{device:04x}")) "]" }
+        }
     }
 }

@@ -231,6 +231,50 @@ fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
 }
 
 #[test]
+fn each_disk_shows_its_bus_its_controller_and_what_placed_it() {
+    let mut record = node(10, NodeState::Ready, 5);
+    let inventory = serde_json::json!({
+        "system": {},
+        "disks": [
+            {"name": "sda", "size_bytes": 4_000_000_000_000u64, "class": "hdd", "bay": 2, "bay_source": "ata_port",
+             "transport": "sata", "hot_swap": false,
+             "controller": {"pci_address": "0000:00:1f.2", "pci_vendor": 0x8086, "pci_device": 0x2922, "driver": "ahci"}},
+            {"name": "nvme0n1", "size_bytes": 960_000_000_000u64, "class": "ssd", "bay": 0, "bay_source": "pcie_slot",
+             "transport": "nvme", "hot_swap": false,
+             "controller": {"pci_address": "0000:01:00.0", "pci_vendor": 0x1b36, "pci_device": 0x0010, "driver": "nvme"}},
+            {"name": "sdz", "size_bytes": 1u64, "class": "ssd", "hot_swap": false,
+             "controller": {"pci_address": "0000:3b:00.0"}}
+        ]
+    });
+    record.inventory = Some(serde_json::from_value(inventory).unwrap());
+    let page = node_detail(&record, at(0)).into_string();
+    let row = |disk: &str| {
+        let start = page.find(&format!("<td>{disk}</td>")).expect(&page);
+        let start = page[..start].rfind("<tr>").unwrap();
+        page[start..start + page[start..].find("</tr>").unwrap()].to_owned()
+    };
+    let nvme = row("nvme0n1");
+    for text in [
+        "0<br><span class=\"mac\">by PCIe slot</span>",
+        "<td>NVMe</td>",
+        "<td>nvme<br><span class=\"mac\">0000:01:00.0 [1b36:0010]</span></td>",
+    ] {
+        assert!(nvme.contains(text), "`{text}` missing:\n{nvme}");
+    }
+    let sata = row("sda");
+    for text in [
+        "2<br><span class=\"mac\">by AHCI port</span>",
+        "<td>SATA</td>",
+        "<td>ahci<br><span class=\"mac\">0000:00:1f.2 [8086:2922]</span></td>",
+    ] {
+        assert!(sata.contains(text), "`{text}` missing:\n{sata}");
+    }
+    let unknown = row("sdz");
+    assert!(unknown.contains("<td>—</td><td>no driver<br><span class=\"mac\">0000:3b:00.0</span></td>"), "{unknown}");
+    assert!(page.find("<td>nvme0n1</td>").unwrap() < page.find("<td>sda</td>").unwrap(), "disks in bay order");
+}
+
+#[test]
 fn an_empty_inventory_says_so_instead_of_empty_tables() {
     let mut record = node(9, NodeState::Inspecting, 5);
     record.inventory = Some(rackhand_api::Inventory::default());
