@@ -17,6 +17,7 @@ const TLV_TTL: u8 = 3;
 const TLV_PORT_DESCRIPTION: u8 = 4;
 const TLV_SYSTEM_NAME: u8 = 5;
 const TLV_SYSTEM_DESCRIPTION: u8 = 6;
+const TLV_MANAGEMENT_ADDRESS: u8 = 8;
 
 const CHASSIS_MAC: u8 = 4;
 const CHASSIS_NETWORK_ADDRESS: u8 = 5;
@@ -24,6 +25,9 @@ const CHASSIS_LOCAL: u8 = 7;
 const PORT_MAC: u8 = 3;
 const PORT_NETWORK_ADDRESS: u8 = 4;
 const PORT_INTERFACE_NAME: u8 = 5;
+/// IANA address family numbers, as the Management Address TLV names its address's kind.
+const FAMILY_IPV4: u8 = 1;
+const FAMILY_IPV6: u8 = 2;
 
 /// A decoded LLDPDU with the sender's Ethernet source address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,7 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
     at += 2;
     let (mut chassis, mut port, mut ttl) = (None, None, None);
     let mut neighbor_extra = (None, None, None);
+    let mut management_address = None;
     while at + 2 <= frame.len() {
         let header = u16::from_be_bytes([frame[at], frame[at + 1]]);
         let (kind, len) = ((header >> 9) as u8, usize::from(header & 0x1ff));
@@ -74,7 +79,8 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
             TLV_PORT_DESCRIPTION => neighbor_extra.0 = Some(text(value)),
             TLV_SYSTEM_NAME => neighbor_extra.1 = Some(text(value)),
             TLV_SYSTEM_DESCRIPTION => neighbor_extra.2 = Some(text(value)),
-            _ => {} // capabilities, management address, organisationally specific: not needed
+            TLV_MANAGEMENT_ADDRESS if management_address.is_none() => management_address = ip_address(value),
+            _ => {} // capabilities, organisationally specific, further management addresses: not needed
         }
         at += 2 + len;
     }
@@ -87,6 +93,7 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
             port_description: neighbor_extra.0,
             system_name: neighbor_extra.1,
             system_description: neighbor_extra.2,
+            management_address,
         },
     })
 }
@@ -105,6 +112,20 @@ fn id_value(value: &[u8], mac_subtype: u8, address_subtype: u8) -> Option<String
         return Some(std::net::Ipv4Addr::new(*a, *b, *c, *d).to_string());
     }
     Some(text(id))
+}
+
+/// The address of a Management Address TLV (802.1AB §8.5.9) when it is IPv4 or IPv6: its value starts
+/// with the address string's length (the family byte and the address), the family, then the address;
+/// the interface number and OID that follow are not needed. Other families (an 802 MAC, say) and a
+/// length that disagrees with the family or runs past the TLV give `None`.
+fn ip_address(value: &[u8]) -> Option<String> {
+    let (&string_len, rest) = value.split_first()?;
+    let (&family, address) = rest.get(..usize::from(string_len))?.split_first()?;
+    match (family, address.len()) {
+        (FAMILY_IPV4, 4) => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(address).ok()?).to_string()),
+        (FAMILY_IPV6, 16) => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(address).ok()?).to_string()),
+        _ => None,
+    }
 }
 
 fn text(value: &[u8]) -> String {
@@ -156,3 +177,7 @@ fn push_tlv(frame: &mut Vec<u8>, kind: u8, value: &[u8]) {
 #[cfg(test)]
 #[path = "frame_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "frame_captured.rs"]
+mod captured;
