@@ -29,7 +29,7 @@ impl Lldpd {
     /// its first frame. Its files are `<dir>/<name>.{conf,sock,pid,log}`; the log keeps its standard error.
     pub fn start(ns: &Netns, dir: &Path, name: &str, interfaces: &str, config: &[String]) -> io::Result<Lldpd> {
         let path = |ext: &str| dir.join(format!("{name}.{ext}"));
-        let (conf, socket) = (path("conf"), path("sock"));
+        let (conf, socket) = (path("conf"), Lldpd::socket_in(dir, name));
         std::fs::write(&conf, config.iter().map(|line| format!("{line}\n")).collect::<String>())?;
         let mut command = ns.command("lldpd");
         // -dd: in the foreground, logging to standard error only. -O: the lldpcli commands run at start-up
@@ -43,10 +43,15 @@ impl Lldpd {
         Ok(Lldpd { socket, child: Some(child) })
     }
 
-    /// An lldpd already running with control socket `socket` (a detached lab's): configured through it,
+    /// The control socket of the lldpd [`Lldpd::start`] names `name` in `dir`.
+    pub fn socket_in(dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!("{name}.sock"))
+    }
+
+    /// The lldpd already running as `name` in `dir` (a detached lab's): configured through its socket,
     /// never stopped by this handle.
-    pub fn attach(socket: PathBuf) -> Lldpd {
-        Lldpd { socket, child: None }
+    pub fn attach(dir: &Path, name: &str) -> Lldpd {
+        Lldpd { socket: Lldpd::socket_in(dir, name), child: None }
     }
 
     pub fn socket(&self) -> &Path {

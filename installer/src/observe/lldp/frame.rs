@@ -1,5 +1,5 @@
-//! LLDP (IEEE 802.1AB) frames: a pure decoder for what switches send and an encoder the lab's simulated
-//! switches (and the `lldp-send` helper) use.
+//! LLDP (IEEE 802.1AB) frames: a pure decoder for what switches send. (The switches of the namespace tests
+//! and the lab are Debian's lldpd: Rackhand has no encoder of its own.)
 
 use rackhand_api::{LldpNeighbor, MacAddr};
 
@@ -7,8 +7,6 @@ pub const ETH_P_LLDP: u16 = 0x88cc;
 const ETH_P_8021Q: u16 = 0x8100;
 /// Nearest-bridge group address: never forwarded by 802.1D bridges.
 pub const LLDP_MULTICAST: MacAddr = MacAddr::new([0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e]);
-/// Minimum Ethernet frame length without FCS.
-const MIN_FRAME: usize = 60;
 
 const TLV_END: u8 = 0;
 const TLV_CHASSIS_ID: u8 = 1;
@@ -21,10 +19,8 @@ const TLV_MANAGEMENT_ADDRESS: u8 = 8;
 
 const CHASSIS_MAC: u8 = 4;
 const CHASSIS_NETWORK_ADDRESS: u8 = 5;
-const CHASSIS_LOCAL: u8 = 7;
 const PORT_MAC: u8 = 3;
 const PORT_NETWORK_ADDRESS: u8 = 4;
-const PORT_INTERFACE_NAME: u8 = 5;
 /// IANA address family numbers, as the Management Address TLV names its address's kind.
 const FAMILY_IPV4: u8 = 1;
 const FAMILY_IPV6: u8 = 2;
@@ -130,48 +126,6 @@ fn ip_address(value: &[u8]) -> Option<String> {
 
 fn text(value: &[u8]) -> String {
     String::from_utf8_lossy(value).trim_end_matches('\0').trim().to_owned()
-}
-
-/// Build an LLDP frame to the nearest-bridge address. `chassis` is sent as a MAC (subtype 4) when it
-/// parses as one, else as a locally assigned name (subtype 7); `port` as an interface name (subtype 5).
-pub fn encode_lldp_frame(
-    src_mac: MacAddr,
-    chassis: &str,
-    port: &str,
-    system_name: &str,
-    system_desc: &str,
-    ttl: u16,
-) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(128);
-    frame.extend_from_slice(&LLDP_MULTICAST.octets());
-    frame.extend_from_slice(&src_mac.octets());
-    frame.extend_from_slice(&ETH_P_LLDP.to_be_bytes());
-    let chassis_value = match chassis.parse::<MacAddr>() {
-        Ok(mac) => [&[CHASSIS_MAC][..], &mac.octets()].concat(),
-        Err(_) => [&[CHASSIS_LOCAL][..], chassis.as_bytes()].concat(),
-    };
-    push_tlv(&mut frame, TLV_CHASSIS_ID, &chassis_value);
-    push_tlv(&mut frame, TLV_PORT_ID, &[&[PORT_INTERFACE_NAME][..], port.as_bytes()].concat());
-    push_tlv(&mut frame, TLV_TTL, &ttl.to_be_bytes());
-    if !system_name.is_empty() {
-        push_tlv(&mut frame, TLV_SYSTEM_NAME, system_name.as_bytes());
-    }
-    if !system_desc.is_empty() {
-        push_tlv(&mut frame, TLV_SYSTEM_DESCRIPTION, system_desc.as_bytes());
-    }
-    push_tlv(&mut frame, TLV_END, &[]);
-    if frame.len() < MIN_FRAME {
-        frame.resize(MIN_FRAME, 0);
-    }
-    frame
-}
-
-fn push_tlv(frame: &mut Vec<u8>, kind: u8, value: &[u8]) {
-    // TLV values are at most 511 bytes (9-bit length); longer text is cut.
-    let len = u16::try_from(value.len()).unwrap_or(u16::MAX).min(511);
-    let header = (u16::from(kind) << 9) | len;
-    frame.extend_from_slice(&header.to_be_bytes());
-    frame.extend_from_slice(&value[..usize::from(len)]);
 }
 
 #[cfg(test)]
