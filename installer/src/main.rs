@@ -16,12 +16,11 @@ use installer::image::{install_from_dir, install_from_server, load_trusted_keys}
 use installer::judge::judge;
 use installer::observe::ethtool::{Ethtool, EthtoolIoctl, FixedEthtool};
 use installer::observe::ipmi::IpmiTool;
-use installer::observe::lldp::{self, LldpListener, NoLldp, RawSocketListener, encode_lldp_frame};
+use installer::observe::lldp::{self, LldpListener, NoLldp, RawSocketListener};
 use installer::observe::{Seams, observe_inventory};
 use installer::pid1::{self, Outcome, RunOptions, run_node};
 use installer::plan::{BondPlan, plan, plan_text};
 use installer::text::{inventory_text, verdict_text};
-use rackhand_api::MacAddr;
 
 #[derive(Parser)]
 #[command(version, about = "Rackhand installer: observe, judge and install a bare-metal server")]
@@ -117,29 +116,6 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value_t = 3)]
         tries: u32,
-    },
-    /// Lab helper: send LLDP frames on an interface, like a switch port.
-    #[command(hide = true)]
-    LldpSend {
-        #[arg(long)]
-        iface: String,
-        #[arg(long)]
-        chassis: String,
-        #[arg(long)]
-        port: String,
-        #[arg(long, default_value = "")]
-        system_name: String,
-        #[arg(long, default_value = "Rackhand lab switch")]
-        system_desc: String,
-        #[arg(long, default_value_t = 120)]
-        ttl: u16,
-        /// Source MAC; defaults to a locally administered address.
-        #[arg(long, default_value = "02:00:00:00:00:01")]
-        src_mac: MacAddr,
-        #[arg(long, default_value_t = 1)]
-        count: u32,
-        #[arg(long, default_value_t = 1000)]
-        interval_ms: u64,
     },
     /// Lab helper: wait for one LLDP frame on an interface and print the neighbour as JSON.
     #[command(hide = true)]
@@ -269,12 +245,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dhcp { iface, dir, tries } => {
             let lease = Udhcpc::new(dir).lease(&iface, tries).with_context(|| format!("DHCP on {iface}"))?;
             println!("{} {}", lease.address, lease.router.unwrap_or_default());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::LldpSend { iface, chassis, port, system_name, system_desc, ttl, src_mac, count, interval_ms } => {
-            let frame = encode_lldp_frame(src_mac, &chassis, &port, &system_name, &system_desc, ttl);
-            lldp::send_frames(&iface, &frame, count, Duration::from_millis(interval_ms))
-                .with_context(|| format!("sending LLDP on {iface}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::LldpListen { iface, wait } => {

@@ -113,6 +113,10 @@ pub struct LldpNeighbor {
     pub system_description: Option<String>,
     #[serde(default)]
     pub port_description: Option<String>,
+    /// The switch's first IPv4 or IPv6 management address (Management Address TLV), where a technician
+    /// reaches it; other address families are not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,5 +408,22 @@ mod pci_device_tests {
         let json = serde_json::to_string(&card).unwrap();
         assert_eq!(json, r#"{"address":"0000:3b:00.0","vendor":32902,"device":5490,"class":131072}"#);
         assert_eq!(serde_json::from_str::<PciDevice>(&json).unwrap(), card);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_lldp_neighbour_without_a_management_address_is_written_and_read_as_before() {
+        let old = r#"{"chassis_id":"02:5a:00:00:01:00","port_id":"Ethernet1","system_name":"sw-a"}"#;
+        let neighbour: LldpNeighbor = serde_json::from_str(old).unwrap();
+        assert_eq!(neighbour.management_address, None);
+        assert!(!serde_json::to_string(&neighbour).unwrap().contains("management_address"));
+        let with = LldpNeighbor { management_address: Some("2001:db8::7".into()), ..neighbour };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""management_address":"2001:db8::7""#), "{text}");
+        assert_eq!(serde_json::from_str::<LldpNeighbor>(&text).unwrap(), with);
     }
 }

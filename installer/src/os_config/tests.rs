@@ -19,6 +19,7 @@ fn nic(name: &str, last: u8, switch: &str) -> Nic {
             system_name: Some(switch.into()),
             system_description: None,
             port_description: None,
+            management_address: None,
         }),
         pci_address: None,
         firmware_version: None,

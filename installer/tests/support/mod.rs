@@ -159,6 +159,7 @@ impl ServerSpec {
                     system_name: Some(name),
                     system_description: None,
                     port_description: None,
+                    management_address: None,
                 };
                 Some((n.name.clone(), neighbor))
             })

@@ -13,6 +13,7 @@ use crate::assets::Assets;
 use crate::instance::{Instance, PEER_IP};
 use crate::service_config::{boot_service_config, deploy_config, peer_config};
 use crate::site_dhcp::SiteDhcp;
+use crate::switch::Switches;
 
 mod bare;
 
@@ -63,6 +64,8 @@ pub struct Lab {
     instances: Vec<Instance>,
     /// The instance the lab's reads (`get`, `nodes`, `wait_*`) ask: the lab's own unless told otherwise.
     reads: usize,
+    /// The top-of-rack switches' LLDP agents, running in the namespace (stopped before it goes).
+    switches: Option<Switches>,
     ns: Option<Netns>,
     pub dir: PathBuf,
     /// Held for its lifetime: dropping it stops the site DHCP server and removes its namespace.
@@ -127,6 +130,7 @@ impl Lab {
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
         let dir = base.join(ns.name());
         std::fs::create_dir_all(&dir)?;
+        let switches = Switches::start(&ns, &dir)?;
         let site = match dhcp {
             LabDhcp::Full => None,
             LabDhcp::Proxy => Some(SiteDhcp::start(&ns, &dir)?),
@@ -158,7 +162,7 @@ impl Lab {
             let config = write_config("boot-service-b.toml", PEER_IP, SERVER_IP)?;
             instances.push(Instance::new(PEER_IP, Some(peer_ns), boot_service, config, dir.join("boot-service-b.log")));
         }
-        let mut lab = Lab { instances, reads: 0, ns: Some(ns), dir, site, clean_up: false };
+        let mut lab = Lab { instances, reads: 0, switches: Some(switches), ns: Some(ns), dir, site, clean_up: false };
         for i in 0..lab.instances.len() {
             lab.start_instance(i)?;
         }
@@ -193,6 +197,11 @@ impl Lab {
     /// Node `id` with its events, as instance `i` answers.
     pub fn node_from(&self, i: usize, id: i64) -> anyhow::Result<NodeRecord> {
         Ok(serde_json::from_str(&self.get_from(i, &format!("/api/v1/nodes/{id}"))?)?)
+    }
+
+    /// The lab's switches, to cable a server's NICs to.
+    pub fn switches(&self) -> &Switches {
+        self.switches.as_ref().expect("a lab has its switches until detached")
     }
 
     /// The lab's namespace.
@@ -326,6 +335,9 @@ impl Lab {
         for instance in &mut self.instances {
             drop(instance.child.take());
         }
+        if let Some(switches) = self.switches.take() {
+            switches.detach();
+        }
         if let Some(ns) = self.ns.take() {
             ns.persist();
         }
@@ -353,7 +365,8 @@ impl Lab {
             info.dir.join("boot-service.toml"),
             info.dir.join("boot-service.log"),
         );
-        Ok(Lab { instances: vec![own], reads: 0, ns: Some(ns), dir: info.dir.clone(), site, clean_up: false })
+        let switches = Some(Switches::attach(&info.dir));
+        Ok(Lab { instances: vec![own], reads: 0, switches, ns: Some(ns), dir: info.dir.clone(), site, clean_up: false })
     }
 }
 

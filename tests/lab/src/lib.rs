@@ -1,11 +1,13 @@
 //! The QEMU lab: a uniquely named network namespace with a bridge, the boot service on it, and virtual
-//! servers (QEMU, PXE via the NIC's iPXE ROM) cabled to it through taps — each NIC on its own tap with a
-//! simulated switch sending LLDP. Nothing here touches the host's own interfaces.
+//! servers (QEMU, PXE via the NIC's iPXE ROM) cabled to it through taps — each NIC on its own tap, a port
+//! of one of the lab's two switches (Debian's lldpd, sending LLDP). Nothing here touches the host's own
+//! interfaces.
 //!
 //! - [`assets`]: the kernel, initramfs and iPXE binaries the boot service serves.
 //! - [`lab`]: namespace + bridge + boot service (+ router advertisements), `lab.json`.
 //! - [`instance`]: the boot-service processes, and the second instance of a two-instance lab.
 //! - [`server`]: one virtual server: disks, PSUs (SMBIOS type 39), NICs, QEMU, serial log, QMP.
+//! - [`switch`]: the top-of-rack switches `sw-a` and `sw-b`, one lldpd each, and cabling a server's taps.
 //! - [`boot_order`]: network first (the lab's original) or disk first, as QEMU bootindexes.
 //! - [`bmc`]: a server's BMC, OpenIPMI's `ipmi_sim` on the lab's bridge (IPMI-over-LAN), whose chassis
 //!   control is [`chassis`] (the `lab-chassis` binary) driving the server's QEMU over QMP.

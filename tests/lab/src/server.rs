@@ -1,6 +1,7 @@
 //! One virtual server as the lab racks it: two NICs of two vendors (its [`Model`]'s), each on its own tap
-//! with a switch sending LLDP; SSDs and HDDs as sparse files where the model attaches them
-//! ([`devices`]: a virtio-scsi HBA, one SCSI target per bay; or NVMe slots and AHCI ports); two PSUs as SMBIOS type 39 structures; a QMP
+//! cabled to a switch port (`Ethernet<index>` of sw-a, sw-b); SSDs and HDDs as sparse files where the model
+//! attaches them ([`devices`]: a virtio-scsi HBA, one SCSI target per bay; or NVMe slots and AHCI ports); two
+//! PSUs as SMBIOS type 39 structures; a QMP
 //! socket for fault injection; the serial console captured to a log. QEMU runs inside the lab namespace.
 //! A server may have a BMC ([`crate::bmc`]) and boot its disks first ([`crate::boot_order`]).
 
@@ -9,13 +10,11 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rackhand_api::MacAddr;
 
 use crate::accel::Accel;
 use crate::bmc::Bmc;
 use crate::lab::{BRIDGE, Lab};
 use crate::qmp::Qmp;
-use crate::switch::{SwitchPort, Switches};
 
 mod devices;
 mod spec;
@@ -28,7 +27,6 @@ pub struct VirtualServer {
     qemu: Child,
     /// The namespace QEMU runs in, to start it again.
     netns: String,
-    _switches: Switches,
     /// Dropped (ipmi_sim killed) after QEMU.
     bmc: Option<Bmc>,
 }
@@ -113,10 +111,11 @@ impl VirtualServer {
                 devices::disk_device(spec, disk, &id, spec.boot_order.disk_bootindex(disk.bay)),
             ]);
         }
-        let mut ports = Vec::new();
-        for ((nic, model), switch) in [1u8, 2].into_iter().zip(spec.nics).zip(SWITCHES) {
+        for (nic, model) in [1u8, 2].into_iter().zip(spec.nics) {
             let tap = spec.tap(nic);
             lab.ns().tap_on_bridge(&tap, BRIDGE)?;
+            // Before QEMU opens the tap: the NIC only ever hears the port as configured.
+            lab.switches().cable(nic, &tap, &format!("Ethernet{}", spec.index))?;
             args.extend([
                 "-netdev".into(),
                 format!("tap,id=nic{nic},ifname={tap},script=no,downscript=no"),
@@ -131,24 +130,10 @@ impl VirtualServer {
                     _ => format!("{model},netdev=nic{nic},mac={}", spec.mac(nic)),
                 },
             ]);
-            ports.push(SwitchPort {
-                tap,
-                switch_name: switch.into(),
-                chassis_mac: MacAddr::new([0x02, 0x5a, 0, 0, nic, 0]),
-                port: format!("Ethernet{}", spec.index),
-            });
         }
         std::fs::write(dir.join("qemu.args"), args.join("\n"))?;
         let qemu = spawn_qemu(lab.ns(), &dir)?;
-        let switches = Switches::start(lab.ns(), &ports)?;
-        let mut server = VirtualServer {
-            spec: spec.clone(),
-            dir,
-            qemu,
-            netns: lab.ns().name().to_owned(),
-            _switches: switches,
-            bmc: None,
-        };
+        let mut server = VirtualServer { spec: spec.clone(), dir, qemu, netns: lab.ns().name().to_owned(), bmc: None };
         // Once QEMU runs (a failure from here on drops the server, which kills it).
         if let Some(bmc) = &spec.bmc {
             server.bmc = Some(Bmc::start(lab.ns(), &server.dir, spec, bmc)?);

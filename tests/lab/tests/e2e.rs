@@ -16,6 +16,7 @@ use rackhand_lab::images::{OS_IMAGE_NAME, corrupt_copy, lab_public_key};
 use rackhand_lab::lab::{Deadlines, HTTP_PORT, Lab, LabDhcp, LabInfo, SERVER_IP};
 use rackhand_lab::server::{DiskKind, Firmware, PsuSpec, ServerSpec, VirtualServer};
 use rackhand_lab::site_dhcp::SITE_POOL;
+use rackhand_lab::switch;
 
 #[path = "e2e/hardware.rs"]
 mod hardware;
@@ -197,6 +198,20 @@ fn happy_path_installs_and_reports_the_hardware() {
     let neighbours: Vec<String> =
         inventory.nics.iter().map(|n| n.lldp.as_ref().expect("LLDP neighbour").chassis_id.clone()).collect();
     assert_ne!(neighbours[0], neighbours[1], "the two NICs see two switches");
+    // Each NIC heard its switch's lldpd: name, port and management address as the lab configured them.
+    let mut heard: Vec<_> = inventory
+        .nics
+        .iter()
+        .filter_map(|n| n.lldp.clone())
+        .map(|l| (l.system_name, l.port_id, l.port_description, l.management_address))
+        .collect();
+    heard.sort();
+    let port = format!("Ethernet{}", spec.index);
+    let expected: Vec<_> = [switch::identity(1), switch::identity(2)]
+        .into_iter()
+        .map(|sw| (Some(sw.name.to_owned()), port.clone(), Some(port.clone()), Some(sw.management_address)))
+        .collect();
+    assert_eq!(heard, expected, "{:#?}", inventory.nics);
     let bays = |class| {
         let mut bays: Vec<u32> = inventory.disks.iter().filter(|d| d.class == class).filter_map(|d| d.bay).collect();
         bays.sort();

@@ -7,6 +7,7 @@
 
 pub mod client;
 mod forward;
+pub mod lldpd;
 pub mod service;
 
 use std::io;

@@ -9,7 +9,7 @@ use crate::{packages, run_cmd, workspace_root};
 
 /// The full run: peers installed, release builds, 5 runs per measurement unless `args` say otherwise.
 pub fn run(install: bool, args: &[String]) -> anyhow::Result<()> {
-    packages::ensure(packages::TEST, install)?;
+    packages::ensure_without_starting(packages::TEST, install)?;
     packages::ensure_without_starting(packages::BENCH, install)?;
     warn_host_dhcp();
     build_and_run("release", "target/bench/results.json", &[], args)

@@ -57,7 +57,7 @@ pub struct Prepared {
 
 /// Build the boot service, the static installer and the netboot assets into `target/lab`.
 pub fn prepare(install: bool) -> anyhow::Result<Prepared> {
-    packages::ensure(packages::TEST, install)?;
+    packages::ensure_without_starting(packages::TEST, install)?;
     packages::ensure(packages::LAB, install)?;
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -42,6 +42,10 @@ pub const TEST: &[Package] = &[
     // servers get real ones from OpenIPMI's simulator.
     Package { name: "ipmitool", provides: "/usr/bin/ipmitool" },
     Package { name: "openipmi", provides: "/usr/bin/ipmi_sim" },
+    // Real peers instead of Rackhand's own encoders: lldpd is the switch in the LLDP namespace tests and
+    // the lab (one per switch), dmidecode the second reader of the SMBIOS tables the installer reads.
+    Package { name: "lldpd", provides: "/usr/sbin/lldpd" },
+    Package { name: "dmidecode", provides: "/usr/sbin/dmidecode" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).
@@ -79,8 +83,9 @@ pub const BENCH: &[Package] = &[
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// [`ensure`] with the packages' own services kept from starting (a `policy-rc.d` that says no, for the
-/// length of the install, unless the machine already has one): the benchmarks run these servers
-/// themselves, inside namespaces, and nothing should answer DHCP, TFTP or HTTP on the host.
+/// length of the install, unless the machine already has one): the tests and benchmarks run these servers
+/// themselves, inside namespaces, and nothing should answer DHCP, TFTP or HTTP on the host, nor send LLDP
+/// from it to its switch (Debian's lldpd starts its service when installed).
 pub fn ensure_without_starting(packages: &[Package], install: bool) -> anyhow::Result<()> {
     let placed = install && is_root() && !Path::new(POLICY_RC_D).exists() && {
         use std::os::unix::fs::PermissionsExt;

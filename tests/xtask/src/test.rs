@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::{packages, run_cmd, tee, workspace_root};
 
 pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
-    packages::ensure(packages::TEST, install)?;
+    packages::ensure_without_starting(packages::TEST, install)?;
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
@@ -39,6 +39,8 @@ pub fn run(install: bool, cargo_args: &[String]) -> anyhow::Result<()> {
         test.env(rackhand_test_postgres::REQUIRE_ENV, "1");
         // Nor a BMC test against OpenIPMI's simulator (installed with the packages).
         test.env(rackhand_test_bmc::REQUIRE_ENV, "1");
+        // Nor an SMBIOS test against dmidecode (installed with the packages).
+        test.env(rackhand_test_dmidecode::REQUIRE_ENV, "1");
         // The QEMU lab's assets are built once here and shared by every end-to-end test.
         let lab = crate::lab::prepare(install)?;
         test.env(rackhand_lab::ENV_ASSETS, &lab.assets.dir)

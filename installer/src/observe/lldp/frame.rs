@@ -1,5 +1,5 @@
-//! LLDP (IEEE 802.1AB) frames: a pure decoder for what switches send and an encoder the lab's simulated
-//! switches (and the `lldp-send` helper) use.
+//! LLDP (IEEE 802.1AB) frames: a pure decoder for what switches send. (The switches of the namespace tests
+//! and the lab are Debian's lldpd: Rackhand has no encoder of its own.)
 
 use rackhand_api::{LldpNeighbor, MacAddr};
 
@@ -7,8 +7,6 @@ pub const ETH_P_LLDP: u16 = 0x88cc;
 const ETH_P_8021Q: u16 = 0x8100;
 /// Nearest-bridge group address: never forwarded by 802.1D bridges.
 pub const LLDP_MULTICAST: MacAddr = MacAddr::new([0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e]);
-/// Minimum Ethernet frame length without FCS.
-const MIN_FRAME: usize = 60;
 
 const TLV_END: u8 = 0;
 const TLV_CHASSIS_ID: u8 = 1;
@@ -17,13 +15,15 @@ const TLV_TTL: u8 = 3;
 const TLV_PORT_DESCRIPTION: u8 = 4;
 const TLV_SYSTEM_NAME: u8 = 5;
 const TLV_SYSTEM_DESCRIPTION: u8 = 6;
+const TLV_MANAGEMENT_ADDRESS: u8 = 8;
 
 const CHASSIS_MAC: u8 = 4;
 const CHASSIS_NETWORK_ADDRESS: u8 = 5;
-const CHASSIS_LOCAL: u8 = 7;
 const PORT_MAC: u8 = 3;
 const PORT_NETWORK_ADDRESS: u8 = 4;
-const PORT_INTERFACE_NAME: u8 = 5;
+/// IANA address family numbers, as the Management Address TLV names its address's kind.
+const FAMILY_IPV4: u8 = 1;
+const FAMILY_IPV6: u8 = 2;
 
 /// A decoded LLDPDU with the sender's Ethernet source address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,7 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
     at += 2;
     let (mut chassis, mut port, mut ttl) = (None, None, None);
     let mut neighbor_extra = (None, None, None);
+    let mut management_address = None;
     while at + 2 <= frame.len() {
         let header = u16::from_be_bytes([frame[at], frame[at + 1]]);
         let (kind, len) = ((header >> 9) as u8, usize::from(header & 0x1ff));
@@ -74,7 +75,8 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
             TLV_PORT_DESCRIPTION => neighbor_extra.0 = Some(text(value)),
             TLV_SYSTEM_NAME => neighbor_extra.1 = Some(text(value)),
             TLV_SYSTEM_DESCRIPTION => neighbor_extra.2 = Some(text(value)),
-            _ => {} // capabilities, management address, organisationally specific: not needed
+            TLV_MANAGEMENT_ADDRESS if management_address.is_none() => management_address = ip_address(value),
+            _ => {} // capabilities, organisationally specific, further management addresses: not needed
         }
         at += 2 + len;
     }
@@ -87,6 +89,7 @@ pub fn decode_lldp_frame(frame: &[u8]) -> Result<LldpFrame, LldpError> {
             port_description: neighbor_extra.0,
             system_name: neighbor_extra.1,
             system_description: neighbor_extra.2,
+            management_address,
         },
     })
 }
@@ -107,52 +110,28 @@ fn id_value(value: &[u8], mac_subtype: u8, address_subtype: u8) -> Option<String
     Some(text(id))
 }
 
+/// The address of a Management Address TLV (802.1AB §8.5.9) when it is IPv4 or IPv6: its value starts
+/// with the address string's length (the family byte and the address), the family, then the address;
+/// the interface number and OID that follow are not needed. Other families (an 802 MAC, say) and a
+/// length that disagrees with the family or runs past the TLV give `None`.
+fn ip_address(value: &[u8]) -> Option<String> {
+    let (&string_len, rest) = value.split_first()?;
+    let (&family, address) = rest.get(..usize::from(string_len))?.split_first()?;
+    match (family, address.len()) {
+        (FAMILY_IPV4, 4) => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(address).ok()?).to_string()),
+        (FAMILY_IPV6, 16) => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(address).ok()?).to_string()),
+        _ => None,
+    }
+}
+
 fn text(value: &[u8]) -> String {
     String::from_utf8_lossy(value).trim_end_matches('\0').trim().to_owned()
-}
-
-/// Build an LLDP frame to the nearest-bridge address. `chassis` is sent as a MAC (subtype 4) when it
-/// parses as one, else as a locally assigned name (subtype 7); `port` as an interface name (subtype 5).
-pub fn encode_lldp_frame(
-    src_mac: MacAddr,
-    chassis: &str,
-    port: &str,
-    system_name: &str,
-    system_desc: &str,
-    ttl: u16,
-) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(128);
-    frame.extend_from_slice(&LLDP_MULTICAST.octets());
-    frame.extend_from_slice(&src_mac.octets());
-    frame.extend_from_slice(&ETH_P_LLDP.to_be_bytes());
-    let chassis_value = match chassis.parse::<MacAddr>() {
-        Ok(mac) => [&[CHASSIS_MAC][..], &mac.octets()].concat(),
-        Err(_) => [&[CHASSIS_LOCAL][..], chassis.as_bytes()].concat(),
-    };
-    push_tlv(&mut frame, TLV_CHASSIS_ID, &chassis_value);
-    push_tlv(&mut frame, TLV_PORT_ID, &[&[PORT_INTERFACE_NAME][..], port.as_bytes()].concat());
-    push_tlv(&mut frame, TLV_TTL, &ttl.to_be_bytes());
-    if !system_name.is_empty() {
-        push_tlv(&mut frame, TLV_SYSTEM_NAME, system_name.as_bytes());
-    }
-    if !system_desc.is_empty() {
-        push_tlv(&mut frame, TLV_SYSTEM_DESCRIPTION, system_desc.as_bytes());
-    }
-    push_tlv(&mut frame, TLV_END, &[]);
-    if frame.len() < MIN_FRAME {
-        frame.resize(MIN_FRAME, 0);
-    }
-    frame
-}
-
-fn push_tlv(frame: &mut Vec<u8>, kind: u8, value: &[u8]) {
-    // TLV values are at most 511 bytes (9-bit length); longer text is cut.
-    let len = u16::try_from(value.len()).unwrap_or(u16::MAX).min(511);
-    let header = (u16::from(kind) << 9) | len;
-    frame.extend_from_slice(&header.to_be_bytes());
-    frame.extend_from_slice(&value[..usize::from(len)]);
 }
 
 #[cfg(test)]
 #[path = "frame_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "frame_captured.rs"]
+mod captured;

@@ -26,7 +26,7 @@ fn arista_frame() -> Vec<u8> {
 }
 
 #[test]
-fn decodes_a_real_switch_frame() {
+fn decodes_a_frame_laid_out_as_an_arista_sends_it() {
     let frame = decode_lldp_frame(&arista_frame()).unwrap();
     assert_eq!(frame.source.to_string(), "44:4c:a8:12:34:57");
     assert_eq!(frame.ttl_secs, 120);
@@ -38,6 +38,7 @@ fn decodes_a_real_switch_frame() {
             system_name: Some("sw-a".into()),
             system_description: Some("Arista Networks EOS version 4.28.3".into()),
             port_description: Some("rack7-u12a".into()),
+            management_address: Some("10.0.0.2".into()),
         }
     );
 }
@@ -59,20 +60,89 @@ fn rejects_non_lldp_truncated_and_incomplete_frames() {
     assert_eq!(decode_lldp_frame(&no_ttl), Err(LldpError::Missing("TTL")));
 }
 
+/// A frame with the mandatory TLVs (chassis `sw`, port `p1`, TTL 120), then `tlvs`, then End.
+fn frame_with(tlvs: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e, 0x02, 0, 0, 0, 0, 1, 0x88, 0xcc];
+    f.extend_from_slice(&[0x02, 0x03, 0x07, b's', b'w', 0x04, 0x03, 0x05, b'p', b'1', 0x06, 0x02, 0x00, 0x78]);
+    f.extend_from_slice(tlvs);
+    f.extend_from_slice(&[0x00, 0x00]);
+    f
+}
+
+/// A Management Address TLV (type 8) holding `address` of `family` (IANA: 1 IPv4, 2 IPv6, 6 an 802 MAC),
+/// interface number 2 by ifIndex, no OID.
+fn management_tlv(family: u8, address: &[u8]) -> Vec<u8> {
+    let string_len = u8::try_from(address.len() + 1).unwrap();
+    let mut value = vec![string_len, family];
+    value.extend_from_slice(address);
+    value.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x02, 0x00]);
+    let mut tlv = vec![0x10, u8::try_from(value.len()).unwrap()];
+    tlv.extend_from_slice(&value);
+    tlv
+}
+
+fn management_address_of(frame: &[u8]) -> Option<String> {
+    decode_lldp_frame(frame).unwrap().neighbor.management_address
+}
+
 #[test]
-fn encoder_output_decodes_to_what_was_sent() {
-    let src: MacAddr = "02:00:00:00:0a:01".parse().unwrap();
-    let raw = encode_lldp_frame(src, "sw-b", "swp7", "sw-b", "Rackhand lab switch", 120);
-    assert!(raw.len() >= 60);
-    assert_eq!(&raw[..6], &LLDP_MULTICAST.octets());
-    let frame = decode_lldp_frame(&raw).unwrap();
-    assert_eq!(frame.source, src);
-    assert_eq!(frame.ttl_secs, 120);
-    assert_eq!(frame.neighbor.chassis_id, "sw-b");
-    assert_eq!(frame.neighbor.port_id, "swp7");
-    assert_eq!(frame.neighbor.system_name.as_deref(), Some("sw-b"));
-    assert_eq!(frame.neighbor.system_description.as_deref(), Some("Rackhand lab switch"));
-    let by_mac = encode_lldp_frame(src, "44:4c:a8:12:34:56", "Ethernet1", "", "", 30);
-    assert_eq!(&by_mac[14..18], &[0x02, 0x07, 0x04, 0x44]);
-    assert_eq!(decode_lldp_frame(&by_mac).unwrap().neighbor.chassis_id, "44:4c:a8:12:34:56");
+fn management_address_ipv4_and_ipv6() {
+    assert_eq!(management_address_of(&frame_with(&management_tlv(1, &[192, 0, 2, 7]))).as_deref(), Some("192.0.2.7"));
+    let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07];
+    assert_eq!(management_address_of(&frame_with(&management_tlv(2, &v6))).as_deref(), Some("2001:db8::7"));
+    assert_eq!(management_address_of(&frame_with(&[])), None, "no TLV, no address");
+}
+
+#[test]
+fn the_first_ip_management_address_is_kept_and_other_families_are_skipped() {
+    let mac = management_tlv(6, &[0x00, 0x01, 0x30, 0xf9, 0xad, 0xa0]);
+    assert_eq!(management_address_of(&frame_with(&mac)), None, "an 802 MAC is not an address to reach");
+    let tlvs = [mac, management_tlv(1, &[10, 0, 0, 9]), management_tlv(1, &[10, 0, 0, 10])].concat();
+    assert_eq!(management_address_of(&frame_with(&tlvs)).as_deref(), Some("10.0.0.9"));
+}
+
+#[test]
+fn malformed_management_addresses_are_ignored_and_the_rest_of_the_frame_decodes() {
+    let cases: [(&str, Vec<u8>); 7] = [
+        ("empty TLV", vec![0x10, 0x00]),
+        ("only the string length", vec![0x10, 0x01, 0x05]),
+        ("string length 0", vec![0x10, 0x02, 0x00, 0x01]),
+        ("string length past the TLV", vec![0x10, 0x04, 0x05, 0x01, 10, 0]),
+        ("string length 255 past the TLV", vec![0x10, 0x03, 0xff, 0x01, 10]),
+        ("IPv4 family with 16 bytes", management_tlv(1, &[0; 16])),
+        ("IPv6 family with 4 bytes", management_tlv(2, &[10, 0, 0, 1])),
+    ];
+    for (what, tlv) in cases {
+        let frame = decode_lldp_frame(&frame_with(&tlv)).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(frame.neighbor.management_address, None, "{what}");
+        assert_eq!((frame.neighbor.chassis_id.as_str(), frame.neighbor.port_id.as_str()), ("sw", "p1"), "{what}");
+    }
+}
+
+#[test]
+fn a_management_tlv_cut_short_by_the_frame_end_is_a_truncated_frame() {
+    let whole = frame_with(&management_tlv(1, &[192, 0, 2, 7]));
+    let tlv_at = whole.len() - 2 - 14; // before End and the 14-byte management TLV
+    // From its header on, a cut leaves the TLV running past the end of the frame.
+    for cut in tlv_at + 2..whole.len() - 2 {
+        assert_eq!(decode_lldp_frame(&whole[..cut]), Err(LldpError::Truncated(tlv_at)), "cut at {cut}");
+    }
+}
+
+/// Whatever a frame is cut to or whichever byte is changed, the decoder answers (never panics).
+#[test]
+fn no_truncation_or_corruption_panics() {
+    let frames = [arista_frame(), frame_with(&management_tlv(2, &[0xfe; 16]))];
+    for frame in frames {
+        for cut in 0..=frame.len() {
+            let _ = decode_lldp_frame(&frame[..cut]);
+        }
+        for at in 0..frame.len() {
+            for byte in [0x00, 0x01, 0x10, 0x7f, 0x80, 0xfe, 0xff] {
+                let mut bad = frame.clone();
+                bad[at] = byte;
+                let _ = decode_lldp_frame(&bad);
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! LLDP: which switch port each NIC is cabled to. The codec is pure ([`frame`]); listening and sending go
-//! through a raw AF_PACKET socket ([`socket`]) behind the [`LldpListener`] seam so observation can be
-//! tested with a fake.
+//! LLDP: which switch port each NIC is cabled to. The decoder is pure ([`frame`]); listening goes through a
+//! raw AF_PACKET socket ([`socket`]) behind the [`LldpListener`] seam so observation can be tested with a
+//! fake.
 
 pub mod frame;
 pub mod socket;
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rackhand_api::LldpNeighbor;
 
-pub use frame::{ETH_P_LLDP, LLDP_MULTICAST, LldpError, LldpFrame, decode_lldp_frame, encode_lldp_frame};
-pub use socket::{listen_one, send_frames};
+pub use frame::{ETH_P_LLDP, LLDP_MULTICAST, LldpError, LldpFrame, decode_lldp_frame};
+pub use socket::listen_one;
 
 /// How long to listen for LLDP by default, in seconds (as the command lines take it): a switch sends a
 /// frame every 30 s, so one more second hears at least one from each port.

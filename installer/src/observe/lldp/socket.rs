@@ -1,6 +1,6 @@
 //! Raw AF_PACKET sockets bound to one interface and the LLDP ethertype.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -39,18 +39,6 @@ pub fn listen_one(iface: &str, window: Duration) -> io::Result<Option<LldpFrame>
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Send `frame` on `iface` `count` times, `interval` apart (the lab's simulated switches).
-pub fn send_frames(iface: &str, frame: &[u8], count: u32, interval: Duration) -> io::Result<()> {
-    let socket = open(iface)?;
-    for i in 0..count {
-        if i > 0 {
-            std::thread::sleep(interval);
-        }
-        (&socket).write_all(frame)?;
-    }
-    Ok(())
 }
 
 fn open(iface: &str) -> io::Result<Socket> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use rackhand_netns::Netns;
 
 use super::{BRIDGE, Lab, SERVER_IP};
+use crate::switch::Switches;
 
 impl Lab {
     /// A bare lab under `base` (its directory is `base/<namespace>`); no `lab.json`, as nothing serves in it.
@@ -16,6 +17,8 @@ impl Lab {
         ns.addr_up(BRIDGE, &format!("{SERVER_IP}/24"))?;
         let dir = base.join(ns.name());
         std::fs::create_dir_all(&dir)?;
-        Ok(Lab { instances: Vec::new(), reads: 0, ns: Some(ns), dir, site: None, clean_up: false })
+        // Its servers are cabled to switches as in any lab.
+        let switches = Some(Switches::start(&ns, &dir)?);
+        Ok(Lab { instances: Vec::new(), reads: 0, switches, ns: Some(ns), dir, site: None, clean_up: false })
     }
 }
