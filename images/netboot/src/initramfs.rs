@@ -77,6 +77,9 @@ pub struct Spec<'a> {
     pub modules: &'a [(&'a str, &'a str)],
     /// The firmware the modules load ([`crate::firmware::select`] over [`resolve_modules`]).
     pub firmware: &'a Firmware,
+    /// The PCI id database (Debian's `pci.ids`), so the installer names a card without a driver by its
+    /// make and model; to `/usr/share/misc/pci.ids`.
+    pub pci_ids: Option<&'a Path>,
     /// `*.toml` files here go to `/etc/rackhand/profiles/`.
     pub profiles_dir: &'a Path,
     /// Public keys (`*.pub`) that may sign images, to `/etc/rackhand/keys/`.
@@ -106,6 +109,9 @@ pub fn assemble(spec: &Spec) -> anyhow::Result<Archive> {
     }
     add_modules(&mut archive, spec.kernel, spec.modules)?;
     add_firmware(&mut archive, spec.firmware);
+    if let Some(pci_ids) = spec.pci_ids {
+        archive.copy("usr/share/misc/pci.ids", pci_ids, 0o644);
+    }
     for entry in
         std::fs::read_dir(spec.profiles_dir).with_context(|| format!("reading {}", spec.profiles_dir.display()))?
     {

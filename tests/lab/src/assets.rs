@@ -79,6 +79,8 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     .collect::<anyhow::Result<_>>()?;
     let modules = lab_modules();
     let firmware = firmware_for(&kernel, &modules, &inputs.cache.join("firmware"))?;
+    let pci_ids = Path::new(PCI_IDS);
+    anyhow::ensure!(pci_ids.exists(), "{PCI_IDS} missing: apt-get install pci.ids");
     let spec = initramfs::Spec {
         kernel: &kernel,
         installer: inputs.installer,
@@ -86,6 +88,7 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         binaries: &binaries,
         modules: &modules,
         firmware: &firmware,
+        pci_ids: Some(pci_ids),
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,
     };
@@ -113,6 +116,9 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     }
     Ok(Assets::at(out))
 }
+
+/// Debian's PCI id database (package `pci.ids`).
+const PCI_IDS: &str = "/usr/share/misc/pci.ids";
 
 /// The netboot initramfs stays small enough to load quickly over iPXE's HTTP on any firmware.
 const INITRAMFS_LIMIT: u64 = 64 * 1024 * 1024;

@@ -46,6 +46,9 @@ pub const TEST: &[Package] = &[
     // the lab (one per switch), dmidecode the second reader of the SMBIOS tables the installer reads.
     Package { name: "lldpd", provides: "/usr/sbin/lldpd" },
     Package { name: "dmidecode", provides: "/usr/sbin/dmidecode" },
+    // The PCI id database: the installer's tests name cards from an excerpt; the netboot initramfs
+    // carries the whole file so a card without a driver is named by its make and model.
+    Package { name: "pci.ids", provides: "/usr/share/misc/pci.ids" },
 ];
 
 /// What the QEMU lab needs on top of [`TEST`] (`demo`, `lab` and `test` install both lists).

@@ -41,6 +41,8 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
     std::fs::write(&fw_file, b"realtek firmware").unwrap();
     let licence = dir.path().join("copyright");
     std::fs::write(&licence, "Realtek: redistributable").unwrap();
+    let pci_ids = dir.path().join("pci.ids");
+    std::fs::write(&pci_ids, "8086  Intel Corporation\n").unwrap();
     let mut firmware = Firmware::default();
     firmware.files.insert("rtl_nic/rtl8168h-2.fw".into(), (fw_file.clone(), "firmware-realtek".into()));
     firmware.licences.insert("firmware-realtek".into(), licence.clone());
@@ -53,6 +55,7 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
         binaries: &[],
         modules: &[("e1000e", ""), ("8139cp", ""), ("bonding", "max_bonds=0")],
         firmware: &firmware,
+        pci_ids: Some(&pci_ids),
         profiles_dir: &profiles,
         keys: &[key],
     };
@@ -74,6 +77,7 @@ fn assembles_init_busybox_modules_profiles_and_keys() {
     assert!(archive.contains("etc/rackhand/profiles/qemu-lab.toml"));
     assert!(!archive.contains("etc/rackhand/profiles/README.md"));
     assert!(archive.contains("etc/rackhand/keys/lab.pub"));
+    assert_eq!(archive.get("usr/share/misc/pci.ids").unwrap().content, Content::Copy(pci_ids));
     assert_eq!(archive.get("lib/firmware/rtl_nic/rtl8168h-2.fw").unwrap().content, Content::Copy(fw_file));
     assert_eq!(archive.get("usr/share/doc/firmware-realtek/copyright").unwrap().content, Content::Copy(licence));
     let Content::Bytes(shipped) = &archive.get("etc/rackhand/firmware").unwrap().content else { panic!() };

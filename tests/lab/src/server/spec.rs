@@ -38,7 +38,7 @@ pub enum Model {
 }
 
 /// The SMBIOS product name of [`Model::NvmeSata`], which its profile matches on.
-pub const NVME_SATA_PRODUCT: &str = "Rackhand Lab NVMe-SATA";
+pub const NVME_SATA_PRODUCT: &str = "Rackhand Lab NVMe";
 
 impl Model {
     pub const ALL: [Model; 2] = [Model::Standard, Model::NvmeSata];
