@@ -50,6 +50,8 @@ pub(super) fn section(inventory: &Inventory) -> Markup {
                             @if let Some(lldp) = &nic.lldp {
                                 (lldp.system_name.as_deref().unwrap_or(&lldp.chassis_id)) " port "
                                 (lldp.port_description.as_deref().unwrap_or(&lldp.port_id))
+                                // Where the switch is managed from: what the network team needs to look at the port.
+                                @if let Some(address) = &lldp.management_address { br; span.mac { "managed at " (address) } }
                             } @else { "—" }
                         }
                     }

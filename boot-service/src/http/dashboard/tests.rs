@@ -201,7 +201,8 @@ fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
         "nics": [
             {"name": "eth0", "mac": "52:54:00:7a:08:01", "vendor_name": "Intel", "carrier": true, "speed_mbps": 1000,
              "driver": "i40e", "firmware_version": "8.70 0x8000c40f 1.3179.0",
-             "lldp": {"chassis_id": "02:00:00:00:00:0a", "port_id": "swp8", "system_name": "sw-a"}},
+             "lldp": {"chassis_id": "02:00:00:00:00:0a", "port_id": "swp8", "system_name": "sw-a",
+                      "management_address": "192.0.2.10"}},
             {"name": "eth1", "mac": "52:54:00:7a:08:02", "vendor_name": "Realtek", "carrier": false, "driver": "8139cp"}
         ],
         "pci_devices": [
@@ -219,6 +220,8 @@ fn the_detail_page_shows_the_hardware_as_a_technician_checks_it() {
     for text in ["QEMU Standard PC, serial RH-0008", "sw-a port swp8", "up 1000 Mb/s", "<td>SSD</td>", "2.0 GiB"] {
         assert!(page.contains(text), "`{text}` missing:\n{page}");
     }
+    let switch = r#"sw-a port swp8<br><span class="mac">managed at 192.0.2.10</span></td>"#;
+    assert!(page.contains(switch), "eth0's switch port and where the switch is managed:\n{page}");
     let with_firmware = r#"<td>i40e<br><span class="mac">firmware 8.70 0x8000c40f 1.3179.0</span></td>"#;
     assert!(page.contains(with_firmware), "eth0's driver and firmware:\n{page}");
     assert!(page.contains("<td>Realtek</td><td>8139cp</td>"), "eth1's driver, no firmware reported:\n{page}");
