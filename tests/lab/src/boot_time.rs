@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::accel::Accel;
 use crate::assets::{self, BuildInputs};
-use serial::Milestones;
+use serial::Timeline;
 
 /// The modules issue 14 added to the netboot initramfs (their dependencies came with them).
 pub const ADDED_FOR_REAL_SERVERS: [&str; 10] =
@@ -87,10 +87,10 @@ pub fn build_images(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Images> 
 }
 
 /// One round: each variant booted once, back to back.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Round {
-    pub full: Milestones,
-    pub before: Milestones,
+    pub full: Timeline,
+    pub before: Timeline,
 }
 
 /// Which variant boots first in round `round`: they take turns, so neither always boots on a machine that
@@ -106,7 +106,7 @@ pub fn measure(
     runs: usize,
     accel: Accel,
     limit: Duration,
-    mut progress: impl FnMut(usize, Variant, &Milestones),
+    mut progress: impl FnMut(usize, Variant, &Timeline),
 ) -> anyhow::Result<Vec<Round>> {
     let mut rounds = Vec::with_capacity(runs);
     for round in 0..runs {
@@ -115,17 +115,17 @@ pub fn measure(
             let initrd = images.initrd(variant);
             let dir = images.dir.join(format!("boot-{}", variant.name()));
             let boot = qemu::Boot { kernel: &images.kernel, initrd: &initrd, accel, dir: &dir };
-            let milestones = qemu::boot(&boot, limit)?;
+            let timeline = qemu::boot(&boot, limit)?;
             anyhow::ensure!(
-                milestones.modules_loaded > 0,
+                timeline.milestones.modules_loaded > 0,
                 "the {} initramfs's installer loaded no module (see {})",
                 variant.name(),
                 dir.join("serial.log").display()
             );
-            progress(round, variant, &milestones);
+            progress(round, variant, &timeline);
             match variant {
-                Variant::Full => full = Some(milestones),
-                Variant::Before => before = Some(milestones),
+                Variant::Full => full = Some(timeline),
+                Variant::Before => before = Some(timeline),
             }
         }
         rounds.push(Round { full: full.expect("booted"), before: before.expect("booted") });

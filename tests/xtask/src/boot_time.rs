@@ -10,7 +10,8 @@ use rackhand_bench::report::{Results, Row, num, table};
 use rackhand_bench::stats::{Better, summarize};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::BuildInputs;
-use rackhand_lab::boot_time::{self, Round, serial::Milestones};
+use rackhand_lab::boot_time::serial::{Milestones, Timeline};
+use rackhand_lab::boot_time::{self, Round};
 use serde::Serialize;
 
 use crate::{packages, workspace_root};
@@ -43,7 +44,8 @@ pub fn run(install: bool, runs: usize, accel: Accel, limit: Duration) -> anyhow:
         "xtask: initramfs full {full:.1} MiB, before {before:.1} MiB; {runs} round(s) under {}",
         accel.qemu_arg()
     );
-    let rounds = boot_time::measure(&images, runs.max(1), accel, limit, |round, variant, m| {
+    let rounds = boot_time::measure(&images, runs.max(1), accel, limit, |round, variant, timeline| {
+        let m = &timeline.milestones;
         eprintln!(
             "xtask: round {} {:6}: installer {:.2} s, modules {:.2} s ({} loaded, {} failed), first step {:.2} s",
             round + 1,
@@ -58,6 +60,7 @@ pub fn run(install: bool, runs: usize, accel: Accel, limit: Duration) -> anyhow:
     let rows = rows(&rounds, images.sizes);
     println!("{}", table(&rows));
     println!("{}", verdict(&rounds));
+    println!("{}", costliest_modules(&rounds, 10));
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let machine = format!("{cores} cores, QEMU {}", accel.qemu_arg());
     let out = crate::target_dir().join("bench/netboot-boot.json");
@@ -102,8 +105,8 @@ pub fn rows(rounds: &[Round], sizes: [u64; 2]) -> Vec<Row> {
         ("netboot boot: installer's first step", |m| m.first_step, target),
     ];
     for (name, at, target) in milestones {
-        let full: Vec<f64> = rounds.iter().map(|r| at(&r.full)).collect();
-        let before: Vec<f64> = rounds.iter().map(|r| at(&r.before)).collect();
+        let full: Vec<f64> = rounds.iter().map(|r| at(&r.full.milestones)).collect();
+        let before: Vec<f64> = rounds.iter().map(|r| at(&r.before.milestones)).collect();
         let row = Row::compare_paired(name, "s", Better::Lower, &full, PEER, &before, target);
         let slowdown =
             row.ratio.filter(|r| *r > 0.0).map(|r| format!("full/before {:.3}", 1.0 / r)).unwrap_or_default();
@@ -111,7 +114,8 @@ pub fn rows(rounds: &[Round], sizes: [u64; 2]) -> Vec<Row> {
     }
     if let Some(first) = rounds.first() {
         let count = |m: &Milestones| format!("{} loaded, {} failed", m.modules_loaded, m.modules_failed);
-        let note = format!("modules: full {}; before {}", count(&first.full), count(&first.before));
+        let (full, before) = (&first.full.milestones, &first.before.milestones);
+        let note = format!("modules: full {}; before {}", count(full), count(before));
         if let Some(last) = rows.last_mut() {
             *last = last.clone().with_note(note);
         }
@@ -122,8 +126,9 @@ pub fn rows(rounds: &[Round], sizes: [u64; 2]) -> Vec<Row> {
 /// The answer to issue 14's question in one line: medians of the first step, full/before, the target.
 pub fn verdict(rounds: &[Round]) -> String {
     let median = |f: fn(&Round) -> f64| summarize(&rounds.iter().map(f).collect::<Vec<_>>()).map(|s| s.median);
-    let per_round = |r: &Round| r.full.first_step / r.before.first_step;
-    match (median(|r| r.full.first_step), median(|r| r.before.first_step), median(per_round)) {
+    let per_round = |r: &Round| r.full.milestones.first_step / r.before.milestones.first_step;
+    let (full, before) = (median(|r| r.full.milestones.first_step), median(|r| r.before.milestones.first_step));
+    match (full, before, median(per_round)) {
         (Some(full), Some(before), Some(slowdown)) => format!(
             "netboot boot to the installer's first step: full {} s, before {} s (medians of {}); full/before {:.3} \
              (median of the rounds), target ≤ {MAX_SLOWDOWN:.2}: {}",
@@ -137,6 +142,40 @@ pub fn verdict(rounds: &[Round]) -> String {
     }
 }
 
+/// Where the full image's extra time goes: its `n` slowest modules (the median over its boots of the time
+/// since the installer's previous line), those the image before did not have marked `*`; and the whole
+/// module phase of each (medians).
+pub fn costliest_modules(rounds: &[Round], n: usize) -> String {
+    let phase = |t: &Timeline| t.milestones.modules - t.milestones.installer;
+    let median = |samples: Vec<f64>| summarize(&samples).map_or(0.0, |s| s.median);
+    let (full, before) = (
+        median(rounds.iter().map(|r| phase(&r.full)).collect()),
+        median(rounds.iter().map(|r| phase(&r.before)).collect()),
+    );
+    let mut names: Vec<&str> =
+        rounds.iter().flat_map(|r| r.full.modules.iter().map(|(name, _)| name.as_str())).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut costs: Vec<(f64, &str)> = names
+        .into_iter()
+        .map(|name| {
+            let seconds = rounds.iter().flat_map(|r| r.full.modules.iter().filter(|(m, _)| m == name).map(|(_, s)| *s));
+            (median(seconds.collect()), name)
+        })
+        .collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let was = |name: &str| rounds.iter().any(|r| r.before.modules.iter().any(|(m, _)| m == name));
+    let slowest: Vec<String> = costs
+        .iter()
+        .take(n)
+        .map(|(seconds, name)| format!("{name}{} {seconds:.2}", if was(name) { "" } else { "*" }))
+        .collect();
+    format!(
+        "module loading: full {full:.2} s, before {before:.2} s (medians); slowest in full (s, * new): {}",
+        slowest.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +185,17 @@ mod tests {
     }
 
     fn round(full: f64, before: f64) -> Round {
-        Round { full: boot(full / 2.0, full - 1.0, full, 70), before: boot(before / 2.0, before - 1.0, before, 50) }
+        let timeline = |milestones, modules: &[(&str, f64)]| Timeline {
+            milestones,
+            modules: modules.iter().map(|(name, s)| (name.to_string(), *s)).collect(),
+        };
+        Round {
+            full: timeline(
+                boot(full / 2.0, full - 1.0, full, 70),
+                &[("e1000e", 0.2), ("ahci", full / 50.0), ("ice", 0.1)],
+            ),
+            before: timeline(boot(before / 2.0, before - 1.0, before, 50), &[("e1000e", 0.2)]),
+        }
     }
 
     #[test]
@@ -168,6 +217,14 @@ mod tests {
         assert!(step.notes.contains("modules: full 70 loaded, 1 failed; before 50 loaded"), "{}", step.notes);
         assert_eq!(rows[1].target, None, "the installer's start is shown, not judged");
         assert_eq!(rows[2].ours.unwrap().median, 23.0);
+    }
+
+    #[test]
+    fn the_costliest_modules_are_named_and_the_new_ones_marked() {
+        let text = costliest_modules(&[round(20.0, 20.0), round(30.0, 20.0), round(25.0, 20.0)], 2);
+        // Module phase: modules − installer = x/2 − 1 for x = 20, 30, 25 (full), 20 (before).
+        assert!(text.starts_with("module loading: full 11.50 s, before 9.00 s"), "{text}");
+        assert!(text.ends_with("slowest in full (s, * new): ahci* 0.50, e1000e 0.20"), "{text}");
     }
 
     #[test]

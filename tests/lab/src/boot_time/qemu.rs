@@ -12,7 +12,7 @@ use anyhow::Context;
 use rackhand_api::NodeId;
 use rackhand_api::cmdline::{BootParams, Token};
 
-use super::serial::{Milestones, SerialClock};
+use super::serial::{SerialClock, Timeline};
 use crate::accel::Accel;
 use crate::lab::{HTTP_PORT, SERVER_IP};
 use crate::server::ServerSpec;
@@ -86,9 +86,9 @@ impl Drop for Qemu {
     }
 }
 
-/// Boot once and return the milestones, QEMU killed at the first step; an error after `limit`, or if QEMU
+/// Boot once and return the timeline, QEMU killed at the first step; an error after `limit`, or if QEMU
 /// exits first, with the console's last lines.
-pub fn boot(boot: &Boot, limit: Duration) -> anyhow::Result<Milestones> {
+pub fn boot(boot: &Boot, limit: Duration) -> anyhow::Result<Timeline> {
     let spec = ServerSpec::standard("boot-time", 1);
     std::fs::create_dir_all(boot.dir).with_context(|| format!("creating {}", boot.dir.display()))?;
     let disk = boot.dir.join("bay0.img");
@@ -110,8 +110,8 @@ pub fn boot(boot: &Boot, limit: Duration) -> anyhow::Result<Milestones> {
     let mut reader = ConsoleReader { path: console, offset: 0 };
     loop {
         let text = reader.read_new()?;
-        if let Some(milestones) = clock.feed(start.elapsed().as_secs_f64(), &text) {
-            return Ok(milestones);
+        if clock.feed(start.elapsed().as_secs_f64(), &text).is_some() {
+            return Ok(clock.timeline().expect("the first step has been shown"));
         }
         let stopped = |why: String| {
             let qemu_said = std::fs::read_to_string(&stderr).unwrap_or_default();

@@ -25,6 +25,14 @@ pub struct Milestones {
     pub modules_failed: usize,
 }
 
+/// A boot's milestones, and each module's line with the seconds since the installer's previous line: what
+/// loading it (and its driver's probe) took, to the console's resolution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    pub milestones: Milestones,
+    pub modules: Vec<(String, f64)>,
+}
+
 /// The console so far: whole lines with the time each was complete, and the unfinished last line.
 #[derive(Debug, Default)]
 pub struct SerialClock {
@@ -59,12 +67,34 @@ impl SerialClock {
         })
     }
 
+    /// The milestones and each module's time, once the first step has been shown.
+    pub fn timeline(&self) -> Option<Timeline> {
+        let milestones = self.milestones()?;
+        let mut previous = None;
+        let mut modules = Vec::new();
+        for (at, line) in self.lines.iter().take_while(|(_, line)| !line.contains(STEP)) {
+            if let (Some(since), Some(name)) = (previous, module_name(line)) {
+                modules.push((name.to_owned(), at - since));
+            }
+            if line.contains(INSTALLER) {
+                previous = Some(*at);
+            }
+        }
+        Some(Timeline { milestones, modules })
+    }
+
     /// The last `n` lines, for saying where a boot stopped.
     pub fn tail(&self, n: usize) -> String {
         let lines: Vec<&str> =
             self.lines.iter().map(|(_, line)| line.as_str()).chain([self.partial.as_str()]).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
+}
+
+/// The module a module line names.
+fn module_name(line: &str) -> Option<&str> {
+    let rest = &line[line.find(MODULE)? + MODULE.len()..];
+    rest.split_whitespace().next().map(|name| name.trim_end_matches(':'))
 }
 
 /// A module line: loaded (`true`) or refused (`false`); `None` for any other line.
@@ -104,6 +134,17 @@ mod tests {
             Milestones { installer: 0.0, modules: 4.0, first_step: 5.0, modules_loaded: 2, modules_failed: 1 };
         assert_eq!(seen[5], Some(expected));
         assert_eq!(seen[7], Some(expected), "later steps change nothing");
+    }
+
+    #[test]
+    fn each_module_takes_the_time_since_the_installers_previous_line() {
+        let (clock, _) = fed_line_by_line(CONSOLE);
+        let timeline = clock.timeline().unwrap();
+        assert_eq!(timeline.milestones, clock.milestones().unwrap());
+        // The kernel's line between two module lines is not the installer's: ipmi_si took 2 s.
+        let expected = [("virtio_ring", 1.0), ("ipmi_si", 2.0), ("nls_utf8", 1.0)];
+        assert_eq!(timeline.modules, expected.map(|(name, s)| (name.to_owned(), s)));
+        assert_eq!(SerialClock::default().timeline(), None);
     }
 
     #[test]
