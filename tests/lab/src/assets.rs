@@ -57,8 +57,54 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
     let kernel = netboot::kernel::fetch(inputs.cache).context("fetching Debian's kernel")?;
     std::fs::copy(kernel.vmlinuz(), out.join("vmlinuz")).context("copying vmlinuz")?;
 
-    let busybox = Path::new("/bin/busybox");
-    anyhow::ensure!(busybox.exists(), "/bin/busybox missing: apt-get install busybox-static");
+    let archive = lab_initramfs(&kernel, inputs)?;
+    write_atomically(&out.join("initrd.img"), |f| archive.write_gz(f))?;
+    let size = std::fs::metadata(out.join("initrd.img"))?.len();
+    eprintln!("lab: netboot initramfs {:.1} MiB", size as f64 / (1024.0 * 1024.0));
+    anyhow::ensure!(
+        size < INITRAMFS_LIMIT,
+        "the netboot initramfs is {size} bytes, over the {INITRAMFS_LIMIT}-byte limit"
+    );
+
+    let mut probe = Archive::new();
+    probe.copy("bin/busybox", Path::new(BUSYBOX), 0o755);
+    probe.bytes(
+        "init",
+        format!("#!/bin/busybox sh\n/bin/busybox echo {PROBE_MARKER}\n/bin/busybox poweroff -f\n"),
+        0o755,
+    );
+    write_atomically(&out.join("probe.img"), |f| probe.write_gz(f))?;
+
+    for file in ["undionly.kpxe", "ipxe.efi", "snponly.efi"] {
+        let from = Path::new("/usr/lib/ipxe").join(file);
+        std::fs::copy(&from, out.join(file)).with_context(|| format!("copying {} (package ipxe)", from.display()))?;
+    }
+    Ok(Assets::at(out))
+}
+
+/// The netboot initramfs as the lab serves it: [`lab_modules`], the firmware they load, Debian's pci.ids.
+pub(crate) fn lab_initramfs(kernel: &netboot::kernel::Kernel, inputs: &BuildInputs) -> anyhow::Result<Archive> {
+    let modules = lab_modules();
+    let firmware = firmware_for(kernel, &modules, &inputs.cache.join("firmware"))?;
+    let pci_ids = Path::new(PCI_IDS);
+    anyhow::ensure!(pci_ids.exists(), "{PCI_IDS} missing: apt-get install pci.ids");
+    netboot_initramfs(kernel, inputs, &modules, &firmware, Some(pci_ids))
+}
+
+/// Debian's static busybox (package `busybox-static`).
+const BUSYBOX: &str = "/bin/busybox";
+
+/// The netboot initramfs with the installer, busybox and the tools it runs, and the given `modules`,
+/// `firmware` and PCI id database: [`lab_initramfs`], and the boot-time benchmark's image as it was before.
+pub(crate) fn netboot_initramfs(
+    kernel: &netboot::kernel::Kernel,
+    inputs: &BuildInputs,
+    modules: &[(&str, &str)],
+    firmware: &Firmware,
+    pci_ids: Option<&Path>,
+) -> anyhow::Result<Archive> {
+    let busybox = Path::new(BUSYBOX);
+    anyhow::ensure!(busybox.exists(), "{BUSYBOX} missing: apt-get install busybox-static");
     // mdadm, mke2fs and resize2fs for the arrays and filesystems; util-linux's sfdisk, addpart and delpart
     // for the OS disks' partitions (told to the kernel first, written last); ipmitool for the BMC.
     let binaries: Vec<PathBuf> = [
@@ -77,44 +123,18 @@ pub fn build(out: &Path, inputs: &BuildInputs) -> anyhow::Result<Assets> {
         Ok(PathBuf::from(path))
     })
     .collect::<anyhow::Result<_>>()?;
-    let modules = lab_modules();
-    let firmware = firmware_for(&kernel, &modules, &inputs.cache.join("firmware"))?;
-    let pci_ids = Path::new(PCI_IDS);
-    anyhow::ensure!(pci_ids.exists(), "{PCI_IDS} missing: apt-get install pci.ids");
     let spec = initramfs::Spec {
-        kernel: &kernel,
+        kernel,
         installer: inputs.installer,
         busybox,
         binaries: &binaries,
-        modules: &modules,
-        firmware: &firmware,
-        pci_ids: Some(pci_ids),
+        modules,
+        firmware,
+        pci_ids,
         profiles_dir: inputs.profiles_dir,
         keys: inputs.keys,
     };
-    let archive = initramfs::assemble(&spec)?;
-    write_atomically(&out.join("initrd.img"), |f| archive.write_gz(f))?;
-    let size = std::fs::metadata(out.join("initrd.img"))?.len();
-    eprintln!("lab: netboot initramfs {:.1} MiB", size as f64 / (1024.0 * 1024.0));
-    anyhow::ensure!(
-        size < INITRAMFS_LIMIT,
-        "the netboot initramfs is {size} bytes, over the {INITRAMFS_LIMIT}-byte limit"
-    );
-
-    let mut probe = Archive::new();
-    probe.copy("bin/busybox", busybox, 0o755);
-    probe.bytes(
-        "init",
-        format!("#!/bin/busybox sh\n/bin/busybox echo {PROBE_MARKER}\n/bin/busybox poweroff -f\n"),
-        0o755,
-    );
-    write_atomically(&out.join("probe.img"), |f| probe.write_gz(f))?;
-
-    for file in ["undionly.kpxe", "ipxe.efi", "snponly.efi"] {
-        let from = Path::new("/usr/lib/ipxe").join(file);
-        std::fs::copy(&from, out.join(file)).with_context(|| format!("copying {} (package ipxe)", from.display()))?;
-    }
-    Ok(Assets::at(out))
+    initramfs::assemble(&spec)
 }
 
 /// Debian's PCI id database (package `pci.ids`).
@@ -143,14 +163,17 @@ fn firmware_for(kernel: &netboot::kernel::Kernel, modules: &[(&str, &str)], cach
 /// The default module list, with one lab-specific parameter: QEMU 7.2's e1000e model loses the
 /// link-state interrupt on the MSI-X "other" vector, so a cut link (QMP `set_link`) never reaches the
 /// guest and the bond cannot fail over. With `IntMode=1` the driver sees link changes.
-fn lab_modules() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn lab_modules() -> Vec<(&'static str, &'static str)> {
     DEFAULT_MODULES
         .iter()
         .map(|&(name, params)| if name == "e1000e" { (name, "IntMode=1") } else { (name, params) })
         .collect()
 }
 
-fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = path.with_extension("partial");
     let mut file = std::fs::File::create(&tmp)?;
     write(&mut file).with_context(|| format!("writing {}", path.display()))?;

@@ -28,13 +28,19 @@ pub fn lab_public_key() -> PublicKey {
     SecretKey::from_seed(&KEY_SEED).public()
 }
 
-/// Publish the lab image under `lab_dir/images` (and its key under `lab_dir/keys`).
-pub fn publish_lab_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
-    let key = SecretKey::from_seed(&KEY_SEED);
+/// The lab key's public half as `lab_dir/keys/lab.pub`, the file the initramfs trusts; its path.
+pub fn write_lab_key(lab_dir: &Path) -> anyhow::Result<PathBuf> {
     let keys_dir = lab_dir.join("keys");
     std::fs::create_dir_all(&keys_dir)?;
     let public_key = keys_dir.join("lab.pub");
-    std::fs::write(&public_key, key.public().to_text())?;
+    std::fs::write(&public_key, lab_public_key().to_text())?;
+    Ok(public_key)
+}
+
+/// Publish the lab image under `lab_dir/images` (and its key under `lab_dir/keys`).
+pub fn publish_lab_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
+    let key = SecretKey::from_seed(&KEY_SEED);
+    let public_key = write_lab_key(lab_dir)?;
     let raw = lab_dir.join("cache").join(format!("{IMAGE_NAME}.img"));
     if std::fs::metadata(&raw).map(|m| m.len()).ok() != Some(IMAGE_SIZE) {
         std::fs::create_dir_all(raw.parent().expect("cache dir"))?;
@@ -61,10 +67,7 @@ pub fn publish_lab_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
 /// recipe's fingerprint.
 pub fn publish_os_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
     let key = SecretKey::from_seed(&KEY_SEED);
-    let keys_dir = lab_dir.join("keys");
-    std::fs::create_dir_all(&keys_dir)?;
-    let public_key = keys_dir.join("lab.pub");
-    std::fs::write(&public_key, key.public().to_text())?;
+    let public_key = write_lab_key(lab_dir)?;
     let cache = lab_dir.join("cache");
     std::fs::create_dir_all(&cache)?;
     let raw = cache.join(format!("{OS_IMAGE_NAME}.img"));

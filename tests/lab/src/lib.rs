@@ -12,12 +12,14 @@
 //! - [`bmc`]: a server's BMC, OpenIPMI's `ipmi_sim` on the lab's bridge (IPMI-over-LAN), whose chassis
 //!   control is [`chassis`] (the `lab-chassis` binary) driving the server's QEMU over QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
+//! - [`boot_time`]: the netboot initramfs's boot time, today's against the one before real-server drivers.
 //! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
 
 pub mod accel;
 pub mod assets;
 pub mod bmc;
 pub mod boot_order;
+pub mod boot_time;
 pub mod browser;
 pub mod chassis;
 pub mod images;

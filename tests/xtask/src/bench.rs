@@ -36,7 +36,7 @@ fn build_and_run(profile: &str, out: &str, flags: &[&str], args: &[String]) -> a
         "-p",
         "rackhand-bench",
     ]))?;
-    let dir = root.join("target").join(if profile == "dev" { "debug" } else { profile });
+    let dir = crate::target_dir().join(if profile == "dev" { "debug" } else { profile });
     run_cmd(
         Command::new(dir.join("rackhand-bench"))
             .current_dir(&root)

@@ -41,6 +41,20 @@ pub enum LabCommand {
     Down,
     /// Show the running lab and its nodes.
     Status,
+    /// The netboot initramfs's boot time: today's against the one before real-server drivers and firmware
+    /// (issue 14), same kernel and installer, alternating under QEMU; table on stdout, JSON in
+    /// target/bench/netboot-boot.json.
+    BootTime {
+        /// Rounds (each boots both initramfs images once).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// QEMU's accelerator.
+        #[arg(long, default_value = "tcg", value_parser = ["tcg", "kvm"])]
+        accel: String,
+        /// Seconds one boot may take to reach the installer's first step.
+        #[arg(long, default_value_t = 300)]
+        limit: u64,
+    },
     /// Serve the lab's technician dashboard on this machine's loopback (http://127.0.0.1:PORT/) until Ctrl-C.
     Dashboard {
         #[arg(long, default_value_t = 8080)]
@@ -80,11 +94,12 @@ pub fn prepare(install: bool) -> anyhow::Result<Prepared> {
     )?;
     let accel = accel::choose(&assets.kernel(), &assets.probe_initrd(), PROBE_MARKER, &lab_dir.join("accel"));
     eprintln!("xtask: QEMU accelerator: {}", accel.qemu_arg());
-    Ok(Prepared { assets, boot_service: root.join("target/debug/boot-service"), images: published.images_dir, accel })
+    let boot_service = crate::target_dir().join("debug/boot-service");
+    Ok(Prepared { assets, boot_service, images: published.images_dir, accel })
 }
 
 /// The installer as a static binary (glibc with `+crt-static`; no musl target on these machines).
-fn build_static_installer(root: &Path, cargo: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_static_installer(root: &Path, cargo: &str) -> anyhow::Result<PathBuf> {
     let target = "x86_64-unknown-linux-gnu";
     run_cmd(
         Command::new(cargo)
@@ -92,7 +107,7 @@ fn build_static_installer(root: &Path, cargo: &str) -> anyhow::Result<PathBuf> {
             .args(["build", "--quiet", "--profile", "netboot", "-p", "installer", "--target", target])
             .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static"),
     )?;
-    Ok(root.join("target").join(target).join("netboot/installer"))
+    Ok(crate::target_dir().join(target).join("netboot/installer"))
 }
 
 fn lab_json() -> PathBuf {
@@ -145,6 +160,10 @@ pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
             lab.detach();
             crate::demo::print_table(&nodes?);
             Ok(())
+        }
+        LabCommand::BootTime { runs, accel, limit } => {
+            let accel = if accel == "kvm" { Accel::Kvm } else { Accel::Tcg };
+            crate::boot_time::run(install, runs, accel, std::time::Duration::from_secs(limit))
         }
         LabCommand::Dashboard { port } => {
             let info = running_lab()?;

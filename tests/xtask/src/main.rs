@@ -6,6 +6,7 @@
 //! - `cargo xtask package` — the boot service's Debian package (cargo-deb), its path on stdout.
 
 mod bench;
+mod boot_time;
 mod demo;
 mod lab;
 mod package;
@@ -83,6 +84,15 @@ fn main() -> anyhow::Result<()> {
 /// The workspace root (this crate lives at `tests/xtask`).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("workspace root").to_owned()
+}
+
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` (from where `cargo xtask` was run) when set, else
+/// the workspace's `target`. The lab's own state stays under the workspace's `target/lab` either way.
+pub fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => std::env::current_dir().map(|cwd| cwd.join(&dir)).unwrap_or_else(|_| dir.into()),
+        None => workspace_root().join("target"),
+    }
 }
 
 /// Run a command, echoing it, and fail with its exit status.
