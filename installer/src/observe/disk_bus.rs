@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use hardware_profiles::AtaSite;
 use rackhand_api::DiskController;
 
-use super::sysfs::{canonical, entries, is_pci_address, link_basename, read_hex_u16, read_trimmed, read_u64};
+use super::sysfs::{canonical, entries, is_pci_address, link_basename, read_hex_u16, read_u64};
 
 /// What a disk's device path says of how it is reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,16 +110,8 @@ fn ata_port(root: &Path, parts: &[String], functions: &[usize], dir: &dyn Fn(usi
 /// The PCIe slot the nearest of `functions` (nearest first) sits in: a slot whose `address` is its
 /// `domain:bus:device`, or its `domain:bus` (a slot that is the whole bus behind a port).
 fn pcie_slot<'a>(root: &Path, mut functions: impl Iterator<Item = &'a str>) -> Option<String> {
-    let dir = root.join("sys/bus/pci/slots");
-    let slots: Vec<(String, String)> = entries(&dir)
-        .into_iter()
-        .filter_map(|name| Some((read_trimmed(&dir.join(&name).join("address"))?, name)))
-        .collect();
-    functions.find_map(|function| {
-        let device = function.rsplit_once('.')?.0;
-        let bus = device.rsplit_once(':')?.0;
-        slots.iter().find(|(address, _)| address == device || address == bus).map(|(_, name)| name.clone())
-    })
+    let slots = super::pci::slot_addresses(&root.join("sys/bus/pci/slots"));
+    functions.find_map(|function| super::pci::slot_of(function, &slots))
 }
 
 #[cfg(test)]

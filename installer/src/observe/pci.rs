@@ -65,7 +65,7 @@ fn bound_driver(dir: &Path) -> Option<String> {
 
 /// Each slot's name and its `address`: `0000:3b:00` (domain:bus:device), or `0000:3b` for a slot that
 /// stands for a whole bus.
-fn slot_addresses(slots: &Path) -> Vec<(String, String)> {
+pub(super) fn slot_addresses(slots: &Path) -> Vec<(String, String)> {
     entries(slots)
         .into_iter()
         .filter_map(|name| Some((read_trimmed(&slots.join(&name).join("address"))?, name)))
@@ -73,7 +73,9 @@ fn slot_addresses(slots: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn slot_of(address: &str, slots: &[(String, String)]) -> Option<String> {
+/// The slot holding the function at `address` (`0000:3b:00.1`): the one whose address is its
+/// `domain:bus:device`, else its `domain:bus`.
+pub(super) fn slot_of(address: &str, slots: &[(String, String)]) -> Option<String> {
     let (device, _function) = address.rsplit_once('.')?;
     let (bus, _) = device.rsplit_once(':')?;
     let address = |want: &str| slots.iter().find(|(_, a)| a == want).map(|(name, _)| name.clone());
