@@ -16,7 +16,7 @@ use crate::bmc::Bmc;
 use crate::lab::{BRIDGE, Lab};
 use crate::qmp::Qmp;
 
-mod devices;
+pub(crate) mod devices;
 mod spec;
 pub use devices::{ahci_port, nvme_slot};
 pub use spec::*;

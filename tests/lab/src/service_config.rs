@@ -22,7 +22,7 @@ pub(crate) fn boot_service_config(data: &Path, assets: &Path, images: &Path, dhc
         .http_listen(SocketAddr::from(([0, 0, 0, 0], HTTP_PORT)))
         .assets_dir(assets)
         .images_dir(images)
-        .cmdline("console=ttyS0,115200n8 panic=-1")
+        .cmdline(LAB_CMDLINE)
         .ipv6_null_router_advertisements(true)
         .subnet(subnet);
     location_table(writer)
@@ -39,6 +39,10 @@ pub(crate) fn peer_config(writer: ConfigWriter, address: &str, peer: &str, postg
     }
     writer.store_postgres(postgres)
 }
+
+/// What the lab's boot service adds to every kernel line (`[boot] cmdline`): the serial console the tests
+/// read, and a panic that restarts the server instead of hanging it.
+pub const LAB_CMDLINE: &str = "console=ttyS0,115200n8 panic=-1";
 
 /// `[deploy]`: the lab's operator key on every installed server, and the test's deadlines if it sets any.
 pub(crate) fn deploy_config(writer: ConfigWriter, public_key: &str, deadlines: &Deadlines) -> ConfigWriter {

@@ -15,7 +15,8 @@ use rackhand_api::cmdline::{BootParams, Token};
 use super::serial::{SerialClock, Timeline};
 use crate::accel::Accel;
 use crate::lab::{HTTP_PORT, SERVER_IP};
-use crate::server::ServerSpec;
+use crate::server::{ServerSpec, devices};
+use crate::service_config::LAB_CMDLINE;
 
 /// How often the console file is read: the resolution of every milestone.
 const POLL: Duration = Duration::from_millis(20);
@@ -40,7 +41,7 @@ pub fn cmdline(spec: &ServerSpec) -> String {
         mac: spec.mac(1),
         token: Token::new("boot-time"),
     };
-    format!("{} loglevel=5 console=ttyS0,115200n8 panic=-1", params.kernel_args())
+    format!("{} loglevel=5 {LAB_CMDLINE}", params.kernel_args())
 }
 
 /// QEMU's arguments: the lab's machine, its standard model's HBA with one disk and its two NICs.
@@ -61,15 +62,17 @@ pub fn qemu_args(boot: &Boot, spec: &ServerSpec, disk: &Path, console: &Path) ->
         boot.initrd.display().to_string(),
         "-append".into(),
         cmdline(spec),
-        "-device".into(),
-        "virtio-scsi-pci,id=scsi0".into(),
-        "-drive".into(),
-        format!("if=none,id=bay0,file={},format=raw,cache=unsafe", disk.display()),
-        "-device".into(),
-        "scsi-hd,drive=bay0,bus=scsi0.0,channel=0,scsi-id=0,lun=0".into(),
         "-nic".into(),
         "none".into(),
     ];
+    // The model's controllers and its bay-0 disk, as the lab attaches them.
+    args.extend(devices::model_args(spec));
+    args.extend([
+        "-drive".into(),
+        format!("if=none,id=bay0,file={},format=raw,cache=unsafe", disk.display()),
+        "-device".into(),
+        devices::disk_device(spec, &spec.disks[0], "bay0", 1),
+    ]);
     for (nic, model) in [1u8, 2].into_iter().zip(spec.nics) {
         args.extend(["-device".into(), format!("{model},mac={}", spec.mac(nic))]);
     }

@@ -7,7 +7,7 @@ use super::spec::{DiskKind, DiskSpec, Model, NVME_SATA_PRODUCT, ServerSpec};
 const SCSI_HBA: &str = "scsi0";
 
 /// Arguments the model needs before any disk: its controllers, its SMBIOS identity.
-pub(super) fn model_args(spec: &ServerSpec) -> Vec<String> {
+pub(crate) fn model_args(spec: &ServerSpec) -> Vec<String> {
     match spec.model {
         Model::Standard => vec!["-device".into(), format!("virtio-scsi-pci,id={SCSI_HBA}")],
         Model::NvmeSata => {
@@ -50,7 +50,7 @@ fn root_port(bay: u8) -> String {
 }
 
 /// The `-device` of the disk in `disk.bay`, whose drive is `drive`.
-pub(super) fn disk_device(spec: &ServerSpec, disk: &DiskSpec, drive: &str, bootindex: u32) -> String {
+pub(crate) fn disk_device(spec: &ServerSpec, disk: &DiskSpec, drive: &str, bootindex: u32) -> String {
     let serial = spec.disk_serial(disk.bay).expect("a disk of this server");
     let rate = rotation_rate(disk.kind);
     let id = format!("disk-{drive}");
