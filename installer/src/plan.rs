@@ -1,6 +1,7 @@
 //! Verdict + profile + inventory → the install plan: which bond to build from which real interfaces, which
 //! md arrays from which `/dev/sdX`, where the image goes and what to do at the end. Pure: no I/O.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hardware_profiles::{BondMode, DiskGroup, FilesystemKind, Finish, Profile, RaidLevel};
@@ -26,6 +27,9 @@ pub struct Plan {
     /// Member disks that already carry data may be wiped (profile `[install] wipe`).
     pub wipe: bool,
     pub finish: FinishAction,
+    /// The profile's bay map as written (`"ata:3" = 2`), for the installed system's agent, which places a
+    /// replacement disk by the same evidence the installer placed the first one by.
+    pub bay_map: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,6 +123,7 @@ pub fn plan(verdict: &Verdict, profile: &Profile, inventory: &Inventory) -> Resu
         bond,
         arrays,
         wipe: profile.install.wipe,
+        bay_map: profile.bays.keys().map(|(key, bay)| (key.to_string(), bay)).collect(),
         finish: match profile.install.finish {
             Finish::Reboot => FinishAction::Reboot,
             Finish::PowerOff => FinishAction::PowerOff,

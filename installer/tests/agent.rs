@@ -13,8 +13,15 @@ use support::http::serve;
 
 fn root_with(server: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, AgentPaths) {
     let root = tempfile::tempdir().unwrap();
-    let config =
-        AgentConfig { server: server.into(), peers: vec![], node: NodeId(7), bays: vec![], arrays: vec![], bond: None };
+    let config = AgentConfig {
+        server: server.into(),
+        peers: vec![],
+        node: NodeId(7),
+        bays: vec![],
+        bay_map: Default::default(),
+        arrays: vec![],
+        bond: None,
+    };
     let config_path = root.path().join("agent.json");
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
     for (path, text) in files {

@@ -44,6 +44,12 @@ fn qemu_lab_plan() {
     assert!(plan_text(&plan).contains("data /dev/md1: ext4 labelled data\n"), "{}", plan_text(&plan));
     assert_eq!(plan.finish, FinishAction::Reboot, "the lab reboots into the installed OS");
     assert!(!plan.wipe);
+    let map: Vec<(&str, u32)> = plan.bay_map.iter().map(|(k, b)| (k.as_str(), *b)).collect();
+    assert_eq!(
+        map,
+        [("*:0:0:0", 0), ("*:0:1:0", 1), ("*:0:2:0", 2), ("*:0:3:0", 3)],
+        "the profile's map, for the agent"
+    );
 }
 
 #[test]

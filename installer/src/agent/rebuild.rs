@@ -28,7 +28,7 @@ pub fn seen_disks(root: &Path) -> Vec<SeenDisk> {
                 holds_data: has_partitions || superblock,
                 name: d.name,
                 serial: d.serial,
-                hctl: d.site.hctl,
+                site: d.site,
                 size_bytes: d.size_bytes,
             }
         })

@@ -2,15 +2,18 @@
 //! running system itself, once it is the right kind and big enough and holds nothing. Decided here (pure,
 //! from what the agent observed and what the installer recorded of each bay); carried out by the agent.
 //!
-//! A replacement has a new serial, so its bay is known by its SCSI address (the one the bay's disk had at
-//! install). Nothing is ever wiped: a disk that holds partitions or an md superblock is refused, with the
+//! A replacement has a new serial, so its bay is known by where it sits: the profile's bay map (recorded
+//! in the agent's config) places it by its AHCI port, PCIe slot, enclosure slot or SCSI address, as the
+//! installer placed the disk it replaces. Nothing is ever wiped: a disk that holds partitions or an md superblock is refused, with the
 //! command that clears it if its data may go.
 
+use hardware_profiles::{BayKey, BayMap, DiskSite};
 use rackhand_api::{DiskClass, Problem, human_bytes};
 
 use super::observe::SeenArray;
 use crate::apply::raid::same_md_uuid;
 use crate::layout::parent_disk;
+use crate::observe::bays::place_disk;
 use crate::os_config::{AgentConfig, BayDisk};
 
 /// A whole disk as the running system sees it.
@@ -19,7 +22,8 @@ pub struct SeenDisk {
     /// `sdd`.
     pub name: String,
     pub serial: Option<String>,
-    pub hctl: Option<String>,
+    /// Every place it is seen at: SCSI address, AHCI port, PCIe slot, enclosure slot.
+    pub site: DiskSite,
     pub size_bytes: u64,
     pub class: DiskClass,
     /// It holds partitions or an md superblock.
@@ -45,17 +49,26 @@ pub enum NewMember {
     Partition { like: String, partition: String },
 }
 
-/// The bay the disk sits in: its serial is one the installer recorded, or its SCSI address is. The host
-/// number is left out of the address: the installed kernel numbers its SCSI hosts differently from the
-/// installer's (its AHCI driver takes the first ones), while channel, target and LUN name the slot on
-/// the one HBA the lab's servers and this comparison assume.
-pub fn bay_of<'c>(disk: &SeenDisk, bays: &'c [BayDisk]) -> Option<&'c BayDisk> {
+/// The bay the disk sits in: its serial is one the installer recorded; else the profile's bay map places
+/// it by where it is seen ([`place_disk`], the installer's own decision); else (a config written before
+/// the map was recorded) the SCSI address its bay's disk had, without the host number, which the installed
+/// kernel numbers differently from the installer's (its AHCI driver takes the first ones).
+pub fn bay_of(disk: &SeenDisk, config: &AgentConfig) -> Option<u32> {
+    if let Some(bay) = disk.serial.as_deref().and_then(|serial| config.bays.iter().find(|b| b.serial == serial)) {
+        return Some(bay.bay);
+    }
+    if !config.bay_map.is_empty() {
+        return place_disk(&disk.site, Some(&bay_map(config))).map(|p| p.bay);
+    }
     let slot = |hctl: &str| hctl.split_once(':').map(|(_, rest)| rest.to_owned());
-    let by_serial = disk.serial.as_deref().and_then(|serial| bays.iter().find(|b| b.serial == serial));
-    by_serial.or_else(|| {
-        let at = slot(disk.hctl.as_deref()?)?;
-        bays.iter().find(|b| b.hctl.as_deref().and_then(slot).as_deref() == Some(at.as_str()))
-    })
+    let at = slot(disk.site.hctl.as_deref()?)?;
+    config.bays.iter().find(|b| b.hctl.as_deref().and_then(slot).as_deref() == Some(at.as_str())).map(|b| b.bay)
+}
+
+/// The recorded map; a key that does not parse (the installer wrote it from a checked profile) is left out.
+fn bay_map(config: &AgentConfig) -> BayMap {
+    let keys = config.bay_map.iter().filter_map(|(key, bay)| Some((BayKey::parse(key).ok()?, *bay))).collect();
+    BayMap::new(false, keys)
 }
 
 /// For each array the installer built that is running without the disk of one of its bays, and a disk
@@ -70,7 +83,7 @@ pub fn plan_replacements(config: &AgentConfig, arrays: &[SeenArray], disks: &[Se
         };
         let member_bay = |member: &str| {
             let disk = disks.iter().find(|d| d.name == parent_disk(member))?;
-            bay_of(disk, &config.bays).map(|b| b.bay)
+            bay_of(disk, config)
         };
         for &bay in &expected.bays {
             if array.members.iter().any(|(m, _)| member_bay(m) == Some(bay)) {
@@ -78,7 +91,7 @@ pub fn plan_replacements(config: &AgentConfig, arrays: &[SeenArray], disks: &[Se
             }
             let Some(bay_disk) = config.bays.iter().find(|b| b.bay == bay) else { continue };
             let inserted = disks.iter().filter(|d| !in_an_array(&d.name));
-            let Some(new) = inserted.into_iter().find(|d| bay_of(d, &config.bays).is_some_and(|b| b.bay == bay)) else {
+            let Some(new) = inserted.into_iter().find(|d| bay_of(d, config) == Some(bay)) else {
                 continue;
             };
             let device = format!("/dev/{}", array.name);

@@ -34,10 +34,10 @@ pub fn all_legs_up(bond: &SeenBond, expected: &ExpectedBond) -> bool {
 }
 
 pub fn build_report(seen: &Seen, config: &AgentConfig) -> OsReport {
-    // By serial, or (a disk swapped in) by the SCSI address its bay's disk had.
+    // By serial, or (a disk swapped in) by where it sits, as the profile's bay map says.
     let bay_of = |member: &str| {
         let disk = seen.disks.iter().find(|d| d.name == parent_disk(member))?;
-        bay_of(disk, &config.bays).map(|b| b.bay)
+        bay_of(disk, config)
     };
     let class_of = |bay: u32| config.bays.iter().find(|b| b.bay == bay).map_or("disk", |b| b.class.as_str());
     let mut problems = Vec::new();
@@ -196,6 +196,7 @@ mod tests {
             peers: vec![],
             node: NodeId(7),
             bays: vec![bay("S0", 0, "SSD"), bay("S1", 1, "SSD"), bay("H2", 2, "HDD"), bay("H3", 3, "HDD")],
+            bay_map: Default::default(),
             arrays: vec![
                 ExpectedArray { uuid: "aa:bb".into(), device: "/dev/md0".into(), bays: vec![0, 1] },
                 ExpectedArray { uuid: "cc:dd".into(), device: "/dev/md1".into(), bays: vec![2, 3] },
@@ -224,7 +225,7 @@ mod tests {
                 .map(|(n, s)| SeenDisk {
                     name: (*n).into(),
                     serial: Some((*s).into()),
-                    hctl: None,
+                    site: hardware_profiles::DiskSite::default(),
                     size_bytes: 2 << 30,
                     class: rackhand_api::DiskClass::Ssd,
                     holds_data: true,
@@ -261,7 +262,7 @@ mod tests {
     fn a_disk_swapped_into_bay_0_is_known_by_its_address_and_its_rebuild_shows() {
         let disks = [("sda", "S1"), ("sdb", "H2"), ("sdc", "H3"), ("sdd", "NEW")];
         let mut seen = seen(&["sda3", "sdd3"], &disks, true);
-        seen.disks[3].hctl = Some("0:0:0:0".into());
+        seen.disks[3].site.hctl = Some("0:0:0:0".into());
         seen.arrays[0].members[1].1 = "spare".into();
         seen.arrays[0].rebuilding = Some((1_000, 4_000));
         seen.arrays[1].members = vec![("sdb".into(), "in_sync".into()), ("sdc".into(), "in_sync".into())];

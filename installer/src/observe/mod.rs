@@ -2,7 +2,7 @@
 //! tree in tests). Nothing here judges; the BMC, LLDP and the NICs' drivers (ethtool) are reached through
 //! seams.
 
-mod bays;
+pub mod bays;
 mod disk_bus;
 mod disks;
 mod dmi;

@@ -6,6 +6,7 @@
 //! needs no cloud-init (and no Python), and every file is decided here, by a pure function, before the
 //! first boot. The boot-loader commands are decided here too; [`crate::apply::target`] carries them out.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hardware_profiles::BondMode;
@@ -64,6 +65,10 @@ pub struct AgentConfig {
     pub node: NodeId,
     /// Disks by serial number, and their bays.
     pub bays: Vec<BayDisk>,
+    /// The profile's bay map (`"pcie-slot:1" = 0`): a disk whose serial is new is placed by it, as the
+    /// installer placed the disks it found.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bay_map: BTreeMap<String, u32>,
     pub arrays: Vec<ExpectedArray>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bond: Option<ExpectedBond>,
@@ -265,7 +270,7 @@ fn agent_config(plan: &Plan, results: &PlanResults, deployment: &Deployment) -> 
         [server, peers @ ..] => (server.clone(), peers.to_vec()),
         [] => (String::new(), Vec::new()),
     };
-    AgentConfig { server, peers, node: deployment.node, bays, arrays, bond: Some(bond) }
+    AgentConfig { server, peers, node: deployment.node, bays, bay_map: plan.bay_map.clone(), arrays, bond: Some(bond) }
 }
 
 fn agent_unit() -> String {

@@ -57,6 +57,7 @@ fn fixture() -> (Plan, PlanResults, Inventory) {
         data_arrays: vec!["/dev/md1".into()],
         wipe: false,
         finish: FinishAction::Reboot,
+        bay_map: [("*:0:0:0".to_owned(), 0), ("*:0:1:0".to_owned(), 1)].into(),
     };
     let array = |device: &str, uuid: &str, members: [&str; 2], fs| ArrayResult {
         device: device.into(),
@@ -147,6 +148,7 @@ fn host_name_keys_and_the_agent_are_in_place() {
     assert_eq!(config.arrays[0].bays, [0, 1], "md0's partitions lead back to their bays");
     assert_eq!(config.arrays[1].bays, [2, 3]);
     assert_eq!((config.bays[0].serial.as_str(), config.bays[0].bay, config.bays[0].class.as_str()), ("SER0", 0, "SSD"));
+    assert_eq!(config.bay_map.get("*:0:1:0"), Some(&1), "the profile's bay map, to place a disk swapped in");
     let legs = &config.bond.as_ref().unwrap().legs;
     assert_eq!((legs[1].switch.as_deref(), legs[1].port.as_deref()), (Some("sw-b"), Some("Ethernet1")));
     assert!(files.contains(&OsFile::ThisBinary { path: AGENT_BINARY.into() }));
