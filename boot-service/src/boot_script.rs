@@ -47,7 +47,10 @@ pub fn install(http: &HttpConfig, boot: &BootConfig, node: &NodeRecord, mac: Mac
 }
 
 /// The install is done: leave the network boot and start the installed OS from the local disk, under
-/// either firmware. BIOS: `sanboot` the first disk. UEFI: chain the installer's loader from an EFI system
+/// either firmware. BIOS: close every NIC (`ifclose`), then `sanboot` the first disk: a BIOS `sanboot`
+/// keeps iPXE resident with its NICs open and their DMA rings live for SAN drives, and the installed OS
+/// would find its boot NIC already running on iPXE's rings (QEMU's vmxnet3 then ignores the OS driver's
+/// activation, and the NIC neither sends nor receives); a local disk needs no network. UEFI: chain the installer's loader from an EFI system
 /// partition found by its label (iPXE's `file://LABEL/path` opens the volume so labelled), whichever OS
 /// disk is left. Only if that fails, `exit 1` back to the firmware: a non-zero status makes its boot
 /// manager go on to its next boot option (EDK2's BDS stops at its boot menu after one that returned
@@ -60,6 +63,7 @@ pub fn handover(node: &NodeRecord, mac: MacAddr) -> String {
          # Rackhand: node {id} ({mac}) hands over to its local disk\n\
          echo Rackhand: {label}, {mac}, installed, booting from its local disk\n\
          iseq ${{platform}} efi && goto efi ||\n\
+         ifclose\n\
          sanboot --no-describe --drive 0x80 || exit 1\n\
          :efi\n\
          chain file://{ESP_LABEL}/{ESP_LOADER} || exit 1\n",
@@ -149,6 +153,7 @@ mod tests {
              # Rackhand: node 7 (52:54:00:00:00:07) hands over to its local disk\n\
              echo Rackhand: rack1-u2 (node 7), 52:54:00:00:00:07, installed, booting from its local disk\n\
              iseq ${platform} efi && goto efi ||\n\
+             ifclose\n\
              sanboot --no-describe --drive 0x80 || exit 1\n\
              :efi\n\
              chain file://RACKHANDESP/EFI/BOOT/BOOTX64.EFI || exit 1\n"
