@@ -15,5 +15,6 @@ pub mod service;
 pub mod store;
 pub mod tftp;
 pub mod tftp_limits;
+pub mod tftp_read;
 pub mod token;
 pub mod webhook;

@@ -9,16 +9,12 @@ use std::path::{Path, PathBuf};
 
 use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServerBuilder};
-use blocking::Unblock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use crate::config::TftpConfig;
 use crate::metrics::ResultLabels;
 use crate::served_root::{PathError, resolve};
-
-/// How much of a file the TFTP reader fetches per trip to the blocking thread pool.
-const READ_AHEAD: usize = 1 << 20;
 
 /// The read-only handler: files under `root`, nothing written.
 pub struct ReadOnlyRoot {
@@ -43,7 +39,7 @@ impl ReadOnlyRoot {
 }
 
 impl Handler for ReadOnlyRoot {
-    type Reader = crate::tftp_limits::Held<Unblock<File>>;
+    type Reader = crate::tftp_limits::Held<crate::tftp_read::ReadAhead>;
     type Writer = futures_lite::io::Sink;
 
     async fn read_req_open(
@@ -75,9 +71,9 @@ impl Handler for ReadOnlyRoot {
         let size = file.metadata().map(|m| m.len()).ok();
         tracing::info!(size, "serving");
         self.count("served");
-        // Read ahead in large pieces: a lock-step transfer asks for one block per round trip, and each
-        // small read through the blocking pool would add a thread hand-off to that round trip.
-        Ok((crate::tftp_limits::Held::new(Unblock::with_capacity(READ_AHEAD, file), slot), size))
+        // Read ahead in large pieces: a lock-step transfer asks for one block per round trip, and a
+        // thread hand-off per block would add to that round trip (see tftp_read.rs).
+        Ok((crate::tftp_limits::Held::new(crate::tftp_read::ReadAhead::new(file, size), slot), size))
     }
 
     async fn write_req_open(

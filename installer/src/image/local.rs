@@ -4,12 +4,12 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use images::PublicKey;
 use rackhand_api::{IMAGE_FILE, ImageResult, MANIFEST_FILE, Manifest, OUTBOARD_FILE};
 
+use super::direct_read::CacheSparingFile;
 use super::error::ImageError;
 use super::fetch::{MANIFEST_LIMIT, check_manifest};
 use super::install_image;
@@ -23,9 +23,10 @@ pub struct FileImageSource {
     outboard_name: String,
 }
 
-/// The open image file, its length when opened, and its path for messages.
+/// The open image file (read around the page cache where it can be), its length when opened, and its path
+/// for messages.
 struct ImageFile {
-    file: File,
+    file: CacheSparingFile,
     size: u64,
     name: String,
 }
@@ -36,8 +37,8 @@ impl FileImageSource {
         let (image, outboard) = (image_dir.join(IMAGE_FILE), image_dir.join(OUTBOARD_FILE));
         let name = image.display().to_string();
         let read_error = |source| ImageError::Read { url: name.clone(), offset: 0, source };
-        let file = File::open(&image).map_err(read_error)?;
-        let size = file.metadata().map_err(read_error)?.len();
+        let file = CacheSparingFile::open(&image).map_err(read_error)?;
+        let size = file.buffered().metadata().map_err(read_error)?.len();
         let outboard_name = outboard.display().to_string();
         Ok(Self { image: ImageFile { file, size, name }, outboard, outboard_name })
     }
@@ -64,7 +65,7 @@ impl ImageSource for FileImageSource {
     fn open_image(&mut self, offset: u64) -> Result<ImageBody, ImageError> {
         let name = &self.image.name;
         let read_error = |source| ImageError::Read { url: name.clone(), offset, source };
-        let mut file = self.image.file.try_clone().map_err(read_error)?;
+        let mut file = self.image.file.buffered().try_clone().map_err(read_error)?;
         file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
         Ok(ImageBody { reader: Box::new(file), length: Some(self.image.size.saturating_sub(offset)) })
     }
@@ -83,7 +84,7 @@ impl ReadAt for ImageFile {
         self.file.read_exact_at(buf, offset).map_err(|source| match source.kind() {
             // The file shrank under us: its length was checked against the manifest before reading.
             ErrorKind::UnexpectedEof => {
-                let end = self.file.metadata().map_or(offset, |m| m.len());
+                let end = self.file.buffered().metadata().map_or(offset, |m| m.len());
                 ImageError::Truncated { url: self.name.clone(), offset: end, size: self.size }
             }
             _ => ImageError::Read { url: self.name.clone(), offset, source },

@@ -6,11 +6,13 @@
 //!    image in blocks (HTTP body → [`ImageSource`] with Range resume → a verifying worker per core →
 //!    back in image order → direct-I/O writes), each chunk group checked before it is written and the first
 //!    MiB held back until everything is verified (the rule is in [`write`](mod@write)'s docs). A local image
-//!    ([`FileImageSource`]) is read by the verifying workers themselves, each block where it is checked.
+//!    ([`FileImageSource`]) is read by the verifying workers themselves, each block where it is checked,
+//!    around the page cache where the cache does not hold it already (see `direct_read.rs`).
 //!
 //! [`install_from_server`] does both and returns what the node registration reports.
 
 mod buffer;
+mod direct_read;
 mod error;
 mod fetch;
 mod http_body;

@@ -164,6 +164,20 @@ pub fn tftpd_hpa_args(root: &Path) -> Vec<String> {
     ]
 }
 
+/// atftpd (RFC 7440 windowsize, as we have) in the foreground on the server address, as root so it reads
+/// the bench's files, logging to stdout. Debian's atftpd conflicts with tftpd-hpa (both are `in.tftpd`),
+/// so the bench runs it from its unpacked package (see [`ATFTPD`]).
+pub fn atftpd_args(root: &Path) -> Vec<String> {
+    let args = ["--daemon", "--no-fork", "--user", "root.root", "--logfile", "-", "--port", "69", "--bind-address"];
+    let mut args: Vec<String> = args.into_iter().map(String::from).collect();
+    args.extend([SERVER_IP.to_string(), root.display().to_string()]);
+    args
+}
+
+/// Where `cargo xtask bench` unpacks Debian's atftpd package (`apt-get download` + `dpkg-deb -x`), beside
+/// the installed tftpd-hpa it cannot be installed with.
+pub const ATFTPD: &str = "/opt/rackhand-peers/atftpd/usr/sbin/atftpd";
+
 /// nginx in the foreground on loopback, serving `/images/` from `images` (sendfile on, no access log).
 pub fn nginx_conf(prefix: &Path, images: &Path) -> String {
     let prefix = prefix.display();

@@ -226,8 +226,3 @@ pub fn start_instance(
     wait_own_listening(ns, &mut proc, Proto::Tcp, 80)?;
     Ok(proc)
 }
-
-/// A peer's samples, or why there are none, as [`rackhand_bench::report::Row::compare`] takes them.
-pub fn samples(r: &Result<Vec<f64>, String>) -> Result<&[f64], String> {
-    r.as_ref().map(Vec::as_slice).map_err(Clone::clone)
-}

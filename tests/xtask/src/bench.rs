@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: install the peers (Kea, dnsmasq, tftpd-hpa, nginx, b3sum), build boot-service and
+//! `cargo xtask bench`: install the peers (Kea, dnsmasq, tftpd-hpa, nginx, b3sum; atftpd unpacked), build boot-service and
 //! `rackhand-bench` optimised, and run every comparison; the table goes to stdout and the JSON to
 //! `target/bench/results.json`. `cargo xtask test` runs [`smoke`] once at a tiny size.
 
@@ -11,6 +11,7 @@ use crate::{packages, run_cmd, workspace_root};
 pub fn run(install: bool, args: &[String]) -> anyhow::Result<()> {
     packages::ensure_without_starting(packages::TEST, install)?;
     packages::ensure_without_starting(packages::BENCH, install)?;
+    packages::ensure_unpacked(packages::BENCH_UNPACKED, install)?;
     warn_host_dhcp();
     build_and_run("release", "target/bench/results.json", &[], args)
 }
@@ -24,6 +25,7 @@ pub fn smoke(install: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     packages::ensure_without_starting(packages::BENCH, install)?;
+    packages::ensure_unpacked(packages::BENCH_UNPACKED, install)?;
     build_and_run("dev", "target/bench/smoke-results.json", &["--smoke"], &[])
 }
 

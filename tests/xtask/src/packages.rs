@@ -18,6 +18,8 @@ pub const TEST: &[Package] = &[
     Package { name: "iputils-ping", provides: "/usr/bin/ping" },
     Package { name: "busybox-static", provides: "/bin/busybox" },
     Package { name: "atftp", provides: "/usr/bin/atftp" },
+    // nft: the lossy TFTP test drops datagrams inside a namespace (the kernel here has no netem).
+    Package { name: "nftables", provides: "/usr/sbin/nft" },
     Package { name: "curl", provides: "/usr/bin/curl" },
     Package { name: "ipxe", provides: "/usr/lib/ipxe/undionly.kpxe" },
     // mke2fs: the installer's data-array filesystems (tested on a loop device, shipped in the initramfs).
@@ -82,6 +84,51 @@ pub const BENCH: &[Package] = &[
     Package { name: "nginx", provides: "/usr/sbin/nginx" },
     Package { name: "b3sum", provides: "/usr/bin/b3sum" },
 ];
+
+/// Peers that conflict with an installed one, unpacked from their Debian package instead of installed:
+/// atftpd (RFC 7440 windows, the windowed TFTP peer) and tftpd-hpa both ship `/usr/sbin/in.tftpd`.
+pub const BENCH_UNPACKED: &[Package] = &[Package { name: "atftpd", provides: "/usr/sbin/atftpd" }];
+
+/// Where [`BENCH_UNPACKED`] packages go: `<UNPACKED_DIR>/<name>/`, their files beneath as in the package.
+pub const UNPACKED_DIR: &str = "/opt/rackhand-peers";
+
+/// Downloads (`apt-get download`) and unpacks (`dpkg-deb -x`) whichever of `packages` are missing under
+/// [`UNPACKED_DIR`]. Their libraries must already be installed (atftpd links libwrap0, which tftpd-hpa depends on too, and libpcre2-8).
+pub fn ensure_unpacked(packages: &[Package], install: bool) -> anyhow::Result<()> {
+    for package in packages {
+        let dir = Path::new(UNPACKED_DIR).join(package.name);
+        if dir.join(package.provides.trim_start_matches('/')).exists() {
+            continue;
+        }
+        if !install || !is_root() {
+            eprintln!(
+                "xtask: {} is not unpacked in {} (benchmarks that need it will skip)",
+                package.name,
+                dir.display()
+            );
+            continue;
+        }
+        let download = tempfile_dir()?;
+        run_cmd(Command::new("apt-get").current_dir(&download).args(["download", "-q", package.name]))?;
+        let deb = std::fs::read_dir(&download)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"))
+            .ok_or_else(|| anyhow::anyhow!("apt-get download {} left no .deb", package.name))?;
+        std::fs::create_dir_all(&dir)?;
+        run_cmd(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+        std::fs::remove_dir_all(&download)?;
+    }
+    Ok(())
+}
+
+/// An empty directory for one download, under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rackhand-xtask-download-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
 
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
