@@ -18,7 +18,7 @@ fn the_nvme_and_sata_model_installs_to_ready_with_every_bay_right() {
     let mut lab = Lab::up(&base, &env.boot_service, &env.assets, &env.images).expect("lab up");
     lab.clean_up_on_success();
     let spec = ServerSpec::of_model(Model::NvmeSata, "nvme-sata", 12);
-    let mut server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
+    let server = VirtualServer::start(&lab, &spec, env.accel).expect("server start");
     let mac = spec.mac(1).to_string();
     let node = lab
         .wait_state(&mac, &[NodeState::FirstBoot, NodeState::Failed], INSTALL_LIMIT)
