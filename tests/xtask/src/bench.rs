@@ -96,6 +96,18 @@ fn build_and_run(profile: &str, out: &str, flags: &[&str], args: &[String]) -> a
     )
 }
 
+/// The benchmarks run in their own namespaces, but a DHCP server on the host is worth knowing about.
+fn warn_host_dhcp() {
+    if !Path::new("/usr/bin/ss").exists() && !Path::new("/usr/sbin/ss").exists() {
+        return;
+    }
+    if let Ok(out) = Command::new("ss").args(["-Hlunp", "sport = :67"]).output()
+        && !out.stdout.is_empty()
+    {
+        eprintln!("xtask: note: something on the host listens on UDP 67:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::require_peers;
@@ -107,17 +119,5 @@ mod tests {
         assert!(!require_peers("true", false), "--no-install: missing peers are expected");
         assert!(!require_peers("false", true));
         assert!(!require_peers("", true));
-    }
-}
-
-/// The benchmarks run in their own namespaces, but a DHCP server on the host is worth knowing about.
-fn warn_host_dhcp() {
-    if !Path::new("/usr/bin/ss").exists() && !Path::new("/usr/sbin/ss").exists() {
-        return;
-    }
-    if let Ok(out) = Command::new("ss").args(["-Hlunp", "sport = :67"]).output()
-        && !out.stdout.is_empty()
-    {
-        eprintln!("xtask: note: something on the host listens on UDP 67:\n{}", String::from_utf8_lossy(&out.stdout));
     }
 }
