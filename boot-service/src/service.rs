@@ -43,8 +43,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     // Bind everything before serving anything, so a port clash or a missing privilege fails start-up as a
     // whole, before the service manager is told it is ready.
-    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
+    let http_listener = listen_http(config.http.listen, config.http.max_connections)
         .map_err(|err| bind_error("HTTP", config.http.listen, err))?;
     let tftp_socket = tftp::bind(&config.tftp).map_err(|err| bind_error("TFTP", config.tftp.listen, err))?;
     // The TFTP server opens its root once it runs; a missing one fails here, before "ready".
@@ -115,6 +114,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     };
     stop.cancel();
     result
+}
+
+/// The HTTP listener, its backlog as deep as the connections served at once (`[http] max_connections`;
+/// the kernel caps it at `net.core.somaxconn`): a storm of booting servers waits in it to be accepted
+/// instead of overflowing tokio's fixed 1024, where a dropped handshake costs a client a reset after its
+/// retransmissions run out.
+fn listen_http(addr: SocketAddr, max_connections: usize) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted service binds again while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(max_connections).unwrap_or(u32::MAX).max(1024))
 }
 
 /// A listener that could not be bound; a refused port below 1024 names the capability it takes.
@@ -189,5 +200,27 @@ async fn check_deadlines(nodes: Arc<Nodes>) {
         }
         Ok(Err(err)) => tracing::error!(%err, "checking deadlines failed"),
         Err(err) => tracing::error!(%err, "deadline check panicked"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `ss` shows a listening socket's backlog as its Send-Q.
+    fn backlog_of(port: u16) -> Option<u32> {
+        let out = std::process::Command::new("ss").args(["-Hltn", &format!("sport = :{port}")]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).split_whitespace().nth(2)?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn the_http_backlog_is_as_deep_as_the_connections_served() {
+        if std::process::Command::new("ss").arg("-V").output().is_err() {
+            eprintln!("SKIPPED: no ss (iproute2) to read the backlog with");
+            return;
+        }
+        let listener = super::listen_http("127.0.0.1:0".parse().unwrap(), 3000).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(backlog_of(port), Some(3000), "below net.core.somaxconn's default (4096)");
+        let small = super::listen_http("127.0.0.1:0".parse().unwrap(), 10).unwrap();
+        assert_eq!(backlog_of(small.local_addr().unwrap().port()), Some(1024), "never shallower than tokio's default");
     }
 }

@@ -118,6 +118,12 @@ impl ConfigWriter {
         self
     }
 
+    /// `[http] max_connections`: connections served at once (beyond it new ones wait in the backlog).
+    pub fn http_max_connections(mut self, max: u32) -> Self {
+        self.file.http.max_connections = Some(unplaced(max));
+        self
+    }
+
     /// `[tftp] listen`.
     pub fn tftp_listen(mut self, listen: SocketAddr) -> Self {
         self.file.tftp.listen = Some(listen);

@@ -35,6 +35,7 @@ fn every_value_set_is_read_back_as_set() {
     let writer = ConfigWriter::new(ip(1), "/srv/rackhand", TOKEN, DhcpMode::Full, ["br0", "br1"])
         .http_listen(http)
         .public_url("http://rackhand.example:8080")
+        .http_max_connections(12_000)
         .tftp_listen(tftp)
         .tftp_max_window_size(16)
         .assets_dir("/srv/assets")
@@ -72,6 +73,7 @@ fn every_value_set_is_read_back_as_set() {
     assert_eq!((config.advertise, config.data_dir.as_path()), (ip(1), "/srv/rackhand".as_ref()));
     assert_eq!(config.admin_token.expose(), TOKEN);
     assert_eq!((config.http.listen, config.http.public_url.as_str()), (http, "http://rackhand.example:8080"));
+    assert_eq!(config.http.max_connections, 12_000);
     assert_eq!((config.tftp.listen, config.tftp.max_window_size), (tftp, 16));
     assert_eq!(config.boot.assets_dir, PathBuf::from("/srv/assets"));
     assert_eq!(config.tftp.root, PathBuf::from("/srv/assets"), "TFTP serves the assets unless told otherwise");
@@ -127,6 +129,7 @@ fn a_writer_with_only_what_the_service_needs_gives_the_defaults() {
     }
     let config = parse(&minimal(DhcpMode::Proxy));
     assert_eq!(config.http.public_url, "http://10.77.0.1");
+    assert_eq!(config.http.max_connections, HttpConfig::DEFAULT_MAX_CONNECTIONS);
     assert_eq!(config.boot.assets_dir, PathBuf::from("/var/lib/rackhand/assets"));
     assert_eq!((config.dhcp.port, config.dhcp.ipv6_null_router_advertisements), (67, false));
     assert_eq!(config.dhcp.subnets[0].pools, []);

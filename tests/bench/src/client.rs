@@ -1,5 +1,6 @@
 //! Simulated iPXE clients on one UDP socket (port 68, bound to the client veth): DORA for many MACs at
-//! once with retransmission, then each client's HTTP fetches. Must run on a thread inside the client
+//! once, each retransmitting as iPXE does (after 1 s, doubling to at most 8 s), and a plain HTTP GET from
+//! a given address (the storm's fetches are [`crate::fetch`]). Must run on a thread inside the client
 //! namespace; threads it spawns inherit the namespace.
 
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::BROADCAST, 67);
 const RETRANSMIT: Duration = Duration::from_secs(1);
+/// iPXE's DHCP retransmission doubles from [`RETRANSMIT`] up to this.
+const MAX_RETRANSMIT: Duration = Duration::from_secs(8);
 /// New DISCOVERs sent before the replies are read again.
 const BURST: usize = 64;
 
@@ -39,6 +42,13 @@ struct Client {
     mac: [u8; 6],
     phase: Phase,
     sent: Option<Instant>,
+    /// Sends of the current message so far.
+    tries: u32,
+}
+
+/// How long a client waits for a reply after its `tries`-th send: 1 s, 2 s, 4 s, then 8 s.
+fn backoff(tries: u32) -> Duration {
+    RETRANSMIT.saturating_mul(1 << tries.saturating_sub(1).min(3)).min(MAX_RETRANSMIT)
 }
 
 /// Full DORA for every MAC in `macs`; calls `bound(index, ack)` as each ACK arrives. Fails after
@@ -52,7 +62,7 @@ pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, 
     let xid = |i: usize| salt ^ (u32::try_from(i).expect("below macs.len(), checked above") + 1);
     let by_xid: HashMap<u32, usize> = (0..macs.len()).map(|i| (xid(i), i)).collect();
     let mut clients: Vec<Client> =
-        macs.iter().map(|&mac| Client { mac, phase: Phase::Discovering, sent: None }).collect();
+        macs.iter().map(|&mac| Client { mac, phase: Phase::Discovering, sent: None, tries: 0 }).collect();
     let mut left = clients.len();
     let start = Instant::now();
     let mut buf = [0u8; 1500];
@@ -64,7 +74,7 @@ pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, 
         for (i, c) in clients.iter_mut().enumerate() {
             let due = match c.sent {
                 None => fresh < BURST,
-                Some(at) => at.elapsed() > RETRANSMIT,
+                Some(at) => at.elapsed() > backoff(c.tries),
             };
             if !due || matches!(c.phase, Phase::Bound) {
                 continue;
@@ -86,6 +96,7 @@ pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, 
             match (&c.phase, reply.msg_type) {
                 (Phase::Discovering, MessageType::Offer) => {
                     c.phase = Phase::Requesting { ip: reply.yiaddr, server: reply.server_id };
+                    c.tries = 0;
                     send(&socket, c, xid(i))?;
                 }
                 (Phase::Requesting { ip, .. }, MessageType::Ack) if *ip == reply.yiaddr => {
@@ -95,6 +106,7 @@ pub fn dora_all(macs: &[[u8; 6]], limit: Duration, mut bound: impl FnMut(usize, 
                 }
                 (Phase::Requesting { .. }, MessageType::Nak) => {
                     c.phase = Phase::Discovering;
+                    c.tries = 0;
                     send(&socket, c, xid(i))?;
                 }
                 _ => {}
@@ -112,6 +124,7 @@ fn send(socket: &UdpSocket, c: &mut Client, xid: u32) -> anyhow::Result<()> {
     };
     socket.send_to(&bytes, SERVER).context("sending a DHCP message")?;
     c.sent = Some(Instant::now());
+    c.tries += 1;
     Ok(())
 }
 
@@ -141,20 +154,6 @@ pub fn request_known(mac: [u8; 6], ip: Ipv4Addr) -> anyhow::Result<Option<Reply>
     Ok(None)
 }
 
-/// GET `url` and count the body's bytes; fails on a status other than 200.
-pub fn http_get(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u64, Vec<u8>)> {
-    let response = agent.get(url).call().with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        bail!("GET {url}: HTTP {status}");
-    }
-    let mut reader = response.into_body().into_reader();
-    let mut head = Vec::new();
-    (&mut reader).take(4096).read_to_end(&mut head).with_context(|| format!("reading {url}"))?;
-    let rest = std::io::copy(&mut reader, &mut std::io::sink()).with_context(|| format!("reading {url}"))?;
-    Ok((head.len() as u64 + rest, head))
-}
-
 /// `GET url` as a client at `source` would send it (a TCP connection from that address: the boot
 /// service serves a node's script only to the address DHCP gave it); the status and the body.
 pub fn http_get_from(source: Ipv4Addr, url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
@@ -181,4 +180,16 @@ pub fn http_get_from(source: Ipv4Addr, url: &str) -> anyhow::Result<(u16, Vec<u8
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("{url}: bad status line `{status_line}`"))?;
     Ok((status, response[head_end + 4..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retransmission_backs_off_as_ipxe_does() {
+        let secs: Vec<u64> = (1..=6).map(|t| backoff(t).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 8, 8]);
+        assert_eq!(backoff(u32::MAX), MAX_RETRANSMIT);
+    }
 }

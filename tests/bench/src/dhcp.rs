@@ -1,6 +1,7 @@
 //! DHCP: perfdhcp doing full DORA at increasing rates against boot-service (full mode, SQLite leases),
-//! Kea dhcp4 (memfile, persist on) and dnsmasq (--no-ping), each fresh for every run, all inside a
-//! namespace pair. Then the leases boot-service stored are checked to survive a restart. The same on
+//! Kea dhcp4 (memfile, persist on) with raw sockets and with UDP sockets, and dnsmasq (--no-ping), each
+//! fresh for every run, all inside a namespace pair; every row says what each side has on disk when
+//! its ACK leaves. Then the leases boot-service stored are checked to survive a restart. The same on
 //! PostgreSQL, against Kea's PostgreSQL backend, follows ([`crate::dhcp_pg`]).
 
 use std::path::{Path, PathBuf};
@@ -9,7 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use boot_service::store::{Lease, SqliteStore, Store};
 use dhcproto::v4::MessageType;
-use rackhand_bench::configs::{CLIENT_IF, KeaLeases, SERVER_IP, dnsmasq_dhcp_args, kea_json};
+use rackhand_bench::configs::{
+    CLIENT_IF, DNSMASQ_AT_ACK, KEA_MEMFILE_AT_ACK, KeaLeases, KeaSocket, OURS_AT_ACK, SERVER_IP, dnsmasq_dhcp_args,
+    kea_json,
+};
 use rackhand_bench::parse::{Perfdhcp, perfdhcp};
 use rackhand_bench::report::{Row, num};
 use rackhand_bench::stats::{Better, summarize};
@@ -27,8 +31,18 @@ const CLIENTS: u32 = 60_000;
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
     Ours,
-    Kea,
+    Kea(KeaSocket),
     Dnsmasq,
+}
+
+const SERVERS: [Server; 4] = [Server::Ours, Server::Kea(KeaSocket::Raw), Server::Kea(KeaSocket::Udp), Server::Dnsmasq];
+
+/// Ours against each peer: at least 3× either Kea configuration (so 3× the faster), 5× dnsmasq.
+fn target(server: Server) -> f64 {
+    match server {
+        Server::Dnsmasq => 5.0,
+        _ => 3.0,
+    }
 }
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
@@ -40,6 +54,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let (rates, secs): (&[u32], u32) = if ctx.smoke { (&[200], 1) } else { (&[1000, 5000, 10000, 20000], 4) };
     let kea = peer(KEA, "kea-dhcp4-server");
     let dnsmasq = peer(DNSMASQ, "dnsmasq-base");
+    let unavailable = |server: Server| match server {
+        Server::Ours => None,
+        Server::Kea(_) => kea.as_ref().err(),
+        Server::Dnsmasq => dnsmasq.as_ref().err(),
+    };
     let mut rows = Vec::new();
     let mut last_store = None;
     // Each server's achieved rates at each offered rate, for the capacity rows.
@@ -47,15 +66,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     for &rate in rates {
         let mut reports: Vec<(Server, Perfdhcp)> = Vec::new();
         for run in 0..ctx.runs {
-            for server in [Server::Ours, Server::Kea, Server::Dnsmasq] {
-                let available = match server {
-                    Server::Ours => Ok(()),
-                    Server::Kea => kea.as_ref().map(drop),
-                    Server::Dnsmasq => dnsmasq.as_ref().map(drop),
-                };
-                if available.is_err() {
-                    continue;
-                }
+            for server in SERVERS.into_iter().filter(|s| unavailable(*s).is_none()) {
                 let dir = fresh_dir(ctx, &format!("dhcp/{}-{rate}-{run}", name(server)))?;
                 let mut proc = start(ctx, &pair, server, &dir)?;
                 let report = perfdhcp_run(&pair, &perf, rate, secs, &SERVER_IP.to_string())
@@ -70,32 +81,31 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         }
         let of = |s: Server| -> Vec<Perfdhcp> { reports.iter().filter(|(x, _)| *x == s).map(|(_, r)| *r).collect() };
         let ours = of(Server::Ours);
-        for server in [Server::Ours, Server::Kea, Server::Dnsmasq] {
+        for server in SERVERS {
             achieved.push((rate, server, of(server).iter().map(|p| p.rate).collect()));
         }
-        for (server, target, reason) in
-            [(Server::Kea, 2.0, kea.as_ref().err()), (Server::Dnsmasq, 5.0, dnsmasq.as_ref().err())]
-        {
-            let theirs = of(server);
-            let theirs = reason.map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
-            rows.push(rate_row(format!("dhcp DORA @{rate}/s"), rate, &ours, peer_label(server), theirs, target));
+        for server in &SERVERS[1..] {
+            let theirs = of(*server);
+            let theirs = unavailable(*server).map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
+            let row =
+                rate_row(format!("dhcp DORA @{rate}/s"), rate, &ours, peer_label(*server), theirs, target(*server));
+            rows.push(row.detail());
         }
     }
     let of = |s: Server| -> Vec<(u32, Vec<f64>)> {
         achieved.iter().filter(|(_, x, _)| *x == s).map(|(rate, _, samples)| (*rate, samples.clone())).collect()
     };
-    for (server, target, reason) in
-        [(Server::Kea, 2.0, kea.as_ref().err()), (Server::Dnsmasq, 5.0, dnsmasq.as_ref().err())]
-    {
-        let theirs = of(server);
-        let theirs = reason.map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
-        rows.push(capacity_row("dhcp DORA capacity", &of(Server::Ours), peer_label(server), theirs, target));
+    for server in &SERVERS[1..] {
+        let theirs = of(*server);
+        let theirs = unavailable(*server).map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
+        let row = capacity_row("dhcp DORA capacity", &of(Server::Ours), peer_label(*server), theirs, target(*server));
+        rows.push(row.with_note(format!("on disk at ACK: {OURS_AT_ACK}; {}", at_ack(*server))));
     }
     if let Some(dir) = last_store {
         rows.push(durability(ctx, &pair, &dir)?);
     }
     drop(pair);
-    let kea_admin = kea.and_then(|_| peer(KEA_ADMIN, "kea-admin"));
+    let kea_admin = kea.clone().and_then(|_| peer(KEA_ADMIN, "kea-admin"));
     rows.extend(crate::dhcp_pg::run(ctx, &perf, kea_admin, rates, secs)?);
     Ok(rows)
 }
@@ -168,7 +178,8 @@ fn median(samples: &[f64]) -> f64 {
 fn name(server: Server) -> &'static str {
     match server {
         Server::Ours => "ours",
-        Server::Kea => "kea",
+        Server::Kea(KeaSocket::Raw) => "kea-raw",
+        Server::Kea(KeaSocket::Udp) => "kea-udp",
         Server::Dnsmasq => "dnsmasq",
     }
 }
@@ -176,8 +187,18 @@ fn name(server: Server) -> &'static str {
 fn peer_label(server: Server) -> &'static str {
     match server {
         Server::Ours => "boot-service",
-        Server::Kea => "kea-dhcp4 memfile",
+        Server::Kea(KeaSocket::Raw) => "kea-dhcp4 memfile, raw sockets",
+        Server::Kea(KeaSocket::Udp) => "kea-dhcp4 memfile, UDP sockets",
         Server::Dnsmasq => "dnsmasq --no-ping",
+    }
+}
+
+/// What the peer has on disk when its ACK leaves.
+fn at_ack(server: Server) -> &'static str {
+    match server {
+        Server::Ours => OURS_AT_ACK,
+        Server::Kea(_) => KEA_MEMFILE_AT_ACK,
+        Server::Dnsmasq => DNSMASQ_AT_ACK,
     }
 }
 
@@ -199,7 +220,9 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
     let ns = &pair.server;
     let mut proc = match server {
         Server::Ours => return start_boot_service(ctx, ns, dir, &dir.join("assets"), &dir.join("images")),
-        Server::Kea => return start_kea(pair, dir, &KeaLeases::Memfile(&dir.join("leases.csv")), false),
+        Server::Kea(socket) => {
+            return start_kea(pair, dir, &KeaLeases::Memfile(&dir.join("leases.csv")), socket, false);
+        }
         Server::Dnsmasq => {
             let args = dnsmasq_dhcp_args(&dir.join("leases"));
             spawn(ns, "dnsmasq (DHCP)", DNSMASQ, &args, &[], &dir.join("dnsmasq.log"))?
@@ -210,10 +233,16 @@ fn start(ctx: &Ctx, pair: &Pair, server: Server, dir: &Path) -> anyhow::Result<P
 }
 
 /// kea-dhcp4 in `pair.server`, its config, pid and lock files and log in `dir`, its leases in `leases`
-/// ([`kea_json`] says what `multi_threaded` means).
-pub(crate) fn start_kea(pair: &Pair, dir: &Path, leases: &KeaLeases<'_>, multi_threaded: bool) -> anyhow::Result<Proc> {
+/// over `socket`s ([`kea_json`] says what `multi_threaded` means).
+pub(crate) fn start_kea(
+    pair: &Pair,
+    dir: &Path,
+    leases: &KeaLeases<'_>,
+    socket: KeaSocket,
+    multi_threaded: bool,
+) -> anyhow::Result<Proc> {
     let config = dir.join("kea.json");
-    std::fs::write(&config, kea_json(leases, multi_threaded))
+    std::fs::write(&config, kea_json(leases, socket, multi_threaded))
         .with_context(|| format!("writing {}", config.display()))?;
     let d = dir.to_string_lossy();
     let envs = [("KEA_PIDFILE_DIR", &*d), ("KEA_LOCKFILE_DIR", &*d)];

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use boot_service::store::{PostgresStore, Store};
-use rackhand_bench::configs::{CLIENT_IP, Instance, KeaLeases, SECOND_SERVER_IP, SERVER_IP};
+use rackhand_bench::configs::{CLIENT_IP, Instance, KeaLeases, KeaSocket, SECOND_SERVER_IP, SERVER_IP};
 use rackhand_bench::parse::{Perfdhcp, prometheus_sample};
 use rackhand_bench::report::Row;
 use rackhand_bench::stats::Better;
@@ -106,7 +106,7 @@ pub fn run(
             let kea = of(Side::Kea, rate);
             let theirs = kea_reason.map_or(Ok(kea.as_slice()), |why| Err(why.clone()));
             let benchmark = format!("dhcp DORA on PostgreSQL @{rate}/s, {what}");
-            let row = rate_row(benchmark, rate, &of(side, rate), KEA_LABEL, theirs, 2.0);
+            let row = rate_row(benchmark, rate, &of(side, rate), KEA_LABEL, theirs, 2.0).detail();
             let row = row.with_note(last_fact(side, rate)).with_note(last_fact(Side::Kea, rate));
             rows.push(row.with_note(SHORT_POLICIES));
         }
@@ -199,7 +199,7 @@ fn start(
             init.env("KEA_ADMIN_DB_PASSWORD", "");
             timed("kea-admin db-init pgsql", &mut init, |code| code == Some(0))?;
             let leases = KeaLeases::Postgres { name: &name, host, user: pg.user() };
-            Ok(vec![start_kea(pair, dir, &leases, side == Side::KeaThreads)?])
+            Ok(vec![start_kea(pair, dir, &leases, KeaSocket::Raw, side == Side::KeaThreads)?])
         }
     }
 }

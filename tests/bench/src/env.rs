@@ -19,6 +19,8 @@ pub struct Ctx {
     pub boot_service: PathBuf,
     /// Scratch space, removed at the end.
     pub work: PathBuf,
+    /// The boot storm's sizes instead of the default ones (`--storm-clients`).
+    pub storm_clients: Vec<u32>,
 }
 
 /// A server namespace and a client namespace joined by a veth ([`SERVER_IF`] ↔ [`CLIENT_IF`]).
@@ -177,13 +179,27 @@ pub fn timed(what: &str, cmd: &mut Command, ok: impl Fn(Option<i32>) -> bool) ->
     Ok((took, out))
 }
 
-/// A peer's program, or why it cannot be measured.
+/// The peers found missing by [`peer`] in this run, so that a run that must have them all
+/// (`--require-peers`, CI's smoke pass) fails instead of reporting them unavailable.
+static MISSING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A peer's program, or why it cannot be measured (remembered for [`missing_peers`]).
 pub fn peer(program: &str, package: &str) -> Result<String, String> {
     if Path::new(program).exists() {
         Ok(program.to_owned())
     } else {
-        Err(format!("peer unavailable: {program} not installed (Debian package {package})"))
+        let why = format!("peer unavailable: {program} not installed (Debian package {package})");
+        let mut missing = MISSING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !missing.contains(&why) {
+            missing.push(why.clone());
+        }
+        Err(why)
     }
+}
+
+/// Every peer [`peer`] found missing so far.
+pub fn missing_peers() -> Vec<String> {
+    MISSING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
 
 /// A fresh directory under the work dir.

@@ -80,6 +80,22 @@ pub fn vm_hwm_kib(status: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// The parent's pid from `/proc/<pid>/stat` (`pid (comm) state ppid …`; comm may hold spaces and
+/// parentheses, so the fields are counted after the last `)`).
+pub fn stat_ppid(stat: &str) -> Option<u32> {
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The URLs an iPXE script's `kernel`, `initrd` and `imgfetch` lines fetch (each line's first
+/// `http://` word, so options and the kernel's command line are skipped), in order.
+pub fn script_files(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter(|line| matches!(line.split_whitespace().next(), Some("kernel" | "initrd" | "imgfetch" | "module")))
+        .filter_map(|line| line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_owned))
+        .collect()
+}
+
 /// `MemTotal` in KiB from `/proc/meminfo`.
 pub fn meminfo_total_kib(meminfo: &str) -> Option<u64> {
     meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
@@ -161,6 +177,23 @@ collected packets: 0
         assert_eq!(vm_hwm_kib(status), Some(24576));
         assert_eq!(vm_hwm_kib("Name: x\n"), None);
         assert_eq!(meminfo_total_kib("MemTotal:       24567890 kB\nMemFree: 1 kB\n"), Some(24567890));
+    }
+
+    #[test]
+    fn reads_the_parent_pid_past_an_awkward_name() {
+        assert_eq!(stat_ppid("4242 (nginx) S 4241 4241 4241 0 -1 4194624 112 0"), Some(4241));
+        assert_eq!(stat_ppid("77 (a) b (c) R 1 77 77 0"), Some(1));
+        assert_eq!(stat_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn the_files_a_script_fetches() {
+        let ours = "#!ipxe\nkernel http://10.201.0.1/assets/vmlinuz initrd=initrd.img rackhand.token=x || goto failed\n\
+                    initrd http://10.201.0.1/assets/initrd.img || goto failed\nboot || goto failed\n:failed\n\
+                    echo kernel http://nowhere\n";
+        assert_eq!(script_files(ours), ["http://10.201.0.1/assets/vmlinuz", "http://10.201.0.1/assets/initrd.img"]);
+        assert_eq!(script_files("#!ipxe\nkernel --name k http://h/k quiet\nboot\n"), ["http://h/k"]);
+        assert!(script_files("#!ipxe\nsanboot --drive 0x80\n").is_empty());
     }
 
     #[test]

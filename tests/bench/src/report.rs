@@ -1,11 +1,14 @@
-//! The result rows, the table printed to stdout and the JSON written to `target/bench/results.json`.
+//! The result rows, the table printed to stdout and the JSON written to `target/bench/results.json` (and
+//! kept in `docs/bench/results.json`, which the README's table is generated from: [`crate::readme`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::machine::Machine;
 use crate::stats::{Better, Summary, ratio, summarize};
 
 /// One comparison: our side, the peer's, and how they relate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub benchmark: String,
     pub unit: String,
@@ -20,6 +23,9 @@ pub struct Row {
     /// Whether `ratio` reached `target`; `None` without either.
     pub met: Option<bool>,
     pub notes: String,
+    /// A row of detail (one offered rate of many): in the printed table and the JSON, not the README's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detail: bool,
 }
 
 impl Row {
@@ -54,6 +60,7 @@ impl Row {
             target,
             met,
             notes,
+            detail: false,
         }
     }
 
@@ -96,7 +103,14 @@ impl Row {
             target: None,
             met: None,
             notes: String::new(),
+            detail: false,
         }
+    }
+
+    /// Marks a row of detail, left out of the README's table.
+    pub fn detail(mut self) -> Row {
+        self.detail = true;
+        self
     }
 
     pub fn with_note(mut self, note: impl AsRef<str>) -> Row {
@@ -111,13 +125,29 @@ impl Row {
     }
 }
 
-/// Everything one `rackhand-bench` run measured.
-#[derive(Debug, Clone, Serialize)]
+/// Everything one `rackhand-bench` run measured, where, when and of which commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Results {
     pub smoke: bool,
     pub runs: usize,
-    pub machine: String,
+    pub machine: Machine,
+    /// When the run ended, UTC (RFC 3339).
+    pub date: String,
+    /// `git rev-parse HEAD` of the tree measured, `-dirty` with uncommitted changes.
+    pub commit: String,
+    /// What else was true of the machine (`--conditions`: "another build loaded it"), or empty.
+    #[serde(default)]
+    pub conditions: String,
     pub rows: Vec<Row>,
+}
+
+/// The rows whose peer produced no numbers (not installed, or failed), each with its benchmark and why.
+pub fn peers_not_measured(rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.theirs.is_none())
+        .filter_map(|r| r.peer.as_ref().map(|peer| format!("{}: {peer}: {}", r.benchmark, r.notes)))
+        .collect()
 }
 
 /// A number with as many decimals as it deserves.
@@ -214,6 +244,16 @@ mod tests {
         let row = Row::compare("t", "s", Better::Lower, &[1.0], "x", Err("peer unavailable".into()), Some(1.0));
         assert_eq!((row.theirs, row.ratio, row.met), (None, None, None));
         assert_eq!(row.with_note("more").notes, "peer unavailable; more");
+    }
+
+    #[test]
+    fn a_peer_without_numbers_is_named() {
+        let rows = [
+            Row::compare("a", "s", Better::Lower, &[1.0], "nginx", Ok(&[2.0]), None),
+            Row::compare("b", "s", Better::Lower, &[1.0], "kea", Err("peer unavailable: kea".into()), None),
+            Row::ours_only("c", "s", Better::Lower, &[1.0]),
+        ];
+        assert_eq!(peers_not_measured(&rows), ["b: kea: peer unavailable: kea"]);
     }
 
     #[test]

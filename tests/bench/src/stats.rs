@@ -1,9 +1,10 @@
 //! Median, min and max over repeated runs, and ours-to-theirs ratios.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measurement repeated `runs` times.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub median: f64,
     pub min: f64,
@@ -12,7 +13,7 @@ pub struct Summary {
 }
 
 /// Which way is better for a unit (exchanges/s: higher; seconds: lower).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Better {
     Higher,

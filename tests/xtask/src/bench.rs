@@ -1,11 +1,20 @@
 //! `cargo xtask bench`: install the peers (Kea, dnsmasq, tftpd-hpa, nginx, b3sum; atftpd unpacked), build boot-service and
 //! `rackhand-bench` optimised, and run every comparison; the table goes to stdout and the JSON to
-//! `target/bench/results.json`. `cargo xtask test` runs [`smoke`] once at a tiny size.
+//! `target/bench/results.json`. `cargo xtask bench-table` keeps a results file in `docs/bench/` and
+//! generates the README's table from it ([`table`]). `cargo xtask test` runs [`smoke`] once at a tiny size.
 
 use std::path::Path;
 use std::process::Command;
 
+use anyhow::Context;
+use rackhand_bench::readme;
+use rackhand_bench::report::Results;
+
 use crate::{packages, run_cmd, workspace_root};
+
+/// The results file the README's table is generated from.
+pub const KEPT: &str = "docs/bench/results.json";
+const OUT: &str = "target/bench/results.json";
 
 /// The full run: peers installed, release builds, 5 runs per measurement unless `args` say otherwise.
 pub fn run(install: bool, args: &[String]) -> anyhow::Result<()> {
@@ -13,12 +22,15 @@ pub fn run(install: bool, args: &[String]) -> anyhow::Result<()> {
     packages::ensure_without_starting(packages::BENCH, install)?;
     packages::ensure_unpacked(packages::BENCH_UNPACKED, install)?;
     warn_host_dhcp();
-    build_and_run("release", "target/bench/results.json", &[], args)
+    build_and_run("release", OUT, &[], args)?;
+    eprintln!("xtask: to keep these numbers and put them in the README: cargo xtask bench-table {OUT}");
+    Ok(())
 }
 
 /// One tiny run of every benchmark on debug builds. The peers are installed first when `install` (Kea's
 /// PostgreSQL backend and kea-admin included, so that the PostgreSQL comparison's every path runs in CI);
-/// without them they are reported unavailable, and our side of every comparison still runs.
+/// without them they are reported unavailable, and our side of every comparison still runs. In CI
+/// (`CI=true`, as root, installing) a peer missing or failing fails the run: no peer's path may rot.
 pub fn smoke(install: bool) -> anyhow::Result<()> {
     if !packages::running_as_root() {
         eprintln!("xtask: not root, so the benchmark smoke run is SKIPPED (it needs network namespaces)");
@@ -26,7 +38,42 @@ pub fn smoke(install: bool) -> anyhow::Result<()> {
     }
     packages::ensure_without_starting(packages::BENCH, install)?;
     packages::ensure_unpacked(packages::BENCH_UNPACKED, install)?;
-    build_and_run("dev", "target/bench/smoke-results.json", &["--smoke"], &[])
+    let ci = std::env::var("CI").is_ok_and(|v| require_peers(&v, install));
+    let flags: &[&str] = if ci { &["--smoke", "--require-peers"] } else { &["--smoke"] };
+    build_and_run("dev", "target/bench/smoke-results.json", flags, &[])
+}
+
+/// Whether the smoke run must have every peer: in CI (`CI` set to `true` or `1`, as CI services set it)
+/// when the peers were installed.
+fn require_peers(ci: &str, install: bool) -> bool {
+    install && matches!(ci.trim().to_ascii_lowercase().as_str(), "true" | "1")
+}
+
+/// `cargo xtask bench-table [RESULTS]`: copy `results` (a `rackhand-bench` JSON) to [`KEPT`] when given,
+/// then generate the README's table from [`KEPT`] between its markers.
+pub fn table(results: Option<&Path>) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let kept = root.join(KEPT);
+    if let Some(from) = results {
+        let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+        let parsed: Results = serde_json::from_str(&text).with_context(|| format!("reading {}", from.display()))?;
+        anyhow::ensure!(!parsed.smoke, "{}: a smoke run's numbers say nothing about speed", from.display());
+        std::fs::create_dir_all(kept.parent().expect("docs/bench"))?;
+        std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))?;
+        eprintln!("xtask: kept {} as {KEPT}", from.display());
+    }
+    let text = std::fs::read_to_string(&kept).with_context(|| format!("reading {}", kept.display()))?;
+    let results: Results = serde_json::from_str(&text).with_context(|| format!("reading {}", kept.display()))?;
+    let path = root.join("README.md");
+    let old = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let new = readme::splice(&old, &readme::table(&results), "README.md")?;
+    if new != old {
+        std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("xtask: README.md's benchmark table regenerated from {KEPT}");
+    } else {
+        eprintln!("xtask: README.md's benchmark table already matches {KEPT}");
+    }
+    Ok(())
 }
 
 fn build_and_run(profile: &str, out: &str, flags: &[&str], args: &[String]) -> anyhow::Result<()> {
@@ -60,5 +107,19 @@ fn warn_host_dhcp() {
         && !out.stdout.is_empty()
     {
         eprintln!("xtask: note: something on the host listens on UDP 67:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require_peers;
+
+    #[test]
+    fn ci_requires_every_peer_when_they_were_installed() {
+        assert!(require_peers("true", true));
+        assert!(require_peers("1", true));
+        assert!(!require_peers("true", false), "--no-install: missing peers are expected");
+        assert!(!require_peers("false", true));
+        assert!(!require_peers("", true));
     }
 }

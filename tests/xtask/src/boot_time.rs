@@ -61,11 +61,18 @@ pub fn run(install: bool, runs: usize, accel: Accel, limit: Duration) -> anyhow:
     println!("{}", table(&rows));
     println!("{}", verdict(&rounds));
     println!("{}", costliest_modules(&rounds, 10));
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let machine = format!("{cores} cores, QEMU {}", accel.qemu_arg());
+    let results = Results {
+        smoke: false,
+        runs: rounds.len(),
+        machine: rackhand_bench::machine::Machine::observe(),
+        date: rackhand_bench::machine::now_utc(),
+        commit: rackhand_bench::machine::git_commit(&root),
+        conditions: format!("QEMU {}", accel.qemu_arg()),
+        rows,
+    };
     let out = root.join("target/bench/netboot-boot.json");
     std::fs::create_dir_all(out.parent().expect("a parent"))?;
-    let json = Json { results: Results { smoke: false, runs: rounds.len(), machine, rows }, rounds: &rounds };
+    let json = Json { results, rounds: &rounds };
     std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("xtask: wrote {}", out.display());

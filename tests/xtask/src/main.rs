@@ -3,6 +3,7 @@
 //! - `cargo xtask test` — formatting, clippy, and every test (unit, namespace, end to end).
 //! - `cargo xtask demo` — the main job: bring up a lab and boot servers through Rackhand.
 //! - `cargo xtask bench` — benchmarks side by side with Kea, dnsmasq, tftpd-hpa, nginx, dd and b3sum.
+//! - `cargo xtask bench-table` — keep a results file in docs/bench/ and generate the README's table from it.
 //! - `cargo xtask package` — the boot service's Debian package (cargo-deb), its path on stdout.
 
 mod bench;
@@ -52,6 +53,12 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Keep a results file (`cargo xtask bench-table target/bench/results.json`: copied to
+    /// docs/bench/results.json) and generate the README's benchmark table from docs/bench/results.json.
+    BenchTable {
+        /// A results file of `cargo xtask bench` to keep first; without it the kept one is used.
+        results: Option<std::path::PathBuf>,
+    },
     /// The boot service's Debian package (binary, config, systemd unit, its user), made with cargo-deb
     /// (installed when missing); prints the .deb's path.
     Package {
@@ -77,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { keep, no_install } => demo::run(keep, !no_install),
         Task::Lab { command, no_install } => lab::run(command, !no_install),
         Task::Bench { no_install, args } => bench::run(!no_install, &args),
+        Task::BenchTable { results } => bench::table(results.as_deref()),
         Task::Package { profile, fast } => package::run(&profile, fast),
     }
 }
