@@ -4,11 +4,16 @@
 mod api;
 mod auth;
 mod boot;
+mod connection;
 mod dashboard;
 mod error;
+mod file_request;
+mod file_response;
 mod files;
+mod handoff;
 mod idle;
 mod power;
+mod sendfile;
 mod server;
 
 use std::future::Future;
@@ -63,7 +68,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.config.clone();
-    server::serve(listener, router(state), &config.http, shutdown).await
+    let files = sendfile::FileRoots {
+        assets: config.boot.assets_dir.clone(),
+        images: config.boot.images_dir.clone(),
+        metrics: state.metrics.clone(),
+    };
+    server::serve(listener, router(state), files, &config.http, shutdown).await
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -127,6 +137,8 @@ mod limit_tests;
 pub(crate) mod power_tests;
 #[cfg(test)]
 mod script_tests;
+#[cfg(test)]
+mod sendfile_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
