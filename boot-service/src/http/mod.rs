@@ -33,10 +33,8 @@ use crate::nodes::Nodes;
 
 pub use error::ApiError;
 
-/// Read size for kernels, initramfs and images, and so the buffer each download holds. ServeDir's 64 KiB
-/// default costs a syscall and a body frame per 64 KiB; 1 MiB served one image fastest but held ~600 MiB in
-/// a 1000-node boot storm. 128 KiB: ~1.25x nginx on one 1 GiB image over loopback (far above any NIC), and
-/// ~200 MiB at the storm's peak (`cargo xtask bench`).
+/// Read size of the router's file routes (`files.rs`), which now serve only the requests the sendfile path
+/// (`sendfile.rs`) leaves to them (If-Range, If-Match, a body): 128 KiB, a syscall and a body frame each.
 const FILE_CHUNK: usize = 128 << 10;
 
 /// Everything a request handler may need.

@@ -1,7 +1,9 @@
-//! The verified write over HTTP as a user would build it from standard tools: the image fetched in
-//! [`RANGES`] parallel ranged `curl -r` streams, each written in place by `dd oflag=direct` at its offset,
-//! then `b3sum` of the written target checked against the manifest's hash. Direct writes and the final
-//! read both go to the disk, as the installer's direct writes and verification do.
+//! The verified write over HTTP as a user would build it from standard tools, two ways:
+//! - ranged: the image fetched in [`RANGES`] parallel `curl -r` streams, each written in place by
+//!   `dd oflag=direct` at its offset, then `b3sum` of the written target (read back from the disk)
+//!   checked against the manifest's hash;
+//! - streamed: one `curl` through `tee` into `b3sum` and `dd oflag=direct` at once (hashed in flight, as
+//!   coreos-installer verifies), the hash checked once both end.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,9 +18,50 @@ pub const RANGES: u64 = 4;
 /// `dd`'s block: every range starts on one, as `seek` and direct writes need.
 const BLOCK: u64 = 1 << 20;
 
-/// What the row names as its peer.
-pub fn label() -> String {
-    format!("{RANGES}× curl -r | dd oflag=direct, b3sum")
+/// The two pipelines.
+#[derive(Clone, Copy)]
+pub enum Pipeline {
+    Ranged,
+    Streamed,
+}
+
+impl Pipeline {
+    /// What the row names as its peer.
+    pub fn label(self) -> String {
+        match self {
+            Self::Ranged => format!("{RANGES}× curl -r | dd oflag=direct, b3sum"),
+            Self::Streamed => "curl | tee >(b3sum) | dd oflag=direct".to_owned(),
+        }
+    }
+
+    /// The row's note.
+    pub fn note(self) -> String {
+        match self {
+            Self::Ranged => format!(
+                "both from boot-service on loopback; theirs: {RANGES} parallel `curl -r` ranges, each into \
+                 `dd oflag=direct seek= conv=notrunc,fsync`, then `b3sum` of the written target against the manifest's hash"
+            ),
+            Self::Streamed => {
+                "both from boot-service on loopback; theirs: one `curl` through `tee` into `b3sum` (hashed in \
+                               flight) and `dd oflag=direct conv=fsync`, then the hash checked against the manifest's"
+                    .to_owned()
+            }
+        }
+    }
+}
+
+/// The streamed pipeline's script.
+fn streamed(url: &str, target: &Path, expected: &str, b3sum: &str) -> String {
+    let target = target.display();
+    format!(
+        "set -o pipefail\n\
+         hash=$(mktemp)\n\
+         curl -sS --fail {url} | tee >({b3sum} --no-names > $hash) \
+         | dd of={target} bs=1M iflag=fullblock oflag=direct conv=fsync status=none || exit 1\n\
+         wait $!\n\
+         got=$(cat $hash); rm -f $hash\n\
+         [ \"$got\" = \"{expected}\" ] || {{ echo \"b3sum $got, expected {expected}\" >&2; exit 1; }}\n"
+    )
 }
 
 /// The shell pipeline writing `size` bytes of `url` to `target` and checking their BLAKE3 is `expected`.
@@ -45,14 +88,25 @@ pub fn script(url: &str, target: &Path, size: u64, expected: &str, b3sum: &str) 
     script
 }
 
-/// MiB/s of [`script`] run inside the server namespace; the written target must be `size` bytes.
-pub fn rate(pair: &Pair, url: &str, target: &Path, size: u64, expected: &str, b3sum: &str) -> anyhow::Result<f64> {
+/// MiB/s of `pipeline` run inside the server namespace; the written target must be `size` bytes.
+pub fn rate(
+    pipeline: Pipeline,
+    pair: &Pair,
+    url: &str,
+    target: &Path,
+    (size, expected): (u64, &str),
+    b3sum: &str,
+) -> anyhow::Result<f64> {
+    let script = match pipeline {
+        Pipeline::Ranged => script(url, target, size, expected, b3sum),
+        Pipeline::Streamed => streamed(url, target, expected, b3sum),
+    };
     let mut cmd = pair.server.command("bash");
-    cmd.args(["-c", &script(url, target, size, expected, b3sum)]);
-    let (took, _) = timed("ranged curl | dd, b3sum", &mut cmd, |c| c == Some(0))?;
+    cmd.args(["-c", &script]);
+    let (took, _) = timed(&pipeline.label(), &mut cmd, |c| c == Some(0))?;
     let got = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
     if got != size {
-        bail!("ranged curl | dd wrote {got} bytes of {size}");
+        bail!("{} wrote {got} bytes of {size}", pipeline.label());
     }
     Ok(size as f64 / f64::from(1 << 20) / took.as_secs_f64())
 }
