@@ -40,6 +40,8 @@ pub struct ProblemLabels {
 #[derive(Clone, Default)]
 pub struct ServiceMetrics {
     pub http_requests: Family<HttpLabels, Counter>,
+    /// Bytes of assets and images sent by `sendfile` (http/sendfile.rs), the rest through the router.
+    pub http_sendfile_bytes: Counter,
     pub tftp_requests: Family<ResultLabels, Counter>,
     pub nodes: Family<StateLabels, Gauge>,
     pub power_supply_ok: Family<SupplyLabels, Gauge>,
@@ -50,6 +52,11 @@ impl ServiceMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         registry.register("rackhand_http_requests", "HTTP requests by route and status", metrics.http_requests.clone());
+        registry.register(
+            "rackhand_http_sendfile_bytes",
+            "Bytes of assets and images sent from the page cache by sendfile",
+            metrics.http_sendfile_bytes.clone(),
+        );
         registry.register("rackhand_tftp_requests", "TFTP read requests by result", metrics.tftp_requests.clone());
         registry.register("rackhand_nodes", "Nodes by lifecycle state", metrics.nodes.clone());
         registry.register(

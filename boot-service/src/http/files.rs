@@ -1,7 +1,9 @@
 //! `/assets/…` and `/images/…`: files from one root each, resolved by [`crate::served_root`] (so a link
 //! out of the root is refused exactly as over TFTP), then served by tower-http's `ServeFile` from their
 //! canonical path, with Range, conditional requests and HEAD. `..` and encoded forms of it (`%2e%2e`,
-//! `..%2f`) arrive here decoded by the `Path` extractor and are refused as components.
+//! `..%2f`) arrive here decoded by the `Path` extractor and are refused as components. Plain GET and HEAD
+//! never arrive: the connection loop serves them by `sendfile` (`sendfile.rs`, the same resolution and
+//! answers); what it leaves to the router (If-Range, If-Match, a body) is served here.
 
 use std::path::{Path, PathBuf};
 

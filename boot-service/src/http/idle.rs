@@ -29,7 +29,7 @@ impl Activity {
         Self { opened: Instant::now(), last: Arc::new(AtomicU64::new(0)) }
     }
 
-    fn touch(&self) {
+    pub fn touch(&self) {
         let nanos = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last.store(nanos, Ordering::Relaxed);
     }
@@ -56,6 +56,10 @@ pub struct Tracked<S> {
 impl<S> Tracked<S> {
     pub fn new(inner: S, activity: Activity) -> Self {
         Self { inner, activity }
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 

@@ -4,11 +4,16 @@
 mod api;
 mod auth;
 mod boot;
+mod connection;
 mod dashboard;
 mod error;
+mod file_request;
+mod file_response;
 mod files;
+mod handoff;
 mod idle;
 mod power;
+mod sendfile;
 mod server;
 
 use std::future::Future;
@@ -28,10 +33,8 @@ use crate::nodes::Nodes;
 
 pub use error::ApiError;
 
-/// Read size for kernels, initramfs and images, and so the buffer each download holds. ServeDir's 64 KiB
-/// default costs a syscall and a body frame per 64 KiB; 1 MiB served one image fastest but held ~600 MiB in
-/// a 1000-node boot storm. 128 KiB: ~1.25x nginx on one 1 GiB image over loopback (far above any NIC), and
-/// ~200 MiB at the storm's peak (`cargo xtask bench`).
+/// Read size of the router's file routes (`files.rs`), which now serve only the requests the sendfile path
+/// (`sendfile.rs`) leaves to them (If-Range, If-Match, a body): 128 KiB, a syscall and a body frame each.
 const FILE_CHUNK: usize = 128 << 10;
 
 /// Everything a request handler may need.
@@ -63,7 +66,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.config.clone();
-    server::serve(listener, router(state), &config.http, shutdown).await
+    let files = sendfile::FileRoots {
+        assets: config.boot.assets_dir.clone(),
+        images: config.boot.images_dir.clone(),
+        metrics: state.metrics.clone(),
+    };
+    server::serve(listener, router(state), files, &config.http, shutdown).await
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -127,6 +135,8 @@ mod limit_tests;
 pub(crate) mod power_tests;
 #[cfg(test)]
 mod script_tests;
+#[cfg(test)]
+mod sendfile_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

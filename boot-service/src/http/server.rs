@@ -1,6 +1,7 @@
-//! The accept loop around the router: HTTP/1.1 by hyper (every client here, iPXE, the installer, curl and
-//! browsers, speaks it over plain HTTP), with the limits of `[http]`: a header-read timeout, an idle
-//! timeout while bytes do not move (see [`idle`](super::idle)) and a cap on connections served at once.
+//! The accept loop: HTTP/1.1 (every client here, iPXE, the installer, curl and browsers, speaks it over
+//! plain HTTP), each connection served by [`connection`](super::connection) (files by `sendfile`, the
+//! rest by hyper and the router), with the limits of `[http]`: a header-read timeout, an idle timeout
+//! while bytes do not move (see [`idle`](super::idle)) and a cap on connections served at once.
 //! Shutdown stops accepting and lets each connection finish its request, as `axum::serve` did.
 
 use std::future::Future;
@@ -8,33 +9,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tokio_util::sync::CancellationToken;
 
-use super::idle::{Activity, Tracked};
+use super::connection::{self, Shared};
+use super::idle::Activity;
+use super::sendfile::FileRoots;
 use crate::config::HttpConfig;
 
 /// How long to wait before accepting again after `accept` failed (out of file descriptors, usually).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serve `router` on `listener` until `shutdown` resolves, then wait for open connections to finish.
+/// Serve `router` and the file roots `files` on `listener` until `shutdown` resolves, then wait for open
+/// connections to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    files: FileRoots,
     limits: &HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let mut whole = http1::Builder::new();
+    whole.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut one_request = whole.clone();
+    one_request.half_close(true);
+    let stop = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        router,
+        files,
+        header_read_timeout: limits.header_read_timeout,
+        one_request,
+        whole,
+        shutdown: stop.clone(),
+    });
+    // Every connection holds a slot; at shutdown, all slots back means all connections have finished.
+    let capacity = u32::try_from(limits.max_connections).unwrap_or(u32::MAX >> 3);
+    let slots = Arc::new(Semaphore::new(capacity as usize));
     tokio::pin!(shutdown);
     let mut at_cap = false;
     loop {
@@ -58,29 +71,25 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Responses leave as soon as written: a file's last partial segment does not wait for an ACK.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, %remote, "setting TCP_NODELAY failed");
+        }
         let activity = Activity::new();
-        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
-        // The router for this connection, its requests carrying the peer's address (`ConnectInfo`).
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().oneshot(request)
-        });
-        let connection = graceful.watch(http.serve_connection(io, service));
+        let shared = shared.clone();
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _slot = slot;
             tokio::select! {
-                result = connection => if let Err(err) = result {
-                    tracing::debug!(%err, %remote, "HTTP connection ended");
-                },
+                () = connection::run(shared, stream, remote, activity.clone()) => {},
                 () = activity.idle_for(idle_timeout) => {
                     tracing::debug!(%remote, ?idle_timeout, "HTTP connection closed: no byte moved");
                 }
             }
         });
     }
-    graceful.shutdown().await;
+    stop.cancel();
+    drop(listener);
+    let _all_back = slots.acquire_many(capacity).await;
     Ok(())
 }
