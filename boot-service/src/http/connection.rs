@@ -1,5 +1,5 @@
 //! One HTTP/1.1 connection: read a request head (within the header-read timeout), parse it with
-//! `httparse`, and either serve a file by `sendfile` ([`sendfile`](super::sendfile)) or hand the request
+//! `httparse`, and either serve a file by `sendfile` ([`sendfile`]) or hand the request
 //! to hyper and the router ([`handoff`](super::handoff)) and take the connection back after it, so a
 //! client that fetched its iPXE script through the router still gets its kernel by `sendfile` on the same
 //! kept-alive connection. A request whose body's end is unknown (chunked) and anything `httparse` refuses

@@ -1,6 +1,6 @@
 //! The file fast path: a request [`file_request`](super::file_request) took is resolved as the router's
 //! `files.rs` resolves it ([`crate::served_root`]: 403 on leaving the root, 404), answered as
-//! [`file_response`](super::file_response) plans, and its bytes go from the page cache to the socket by
+//! [`file_response`] plans, and its bytes go from the page cache to the socket by
 //! `sendfile(2)`, never through a user-space buffer: hyper can only write bytes it holds, which costs a
 //! copy and a buffer per download (~0.5× nginx on one 1 GiB image over loopback, and memory in a storm).
 //!

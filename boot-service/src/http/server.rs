@@ -1,5 +1,5 @@
 //! The accept loop: HTTP/1.1 (every client here, iPXE, the installer, curl and browsers, speaks it over
-//! plain HTTP), each connection served by [`connection`](super::connection) (files by `sendfile`, the
+//! plain HTTP), each connection served by [`connection`] (files by `sendfile`, the
 //! rest by hyper and the router), with the limits of `[http]`: a header-read timeout, an idle timeout
 //! while bytes do not move (see [`idle`](super::idle)) and a cap on connections served at once.
 //! Shutdown stops accepting and lets each connection finish its request, as `axum::serve` did.
