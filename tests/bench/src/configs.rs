@@ -203,30 +203,11 @@ pub fn nginx_storm_conf(prefix: &Path, root: &Path, clients: u32) -> String {
     let root = root.display();
     let connections = clients.saturating_mul(2).max(1024);
     let files = connections.saturating_mul(2);
-    format!(
-        r#"daemon off;
-user root;
-worker_processes auto;
-worker_rlimit_nofile {files};
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections {connections}; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    default_type application/octet-stream;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp;
-    uwsgi_temp_path {prefix}/tmp;
-    scgi_temp_path {prefix}/tmp;
-    server {{
-        listen {SERVER_IP}:80 backlog={connections};
-        root {root};
-    }}
-}}
-"#
+    nginx_config(
+        &prefix.to_string(),
+        &format!("worker_processes auto;\nworker_rlimit_nofile {files};"),
+        &format!("worker_connections {connections};"),
+        &format!("        listen {SERVER_IP}:80 backlog={connections};\n        root {root};"),
     )
 }
 
@@ -283,13 +264,24 @@ pub const ATFTPD: &str = "/opt/rackhand-peers/atftpd/usr/sbin/atftpd";
 pub fn nginx_conf(prefix: &Path, images: &Path) -> String {
     let prefix = prefix.display();
     let parent = images.parent().unwrap_or(images).display();
+    nginx_config(
+        &prefix.to_string(),
+        "worker_processes 2;",
+        "worker_connections 4096;",
+        &format!("        listen 127.0.0.1:{NGINX_PORT};\n        location /images/ {{ root {parent}; }}"),
+    )
+}
+
+/// What both nginx peers share: in the foreground as root, sendfile, no access log, its pid, log and
+/// temporary files under `prefix`; `main` (its worker lines), `events` and `server` are each one's own.
+fn nginx_config(prefix: &str, main: &str, events: &str, server: &str) -> String {
     format!(
         r#"daemon off;
 user root;
-worker_processes 2;
+{main}
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ {events} }}
 http {{
     access_log off;
     sendfile on;
@@ -301,8 +293,7 @@ http {{
     uwsgi_temp_path {prefix}/tmp;
     scgi_temp_path {prefix}/tmp;
     server {{
-        listen 127.0.0.1:{NGINX_PORT};
-        location /images/ {{ root {parent}; }}
+{server}
     }}
 }}
 "#
