@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use httpdate::HttpDate;
 
 use super::file_request::FileRequest;
+use crate::served_root::PathError;
 
 /// What to send: a status, its extra headers, and either the file's `bytes` or a short text `body`.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,6 +25,15 @@ pub struct Plan {
 impl Plan {
     fn text(status: u16, body: &'static str) -> Self {
         Self { status, bytes: None, body, content_range: None }
+    }
+
+    /// A path that cannot be served: 403 when it leaves the served root, else 404. The router's
+    /// `files.rs` answers with the same status and text.
+    pub fn refused(err: &PathError) -> Self {
+        match err {
+            PathError::Outside => Self::text(403, "path leaves the served root\n"),
+            PathError::NotFound => Self::text(404, "no such file\n"),
+        }
     }
 }
 

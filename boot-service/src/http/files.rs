@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower_http::services::ServeFile;
 
+use super::file_response::Plan;
 use super::{AppState, FILE_CHUNK};
 use crate::served_root::{self, PathError};
 
@@ -30,11 +31,14 @@ async fn serve(root: &Path, requested: String, request: Request) -> Response {
     let resolved = tokio::task::spawn_blocking(move || served_root::resolve_under(&root, &requested)).await;
     let full = match resolved {
         Ok(Ok(full)) => full,
-        Ok(Err(PathError::Outside)) => {
-            tracing::warn!(path = %shown, "refused: the path leaves the served root");
-            return (StatusCode::FORBIDDEN, "path leaves the served root\n").into_response();
+        Ok(Err(refused)) => {
+            if matches!(refused, PathError::Outside) {
+                tracing::warn!(path = %shown, "refused: the path leaves the served root");
+            }
+            let plan = Plan::refused(&refused);
+            let status = StatusCode::from_u16(plan.status).unwrap_or(StatusCode::NOT_FOUND);
+            return (status, plan.body).into_response();
         }
-        Ok(Err(PathError::NotFound)) => return (StatusCode::NOT_FOUND, "no such file\n").into_response(),
         Err(err) => {
             tracing::error!(%err, path = %shown, "resolving a served path panicked");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();

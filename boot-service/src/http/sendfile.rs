@@ -57,12 +57,11 @@ pub async fn serve(
             let head = file_response::head(&plan, shown, keep_alive);
             (plan, Some((file, head)))
         }
-        Ok(Err(PathError::Outside)) => {
-            tracing::warn!(path = %request.path, "refused: the path leaves the served root");
-            (Plan { status: 403, bytes: None, body: "path leaves the served root\n", content_range: None }, None)
-        }
-        Ok(Err(PathError::NotFound)) => {
-            (Plan { status: 404, bytes: None, body: "no such file\n", content_range: None }, None)
+        Ok(Err(refused)) => {
+            if matches!(refused, PathError::Outside) {
+                tracing::warn!(path = %request.path, "refused: the path leaves the served root");
+            }
+            (Plan::refused(&refused), None)
         }
         Err(err) => {
             tracing::error!(%err, path = %request.path, "resolving a served path panicked");
