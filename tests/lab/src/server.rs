@@ -194,14 +194,31 @@ impl VirtualServer {
         std::fs::read_to_string(self.dir.join("serial.log")).unwrap_or_default()
     }
 
-    /// The serial console's last `lines` lines, headed by where the whole log is: what a failure message
+    /// The serial console's last `lines` lines, headed by where the whole log is and by the virtual
+    /// machine's run state and the host disk's free space ([`Self::machine_state`]): what a failure message
     /// shows (the start of a boot is rarely what went wrong, and a CI log may keep only a message's start).
     pub fn serial_tail(&self, lines: usize) -> String {
         let log = self.serial_log();
         let all: Vec<&str> = log.lines().collect();
         let tail = all[all.len().saturating_sub(lines)..].join("\n");
         let path = self.dir.join("serial.log");
-        format!("--- serial, last {lines} of {} lines ({}) ---\n{tail}", all.len(), path.display())
+        let state = self.machine_state();
+        format!("--- {state}\n--- serial, last {lines} of {} lines ({}) ---\n{tail}", all.len(), path.display())
+    }
+
+    /// QEMU's run state (`query-status`) and the free space of the disk the server's disks are files on.
+    /// A server that stops making progress for no reason of its own was often paused by QEMU: its drives
+    /// keep the default `werror=enospc`, which stops the machine when a write finds the host disk full.
+    pub fn machine_state(&self) -> String {
+        let status = match self.qmp().and_then(|mut qmp| qmp.execute("query-status", serde_json::json!({}))) {
+            Ok(reply) => format!("QEMU: {}", reply["status"].as_str().unwrap_or("unknown")),
+            Err(e) => format!("QEMU: no status ({e:#})"),
+        };
+        let free = match free_bytes(&self.dir) {
+            Ok(bytes) => format!("{:.1} GiB free", bytes as f64 / f64::from(1u32 << 30)),
+            Err(e) => format!("free space unknown ({e})"),
+        };
+        format!("{status}; host disk under {}: {free}", self.dir.display())
     }
 
     /// Type `text` at the serial console, as a technician at the crash cart would.
@@ -303,4 +320,10 @@ fn spawn_qemu(ns: &rackhand_netns::Netns, dir: &Path) -> anyhow::Result<Child> {
 /// The path of a server's directory, for tests that look at files after the server is gone.
 pub fn server_dir(lab_dir: &Path, name: &str) -> PathBuf {
     lab_dir.join(name)
+}
+
+/// The bytes an unprivileged writer may still write on the file system holding `path`.
+fn free_bytes(path: &Path) -> nix::Result<u64> {
+    let stat = nix::sys::statvfs::statvfs(path)?;
+    Ok(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
