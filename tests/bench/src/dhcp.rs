@@ -1,7 +1,7 @@
 //! DHCP: perfdhcp doing full DORA at increasing rates against boot-service (full mode, SQLite leases),
 //! Kea dhcp4 (memfile, persist on) with raw sockets and with UDP sockets, and dnsmasq (--no-ping), each
 //! fresh for every run, all inside a namespace pair; every row says what each side has on disk when
-//! its ACK leaves. Then the leases boot-service stored are checked to survive a restart. The same on
+//! its ACK leaves, and each server's CPU per exchange ([`crate::dhcp_cpu`]). Then the leases boot-service stored are checked to survive a restart. The same on
 //! PostgreSQL, against Kea's PostgreSQL backend, follows ([`crate::dhcp_pg`]).
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,10 @@ use rackhand_bench::parse::{Perfdhcp, perfdhcp};
 use rackhand_bench::report::{Row, num};
 use rackhand_bench::stats::{Better, summarize};
 
-use crate::env::{Ctx, Pair, Proc, Proto, fresh_dir, peer, spawn, start_boot_service, timed, wait_listening};
+use crate::dhcp_cpu::{Cpu, client_note, cpu_row};
+use crate::env::{
+    Ctx, Pair, Proc, Proto, children_cpu_seconds, fresh_dir, peer, spawn, start_boot_service, timed, wait_listening,
+};
 
 const PERFDHCP: &str = "/usr/sbin/perfdhcp";
 const KEA: &str = "/usr/sbin/kea-dhcp4";
@@ -63,15 +66,30 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let mut last_store = None;
     // Each server's achieved rates at each offered rate, for the capacity rows.
     let mut achieved: Vec<(u32, Server, Vec<f64>)> = Vec::new();
+    // Every run's CPU accounting, for the CPU-per-exchange rows.
+    let mut cpu: Vec<(Server, Cpu)> = Vec::new();
     for &rate in rates {
         let mut reports: Vec<(Server, Perfdhcp)> = Vec::new();
         for run in 0..ctx.runs {
             for server in SERVERS.into_iter().filter(|s| unavailable(*s).is_none()) {
                 let dir = fresh_dir(ctx, &format!("dhcp/{}-{rate}-{run}", name(server)))?;
                 let mut proc = start(ctx, &pair, server, &dir)?;
+                let (server_before, client_before) = (proc.cpu_seconds()?, children_cpu_seconds()?);
+                let started = std::time::Instant::now();
                 let report = perfdhcp_run(&pair, &perf, rate, secs, &SERVER_IP.to_string())
                     .with_context(|| format!("perfdhcp against {} at {rate}/s", name(server)))?;
                 proc.ensure_running()?;
+                cpu.push((
+                    server,
+                    Cpu {
+                        rate,
+                        achieved: report.rate,
+                        server_s: proc.cpu_seconds()? - server_before,
+                        client_s: children_cpu_seconds()? - client_before,
+                        duration_s: started.elapsed().as_secs_f64(),
+                        acks: report.request_ack.received,
+                    },
+                ));
                 proc.stop(Duration::from_secs(5));
                 if server == Server::Ours {
                     last_store = Some(dir);
@@ -100,6 +118,20 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         let theirs = unavailable(*server).map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
         let row = capacity_row("dhcp DORA capacity", &of(Server::Ours), peer_label(*server), theirs, target(*server));
         rows.push(row.with_note(format!("on disk at ACK: {OURS_AT_ACK}; {}", at_ack(*server))));
+    }
+    let cpu_of = |s: Server| -> Vec<Cpu> { cpu.iter().filter(|(x, _)| *x == s).map(|(_, c)| *c).collect() };
+    let perfdhcp_share = client_note(&cpu.iter().map(|(_, c)| *c).collect::<Vec<_>>());
+    for server in &SERVERS[1..] {
+        let theirs = cpu_of(*server);
+        let theirs = unavailable(*server).map_or(Ok(theirs.as_slice()), |reason| Err(reason.clone()));
+        let row = cpu_row(
+            "dhcp CPU per 1000 DORA exchanges",
+            &cpu_of(Server::Ours),
+            peer_label(*server),
+            theirs,
+            target(*server),
+        );
+        rows.push(row.with_note(&perfdhcp_share));
     }
     if let Some(dir) = last_store {
         rows.push(durability(ctx, &pair, &dir)?);

@@ -82,6 +82,14 @@ impl Proc {
         self.child.id()
     }
 
+    /// The CPU time (user + system, all its threads) it has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let ticks = rackhand_bench::parse::stat_cpu_ticks(&stat).with_context(|| format!("no CPU times in {path}"))?;
+        Ok(ticks as f64 / clock_ticks_per_second()?)
+    }
+
     /// The last lines of its output, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -122,6 +130,20 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(3));
     }
+}
+
+/// The unit of `/proc/<pid>/stat`'s CPU times.
+fn clock_ticks_per_second() -> anyhow::Result<f64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.context("sysconf(CLK_TCK) has no value")?;
+    Ok(ticks as f64)
+}
+
+/// The CPU time (user + system) of the children this process has waited for, in seconds: its delta
+/// around a command run to completion is that command's.
+pub fn children_cpu_seconds() -> anyhow::Result<f64> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(seconds(usage.user_time()) + seconds(usage.system_time()))
 }
 
 #[derive(Clone, Copy)]

@@ -4,6 +4,7 @@
 
 mod client;
 mod dhcp;
+mod dhcp_cpu;
 mod dhcp_pg;
 mod env;
 mod fetch;

@@ -86,6 +86,15 @@ pub fn stat_ppid(stat: &str) -> Option<u32> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User plus system CPU time in clock ticks from `/proc/<pid>/stat` (fields 14 and 15, `utime` and
+/// `stime`: every thread of the process), counted after the last `)` as [`stat_ppid`] does.
+pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    utime.checked_add(stime)
+}
+
 /// The URLs an iPXE script's `kernel`, `initrd` and `imgfetch` lines fetch (each line's first
 /// `http://` word, so options and the kernel's command line are skipped), in order.
 pub fn script_files(script: &str) -> Vec<String> {
@@ -184,6 +193,16 @@ collected packets: 0
         assert_eq!(stat_ppid("4242 (nginx) S 4241 4241 4241 0 -1 4194624 112 0"), Some(4241));
         assert_eq!(stat_ppid("77 (a) b (c) R 1 77 77 0"), Some(1));
         assert_eq!(stat_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn reads_the_cpu_time_of_every_thread() {
+        // A real line of a multi-threaded kea-dhcp4: utime 1234, stime 567 (fields 14 and 15).
+        let kea = "3141 (kea-dhcp4) S 3100 3141 3100 0 -1 4194560 2291 0 0 0 1234 567 0 0 20 0 5 0 98765 \
+                   123456789 4321 18446744073709551615";
+        assert_eq!(stat_cpu_ticks(kea), Some(1801));
+        assert_eq!(stat_cpu_ticks("9 (a) b) R 1 9 9 0 -1 0 0 0 0 0 7 3 0 0"), Some(10), "a name with `)`");
+        assert_eq!(stat_cpu_ticks("9 (short) R 1 9"), None);
     }
 
     #[test]

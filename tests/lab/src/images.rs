@@ -70,7 +70,7 @@ pub fn publish_os_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
     let public_key = write_lab_key(lab_dir)?;
     let cache = lab_dir.join("cache");
     std::fs::create_dir_all(&cache)?;
-    let raw = cache.join(format!("{OS_IMAGE_NAME}.img"));
+    let raw = os_image_raw(lab_dir);
     let recipe = images::Recipe::from_host();
     images::debian::build(&recipe, &raw, Some(&cache.join("debian")))
         .with_context(|| format!("building the Debian image {}", raw.display()))?;
@@ -86,6 +86,11 @@ pub fn publish_os_image(lab_dir: &Path) -> anyhow::Result<PublishedImage> {
     })
     .context("publishing the Debian image")?;
     Ok(PublishedImage { images_dir, public_key, manifest })
+}
+
+/// The raw file of the Debian image [`publish_os_image`] builds and publishes.
+pub fn os_image_raw(lab_dir: &Path) -> PathBuf {
+    lab_dir.join("cache").join(format!("{OS_IMAGE_NAME}.img"))
 }
 
 /// A copy of image `name` of `images_dir` with one byte of the image flipped at `offset` (manifest and

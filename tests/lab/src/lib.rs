@@ -13,6 +13,7 @@
 //!   control is [`chassis`] (the `lab-chassis` binary) driving the server's QEMU over QMP.
 //! - [`accel`]: TCG unless a probe boot proves KVM works.
 //! - [`boot_time`]: the netboot initramfs's boot time, today's against the one before real-server drivers.
+//! - [`whole_path`]: a server from power-on to its installed OS, against its disk imaged by hand and booted.
 //! - [`browser`]: the dashboard as headless Chromium renders it, from inside the lab namespace.
 
 pub mod accel;
@@ -32,6 +33,7 @@ mod service_config;
 pub mod site_dhcp;
 pub mod ssh;
 pub mod switch;
+pub mod whole_path;
 
 /// Set by `cargo xtask test` for the end-to-end tests: the built netboot assets, the boot-service
 /// binary, the published images, and the accelerator the probe chose.

@@ -104,7 +104,12 @@ impl VirtualServer {
             let id = format!("bay{}", disk.bay);
             args.extend([
                 "-drive".into(),
-                format!("if=none,id={id},file={},format=raw,cache=unsafe", file.display()),
+                // Zeros written (md's first resync of an empty member, a rebuild) punch holes instead
+                // of filling the file: each lab server holds on the host only what its OS wrote.
+                format!(
+                    "if=none,id={id},file={},format=raw,cache=unsafe,discard=unmap,detect-zeroes=unmap",
+                    file.display()
+                ),
                 "-device".into(),
                 // In bay order, after NIC 1 (network first: the firmware falls through to the disks when the
                 // handover script leaves network boot) or before it (disk first).
@@ -172,6 +177,7 @@ impl VirtualServer {
         let mut qmp = self.qmp()?;
         let blockdev = serde_json::json!({
             "driver": "raw", "node-name": node, "cache": { "no-flush": true },
+            "discard": "unmap", "detect-zeroes": "unmap",
             "file": { "driver": "file", "filename": file.display().to_string() },
         });
         qmp.execute("blockdev-add", blockdev)?;

@@ -8,12 +8,9 @@ use std::process::Command;
 
 use anyhow::Context;
 use rackhand_bench::readme;
-use rackhand_bench::report::Results;
 
 use crate::{packages, run_cmd, workspace_root};
 
-/// The results file the README's table is generated from.
-pub const KEPT: &str = "docs/bench/results.json";
 const OUT: &str = "target/bench/results.json";
 
 /// The full run: peers installed, release builds, 5 runs per measurement unless `args` say otherwise.
@@ -49,30 +46,42 @@ fn require_peers(ci: &str, install: bool) -> bool {
     install && matches!(ci.trim().to_ascii_lowercase().as_str(), "true" | "1")
 }
 
-/// `cargo xtask bench-table [RESULTS]`: copy `results` (a `rackhand-bench` JSON) to [`KEPT`] when given,
-/// then generate the README's table from [`KEPT`] between its markers.
-pub fn table(results: Option<&Path>) -> anyhow::Result<()> {
+/// `cargo xtask bench-table [RESULTS] [--whole-path FILE]`: keep `results` (a `rackhand-bench` JSON) and
+/// `whole_path` (a `cargo xtask lab whole-path` JSON) under `docs/bench/` when given, then generate each of
+/// the README's tables ([`readme::BLOCKS`]) from its kept file.
+pub fn table(results: Option<&Path>, whole_path: Option<&Path>) -> anyhow::Result<()> {
     let root = workspace_root();
-    let kept = root.join(KEPT);
-    if let Some(from) = results {
-        let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
-        let parsed: Results = serde_json::from_str(&text).with_context(|| format!("reading {}", from.display()))?;
-        anyhow::ensure!(!parsed.smoke, "{}: a smoke run's numbers say nothing about speed", from.display());
-        std::fs::create_dir_all(kept.parent().expect("docs/bench"))?;
-        std::fs::write(&kept, text).with_context(|| format!("writing {}", kept.display()))?;
-        eprintln!("xtask: kept {} as {KEPT}", from.display());
+    for (from, block) in [(results, readme::BENCH), (whole_path, readme::WHOLE_PATH)] {
+        if let Some(from) = from {
+            keep(from, &root.join(block.kept))?;
+        }
     }
-    let text = std::fs::read_to_string(&kept).with_context(|| format!("reading {}", kept.display()))?;
-    let results: Results = serde_json::from_str(&text).with_context(|| format!("reading {}", kept.display()))?;
     let path = root.join("README.md");
     let old = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let new = readme::splice(&old, &readme::table(&results), "README.md")?;
+    let mut new = old.clone();
+    for block in &readme::BLOCKS {
+        let kept = root.join(block.kept);
+        let text = std::fs::read_to_string(&kept).with_context(|| format!("reading {}", kept.display()))?;
+        let results = readme::parse_results(&text).with_context(|| format!("reading {}", kept.display()))?;
+        new = readme::splice(&new, &readme::table(&results), block, "README.md")?;
+    }
     if new != old {
         std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("xtask: README.md's benchmark table regenerated from {KEPT}");
+        eprintln!("xtask: README.md's benchmark tables regenerated from docs/bench/");
     } else {
-        eprintln!("xtask: README.md's benchmark table already matches {KEPT}");
+        eprintln!("xtask: README.md's benchmark tables already match docs/bench/");
     }
+    Ok(())
+}
+
+/// Copy a results file to `kept` once it reads as results of a real (not smoke) run.
+fn keep(from: &Path, kept: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
+    let parsed = readme::parse_results(&text).with_context(|| format!("reading {}", from.display()))?;
+    anyhow::ensure!(!parsed.smoke, "{}: a smoke run's numbers say nothing about speed", from.display());
+    std::fs::create_dir_all(kept.parent().expect("docs/bench"))?;
+    std::fs::write(kept, text).with_context(|| format!("writing {}", kept.display()))?;
+    eprintln!("xtask: kept {} as {}", from.display(), kept.display());
     Ok(())
 }
 

@@ -55,6 +55,17 @@ pub enum LabCommand {
         #[arg(long, default_value_t = 300)]
         limit: u64,
     },
+    /// The whole path (issue 16): a server from power-on to its installed OS's login prompt, against the same
+    /// server booting that OS from its disk plus the time to write the image at the disk's speed; table on
+    /// stdout, JSON in target/bench/whole-path.json.
+    WholePath {
+        /// Rounds (each installs one server, then boots it from its disk).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds each of a round's two boots may take to the login prompt.
+        #[arg(long, default_value_t = 1800)]
+        limit: u64,
+    },
     /// Serve the lab's technician dashboard on this machine's loopback (http://127.0.0.1:PORT/) until Ctrl-C.
     Dashboard {
         #[arg(long, default_value_t = 8080)]
@@ -164,6 +175,9 @@ pub fn run(command: LabCommand, install: bool) -> anyhow::Result<()> {
         LabCommand::BootTime { runs, accel, limit } => {
             let accel = if accel == "kvm" { Accel::Kvm } else { Accel::Tcg };
             crate::boot_time::run(install, runs, accel, std::time::Duration::from_secs(limit))
+        }
+        LabCommand::WholePath { runs, limit } => {
+            crate::whole_path::run(install, runs, std::time::Duration::from_secs(limit))
         }
         LabCommand::Dashboard { port } => {
             let info = running_lab()?;

@@ -14,6 +14,7 @@ mod package;
 mod packages;
 mod tee;
 mod test;
+mod whole_path;
 
 use clap::{Parser, Subcommand};
 
@@ -58,6 +59,9 @@ enum Task {
     BenchTable {
         /// A results file of `cargo xtask bench` to keep first; without it the kept one is used.
         results: Option<std::path::PathBuf>,
+        /// A results file of `cargo xtask lab whole-path` to keep first (docs/bench/whole-path.json).
+        #[arg(long)]
+        whole_path: Option<std::path::PathBuf>,
     },
     /// The boot service's Debian package (binary, config, systemd unit, its user), made with cargo-deb
     /// (installed when missing); prints the .deb's path.
@@ -84,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { keep, no_install } => demo::run(keep, !no_install),
         Task::Lab { command, no_install } => lab::run(command, !no_install),
         Task::Bench { no_install, args } => bench::run(!no_install, &args),
-        Task::BenchTable { results } => bench::table(results.as_deref()),
+        Task::BenchTable { results, whole_path } => bench::table(results.as_deref(), whole_path.as_deref()),
         Task::Package { profile, fast } => package::run(&profile, fast),
     }
 }
