@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-use rackhand_bench::report::{Results, Row, num, table};
+use rackhand_bench::report::{Row, num, table};
 use rackhand_bench::stats::{Better, summarize};
 use rackhand_lab::accel::Accel;
 use rackhand_lab::assets::BuildInputs;
 use rackhand_lab::boot_time::serial::{Milestones, Timeline};
 use rackhand_lab::boot_time::{self, Round};
-use serde::Serialize;
 
 use crate::{packages, workspace_root};
 
@@ -61,29 +59,7 @@ pub fn run(install: bool, runs: usize, accel: Accel, limit: Duration) -> anyhow:
     println!("{}", table(&rows));
     println!("{}", verdict(&rounds));
     println!("{}", costliest_modules(&rounds, 10));
-    let results = Results {
-        smoke: false,
-        runs: rounds.len(),
-        machine: rackhand_bench::machine::Machine::observe(),
-        date: rackhand_bench::machine::now_utc(),
-        commit: rackhand_bench::machine::git_commit(&root),
-        conditions: format!("QEMU {}", accel.qemu_arg()),
-        rows,
-    };
-    let out = root.join("target/bench/netboot-boot.json");
-    std::fs::create_dir_all(out.parent().expect("a parent"))?;
-    let json = Json { results, rounds: &rounds };
-    std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("xtask: wrote {}", out.display());
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct Json<'a> {
-    #[serde(flatten)]
-    results: Results,
-    rounds: &'a [Round],
+    crate::lab_results::write("netboot-boot", rows, &rounds, accel)
 }
 
 fn mib(bytes: u64) -> f64 {

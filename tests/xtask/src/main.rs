@@ -10,6 +10,7 @@ mod bench;
 mod boot_time;
 mod demo;
 mod lab;
+mod lab_results;
 mod package;
 mod packages;
 mod tee;

@@ -7,12 +7,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rackhand_bench::report::{Results, Row, num, table};
+use rackhand_bench::report::{Row, num, table};
 use rackhand_bench::stats::{Better, summarize};
 use rackhand_lab::whole_path::{self, Inputs, Round, Stages};
-use serde::Serialize;
-
-use crate::workspace_root;
 
 /// The other side of the main row.
 const PEER: &str = "its disk imaged with dd, then booted";
@@ -21,7 +18,6 @@ const MAX_OVERHEAD: f64 = 1.3;
 
 pub fn run(install: bool, runs: usize, limit: Duration) -> anyhow::Result<()> {
     let prepared = crate::lab::prepare(install)?;
-    let root = workspace_root();
     let lab_dir = rackhand_lab::lab_dir();
     let os_image = rackhand_lab::images::os_image_raw(&lab_dir);
     let image_bytes = std::fs::metadata(&os_image).with_context(|| format!("{}", os_image.display()))?.len();
@@ -52,33 +48,11 @@ pub fn run(install: bool, runs: usize, limit: Duration) -> anyhow::Result<()> {
     let rows = rows(&rounds, image_bytes);
     println!("{}", table(&rows));
     println!("{}", verdict(&rounds));
-    let results = Results {
-        smoke: false,
-        runs: rounds.len(),
-        machine: rackhand_bench::machine::Machine::observe(),
-        date: rackhand_bench::machine::now_utc(),
-        commit: rackhand_bench::machine::git_commit(&root),
-        conditions: format!("QEMU {}", prepared.accel.qemu_arg()),
-        rows,
-    };
-    let out = root.join("target/bench/whole-path.json");
-    std::fs::create_dir_all(out.parent().expect("a parent"))?;
-    let json = Json { results, rounds: &rounds };
-    std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("xtask: wrote {}", out.display());
-    Ok(())
+    crate::lab_results::write("whole-path", rows, &rounds, prepared.accel)
 }
 
 fn secs(at: Option<f64>) -> String {
     at.map_or("—".into(), |s| format!("{s:.1} s"))
-}
-
-#[derive(Serialize)]
-struct Json<'a> {
-    #[serde(flatten)]
-    results: Results,
-    rounds: &'a [Round],
 }
 
 /// The comparison (ratio by hand/provisioned, round by round, so the target is 1/1.3), then where the
