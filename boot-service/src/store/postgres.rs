@@ -39,7 +39,23 @@ const POOL_SIZE: u32 = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PostgresStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// Always `Some` but in [`Drop`], which takes it.
+    pool: Option<Pool<PostgresConnectionManager<NoTls>>>,
+}
+
+/// The `postgres` crate's synchronous client closes its connection with a `block_on` of its own, which
+/// panics on a thread that drives a tokio runtime, and the boot service's last reference to its store may
+/// go there at shutdown (seen: a SIGTERM ended in that panic). The pool, with its connections, is
+/// dropped on a thread of its own.
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closed = std::thread::Builder::new().name("pg-close".into()).spawn(move || drop(pool));
+            if let Ok(thread) = closed {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl PostgresStore {
@@ -48,7 +64,7 @@ impl PostgresStore {
         let config: postgres::Config = config.parse()?;
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = Pool::builder().max_size(POOL_SIZE).connection_timeout(CONNECT_TIMEOUT).build(manager)?;
-        let store = Self { pool };
+        let store = Self { pool: Some(pool) };
         store.migrate()?;
         Ok(store)
     }
@@ -62,7 +78,7 @@ impl PostgresStore {
     }
 
     fn conn(&self) -> Result<PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
-        Ok(self.pool.get()?)
+        Ok(self.pool.as_ref().expect("taken only when dropped").get()?)
     }
 }
 

@@ -474,3 +474,16 @@ fn instances_starting_together_on_a_new_postgres_database_migrate_it_once() {
     });
     assert!(db.open().nodes().unwrap().is_empty());
 }
+
+/// The service drops its store where its last reference goes, which at shutdown may be a thread driving
+/// the tokio runtime: closing the PostgreSQL connections there must not panic (the synchronous client's
+/// own `block_on` would).
+#[test]
+fn a_store_dropped_on_a_runtime_thread_closes_without_panicking() {
+    for db in [Some(TestDatabase::sqlite()), TestDatabase::postgres()].into_iter().flatten() {
+        let store = db.open();
+        assert!(store.nodes().unwrap().is_empty(), "a connection is open");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async move { drop(store) });
+    }
+}
