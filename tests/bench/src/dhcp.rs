@@ -90,9 +90,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
                         acks: report.request_ack.received,
                     },
                 ));
-                proc.stop(Duration::from_secs(5));
                 if server == Server::Ours {
+                    proc.stop_cleanly(Duration::from_secs(5))?;
                     last_store = Some(dir);
+                } else {
+                    proc.stop(Duration::from_secs(5));
                 }
                 reports.push((server, report));
             }

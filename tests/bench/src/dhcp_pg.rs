@@ -154,7 +154,11 @@ fn measure(
         m.facts.push((rate, side, format!("ACKs sent by {SERVER_IP} / {SECOND_SERVER_IP}: {a} / {b}")));
     }
     for proc in &mut procs {
-        proc.stop(Duration::from_secs(5));
+        if side.is_kea() {
+            proc.stop(Duration::from_secs(5));
+        } else {
+            proc.stop_cleanly(Duration::from_secs(5))?;
+        }
     }
     if side.is_kea() {
         let log = std::fs::read_to_string(dir.join("kea.log")).unwrap_or_default();

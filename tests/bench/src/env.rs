@@ -106,23 +106,35 @@ impl Proc {
         Ok(())
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; waits for it.
-    pub fn stop(&mut self, grace: Duration) {
+    /// SIGTERM, then SIGKILL after `grace`; waits for it. How it exited, if it did on SIGTERM (`None`:
+    /// killed, or stopped before).
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         if self.done {
-            return;
+            return None;
         }
         self.done = true;
         let pid = Pid::from_raw(self.child.id() as i32);
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        None
+    }
+
+    /// [`Self::stop`], failing with its output unless it exited 0 within `grace`: for our own servers, whose
+    /// SIGTERM is a clean shutdown (a panic on the way out once went unseen here).
+    pub fn stop_cleanly(&mut self, grace: Duration) -> anyhow::Result<()> {
+        match self.stop(grace) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => bail!("{} exited {status} on SIGTERM; its output:\n{}", self.name, self.log_tail()),
+            None => bail!("{} did not exit within {grace:?} of SIGTERM; its output:\n{}", self.name, self.log_tail()),
+        }
     }
 }
 
