@@ -66,6 +66,10 @@ impl DhcpMetrics {
     }
 
     pub fn count_drop(&self, reason: DropReason) {
-        self.dropped.get_or_create(&ReasonLabels { reason: reason.as_str() }).inc();
+        self.count_drops(reason, 1);
+    }
+
+    pub fn count_drops(&self, reason: DropReason, count: u64) {
+        self.dropped.get_or_create(&ReasonLabels { reason: reason.as_str() }).inc_by(count);
     }
 }

@@ -60,7 +60,8 @@ pub enum DropReason {
     /// Another instance on the segment answers this client (its MAC hashes to that instance's share,
     /// and that instance is alive: `share.rs`).
     PeerShare,
-    /// The decision loop is behind; the packet was shed.
+    /// The decision loop is behind: the socket's receive buffer was full and the kernel dropped the
+    /// packet (its `SO_RXQ_OVFL` count, read with the next packet taken from that socket).
     Overload,
     SendError,
 }

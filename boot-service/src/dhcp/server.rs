@@ -1,27 +1,29 @@
-//! The loop around [`respond`]: one receiving task per socket feeds a bounded queue; one worker
-//! thread owns the lease table, looks each packet's MAC up in the node table (the decision gets the
+//! The loop around [`respond`]: one worker thread reads the sockets itself (`inbox.rs`: ppoll, then
+//! recvmmsg), owns the lease table, looks each packet's MAC up in the node table (the decision gets the
 //! answer as data), decides, persists lease changes and enrolments (before answering) and sends the
 //! replies. The store is synchronous, so the worker runs on a blocking thread and never stalls the
 //! async runtime.
 //!
-//! Group commit: the worker takes every packet already queued (up to [`MAX_BATCH`]), decides each in
-//! order against the table, then writes all their lease changes and the new boot clients' enrolments in
-//! one transaction and only then sends the replies. Under load that is one commit per burst instead of
-//! one per ACK and one per new server; an idle server still answers each packet as it comes. An
-//! enrolment the subnet's cap refuses is told to the node service; it holds no reply back.
+//! Group commit: the worker takes every packet already queued on its sockets (up to [`MAX_BATCH`]),
+//! decides each in order against the table, then writes all their lease changes and the new boot
+//! clients' enrolments in one transaction and only then sends the replies. Under load that is one commit
+//! per burst instead of one per ACK and one per new server. A busy server's batch with writes waits up
+//! to a millisecond for more packets before committing (`commit.rs` `gather_window`); an idle server
+//! still answers each packet as it comes. An enrolment the subnet's cap refuses is told to the node
+//! service; it holds no reply back.
 //!
 //! Several instances on one segment (`[http] peers`) split the clients (`share.rs`): the worker answers
 //! only its share and that of silent peers, reloading its lease table from the store each time who is
 //! alive changes; `peers.rs` beats the heartbeat and watches the others'.
 
 mod commit;
+mod inbox;
 mod peers;
 
 use std::future::Future;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use tokio::task::JoinSet;
@@ -36,22 +38,13 @@ use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
 use crate::store::{LeaseWrite, Store};
-use commit::{Batch, PendingReply};
+use commit::{Batch, PendingReply, gather_window};
+use inbox::{Datagram, Inbox, Wait};
 
-/// Packets waiting for the worker; beyond this they are shed (counted as `overload`).
-const QUEUE_LEN: usize = 1024;
-/// Large enough for any DHCP message on an Ethernet (and jumbo) link.
-const RECV_BUF: usize = 9000;
 /// How often an idle worker expires leases and refreshes the bound-leases gauge.
 const IDLE_TICK: Duration = Duration::from_secs(5);
 /// Most packets decided before their lease changes are committed together.
 const MAX_BATCH: usize = 256;
-
-struct Packet {
-    socket: usize,
-    from: SocketAddrV4,
-    bytes: Vec<u8>,
-}
 
 /// Serve DHCP on `sockets` (from [`bind`](super::bind), or the caller's own) until `shutdown`
 /// completes. Loads the stored leases first; fails only if that or setting up the sockets fails.
@@ -78,21 +71,21 @@ pub async fn serve(
     tracing::info!(mode = ?config.dhcp.mode, bound = table.bound_leases(), instances = members.urls().len(),
         "dhcp: serving");
 
-    let (queue, inbox) = sync_channel(QUEUE_LEN);
-    let mut receivers = JoinSet::new();
+    let mut receive = Vec::with_capacity(sockets.len());
     let mut outlets = Vec::with_capacity(sockets.len());
-    for (index, s) in sockets.into_iter().enumerate() {
-        s.socket.set_nonblocking(true).context("dhcp: socket setup")?;
+    for s in sockets {
         let send = s.socket.try_clone().context("dhcp: socket setup")?;
-        let recv = tokio::net::UdpSocket::from_std(s.socket).context("dhcp: socket setup")?;
-        receivers.spawn(receive(recv, index, queue.clone(), metrics.clone()));
+        receive.push(s.socket);
         outlets.push(DhcpSocket::new(s.iface, s.iface_addr, s.kind, send));
     }
-    drop(queue);
+    // The worker stops when the other end of this is dropped.
+    let (stop, stop_signal) = UnixStream::pair().context("dhcp: socket setup")?;
+    let inbox = Inbox::new(receive, stop_signal, inbox::RECEIVE_BUFFER).context("dhcp: socket setup")?;
 
+    let mut background = JoinSet::new();
     let live = match peers {
         Some((watch, live)) => {
-            receivers.spawn(peers::watch(store.clone(), members.clone(), watch, live.clone()));
+            background.spawn(peers::watch(store.clone(), members.clone(), watch, live.clone()));
             Some(live)
         }
         None => None,
@@ -102,8 +95,8 @@ pub async fn serve(
     let worker = tokio::task::spawn_blocking(move || worker.run(inbox));
     tokio::pin!(shutdown);
     shutdown.await;
-    // Stopping the receivers drops the queue's senders, which ends the worker.
-    receivers.shutdown().await;
+    drop(stop);
+    background.shutdown().await;
     worker.await.context("dhcp: worker thread")?;
     tracing::info!("dhcp: stopped");
     Ok(())
@@ -121,30 +114,6 @@ fn load_table(config: &Config, store: &dyn Store, members: &Members) -> anyhow::
     Ok(table)
 }
 
-async fn receive(socket: tokio::net::UdpSocket, index: usize, queue: SyncSender<Packet>, metrics: DhcpMetrics) {
-    let mut buf = vec![0u8; RECV_BUF];
-    loop {
-        let (len, from) = match socket.recv_from(&mut buf).await {
-            Ok(received) => received,
-            Err(err) => {
-                // ICMP errors surface here on Linux; nothing to do but carry on.
-                tracing::debug!(%err, "dhcp: receive error");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let SocketAddr::V4(from) = from else {
-            continue;
-        };
-        let packet = Packet { socket: index, from, bytes: buf[..len].to_vec() };
-        match queue.try_send(packet) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => metrics.count_drop(DropReason::Overload),
-            Err(TrySendError::Disconnected(_)) => return,
-        }
-    }
-}
-
 struct Worker {
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -160,31 +129,42 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, inbox: Receiver<Packet>) {
+    fn run(mut self, mut inbox: Inbox) {
+        let mut last_commit: Option<Instant> = None;
         loop {
-            match inbox.recv_timeout(IDLE_TICK) {
-                Ok(packet) => {
+            match inbox.wait(IDLE_TICK) {
+                Wait::Ready => {
                     self.follow_peers();
                     let mut batch = Batch::default();
-                    self.handle(packet, &mut batch);
-                    while batch.replies.len() < MAX_BATCH
-                        && let Ok(packet) = inbox.try_recv()
-                    {
-                        self.handle(packet, &mut batch);
+                    let mut taken = inbox.take(MAX_BATCH, |packet| self.handle(packet, &mut batch));
+                    let window = gather_window(!batch.writes.is_empty(), last_commit.map(|t| t.elapsed()));
+                    let until = Instant::now() + window;
+                    while taken.datagrams < MAX_BATCH {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() || inbox.wait(left) != Wait::Ready {
+                            break;
+                        }
+                        taken += inbox.take(MAX_BATCH - taken.datagrams, |packet| self.handle(packet, &mut batch));
+                    }
+                    if taken.overflowed > 0 {
+                        self.metrics.count_drops(DropReason::Overload, taken.overflowed);
+                    }
+                    if !batch.writes.is_empty() {
+                        last_commit = Some(Instant::now());
                     }
                     self.commit(batch);
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                Wait::Idle => {
                     self.follow_peers();
                     self.table.tick(unix_now());
                     self.metrics.bound_leases.set(self.table.bound_leases() as i64);
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Wait::Stopped => return,
             }
         }
     }
 
-    fn handle(&mut self, packet: Packet, batch: &mut Batch) {
+    fn handle(&mut self, packet: Datagram<'_>, batch: &mut Batch) {
         let outlet = &self.outlets[packet.socket];
         let span = tracing::info_span!(
             "dhcp",
@@ -194,7 +174,7 @@ impl Worker {
             msg_type = Empty
         );
         let _entered = span.enter();
-        let request = match Request::parse(&packet.bytes, outlet.iface_addr, outlet.kind, packet.from) {
+        let request = match Request::parse(packet.bytes, outlet.iface_addr, outlet.kind, packet.from) {
             Ok(request) => request,
             Err(reason) => {
                 tracing::debug!(from = %packet.from, len = packet.bytes.len(),

@@ -27,9 +27,12 @@ impl Plan {
         Self { status, bytes: None, body, content_range: None }
     }
 
-    /// A path that cannot be served: 403 when it leaves the served root, else 404. The router's
-    /// `files.rs` answers with the same status and text.
-    pub fn refused(err: &PathError) -> Self {
+    /// A path that cannot be served: 403 when it leaves the served root (logged: somebody tried), else
+    /// 404. The router's `files.rs` answers with the same status and text.
+    pub fn refused(err: &PathError, path: &str) -> Self {
+        if *err == PathError::Outside {
+            tracing::warn!(path, "refused: the path leaves the served root");
+        }
         match err {
             PathError::Outside => Self::text(403, "path leaves the served root\n"),
             PathError::NotFound => Self::text(404, "no such file\n"),

@@ -14,7 +14,7 @@ use tower_http::services::ServeFile;
 
 use super::file_response::Plan;
 use super::{AppState, FILE_CHUNK};
-use crate::served_root::{self, PathError};
+use crate::served_root;
 
 pub async fn asset(State(state): State<AppState>, Tail(path): Tail<String>, request: Request) -> Response {
     serve(&state.config.boot.assets_dir, path, request).await
@@ -32,10 +32,7 @@ async fn serve(root: &Path, requested: String, request: Request) -> Response {
     let full = match resolved {
         Ok(Ok(full)) => full,
         Ok(Err(refused)) => {
-            if matches!(refused, PathError::Outside) {
-                tracing::warn!(path = %shown, "refused: the path leaves the served root");
-            }
-            let plan = Plan::refused(&refused);
+            let plan = Plan::refused(&refused, &shown);
             let status = StatusCode::from_u16(plan.status).unwrap_or(StatusCode::NOT_FOUND);
             return (status, plan.body).into_response();
         }

@@ -57,12 +57,7 @@ pub async fn serve(
             let head = file_response::head(&plan, shown, keep_alive);
             (plan, Some((file, head)))
         }
-        Ok(Err(refused)) => {
-            if matches!(refused, PathError::Outside) {
-                tracing::warn!(path = %request.path, "refused: the path leaves the served root");
-            }
-            (Plan::refused(&refused), None)
-        }
+        Ok(Err(refused)) => (Plan::refused(&refused, &request.path), None),
         Err(err) => {
             tracing::error!(%err, path = %request.path, "resolving a served path panicked");
             (Plan { status: 500, bytes: None, body: "", content_range: None }, None)

@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         over_http.push(row.with_note(pipeline.note()));
     }
     proc.ensure_running()?;
-    proc.stop(Duration::from_secs(5));
+    proc.stop_cleanly(Duration::from_secs(5))?;
 
     let (mut ours_verify, mut b3sum, mut b3sum_stream) =
         (Vec::new(), peer(B3SUM, "b3sum").map(|_| Vec::new()), peer(B3SUM, "b3sum").map(|_| Vec::new()));

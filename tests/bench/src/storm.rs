@@ -161,7 +161,7 @@ fn measure(ctx: &Ctx, pair: &Pair, side: Side, n: u32, root: &Path, run_dir: &Pa
             let took = storm_from(pair, n)?;
             proc.ensure_running()?;
             let peak = peak_mib(&[proc.pid()])?;
-            proc.stop(Duration::from_secs(5));
+            proc.stop_cleanly(Duration::from_secs(5))?;
             Ok((took, peak))
         }
         Side::Peer => {

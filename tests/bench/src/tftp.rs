@@ -61,8 +61,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         })
     };
     let mut contenders: [Contender; 5] = [
-        Contender::new("boot-service TFTP", None, Ok(Box::new(ours_start))),
-        Contender::new("boot-service TFTP windowed", Some(WINDOW), Ok(Box::new(ours_start))),
+        Contender::ours("boot-service TFTP", None, Box::new(ours_start)),
+        Contender::ours("boot-service TFTP windowed", Some(WINDOW), Box::new(ours_start)),
         Contender::new("tftpd-hpa", None, peer_start("tftpd-hpa", TFTPD_HPA, "tftpd-hpa", tftpd_hpa_args(&root))),
         Contender::new(
             "dnsmasq TFTP",
@@ -83,7 +83,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             let mut proc = start().with_context(|| format!("starting {}", contender.name))?;
             let rate = fetch(contender.window).with_context(|| format!("fetching from {}", contender.name))?;
             proc.ensure_running()?;
-            proc.stop(Duration::from_secs(5));
+            if contender.ours {
+                proc.stop_cleanly(Duration::from_secs(5))?;
+            } else {
+                proc.stop(Duration::from_secs(5));
+            }
             contender.samples.push(rate);
         }
     }
@@ -118,6 +122,8 @@ type Starter<'a> = Box<dyn Fn() -> anyhow::Result<Proc> + 'a>;
 /// One server in the rounds: how to start it, the window asked of it, its rates so far.
 struct Contender<'a> {
     name: &'static str,
+    /// Our own server, whose SIGTERM must end it cleanly.
+    ours: bool,
     window: Option<u32>,
     start: Result<Starter<'a>, String>,
     samples: Vec<f64>,
@@ -125,7 +131,11 @@ struct Contender<'a> {
 
 impl<'a> Contender<'a> {
     fn new(name: &'static str, window: Option<u32>, start: Result<Starter<'a>, String>) -> Self {
-        Self { name, window, start, samples: Vec::new() }
+        Self { name, ours: false, window, start, samples: Vec::new() }
+    }
+
+    fn ours(name: &'static str, window: Option<u32>, start: Starter<'a>) -> Self {
+        Self { ours: true, ..Self::new(name, window, Ok(start)) }
     }
 
     /// Its rates, or why it could not run.

@@ -2,12 +2,30 @@
 //! that may go.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use super::Worker;
 use crate::dhcp::decision::{Destination, Reply};
 use crate::dhcp::leases::LeaseChange;
 use crate::dhcp::request::{DropReason, type_label};
 use crate::store::{EnrolmentRefused, Lease, LeaseWrite};
+
+/// Under load, how long a batch holding lease writes waits for more packets before its commit.
+const GATHER: Duration = Duration::from_millis(1);
+/// A server that committed this recently is under load.
+const BUSY: Duration = Duration::from_millis(20);
+
+/// How long a batch waits for more packets before its commit: [`GATHER`] when it holds lease writes and
+/// the last commit was under [`BUSY`] ago, else not at all. Each commit ends in an fsync whose cost does
+/// not grow with the batch; under load, a millisecond more per ACK makes the batches several times larger
+/// (issue 16: at 5000 exchanges/s, two thirds of the server's CPU went to commits). An idle server still
+/// answers each packet as it comes.
+pub(super) fn gather_window(writes: bool, since_last_commit: Option<Duration>) -> Duration {
+    match since_last_commit {
+        Some(since) if writes && since < BUSY => GATHER,
+        _ => Duration::ZERO,
+    }
+}
 
 /// A reply decided but not yet sent: it waits for the lease write at `write`, if any, to be committed
 /// (and for the batch's enrolments to be tried).
@@ -138,5 +156,22 @@ impl Worker {
                 self.metrics.count_drop(DropReason::SendError);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{BUSY, GATHER, gather_window};
+
+    #[test]
+    fn only_a_batch_with_writes_on_a_busy_server_waits_for_more() {
+        let recent = Some(Duration::from_millis(3));
+        assert_eq!(gather_window(true, recent), GATHER, "under load, writes wait for company");
+        assert_eq!(gather_window(false, recent), Duration::ZERO, "offers alone have nothing to commit");
+        assert_eq!(gather_window(true, None), Duration::ZERO, "the first commit goes at once");
+        assert_eq!(gather_window(true, Some(BUSY)), Duration::ZERO, "an idle server answers at once");
+        assert_eq!(gather_window(true, Some(Duration::from_secs(60))), Duration::ZERO);
     }
 }
