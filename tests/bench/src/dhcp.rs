@@ -241,10 +241,16 @@ pub(crate) fn quality(ours: &[Perfdhcp], theirs: &[Perfdhcp]) -> String {
     let med = |r: &[Perfdhcp], f: fn(&Perfdhcp) -> f64| {
         summarize(&r.iter().map(f).collect::<Vec<_>>()).map_or("—".into(), |s| num(s.median))
     };
+    let count = |r: &[Perfdhcp], f: fn(&Perfdhcp) -> u64| {
+        summarize(&r.iter().map(|p| f(p) as f64).collect::<Vec<_>>())
+            .map_or("—".into(), |s| format!("{:.0}", s.median))
+    };
     format!(
-        "drops {}% vs {}%, DORA latency {} vs {} ms",
+        "drops {}% vs {}% (replies lost in perfdhcp's own full receive buffer: {} vs {}), DORA latency {} vs {} ms",
         med(ours, |p| p.drop_ratio() * 100.0),
         med(theirs, |p| p.drop_ratio() * 100.0),
+        count(ours, |p| p.client_buffer_drops),
+        count(theirs, |p| p.client_buffer_drops),
         med(ours, Perfdhcp::dora_latency_ms),
         med(theirs, Perfdhcp::dora_latency_ms),
     )
@@ -291,15 +297,28 @@ pub(crate) fn perfdhcp_run(pair: &Pair, perf: &str, rate: u32, secs: u32, server
     let mut cmd = pair.client.command(perf);
     let (r, p, clients) = (rate.to_string(), secs.to_string(), CLIENTS.to_string());
     cmd.args(["-4", "-l", CLIENT_IF, "-r", &r, "-p", &p, "-R", &clients, server]);
+    let buffer_drops_before = client_buffer_drops(pair)?;
     // perfdhcp exits 3 when packets were dropped: the report is what counts.
     let (_, out) = timed("perfdhcp", &mut cmd, |code| matches!(code, Some(0..=3)))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    perfdhcp(&text).map_err(|e| {
+    let mut report = perfdhcp(&text).map_err(|e| {
         anyhow::anyhow!(
             "reading perfdhcp's report: {e}\nstdout: {text}\nstderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    })?;
+    report.client_buffer_drops = client_buffer_drops(pair)?.saturating_sub(buffer_drops_before);
+    Ok(report)
+}
+
+/// UDP datagrams dropped in the client's namespace for a full receive buffer so far: perfdhcp is its
+/// only UDP receiver, so these are replies it lost itself, however fast the server was.
+fn client_buffer_drops(pair: &Pair) -> anyhow::Result<u64> {
+    let out =
+        pair.client.command("cat").arg("/proc/net/snmp").output().context("reading the client's /proc/net/snmp")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    rackhand_bench::parse::snmp_udp_rcvbuf_errors(&text)
+        .with_context(|| format!("no Udp RcvbufErrors in the client namespace's /proc/net/snmp:\n{text}"))
 }
 
 /// Stop boot-service, read its store, restart it on the same store and ask for a stored lease back.
