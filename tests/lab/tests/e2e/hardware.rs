@@ -1,7 +1,7 @@
 //! Hardware beyond the standard lab server: the second model (NVMe SSDs in PCIe slots, SATA HDDs on AHCI
 //! ports, vmxnet3 + PCnet) installed with every bay right and booted from its disks; and a server whose NICs the installer
 //! has no driver for, which network-boots but can never report, failed at the installer's deadline with
-//! the likely causes.
+//! the likely causes (and, paused by QEMU, shows it at the head of its serial tail).
 
 use rackhand_api::{BaySource, EventKind};
 use rackhand_lab::server::Model;
@@ -99,4 +99,10 @@ fn a_server_whose_nics_have_no_driver_in_the_installer_fails_at_the_deadline_nam
     // The console (what a technician at the crash cart sees) names the cards the installer has no driver for.
     let console = server.serial_log();
     assert!(console.contains("has no driver in this installer"), "{}", server.serial_tail(80));
+
+    // Every failure's serial tail leads with QEMU's run state: a machine QEMU paused (a full host disk
+    // pauses it, `werror=enospc`) says so instead of looking like a server that went quiet.
+    server.qmp().unwrap().execute("stop", serde_json::json!({})).unwrap();
+    let tail = server.serial_tail(5);
+    assert!(tail.starts_with("--- QEMU: paused; host disk under "), "{tail}");
 }
