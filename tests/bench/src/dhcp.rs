@@ -18,7 +18,7 @@ use rackhand_bench::parse::{Perfdhcp, perfdhcp};
 use rackhand_bench::report::{Row, num};
 use rackhand_bench::stats::{Better, summarize};
 
-use crate::dhcp_cpu::{Cpu, client_note, cpu_row};
+use crate::dhcp_cpu::{Cpu, client_note, cpu_row, per_rate_rows};
 use crate::env::{
     Ctx, Pair, Proc, Proto, children_cpu_seconds, fresh_dir, peer, spawn, start_boot_service, timed, wait_listening,
 };
@@ -135,6 +135,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         );
         rows.push(row.with_note(&perfdhcp_share));
     }
+    rows.extend(per_rate_rows("dhcp CPU per 1000 DORA exchanges, ours", &cpu_of(Server::Ours)));
     if let Some(dir) = last_store {
         rows.push(durability(ctx, &pair, &dir)?);
     }

@@ -58,6 +58,21 @@ pub(crate) fn cpu_row(benchmark: &str, ours: &[Cpu], peer: &str, theirs: Result<
     ))
 }
 
+/// One detail row per offered rate: the server's CPU per 1000 completed exchanges there, whoever else ran.
+/// Comparing two builds of ours rests on these (the comparison rows pick one rate by the peer's limits).
+pub(crate) fn per_rate_rows(benchmark: &str, runs: &[Cpu]) -> Vec<Row> {
+    let rates: BTreeSet<u32> = runs.iter().map(|c| c.rate).collect();
+    rates
+        .into_iter()
+        .map(|rate| {
+            let ms: Vec<f64> = runs.iter().filter(|c| c.rate == rate).filter_map(Cpu::ms_per_1000).collect();
+            Row::ours_only(format!("{benchmark} @{rate}/s"), "ms", Better::Lower, &ms)
+                .with_note("server CPU (user + system) per 1000 ACKs perfdhcp received")
+                .detail()
+        })
+        .collect()
+}
+
 /// perfdhcp's share of a core at the highest offered rate (median of its runs there): near 100 %, the
 /// achieved rates were the load generator's limit.
 pub(crate) fn client_note(runs: &[Cpu]) -> String {
@@ -100,6 +115,15 @@ mod tests {
         let missing = cpu_row("cpu", &ours, "kea", Err("kea-dhcp4 not installed".into()), 3.0);
         assert!(missing.theirs.is_none() && missing.ours.is_some(), "{missing:?}");
         assert_eq!(run(1000, 0.0, 0.1, 0).ms_per_1000(), None, "no ACK, no cost per exchange");
+    }
+
+    #[test]
+    fn each_offered_rate_has_its_own_row_of_cpu_per_exchange() {
+        let runs = [run(5000, 4990.0, 0.4, 20_000), run(1000, 1000.0, 0.2, 4000), run(5000, 4990.0, 0.6, 20_000)];
+        let rows = per_rate_rows("cpu", &runs);
+        let seen: Vec<(&str, f64)> = rows.iter().map(|r| (r.benchmark.as_str(), r.ours.unwrap().median)).collect();
+        assert_eq!(seen, [("cpu @1000/s", 50.0), ("cpu @5000/s", 25.0)]);
+        assert!(rows.iter().all(|r| r.detail && r.peer.is_none()));
     }
 
     #[test]

@@ -75,22 +75,23 @@ impl Inbox {
     /// Read `sockets` until `stop`'s peer is dropped. Sets them non-blocking, asks for receive buffers
     /// of `buffer` bytes (warning when the system grants less) and for their drop counters.
     pub(super) fn new(sockets: Vec<UdpSocket>, stop: UnixStream, buffer: usize) -> std::io::Result<Self> {
+        let mut granted = buffer;
         for socket in &sockets {
             socket.set_nonblocking(true)?;
             setsockopt(socket, sockopt::RxqOvfl, &1).map_err(std::io::Error::from)?;
             let socket = socket2::SockRef::from(socket);
             socket.set_recv_buffer_size(buffer)?;
             // Linux reports twice what it grants (the other half is its bookkeeping).
-            let granted = socket.recv_buffer_size()? / 2;
-            if granted < buffer {
-                tracing::warn!(
-                    granted,
-                    wanted = buffer,
-                    "dhcp: the socket's receive buffer is smaller than \
-                    asked (sysctl net.core.rmem_max); packets arriving during a commit may be dropped \
-                    (counted as overload): raise net.core.rmem_max to {buffer}"
-                );
-            }
+            granted = granted.min(socket.recv_buffer_size()? / 2);
+        }
+        if granted < buffer {
+            // Once, not per socket: the limit is the system's.
+            tracing::warn!(
+                granted,
+                wanted = buffer,
+                "dhcp: the sockets' receive buffers are smaller than asked (sysctl net.core.rmem_max); packets \
+                 arriving during a commit may be dropped (counted as overload): raise net.core.rmem_max to {buffer}"
+            );
         }
         let overflow_seen = vec![0; sockets.len()];
         Ok(Inbox { sockets, stop, buffers: vec![vec![0; RECV_BUF]; PER_CALL], overflow_seen })
