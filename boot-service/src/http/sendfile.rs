@@ -23,8 +23,12 @@ use super::idle::Activity;
 use crate::metrics::{HttpLabels, ServiceMetrics};
 use crate::served_root::{self, PathError};
 
-/// The most one `sendfile` call may move (Linux moves at most 0x7ffff000 bytes per call).
-const MOST_PER_CALL: usize = 0x7fff_f000;
+/// The most one `sendfile` call may move. Linux would take up to 0x7ffff000 bytes and keep the calling core
+/// pushing for as long as the receiver drains (80 ms a call for a 1 GiB image over loopback); pieces the
+/// size of a few socket-buffer refills let each call end while its pages are still in the CPU's caches.
+/// Measured (1 GiB over loopback, 2-core Xeon, six alternating rounds against nginx): 128 and 256 KiB sent
+/// ~1.15× nginx's rate with ~15 % less server CPU; 1 MiB ~0.85×, 2 GiB ~0.79× with ~25 % more CPU.
+const MOST_PER_CALL: usize = 256 << 10;
 
 /// The two roots the fast path serves, and the request counter it shares with the router.
 #[derive(Clone)]
