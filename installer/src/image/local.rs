@@ -90,6 +90,10 @@ impl ReadAt for ImageFile {
             _ => ImageError::Read { url: self.name.clone(), offset, source },
         })
     }
+
+    fn cached_slice(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        self.file.cached_slice(offset, len)
+    }
 }
 
 /// Reads and checks the manifest of `image_name` in `images_dir`: signed by a `trusted` key, naming that image.

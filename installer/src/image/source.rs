@@ -67,6 +67,11 @@ pub trait ReadAt: Sync {
     fn size(&self) -> u64;
     /// Fills `buf` with the image's bytes from `offset` on.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ImageError>;
+    /// The image's `len` bytes from `offset` where they lie, for a dry run to hash without copying them, if
+    /// this source can give them so (a local file's pages already in the page cache); `None`: read them.
+    fn cached_slice(&self, _offset: u64, _len: usize) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// The boot service's `/images/...` over HTTP, with `Range: bytes=N-` to resume. The outboard comes

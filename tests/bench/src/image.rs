@@ -5,7 +5,8 @@
 //!   of the same file, and over HTTP from boot-service against the best pipeline of standard tools
 //!   ([`ranged`]: parallel ranged curl into `dd oflag=direct`, then `b3sum` of the target).
 //! - Verification: the same pipeline from a local image directory into `/dev/null` (`install_from_dir`,
-//!   a dry run: nothing but reading and verifying), against `b3sum` of the same bytes, mapped and streamed.
+//!   a dry run: nothing but verifying, the page cache's bytes hashed where they lie), against `b3sum` of the
+//!   same bytes, mapped and streamed.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -145,7 +146,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             .with_note("ours: local image dir (signed manifest, outboard, BLAKE3) to a file, fsync; dd: same file"),
         // Issue 16: at least b3sum's rate, mapped and streamed.
         paired(format!("verification {label}"), &ours_verify, "b3sum", &b3sum, 1.0)
-            .with_note("ours: installer from a local image dir to /dev/null; b3sum: mmap, both cores"),
+            .with_note("ours: installer from a local image dir to /dev/null (a dry run: cached pages hashed where they lie, mapped as b3sum maps them); b3sum: mmap, both cores"),
         paired(format!("verification {label}"), &ours_verify, "b3sum --no-mmap", &b3sum_stream, 1.0)
             .with_note("b3sum reading the file as a stream, as it would a download"),
     ];
