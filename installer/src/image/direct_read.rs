@@ -16,6 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IoSliceMut};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::{Advice, Mmap};
@@ -33,9 +34,9 @@ pub(super) struct CacheSparingFile {
     direct_works: AtomicBool,
     /// Cleared when the filesystem cannot say what it has cached (`RWF_NOWAIT` unsupported).
     nowait_works: AtomicBool,
-    /// The whole file mapped read-only, for [`Self::cached_slice`]; `None` for an empty file, or where the
-    /// kernel refused the mapping.
-    map: Option<Mmap>,
+    /// The whole file mapped read-only, made at the first [`Self::cached_slice`] (a dry run's; an install
+    /// never maps the file); `None` for an empty file, or where the kernel refused the mapping.
+    map: OnceLock<Option<Mmap>>,
 }
 
 /// Where the next bytes come from.
@@ -69,21 +70,21 @@ impl CacheSparingFile {
         // Without it a missed probe reads ahead a whole window into the cache.
         nix::fcntl::posix_fadvise(&probe, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM)?;
         let (direct_works, nowait_works) = (AtomicBool::new(true), AtomicBool::new(true));
-        // SAFETY: the mapping is only read, and only through `cached_slice`, whose one caller is a dry run
-        // (its target keeps nothing: `DiskTarget::discards`). A process writing the file meanwhile can change
-        // bytes between their check and nothing else, as it would under b3sum (which maps files the same
-        // way); a file truncated under the mapping is caught by `cached_slice`'s populate step, except in
-        // the moment between that step and the hash, where it would end the dry run with SIGBUS.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&buffered) }.ok();
-        Ok(Self { buffered, probe, direct, direct_works, nowait_works, map })
+        Ok(Self { buffered, probe, direct, direct_works, nowait_works, map: OnceLock::new() })
     }
 
     /// The file's bytes `offset..offset + len` in place, when the page cache holds the first of them (the
     /// probe of [`Self::read_exact_at`]) and every page of the range could be mapped in; `None` otherwise:
     /// read them then (a cold file stays around the cache, and a read reports what went wrong).
     pub(super) fn cached_slice(&self, offset: u64, len: usize) -> Option<&[u8]> {
-        let map = self.map.as_ref()?;
+        // SAFETY: the mapping is only read, here, and only by a dry run (`verify.rs`: its target keeps
+        // nothing, `DiskTarget::discards`); nothing is ever written from it. A process writing the file
+        // meanwhile can change bytes after they were hashed, as it can under b3sum (which maps files the
+        // same way), and the verdict then speaks of bytes no longer there. A file cut short under the mapping
+        // is caught by the populate step below, except in the moment between that step and the hash, where
+        // it would end the dry run with SIGBUS.
+        #[allow(unsafe_code)]
+        let map = self.map.get_or_init(|| unsafe { Mmap::map(&self.buffered) }.ok()).as_ref()?;
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(len).filter(|&end| end <= map.len())?;
         let first = len.min(DIRECT_IO_ALIGN);

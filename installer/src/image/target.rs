@@ -155,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn only_dev_null_discards_and_it_is_written_nothing() {
+    fn only_dev_null_discards_what_it_is_given() {
         let null = DiskTarget::open(Path::new("/dev/null"), 1 << 40).unwrap();
         assert!(null.discards());
         null.write_at(0, &[1; 4096]).unwrap();

@@ -2,8 +2,8 @@
 //! and checking every chunk group of it against the outboard. A streamed source's blocks come filled from
 //! the fetch thread; a source with random access ([`ReadAt`]) is read by the workers themselves, a
 //! [`SEGMENT`] at a time, each segment hashed right after it is read, while it is still in that core's cache;
-//! in a dry run (a target that keeps nothing) a segment the source holds in memory already is hashed where
-//! it lies ([`ReadAt::cached_slice`]), not copied into the block first.
+//! in a dry run (a target that keeps nothing) a block the source holds in memory already is hashed where
+//! it lies, in one piece ([`ReadAt::cached_slice`]), not copied into the block's buffer first.
 //! Workers send their blocks (or the first error) to the caller, which puts them back in image order.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -101,7 +101,7 @@ fn a_dry_run_to_dev_null_verifies_everything_and_keeps_nothing() {
     edit_image(&lab, |bytes| *bytes.last_mut().unwrap() ^= 0x01);
     let err = install_from_dir(&lab.images_dir(), NAME, &trusted, Path::new("/dev/null"), |_, _| {}).unwrap_err();
     assert!(matches!(err, ImageError::CorruptChunk { end: SIZE, .. }), "{err}");
-    // A byte inside a whole segment, which a dry run hashes where it lies in the page cache (just written).
+    // A byte inside the block a dry run hashes where it lies in the page cache (just written), not in its tail.
     edit_image(&lab, |bytes| {
         *bytes.last_mut().unwrap() ^= 0x01;
         bytes[to_usize(3 * MIB + 777)] ^= 0x80;
