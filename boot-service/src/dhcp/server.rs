@@ -6,8 +6,10 @@
 //!
 //! Group commit: the worker takes every packet already queued on its sockets (up to [`MAX_BATCH`]),
 //! decides each in order against the table, then writes all their lease changes and the new boot
-//! clients' enrolments in one transaction and only then sends the replies. Under load that is one commit
-//! per burst instead of one per ACK and one per new server. A busy server's batch with writes waits up
+//! clients' enrolments in one transaction and only then sends the replies (but OFFERs, which promise
+//! nothing durable, leave before the commit). Under load that is one commit
+//! per burst instead of one per ACK and one per new server; an enrolment waits (up to 50 ms) for a
+//! batch with lease changes to ride with, so a new server's DISCOVER costs no commit of its own. A busy server's batch with writes waits up
 //! to a millisecond for more packets before committing (`commit.rs` `gather_window`); an idle server
 //! still answers each packet as it comes. An enrolment the subnet's cap refuses is told to the node
 //! service; it holds no reply back.
@@ -38,7 +40,7 @@ use super::socket::DhcpSocket;
 use super::{DhcpMetrics, NodeDirectory};
 use crate::config::Config;
 use crate::store::{LeaseWrite, Store};
-use commit::{Batch, PendingReply, gather_window};
+use commit::{Batch, HeldEnrolments, PendingReply, gather_window};
 use inbox::{Datagram, Inbox, Wait};
 
 /// How often an idle worker expires leases and refreshes the bound-leases gauge.
@@ -91,7 +93,8 @@ pub async fn serve(
         None => None,
     };
     let seen_live = live.as_ref().map_or(Live::default(), peers::LiveMembers::get);
-    let worker = Worker { config, store, nodes, metrics, table, outlets, members, live, seen_live };
+    let held = HeldEnrolments::default();
+    let worker = Worker { config, store, nodes, metrics, table, outlets, members, live, seen_live, held };
     let worker = tokio::task::spawn_blocking(move || worker.run(inbox));
     tokio::pin!(shutdown);
     shutdown.await;
@@ -126,13 +129,16 @@ struct Worker {
     live: Option<peers::LiveMembers>,
     /// Who was alive when the table was last loaded: the share this worker answers.
     seen_live: Live,
+    /// Enrolments waiting for a lease commit to ride with.
+    held: HeldEnrolments,
 }
 
 impl Worker {
     fn run(mut self, mut inbox: Inbox) {
         let mut last_commit: Option<Instant> = None;
         loop {
-            match inbox.wait(IDLE_TICK) {
+            let wake = self.held.due_in(Instant::now()).map_or(IDLE_TICK, |due| due.min(IDLE_TICK));
+            match inbox.wait(wake) {
                 Wait::Ready => {
                     self.follow_peers();
                     let mut batch = Batch::default();
@@ -155,11 +161,17 @@ impl Worker {
                     self.commit(batch);
                 }
                 Wait::Idle => {
+                    // Enrolments that found no lease to ride with are written now (if due).
+                    self.commit(Batch::default());
                     self.follow_peers();
                     self.table.tick(unix_now());
                     self.metrics.bound_leases.set(self.table.bound_leases() as i64);
                 }
-                Wait::Stopped => return,
+                Wait::Stopped => {
+                    let held = self.held.take_if(true, Instant::now());
+                    self.commit(Batch { writes: held, replies: Vec::new() });
+                    return;
+                }
             }
         }
     }
@@ -237,9 +249,9 @@ impl Worker {
             self.metrics.bound_leases.set(self.table.bound_leases() as i64);
         }
         if let Some((mac, within)) = outcome.enroll {
-            // Committed with the batch, before any reply: the node exists by the time its iPXE asks for a
-            // script. (A MAC enrolled earlier in the batch is enrolled once; the store sees it is known.)
-            batch.writes.push(LeaseWrite::Enrol { mac, within, at: jiff::Timestamp::now() });
+            // Held for the next lease commit (at the latest this client's ACK), which precedes its script
+            // request. (A MAC enrolled earlier is enrolled once; the store sees it is known.)
+            self.held.hold(LeaseWrite::Enrol { mac, within, at: jiff::Timestamp::now() }, Instant::now());
         }
         let sighting = outcome.sighting.map(|address| (request.client.mac, address));
         match outcome.reply {

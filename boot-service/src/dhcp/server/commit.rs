@@ -1,8 +1,8 @@
-//! The second half of a batch: its lease writes and enrolments in one transaction, then the replies
-//! that may go.
+//! The second half of a batch: its OFFERs at once, then its lease writes and the enrolments held so far
+//! in one transaction, then the other replies that may go.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Worker;
 use crate::dhcp::decision::{Destination, Reply};
@@ -15,6 +15,9 @@ const GATHER: Duration = Duration::from_millis(1);
 /// A server that committed this recently is under load.
 const BUSY: Duration = Duration::from_millis(20);
 
+/// Longest an enrolment waits for a lease write to ride with before it is committed on its own.
+pub(super) const ENROLMENT_HOLD: Duration = Duration::from_millis(50);
+
 /// How long a batch waits for more packets before its commit: [`GATHER`] when it holds lease writes and
 /// the last commit was under [`BUSY`] ago, else not at all. Each commit ends in an fsync whose cost does
 /// not grow with the batch; under load, a millisecond more per ACK makes the batches several times larger
@@ -24,6 +27,47 @@ pub(super) fn gather_window(writes: bool, since_last_commit: Option<Duration>) -
     match since_last_commit {
         Some(since) if writes && since < BUSY => GATHER,
         _ => Duration::ZERO,
+    }
+}
+
+/// New boot clients' enrolments not yet written. No reply waits for one, so an enrolment rides with the
+/// next batch that commits a lease (a new server's REQUEST follows its OFFER within milliseconds, and the
+/// ACK carries its own DISCOVER's enrolment) instead of costing a commit, an fsync, of its own; one
+/// that found no company within [`ENROLMENT_HOLD`] is committed alone. The node exists before its iPXE
+/// can ask for a script: that follows the ACK, whose commit carried it (in proxy mode, where no lease is
+/// written, the script request enrols the client itself, idempotently, should it come first).
+#[derive(Default)]
+pub(super) struct HeldEnrolments {
+    writes: Vec<LeaseWrite>,
+    /// When the oldest held enrolment was decided.
+    since: Option<Instant>,
+}
+
+impl HeldEnrolments {
+    /// Holds `enrolment`, unless its MAC's is held already (a new server's REQUEST asks again for the
+    /// enrolment its DISCOVER's batch held).
+    pub(super) fn hold(&mut self, enrolment: LeaseWrite, now: Instant) {
+        let mac_of = |w: &LeaseWrite| if let LeaseWrite::Enrol { mac, .. } = w { Some(*mac) } else { None };
+        if mac_of(&enrolment).is_some_and(|mac| self.writes.iter().any(|w| mac_of(w) == Some(mac))) {
+            return;
+        }
+        self.since.get_or_insert(now);
+        self.writes.push(enrolment);
+    }
+
+    /// How long until the held enrolments must be written alone (`None`: none is held).
+    pub(super) fn due_in(&self, now: Instant) -> Option<Duration> {
+        self.since.map(|since| ENROLMENT_HOLD.saturating_sub(now.saturating_duration_since(since)))
+    }
+
+    /// The held enrolments, when a commit happens anyway (`with_leases`) or they have waited long enough.
+    pub(super) fn take_if(&mut self, with_leases: bool, now: Instant) -> Vec<LeaseWrite> {
+        if with_leases || self.due_in(now).is_some_and(|left| left.is_zero()) {
+            self.since = None;
+            std::mem::take(&mut self.writes)
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -38,7 +82,14 @@ pub(super) struct PendingReply {
     pub(super) sighting: Option<(rackhand_api::MacAddr, Ipv4Addr)>,
 }
 
-/// The lease writes, enrolments and replies of one burst of packets.
+impl PendingReply {
+    /// An OFFER waiting for no write of its own (none does): it need not wait for the batch's commit.
+    fn is_offer(&self) -> bool {
+        self.write.is_none() && self.reply.message.opts().msg_type() == Some(dhcproto::v4::MessageType::Offer)
+    }
+}
+
+/// The lease writes and replies of one burst of packets (its enrolments are held: [`HeldEnrolments`]).
 #[derive(Default)]
 pub(super) struct Batch {
     pub(super) writes: Vec<LeaseWrite>,
@@ -55,13 +106,24 @@ enum Written {
 }
 
 impl Worker {
-    /// Writes the batch's lease changes and enrolments in one transaction, tells the node service of the
+    /// Sends the batch's OFFERs, then writes its lease changes and the held enrolments (all of them when there are lease changes,
+    /// else only those held for [`ENROLMENT_HOLD`]) in one transaction, tells the node service of the
     /// enrolments a full subnet refused, then sends the replies. If the transaction fails, each write is
     /// retried alone, and only the replies whose lease writes stuck are sent (an enrolment holds no reply).
     /// A bind the store refused because another MAC holds the address (another instance was first) sends
     /// nothing: the table learns the holder, so the client's retry gets a NAK or another address.
     pub(super) fn commit(&mut self, batch: Batch) {
-        let (written, refused) = self.write(&batch.writes);
+        // An OFFER promises nothing durable (the table holds the address, and a REQUEST is ACKed only once
+        // its lease is committed): it leaves before the commit's fsync instead of waiting for it.
+        let (offers, replies): (Vec<_>, Vec<_>) = batch.replies.into_iter().partition(PendingReply::is_offer);
+        for offer in offers {
+            let _entered = offer.span.enter();
+            self.release(offer.socket, offer.reply, offer.sighting);
+        }
+        let mut writes = batch.writes;
+        // After the lease writes: the replies' indices into `writes` stay as they were.
+        writes.extend(self.held.take_if(!writes.is_empty(), Instant::now()));
+        let (written, refused) = self.write(&writes);
         for EnrolmentRefused { mac, within } in refused {
             self.nodes.enrolment_refused(mac, within);
         }
@@ -69,7 +131,7 @@ impl Worker {
         for holder in written.iter().filter_map(|w| if let Written::Taken(holder) = w { Some(holder) } else { None }) {
             self.table.apply(&LeaseChange::Bind(holder.clone()), now);
         }
-        for pending in batch.replies {
+        for pending in replies {
             let _entered = pending.span.enter();
             match pending.write.map(|i| &written[i]) {
                 Some(Written::Failed) => {
@@ -85,13 +147,18 @@ impl Worker {
                 }
                 Some(Written::Stored) | None => {}
             }
-            // Noted before the reply leaves: the client's script request may follow it within a
-            // millisecond. (Should the send fail, the client has no such address to ask from.)
-            if let Some((mac, address)) = pending.sighting {
-                self.nodes.saw_booting(mac, address);
-            }
-            self.send(pending.socket, pending.reply);
+            self.release(pending.socket, pending.reply, pending.sighting);
         }
+    }
+
+    /// Notes the boot client's sighting, then sends the reply.
+    fn release(&self, socket: usize, reply: Reply, sighting: Option<(rackhand_api::MacAddr, Ipv4Addr)>) {
+        // Noted before the reply leaves: the client's script request may follow it within a
+        // millisecond. (Should the send fail, the client has no such address to ask from.)
+        if let Some((mac, address)) = sighting {
+            self.nodes.saw_booting(mac, address);
+        }
+        self.send(socket, reply);
     }
 
     /// `writes` in one transaction, or each alone should that fail: what became of each, and the
@@ -163,7 +230,41 @@ impl Worker {
 mod tests {
     use std::time::Duration;
 
-    use super::{BUSY, GATHER, gather_window};
+    use std::time::Instant;
+
+    use super::{BUSY, ENROLMENT_HOLD, GATHER, HeldEnrolments, gather_window};
+    use crate::config::EnrolIn;
+    use crate::store::LeaseWrite;
+
+    fn enrolment(last: u8) -> LeaseWrite {
+        let within = EnrolIn { subnet: "10.0.0.0/8".parse().unwrap(), max_discovered: 8 };
+        LeaseWrite::Enrol { mac: rackhand_api::MacAddr::new([2, 0, 0, 0, 0, last]), within, at: jiff::Timestamp::now() }
+    }
+
+    #[test]
+    fn held_enrolments_ride_with_leases_or_go_alone_once_due() {
+        let start = Instant::now();
+        let mut held = HeldEnrolments::default();
+        assert_eq!(held.due_in(start), None, "nothing held, nothing to wake for");
+        assert!(held.take_if(true, start).is_empty());
+        held.hold(enrolment(1), start);
+        held.hold(enrolment(2), start + Duration::from_millis(30));
+        held.hold(enrolment(1), start + Duration::from_millis(40));
+        assert_eq!(held.due_in(start + Duration::from_millis(10)), Some(ENROLMENT_HOLD - Duration::from_millis(10)));
+        assert!(held.take_if(false, start + Duration::from_millis(10)).is_empty(), "not due, no lease to ride with");
+        assert_eq!(
+            held.take_if(true, start + Duration::from_millis(10)).len(),
+            2,
+            "a lease commit takes them all, once"
+        );
+        assert_eq!(held.due_in(start + Duration::from_millis(10)), None);
+
+        held.hold(enrolment(3), start);
+        let later = start + ENROLMENT_HOLD;
+        assert_eq!(held.due_in(later), Some(Duration::ZERO), "due after the hold, counted from the oldest");
+        assert_eq!(held.take_if(false, later).len(), 1, "due: committed alone");
+        assert!(held.take_if(false, later + ENROLMENT_HOLD).is_empty());
+    }
 
     #[test]
     fn only_a_batch_with_writes_on_a_busy_server_waits_for_more() {

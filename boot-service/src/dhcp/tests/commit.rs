@@ -200,6 +200,58 @@ async fn a_burst_of_new_boot_clients_is_enrolled_in_the_transactions_of_their_le
     lab.stop().await;
 }
 
+/// A new PXE server's DISCOVER costs no commit of its own: its OFFER leaves at once, and its enrolment
+/// rides in the transaction of its REQUEST's lease, before the ACK. A DISCOVER no REQUEST follows is
+/// still enrolled, alone, once it has waited its hold.
+#[tokio::test]
+async fn a_new_servers_enrolment_rides_with_its_lease_or_goes_alone_when_none_follows() {
+    let store = Arc::new(PoisonedStore::new());
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), DhcpMetrics::default()).await;
+    let offer = lab.ask(Client::new(mac(1), MessageType::Discover).pxe(0)).await;
+    assert_eq!(msg_type(&offer), MessageType::Offer);
+    assert!(store.carried().is_empty(), "the OFFER waited for no commit: {:?}", store.carried());
+    let request = Client::new(mac(1), MessageType::Request).pxe(0).requested(offer.yiaddr()).server_id(SERVER);
+    let ack = lab.ask(request).await;
+    assert_eq!(msg_type(&ack), MessageType::Ack);
+    assert_eq!(store.carried(), [(1, 1)], "(leases, enrolments): one transaction, before the ACK");
+    assert_eq!(created_because(&*store, mac(1)).as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
+
+    let offer = lab.ask(Client::new(mac(2), MessageType::Discover).pxe(0)).await;
+    assert_eq!(msg_type(&offer), MessageType::Offer);
+    for _ in 0..100 {
+        if store.carried().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.carried(), [(1, 1), (0, 1)], "the lone DISCOVER's enrolment, alone once due");
+    assert_eq!(created_because(&*store, mac(2)).as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
+    assert_eq!(store.enrolled_alone.load(SeqCst), 0, "both through the DHCP worker's lease transactions");
+    lab.stop().await;
+}
+
+/// An OFFER promises nothing durable, so it does not wait for its batch's commit: behind a slow disk, a
+/// DISCOVER queued after a REQUEST gets its OFFER before that REQUEST's ACK, which waits for its lease.
+#[tokio::test]
+async fn an_offer_leaves_before_its_batchs_commit_and_an_ack_after() {
+    let store = Arc::new(PoisonedStore::new());
+    let lab = start(store.clone(), Arc::new(FakeNodes::new(store.clone())), DhcpMetrics::default()).await;
+    let burst = vec![new_server(1), new_server(2), Client::new(mac(3), MessageType::Discover).pxe(0)];
+    burst_behind_a_slow_commit(&lab, &store, burst).await;
+
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(1500), lab.relay.recv_from(&mut buf)).await
+    {
+        let reply = <Message as dhcproto::Decodable>::from_bytes(&buf[..len]).unwrap();
+        replies.push((msg_type(&reply), reply.chaddr()[5]));
+    }
+    let expected = [(MessageType::Ack, 1), (MessageType::Offer, 3), (MessageType::Ack, 2)];
+    assert_eq!(replies, expected, "(reply, client) in the order they arrived");
+    assert_eq!(store.carried(), [(1, 1), (1, 2)], "the second batch's lease, with both held enrolments");
+    lab.stop().await;
+}
+
 /// With room for three, five new servers in one burst: three are enrolled (the cap is counted inside the
 /// batch's transaction, its own enrolments included), two are refused and told to the node table, and
 /// all five get their addresses: an address does not wait on an enrolment.
@@ -244,7 +296,8 @@ async fn a_failed_enrolment_holds_back_no_ack() {
     assert_eq!(store.leases().unwrap().len(), clients.len(), "every lease is stored");
     let enrolled: Vec<MacAddr> = store.nodes().unwrap().iter().flat_map(|n| n.record.macs.clone()).collect();
     assert_eq!(enrolled, [all[0], all[2]]);
-    assert_eq!(store.carried()[1..], [(2, 2), (1, 0), (0, 1), (1, 0), (0, 1)], "the failed batch, then one by one");
+    // One by one, the leases first: the enrolments ride after the batch's lease writes.
+    assert_eq!(store.carried()[1..], [(2, 2), (1, 0), (1, 0), (0, 1), (0, 1)], "the failed batch, then one by one");
     lab.stop().await;
 }
 

@@ -123,7 +123,7 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     let stored = store.leases().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].ip, stored[0].mac), (ip, MacAddr::new(mac(1))));
-    // The PXE client was enrolled, in its own subnet, by its DISCOVER's batch before the OFFER left.
+    // The PXE client was enrolled, in its own subnet, with its lease, before the ACK left.
     let enrolled = created_because(&*store, mac(1));
     assert_eq!(enrolled.as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
     assert_eq!(store.nodes().unwrap().len(), 1);
@@ -160,11 +160,15 @@ async fn serve_answers_relayed_clients_persists_leases_and_counts() {
     assert_eq!(other.yiaddr(), Ipv4Addr::new(127, 0, 0, 101), ".100 is still bound");
     let again = lab.ask(Client::new(mac(1), MessageType::Discover)).await;
     assert_eq!(again.yiaddr(), ip);
-    // RELEASE removes it from the store (no reply: check after the next answered packet).
+    // RELEASE removes it from the store (no reply: check after the next ACK, which follows its commit; an
+    // OFFER may leave before it).
     let release = Client::new(mac(1), MessageType::Release).ciaddr(ip).relayed_by(RELAY_ADDR).msg;
     lab.relay.send_to(&release.to_vec().unwrap(), lab.server).await.unwrap();
-    lab.ask(Client::new(mac(3), MessageType::Discover)).await;
-    assert!(store.leases().unwrap().is_empty());
+    let offer = lab.ask(Client::new(mac(3), MessageType::Discover)).await;
+    let ack = lab.ask(Client::new(mac(3), MessageType::Request).requested(offer.yiaddr()).server_id(SERVER)).await;
+    assert_eq!(msg_type(&ack), MessageType::Ack);
+    let stored: Vec<MacAddr> = store.leases().unwrap().iter().map(|l| l.mac).collect();
+    assert_eq!(stored, [MacAddr::new(mac(3))], "mac 1's lease released");
     lab.stop().await;
 }
 
