@@ -7,9 +7,9 @@
 //! Group commit: the worker takes every packet already queued on its sockets (up to [`MAX_BATCH`]),
 //! decides each in order against the table, then writes all their lease changes and the new boot
 //! clients' enrolments in one transaction and only then sends the replies (but OFFERs, which promise
-//! nothing durable, leave before the commit). Under load that is one commit
-//! per burst instead of one per ACK and one per new server; an enrolment waits (up to 50 ms) for a
-//! batch with lease changes to ride with, so a new server's DISCOVER costs no commit of its own. A busy server's batch with writes waits up
+//! nothing durable, leave before the commit). Under load that is one commit per burst instead of one per
+//! ACK and one per new server; an enrolment waits (up to 50 ms) for a batch with lease changes to ride
+//! with, so a new server's DISCOVER costs no commit of its own. A busy server's batch with writes waits up
 //! to a millisecond for more packets before committing (`commit.rs` `gather_window`); an idle server
 //! still answers each packet as it comes. An enrolment the subnet's cap refuses is told to the node
 //! service; it holds no reply back.
@@ -168,8 +168,9 @@ impl Worker {
                     self.metrics.bound_leases.set(self.table.bound_leases() as i64);
                 }
                 Wait::Stopped => {
-                    let held = self.held.take_if(true, Instant::now());
-                    self.commit(Batch { writes: held, replies: Vec::new() });
+                    // Nothing held is left behind.
+                    let writes = self.held.take_all();
+                    self.commit(Batch { writes, replies: Vec::new() });
                     return;
                 }
             }

@@ -62,12 +62,13 @@ impl HeldEnrolments {
 
     /// The held enrolments, when a commit happens anyway (`with_leases`) or they have waited long enough.
     pub(super) fn take_if(&mut self, with_leases: bool, now: Instant) -> Vec<LeaseWrite> {
-        if with_leases || self.due_in(now).is_some_and(|left| left.is_zero()) {
-            self.since = None;
-            std::mem::take(&mut self.writes)
-        } else {
-            Vec::new()
-        }
+        if with_leases || self.due_in(now).is_some_and(|left| left.is_zero()) { self.take_all() } else { Vec::new() }
+    }
+
+    /// Every held enrolment, due or not.
+    pub(super) fn take_all(&mut self) -> Vec<LeaseWrite> {
+        self.since = None;
+        std::mem::take(&mut self.writes)
     }
 }
 
@@ -83,7 +84,7 @@ pub(super) struct PendingReply {
 }
 
 impl PendingReply {
-    /// An OFFER waiting for no write of its own (none does): it need not wait for the batch's commit.
+    /// An OFFER (which never has a lease write of its own): it need not wait for the batch's commit.
     fn is_offer(&self) -> bool {
         self.write.is_none() && self.reply.message.opts().msg_type() == Some(dhcproto::v4::MessageType::Offer)
     }
@@ -106,9 +107,9 @@ enum Written {
 }
 
 impl Worker {
-    /// Sends the batch's OFFERs, then writes its lease changes and the held enrolments (all of them when there are lease changes,
-    /// else only those held for [`ENROLMENT_HOLD`]) in one transaction, tells the node service of the
-    /// enrolments a full subnet refused, then sends the replies. If the transaction fails, each write is
+    /// Sends the batch's OFFERs, then writes its lease changes and the held enrolments (all of them when
+    /// there are lease changes, else only those held for [`ENROLMENT_HOLD`]) in one transaction, tells the
+    /// node service of the enrolments a full subnet refused, then sends the other replies. If the transaction fails, each write is
     /// retried alone, and only the replies whose lease writes stuck are sent (an enrolment holds no reply).
     /// A bind the store refused because another MAC holds the address (another instance was first) sends
     /// nothing: the table learns the holder, so the client's retry gets a NAK or another address.
@@ -228,9 +229,7 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::{BUSY, ENROLMENT_HOLD, GATHER, HeldEnrolments, gather_window};
     use crate::config::EnrolIn;

@@ -202,7 +202,7 @@ async fn a_burst_of_new_boot_clients_is_enrolled_in_the_transactions_of_their_le
 
 /// A new PXE server's DISCOVER costs no commit of its own: its OFFER leaves at once, and its enrolment
 /// rides in the transaction of its REQUEST's lease, before the ACK. A DISCOVER no REQUEST follows is
-/// still enrolled, alone, once it has waited its hold.
+/// still enrolled, alone, once it has waited its hold, or when the service stops before that.
 #[tokio::test]
 async fn a_new_servers_enrolment_rides_with_its_lease_or_goes_alone_when_none_follows() {
     let store = Arc::new(PoisonedStore::new());
@@ -227,7 +227,12 @@ async fn a_new_servers_enrolment_rides_with_its_lease_or_goes_alone_when_none_fo
     assert_eq!(store.carried(), [(1, 1), (0, 1)], "the lone DISCOVER's enrolment, alone once due");
     assert_eq!(created_because(&*store, mac(2)).as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
     assert_eq!(store.enrolled_alone.load(SeqCst), 0, "both through the DHCP worker's lease transactions");
+
+    // Stopped while an enrolment is held: it is written on the way out, not lost.
+    lab.ask(Client::new(mac(3), MessageType::Discover).pxe(0)).await;
     lab.stop().await;
+    assert_eq!(store.carried(), [(1, 1), (0, 1), (0, 1)], "the held enrolment, written at shutdown");
+    assert_eq!(created_because(&*store, mac(3)).as_deref(), Some("enrolled automatically in 127.0.0.0/8 (DHCP)"));
 }
 
 /// An OFFER promises nothing durable, so it does not wait for its batch's commit: behind a slow disk, a
